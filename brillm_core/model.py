@@ -1,0 +1,179 @@
+"""The BriLLM module: parameters, start signal, memory and edge outputs, per the spec.
+
+Vectors are row vectors: the signal ``x`` arriving at a node is multiplied by the
+edge's matrix as ``x @ W``. Every function here is pure tensor arithmetic; the path
+logic (teacher forcing, sampling, recording) lives in ``propagate``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .edges import EdgeTable
+from .errors import CheckpointError
+
+
+def positional_encoding(length: int, width: int) -> torch.Tensor:
+    """The release's PE table: sin/cos of ``p * 10000 ** (2k / d)`` (frequency multiplies)."""
+    position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
+    freq = 10000.0 ** (torch.arange(0, width, 2, dtype=torch.float64) / width)
+    table = torch.zeros(length, width, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq)
+    return table.float()
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """Exact (erf) GELU, as the release's ``nn.GELU()``."""
+    return F.gelu(x, approximate="none")
+
+
+def default_device() -> torch.device:
+    """CUDA when present, CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class BriLLM(nn.Module):
+    """Parameters of a BriLLM with the release's state_dict keys, plus its edge table."""
+
+    def __init__(self, config: ModelConfig, edges: EdgeTable) -> None:
+        super().__init__()
+        if edges.vocab_size != config.vocab_size:
+            raise CheckpointError(
+                f"edge table is for {edges.vocab_size} nodes but the config has {config.vocab_size}"
+            )
+        if edges.num_rows != config.num_rows:
+            raise CheckpointError(
+                f"edge table addresses {edges.num_rows} rows but the config has {config.num_rows}"
+            )
+        self.config = config
+        d, V, P, L = config.hidden_size, config.vocab_size, config.num_rows, config.max_positions
+        self.weights = nn.Parameter(torch.empty(P, d, d))
+        self.biases = nn.Parameter(torch.empty(P, 1, d))
+        self.node_bias = nn.Parameter(torch.empty(V, 1, d))
+        self.positions = nn.Parameter(torch.ones(1, L, 1))
+        self.register_buffer("pe", positional_encoding(L, d), persistent=False)
+        self.register_buffer("edge_keys", edges.own_keys.clone(), persistent=False)
+        self.edges = edges
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The release's initialisation: uniform in [-0.5, 0.5], position logits ones."""
+        with torch.no_grad():
+            for p in (self.weights, self.biases, self.node_bias):
+                p.uniform_(-0.5, 0.5, generator=generator)
+            self.positions.fill_(1.0)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        """Keep the edge table on the same device as the parameters."""
+        super()._apply(fn, recurse)
+        self.edges = EdgeTable(self.config.vocab_size, self.edge_keys)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Device holding the parameters."""
+        return self.weights.device
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of nodes V."""
+        return self.config.vocab_size
+
+    @property
+    def hidden_size(self) -> int:
+        """Node width d."""
+        return self.config.hidden_size
+
+    def start_signal(self, node: int, base: torch.Tensor | None = None) -> torch.Tensor:
+        """e_0 = GELU(base + node_bias[node] + PE[0]); base defaults to ones(d) / d."""
+        d = self.hidden_size
+        if base is None:
+            base = torch.full((d,), 1.0 / d, device=self.device)
+        base = torch.as_tensor(base, dtype=self.weights.dtype, device=self.device).reshape(d)
+        return gelu(base + self.node_bias[node, 0] + self.pe[0])
+
+    def memory_weights(self, step: int) -> torch.Tensor:
+        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``."""
+        return torch.softmax(self.positions[0, :step, 0], dim=0)
+
+    def memory_signal(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1}, and the weights a."""
+        weights = self.memory_weights(outputs.shape[0])
+        return weights @ outputs, weights
+
+    def candidate_outputs(self, source: int, signal: torch.Tensor, pe_index: int) -> torch.Tensor:
+        """o(t) = GELU(x @ W[row(s,t)] + b[row(s,t)] + PE[pe_index]) for every target t (V x d).
+
+        Only the source's own rows and the shared row are computed; shared edges copy it.
+        """
+        targets = self.edges.own_targets(source)
+        start = int(self.edges.indptr[source])
+        rows = torch.arange(start + 1, start + 1 + targets.numel(), device=self.device)
+        pe = self.pe[pe_index]
+        shared = gelu(signal @ self.weights[0] + self.biases[0, 0] + pe)
+        out = shared.expand(self.vocab_size, -1).clone()
+        if targets.numel():
+            own = gelu(torch.matmul(signal, self.weights[rows]) + self.biases[rows, 0] + pe)
+            out[targets] = own
+        return out
+
+    def edge_outputs(self, signals: torch.Tensor, rows: torch.Tensor, pe_index: torch.Tensor | int) -> torch.Tensor:
+        """Outputs for a batch: signals (..., d), rows (..., K) -> (..., K, d)."""
+        w = self.weights[rows]
+        b = self.biases[rows, 0]
+        pe = self.pe[pe_index]
+        if torch.is_tensor(pe_index) and pe.dim() > 1:
+            pe = pe.unsqueeze(-2)
+        return gelu(torch.einsum("...d,...kde->...ke", signals, w) + b + pe)
+
+    def describe(self) -> dict[str, int | float]:
+        """Sizes a user asks for: nodes, width, rows, own vs shared edges, parameters."""
+        cfg = self.config
+        own = cfg.own_rows
+        return {
+            "nodes": cfg.vocab_size,
+            "hidden_size": cfg.hidden_size,
+            "max_positions": cfg.max_positions,
+            "parameter_rows": cfg.num_rows,
+            "edges_with_own_row": own,
+            "edges_on_shared_row": cfg.vocab_size**2 - own,
+            "parameters": cfg.parameter_count,
+            "dense_parameters": cfg.dense_parameter_count,
+            "stored_fraction": cfg.parameter_count / cfg.dense_parameter_count,
+        }
+
+
+def random_model(
+    vocab_size: int,
+    hidden_size: int = 32,
+    own_edges: int | float = 0.1,
+    *,
+    seed: int = 0,
+    max_positions: int = 512,
+    name: str = "random",
+) -> BriLLM:
+    """A model with random weights and a random set of own-row edges (count or fraction)."""
+    gen = torch.Generator().manual_seed(seed)
+    total = vocab_size * vocab_size
+    count = int(own_edges if isinstance(own_edges, int) else math.floor(own_edges * total))
+    count = max(0, min(count, total))
+    keys = torch.randperm(total, generator=gen)[:count].sort().values
+    edges = EdgeTable(vocab_size, keys)
+    config = ModelConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        max_positions=max_positions,
+        num_rows=edges.num_rows,
+        name=name,
+    )
+    model = BriLLM(config, edges)
+    model.reset_parameters(gen)
+    with torch.no_grad():
+        model.positions.uniform_(0.5, 1.5, generator=gen)
+    return model
