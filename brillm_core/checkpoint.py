@@ -1,0 +1,224 @@
+"""Native checkpoints: a directory in the Hugging Face style, saved atomically, loaded safely.
+
+Layout of a checkpoint directory:
+  config.json        ModelConfig (sizes, tokeniser kind)
+  model.safetensors  weights, biases, node_bias, positions (release keys) + edge_keys
+  tokenizer.json     byte-level BPE (or chars.json: the character list)
+  metadata.json      training history, evaluation, provenance (free-form JSON object)
+Loading reads safetensors and JSON only, so it never executes code from the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig
+from .edges import EdgeTable
+from .errors import BriLLMError, CheckpointError
+from .model import BriLLM, default_device
+from .propagate import propagate
+from .tokenizer import Encoding, NodeTokenizer, load_tokenizer
+from .trace import DecodeSettings, Trace
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+PARAMETER_KEYS = ("weights", "biases", "node_bias", "positions")
+
+
+@dataclass
+class Checkpoint:
+    """A model with its tokeniser and metadata: the engine's public entry point."""
+
+    model: BriLLM
+    tokenizer: NodeTokenizer
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's configuration."""
+        return self.model.config
+
+    @cached_property
+    def model_id(self) -> str:
+        """SHA-256 of the saved files (or of the parameters when never saved): a cache key."""
+        digest = hashlib.sha256()
+        if self.path is not None:
+            for name in sorted(os.listdir(self.path)):
+                if name == METADATA_FILE:
+                    continue  # evaluation results may be added later without changing the model
+                with open(self.path / name, "rb") as handle:
+                    digest.update(name.encode())
+                    digest.update(hashlib.file_digest(handle, "sha256").digest())
+        else:
+            for name in PARAMETER_KEYS:
+                digest.update(getattr(self.model, name).detach().cpu().numpy().tobytes())
+            digest.update(self.model.edge_keys.cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def encode(self, text: str) -> Encoding:
+        """Node ids of ``text`` with the pieces that map to the unknown node."""
+        return self.tokenizer.encode(text)
+
+    def token(self, node: int) -> str:
+        """Readable text of a node."""
+        return self.tokenizer.token(node)
+
+    def trace(self, prompt: str | Sequence[int], settings: DecodeSettings | None = None) -> Trace:
+        """Propagate a text prompt (tokenised) or explicit node ids; see ``propagate``."""
+        unknown: list = []
+        if isinstance(prompt, (str, bytes)):
+            encoding = self.encode(prompt)
+            ids, unknown = encoding.ids, encoding.unknown
+        else:
+            ids = list(prompt)
+        return propagate(self.model, ids, settings, token_text=self.token, unknown=unknown, model_id=self.model_id)
+
+    def save(self, directory: str | Path, *, overwrite: bool = False, dtype: torch.dtype | None = None) -> Path:
+        """Save atomically (see ``save_checkpoint``)."""
+        return save_checkpoint(self, directory, overwrite=overwrite, dtype=dtype)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    checkpoint: Checkpoint, directory: str | Path, *, overwrite: bool = False, dtype: torch.dtype | None = None
+) -> Path:
+    """Write every file into a temporary sibling directory, then rename it into place.
+
+    An existing ``directory`` is an error unless ``overwrite``; then the old one is
+    replaced only after the new one is complete. ``dtype`` (e.g. float16) shrinks the
+    stored parameters; loading converts back to float32.
+    """
+    target = Path(directory)
+    if target.exists() and not overwrite:
+        raise CheckpointError(f"output directory {target} already exists; choose a new path or pass overwrite")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        model = checkpoint.model
+        tensors = {k: getattr(model, k).detach().to("cpu", dtype or torch.float32).contiguous() for k in PARAMETER_KEYS}
+        tensors["edge_keys"] = model.edge_keys.detach().cpu().contiguous()
+        save_file(tensors, str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(model.config.to_json(), encoding="utf-8")
+        checkpoint.tokenizer.save(tmp)
+        write_json_atomic(tmp / METADATA_FILE, checkpoint.metadata)
+        for name in os.listdir(tmp):
+            with open(tmp / name, "rb") as handle:
+                os.fsync(handle.fileno())
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "previous")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    checkpoint.path = target
+    checkpoint.__dict__.pop("model_id", None)
+    return target
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """JSON from a file with a clear error naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{what} is missing: {path}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
+def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes each stored tensor must have for ``cfg``."""
+    d = cfg.hidden_size
+    return {
+        "weights": (cfg.num_rows, d, d),
+        "biases": (cfg.num_rows, 1, d),
+        "node_bias": (cfg.vocab_size, 1, d),
+        "positions": (1, cfg.max_positions, 1),
+        "edge_keys": (cfg.num_rows - 1,),
+    }
+
+
+def load_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> Checkpoint:
+    """Load a native checkpoint directory; every inconsistency is a CheckpointError."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory not found: {path}")
+    cfg = ModelConfig.from_dict(_read_json(path / CONFIG_FILE, "config.json"))
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise CheckpointError(f"{WEIGHTS_FILE} is missing in {path}")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
+    problems = []
+    for key, shape in _expected_shapes(cfg).items():
+        if key not in tensors:
+            problems.append(f"missing tensor {key!r}")
+        elif tuple(tensors[key].shape) != shape:
+            problems.append(f"{key} has shape {tuple(tensors[key].shape)}, config says {shape}")
+    if problems:
+        raise CheckpointError(f"{weights_path} does not fit config.json: " + "; ".join(problems))
+    try:
+        tokenizer = load_tokenizer(path)
+    except BriLLMError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise CheckpointError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model has {cfg.vocab_size} nodes"
+        )
+    metadata = _read_json(path / METADATA_FILE, "metadata.json") if (path / METADATA_FILE).exists() else {}
+    edges = EdgeTable(cfg.vocab_size, tensors["edge_keys"].to(torch.int64))
+    model = BriLLM(cfg, edges)
+    with torch.no_grad():
+        for key in PARAMETER_KEYS:
+            value = tensors[key].float()
+            if not torch.isfinite(value).all():
+                raise CheckpointError(f"{key} in {weights_path} holds NaN or infinite values")
+            getattr(model, key).copy_(value)
+    model.to(device or default_device())
+    model.eval()
+    return Checkpoint(model=model, tokenizer=tokenizer, metadata=metadata if isinstance(metadata, dict) else {}, path=path)
