@@ -1,0 +1,29 @@
+"""BriLLM core: a faithful PyTorch BriLLM that records everything a propagation does.
+
+Public API (the explorer uses only these names):
+    load_checkpoint, save_checkpoint, Checkpoint   native checkpoints
+    import_release                                 convert the release's files
+    BriLLM, ModelConfig, EdgeTable, random_model   the model
+    propagate, reroute, DecodeSettings, Trace      paths and their traces
+    recall_activation, incoming_energy             recall activation and its reverse
+    score_ids, Score                               full-vocabulary scoring
+"""
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .config import ModelConfig
+from .edges import EdgeTable
+from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
+from .model import BriLLM, positional_encoding, random_model
+from .propagate import propagate, reroute
+from .recall import RecallResult, incoming_energy, recall_activation
+from .release import import_release
+from .scoring import Score, score_ids
+from .tokenizer import BPETokenizer, CharTokenizer, Encoding, train_bpe
+from .trace import DecodeSettings, Step, Trace
+
+__all__ = [
+    "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings",
+    "EdgeTable", "Encoding", "ModelConfig", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
+    "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
+    "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
+]

@@ -56,6 +56,10 @@ def _check_text(text: object) -> str:
             raise PromptError(f"input is not valid UTF-8 (byte {exc.start}): decode it first or fix the file") from exc
     if not isinstance(text, str):
         raise PromptError(f"prompt must be text, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: undecodable bytes from argv or a file
+        raise PromptError(f"input is not valid UTF-8 (character {exc.start}): fix its encoding") from exc
     return text
 
 

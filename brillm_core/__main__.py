@@ -1,0 +1,7 @@
+"""``python -m brillm_core``: the engine's command line without the app."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,122 @@
+"""An independent, plainly written BriLLM for the tests: Python loops over steps and candidates.
+
+It follows ../shared/BRILLM-MODEL.md literally, in float64 numpy, and shares no code with
+the engine: its own PE formula, GELU via math.erf, row lookup via a dict built by walking
+sources and targets in id order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def pe_table(length: int, d: int) -> np.ndarray:
+    """PE[p, 2k] = sin(p * 10000 ** (2k / d)), PE[p, 2k+1] = cos(...)."""
+    table = np.zeros((length, d))
+    for p in range(length):
+        for k in range(d // 2):
+            f = 10000.0 ** (2 * k / d)
+            table[p, 2 * k] = math.sin(p * f)
+            table[p, 2 * k + 1] = math.cos(p * f)
+    return table
+
+
+def gelu(v: np.ndarray) -> np.ndarray:
+    """Exact GELU, element by element."""
+    return np.array([x * 0.5 * (1.0 + math.erf(x / math.sqrt(2.0))) for x in v])
+
+
+def row_map(own: np.ndarray) -> dict[tuple[int, int], int]:
+    """Release walk: sources then targets in id order; own edges get rows 1, 2, ...; others 0."""
+    rows, nxt = {}, 1
+    V = own.shape[0]
+    for s in range(V):
+        for t in range(V):
+            if own[s, t]:
+                rows[(s, t)] = nxt
+                nxt += 1
+            else:
+                rows[(s, t)] = 0
+    return rows
+
+
+class ReferenceBriLLM:
+    """Parameters as float64 numpy arrays plus the dict row map."""
+
+    def __init__(self, weights, biases, node_bias, positions, own: np.ndarray) -> None:
+        self.W = np.asarray(weights, dtype=np.float64)
+        self.b = np.asarray(biases, dtype=np.float64)[:, 0, :]
+        self.nb = np.asarray(node_bias, dtype=np.float64)[:, 0, :]
+        self.pos = np.asarray(positions, dtype=np.float64)[0, :, 0]
+        self.V, self.d = self.nb.shape
+        self.pe = pe_table(len(self.pos), self.d)
+        self.rows = row_map(own)
+
+    @classmethod
+    def from_model(cls, model) -> "ReferenceBriLLM":
+        """Copy a torch BriLLM's parameters; the own-edge mask comes from its edge keys."""
+        V = model.vocab_size
+        own = np.zeros((V, V), dtype=bool)
+        for key in model.edge_keys.tolist():
+            own[key // V, key % V] = True
+        return cls(model.weights.detach().numpy(), model.biases.detach().numpy(),
+                   model.node_bias.detach().numpy(), model.positions.detach().numpy(), own)
+
+    def start(self, node: int, base=None) -> np.ndarray:
+        """e_0."""
+        base = np.full(self.d, 1.0 / self.d) if base is None else np.asarray(base, dtype=np.float64)
+        return gelu(base + self.nb[node] + self.pe[0])
+
+    def memory(self, kept: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """x_i and a = softmax(positions[:i])."""
+        logits = self.pos[: len(kept)]
+        a = np.exp(logits - logits.max())
+        a = a / a.sum()
+        x = np.zeros(self.d)
+        for j, c in enumerate(kept):
+            x = x + a[j] * c
+        return x, a
+
+    def output(self, s: int, t: int, x: np.ndarray, pe_index: int) -> np.ndarray:
+        """o(t) on edge (s, t)."""
+        r = self.rows[(s, t)]
+        return gelu(x @ self.W[r] + self.b[r] + self.pe[pe_index])
+
+    def run(self, path: list[int], release: bool = False, temperature: float = 1.0, base=None):
+        """Teacher-force a whole path; per step: energies, probabilities, x, kept output, a."""
+        kept: list[np.ndarray] = []
+        steps = []
+        for i in range(len(path) - 1):
+            s = path[i]
+            if i == 0:
+                x, a = self.start(s, base), np.zeros(0)
+            else:
+                x, a = self.memory(kept)
+            pe_index = i if release else i + 1
+            energies = np.full(self.V, np.nan)
+            outputs = {}
+            for t in range(self.V):
+                outputs[t] = self.output(s, t, x, pe_index)  # a forced self-loop still has an output
+                if not (release and t == s):  # ...but the release decoder never offers it
+                    energies[t] = math.sqrt(sum(v * v for v in outputs[t]))
+            logits = energies if release else energies / temperature
+            finite = ~np.isnan(logits)
+            probs = np.full(self.V, np.nan)
+            ex = np.exp(logits[finite] - logits[finite].max())
+            probs[finite] = ex / ex.sum()
+            kept.append(outputs[path[i + 1]])
+            steps.append({"energies": energies, "probabilities": probs, "signal_in": x,
+                          "output": outputs[path[i + 1]], "memory": a})
+        return steps
+
+    def greedy(self, prompt: list[int], new_tokens: int, release: bool = False) -> list[int]:
+        """Greedy continuation: the highest energy, lowest id on ties."""
+        path = list(prompt)
+        for _ in range(new_tokens):
+            steps = self.run(path + [0], release=release)  # the dummy target only affects the kept output
+            e = steps[-1]["energies"]
+            best = max((v, -t) for t, v in enumerate(e) if not np.isnan(v))
+            path.append(-best[1])
+        return path
