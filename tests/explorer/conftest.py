@@ -1,0 +1,35 @@
+"""Tiny random checkpoints for the explorer's tests (V ~ 30, d 4-8)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+
+from brillm_core import Checkpoint, CharTokenizer, random_model
+
+CHARS = list(string.ascii_lowercase + " .,!")  # 30 distinct characters
+
+
+def make_checkpoint(directory: Path, seed: int = 0, hidden: int = 8, chars: list[str] | None = None) -> Path:
+    """Save a random character-level checkpoint and return its directory."""
+    chars = chars or CHARS
+    model = random_model(len(chars), hidden, 0.3, seed=seed, max_positions=300, name=directory.name)
+    metadata = {"training": {"loss": [3.4, 3.1, 2.9, 2.85]}, "evaluation": {"note": "random weights"}}
+    return Checkpoint(model, CharTokenizer(chars), metadata).save(directory)
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding two checkpoints, 'alpha' (d=8) and 'beta' (d=4)."""
+    root = tmp_path_factory.mktemp("models")
+    make_checkpoint(root / "alpha", seed=1, hidden=8)
+    make_checkpoint(root / "beta", seed=2, hidden=4)
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """A fresh cache directory."""
+    return tmp_path / "cache"

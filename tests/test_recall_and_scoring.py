@@ -1,0 +1,105 @@
+"""Recall activation and full-vocabulary scoring against independent computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from brillm_core import DecodeSettings, incoming_energy, propagate, random_model, recall_activation, score_ids
+
+from .reference import ReferenceBriLLM
+
+
+def next_distribution(ref: ReferenceBriLLM, path: list[int]) -> np.ndarray:
+    """Reference probabilities of the step after ``path`` (the dummy target is never read)."""
+    return ref.run(path + [0])[-1]["probabilities"]
+
+
+def test_recall_activation_equals_hand_enumeration() -> None:
+    model = random_model(6, 4, 0.5, seed=8)
+    ref = ReferenceBriLLM.from_model(model)
+    context, branch = [2, 4], 2
+    expected = np.zeros(6)
+    first = {}
+    frontier = [(1.0, list(context))]
+    for hop in (1, 2):
+        grown = []
+        for mass, path in frontier:
+            p = next_distribution(ref, path)
+            best = sorted(range(6), key=lambda t: (-p[t], t))[:branch]
+            for t in best:
+                expected[t] += mass * p[t]
+                first.setdefault(t, hop)
+                grown.append((mass * p[t], path + [t]))
+        frontier = grown  # beam 8 keeps them all
+    result = recall_activation(model, context, hops=2, branch=branch, beam=8)
+    np.testing.assert_allclose(result.activation.numpy(), expected, atol=1e-6)
+    assert {n: int(h) for n, h in enumerate(result.first_hop) if h > 0} == first
+    frame = result.to_frame([str(i) for i in range(6)])
+    assert list(frame["activation"]) == sorted(frame["activation"], reverse=True)
+    assert len(result.edges) == branch + branch * branch
+
+
+def test_recall_beam_keeps_only_the_heaviest_paths() -> None:
+    model = random_model(6, 4, 0.5, seed=8)
+    wide = recall_activation(model, [2, 4], hops=3, branch=3, beam=100)
+    narrow = recall_activation(model, [2, 4], hops=3, branch=3, beam=1)
+    hop3 = [e for e in narrow.edges if e[0] == 3]
+    assert len(hop3) == 3  # one path survives hop 2, expanded to three successors
+    assert narrow.activation.sum() < wide.activation.sum()
+    with pytest.raises(ValueError):
+        recall_activation(model, [2], hops=0)
+
+
+@pytest.mark.parametrize("release", [False, True])
+@pytest.mark.parametrize("context", [None, [3], [1, 3, 5]])
+def test_incoming_energy_equals_each_sources_own_step(context, release: bool) -> None:
+    model = random_model(7, 4, 0.4, seed=9)
+    ref = ReferenceBriLLM.from_model(model)
+    settings = DecodeSettings(release_decoder=release, temperature=0.9)
+    frame = incoming_energy(model, 2, context, settings).set_index("source")
+    for s in range(7):
+        if release and s == 2:
+            assert math.isnan(frame.loc[s, "energy"])  # no self-loop candidate
+            continue
+        if context and len(context) >= 2:
+            # every source receives the context's next signal at the context's next step
+            x, _ = ref.memory([st["output"] for st in ref.run(context, release=release)])
+            step = len(context) - 1
+        else:
+            x, step = ref.start(s), 0  # s starts a path
+        pe_index = step if release else step + 1
+        energies = np.array([np.linalg.norm(ref.output(s, t, x, pe_index)) for t in range(7)])
+        logits = energies.copy() if release else energies / 0.9
+        if release:
+            logits[s] = -np.inf
+        probability = np.exp(logits[2]) / np.exp(logits).sum()
+        assert frame.loc[s, "energy"] == pytest.approx(energies[2], abs=1e-5)
+        assert frame.loc[s, "probability"] == pytest.approx(probability, abs=1e-5)
+        assert bool(frame.loc[s, "own_row"]) == (ref.rows[(s, 2)] > 0)
+
+
+def test_score_equals_reference_log_likelihood() -> None:
+    model = random_model(9, 4, 0.5, seed=10)
+    ref = ReferenceBriLLM.from_model(model)
+    ids = [1, 5, 2, 2, 8, 0, 3]
+    steps = ref.run(ids)
+    nll = -sum(math.log(step["probabilities"][ids[i + 1]]) for i, step in enumerate(steps))
+    ranks = [int((step["energies"] > step["energies"][ids[i + 1]]).sum()) for i, step in enumerate(steps)]
+    score = score_ids(model, ids)
+    assert score.predicted == 6
+    assert score.nll == pytest.approx(nll, rel=1e-5)
+    assert score.perplexity == pytest.approx(math.exp(nll / 6), rel=1e-5)
+    assert score.top1 == sum(r == 0 for r in ranks) and score.top5 == sum(r < 5 for r in ranks)
+
+
+def test_score_splits_long_texts_into_windows() -> None:
+    model = random_model(5, 2, 0.5, seed=1, max_positions=4)
+    ids = [1, 2, 3, 4, 0, 1, 2, 3, 4]
+    whole = score_ids(model, ids)
+    parts = [score_ids(model, ids[0:4]), score_ids(model, ids[4:8])]
+    assert whole.predicted == 3 + 3  # the last window has one token and predicts nothing
+    assert whole.nll == pytest.approx(parts[0].nll + parts[1].nll)
