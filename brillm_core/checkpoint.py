@@ -181,6 +181,15 @@ def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     }
 
 
+def all_finite(tensor: torch.Tensor, chunk: int = 1 << 22) -> bool:
+    """True if no NaN or infinity: a finite sum proves it without a full-size temporary;
+    otherwise (NaN, inf, or a sum that overflowed) check chunk by chunk."""
+    if torch.isfinite(tensor.sum()):
+        return True
+    flat = tensor.reshape(-1)
+    return all(bool(torch.isfinite(flat[i : i + chunk]).all()) for i in range(0, flat.numel(), chunk))
+
+
 def load_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> Checkpoint:
     """Load a native checkpoint directory; every inconsistency is a CheckpointError."""
     path = Path(directory)
@@ -211,14 +220,12 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
             f"tokenizer has {tokenizer.vocab_size} tokens but the model has {cfg.vocab_size} nodes"
         )
     metadata = _read_json(path / METADATA_FILE, "metadata.json") if (path / METADATA_FILE).exists() else {}
-    edges = EdgeTable(cfg.vocab_size, tensors["edge_keys"].to(torch.int64))
-    model = BriLLM(cfg, edges)
-    with torch.no_grad():
-        for key in PARAMETER_KEYS:
-            value = tensors[key].float()
-            if not torch.isfinite(value).all():
-                raise CheckpointError(f"{key} in {weights_path} holds NaN or infinite values")
-            getattr(model, key).copy_(value)
+    for key in PARAMETER_KEYS:
+        if not all_finite(tensors[key]):
+            raise CheckpointError(f"{key} in {weights_path} holds NaN or infinite values")
+    edges = EdgeTable(cfg.vocab_size, tensors.pop("edge_keys").to(torch.int64))
+    model = BriLLM(cfg, edges, tensors)
+    del tensors
     model.to(device or default_device())
     model.eval()
     return Checkpoint(model=model, tokenizer=tokenizer, metadata=metadata if isinstance(metadata, dict) else {}, path=path)

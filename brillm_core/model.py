@@ -41,7 +41,8 @@ def default_device() -> torch.device:
 class BriLLM(nn.Module):
     """Parameters of a BriLLM with the release's state_dict keys, plus its edge table."""
 
-    def __init__(self, config: ModelConfig, edges: EdgeTable) -> None:
+    def __init__(self, config: ModelConfig, edges: EdgeTable, parameters: dict[str, torch.Tensor] | None = None) -> None:
+        """Random release-style parameters, or adopt ``parameters`` (keys as the release's) without copying."""
         super().__init__()
         if edges.vocab_size != config.vocab_size:
             raise CheckpointError(
@@ -53,14 +54,17 @@ class BriLLM(nn.Module):
             )
         self.config = config
         d, V, P, L = config.hidden_size, config.vocab_size, config.num_rows, config.max_positions
-        self.weights = nn.Parameter(torch.empty(P, d, d))
-        self.biases = nn.Parameter(torch.empty(P, 1, d))
-        self.node_bias = nn.Parameter(torch.empty(V, 1, d))
-        self.positions = nn.Parameter(torch.ones(1, L, 1))
+        shapes = {"weights": (P, d, d), "biases": (P, 1, d), "node_bias": (V, 1, d), "positions": (1, L, 1)}
+        for name, shape in shapes.items():
+            value = parameters[name] if parameters is not None else torch.empty(shape)
+            if tuple(value.shape) != shape:
+                raise CheckpointError(f"{name} has shape {tuple(value.shape)}, expected {shape}")
+            setattr(self, name, nn.Parameter(value.float()))
         self.register_buffer("pe", positional_encoding(L, d), persistent=False)
         self.register_buffer("edge_keys", edges.own_keys.clone(), persistent=False)
         self.edges = edges
-        self.reset_parameters()
+        if parameters is None:
+            self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """The release's initialisation: uniform in [-0.5, 0.5], position logits ones."""

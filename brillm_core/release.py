@@ -156,10 +156,7 @@ def import_release(
         vocab_size=len(tokens), hidden_size=d, max_positions=L, num_rows=edges.num_rows,
         tokenizer=tok.kind, unk_id=tok.unk_id, name=output.name,
     )
-    model = BriLLM(config, edges)
-    with torch.no_grad():
-        for key in RELEASE_KEYS:
-            getattr(model, key).copy_(state[key].float())
+    model = BriLLM(config, edges, state)
     del state
     metadata = {
         "provenance": {

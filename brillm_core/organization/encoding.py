@@ -18,6 +18,7 @@ __all__ = [
     "prepare_brain",
     "load_brain",
     "design_matrix",
+    "variance_inflation",
     "prais_winsten",
     "ar1_coefficients",
     "fdr_bh",
@@ -124,6 +125,12 @@ def design_matrix(atoms: np.ndarray, tr: float) -> np.ndarray:
     return x
 
 
+def variance_inflation(design: np.ndarray) -> np.ndarray:
+    """Variance inflation factor of each regressor of a design whose last column is the intercept: 1 / (1 - R^2)."""
+    c = np.corrcoef(design[:, :-1], rowvar=False)
+    return np.diag(np.linalg.inv(np.atleast_2d(c)))
+
+
 def prais_winsten(x: np.ndarray, rho: float) -> np.ndarray:
     """Whiten rows of x for AR(1) noise with coefficient rho: first row times sqrt(1-rho^2), then x_t - rho x_{t-1}."""
     out = np.empty_like(x, dtype=float)
@@ -217,6 +224,7 @@ class EncodingResult:
     q: np.ndarray  # K x voxels, BH-adjusted across voxels, per atom
     significant: np.ndarray  # K x voxels, q <= fdr_q
     fdr_q: float
+    vif: np.ndarray  # K, variance inflation factor of each convolved atom (large = collinear, maps unreliable)
     rho: np.ndarray | None  # voxels, AR(1) coefficient used (ols_ar1 only)
     ridge_alpha: np.ndarray | None  # voxels (ridge only)
     voxel_mask: np.ndarray  # voxels, True where the voxel was used
@@ -277,6 +285,7 @@ def fit_encoding(
         q=_full(q, b),
         significant=_full(q <= fdr_q, b, fill=False),
         fdr_q=fdr_q,
+        vif=variance_inflation(x),
         rho=None if rho is None else _full(rho, b),
         ridge_alpha=None if alpha is None else _full(alpha, b),
         voxel_mask=b.mask,

@@ -1,0 +1,121 @@
+"""``brillm train`` and ``brillm eval``: argparse wiring over ``train`` and ``evaluate``.
+
+``register(subparsers)`` adds both to the ``brillm`` command; ``main`` runs them alone
+(``python -m brillm_core.commands_train``, which is also what ``torchrun -m`` starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .evaluate import evaluate_path
+from .train import TrainSettings, train
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """The ``train`` subcommand."""
+    p = sub.add_parser(
+        "train",
+        help="train a BriLLM on UTF-8 text files (sparse rows; resumable; torchrun for several processes)",
+        description="Train a BriLLM with the (1+k)-way energy cross-entropy. Checkpoints go to "
+        "DIR/checkpoints/step-NNNNNNNN; --resume continues the newest one exactly.",
+    )
+    p.add_argument("corpus", nargs="+", help="UTF-8 text files (one or more)")
+    p.add_argument("-o", "--output", required=True, help="run directory (checkpoints are written inside)")
+    p.add_argument("--tokenizer", choices=("bpe", "char", "word"), default="bpe", help="tokeniser to train (default bpe)")
+    p.add_argument("--tokenizer-file", help="reuse this tokenizer.json / chars.json (or a checkpoint's) instead of training one")
+    p.add_argument("--vocab-size", type=int, help="tokens of a new BPE (default 2000) or word vocabulary")
+    p.add_argument("--hidden-size", type=int, default=32, help="node width d (default 32)")
+    p.add_argument("--max-positions", type=int, default=512, help="length L of the position table (default 512)")
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per training sequence (default 32)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step and process (default 32)")
+    p.add_argument("--negatives", type=int, default=400, help="negative edges per position, k (default 400; capped at V-1)")
+    neg = p.add_mutually_exclusive_group()
+    neg.add_argument("--hard-negatives", dest="hard", action="store_true", default=True, help="the k most frequent successors (default, as the release)")
+    neg.add_argument("--random-negatives", dest="hard", action="store_false", help="k uniformly drawn other nodes")
+    p.add_argument("--min-count", type=int, default=1, help="bigram count an edge needs for its own row (default 1: count > 0)")
+    p.add_argument("--lr", type=float, default=5e-2, help="learning rate (default 5e-2, constant)")
+    p.add_argument("--max-steps", type=int, default=1000, help="total optimisation steps (default 1000)")
+    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
+    p.add_argument("--keep", type=int, default=2, help="newest checkpoints to keep, 0 = all (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and negatives (default 0)")
+    p.add_argument("--dense", action="store_true", help="dense gradients and AdamW on every row (slow; for comparison)")
+    p.add_argument("--threads", type=int, help="intra-op CPU threads (default: torch's choice)")
+    p.add_argument("--resume", action="store_true", help="continue the run in -o from its newest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_train)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    """The ``eval`` subcommand."""
+    p = sub.add_parser(
+        "eval",
+        help="perplexity and top-1/top-5 on held-out text beside unigram and Kneser-Ney bigram baselines",
+        description="Full-vocabulary evaluation of a checkpoint (or a run directory's newest) on a UTF-8 "
+        "text file; the figures are also stored in the checkpoint's metadata.json.",
+    )
+    p.add_argument("model", help="checkpoint directory or training run directory")
+    p.add_argument("text_file", help="held-out UTF-8 text")
+    p.add_argument("--window", type=int, help="tokens per scored window (default: the training sequence length)")
+    p.add_argument("--discount", type=float, help="Kneser-Ney discount D (default: n1 / (n1 + 2 n2))")
+    p.add_argument("--no-save", action="store_true", help="do not write the results into metadata.json")
+    p.set_defaults(handler=run_eval)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``eval`` to a ``brillm`` subparser set."""
+    _add_train(subparsers)
+    _add_eval(subparsers)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``brillm train``."""
+    vocab = args.vocab_size
+    if vocab is None and args.tokenizer == "bpe" and not args.tokenizer_file:
+        vocab = 2000
+    settings = TrainSettings(
+        tokenizer=args.tokenizer,
+        vocab_size=vocab,
+        hidden_size=args.hidden_size,
+        max_positions=args.max_positions,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        negatives=args.negatives,
+        hard_negatives=args.hard,
+        min_count=args.min_count,
+        lr=args.lr,
+        max_steps=args.max_steps,
+        save_every=args.save_every,
+        keep_checkpoints=args.keep,
+        seed=args.seed,
+        sparse=not args.dense,
+        threads=args.threads,
+    )
+    path = train(args.corpus, args.output, settings, resume=args.resume, tokenizer_file=args.tokenizer_file, progress=not args.no_progress)
+    print(f"newest checkpoint: {path}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Handler of ``brillm eval``."""
+    result = evaluate_path(args.model, args.text_file, window=args.window, discount=args.discount, save=not args.no_save)
+    print(f"{args.text_file}: {result.tokens} tokens, windows of {result.window}, {result.model.predicted} predictions")
+    if result.unknown_pieces:
+        print(f"warning: {result.unknown_pieces} piece(s) of the text map to the unknown node", file=sys.stderr)
+    print(result.table())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``train``/``eval`` without the rest of the CLI."""
+    from .cli import run
+
+    parser = argparse.ArgumentParser(prog="brillm")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return run(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""``brillm eval``: full-vocabulary perplexity and top-1/top-5 beside unigram and Kneser-Ney bigram baselines.
+
+All three are scored on exactly the same predictions: the held-out text is tokenised
+with the model's tokeniser, cut into windows of the training sequence length, and in
+each window every token but the first is predicted (the model from its path so far, the
+bigram from the previous token). Both baselines are estimated from the bigram counts
+of the model's own training split, stored in the checkpoint.
+
+Unigram: maximum likelihood, no smoothing (a token never seen in training has
+probability 0 and makes the perplexity infinite; the count of such tokens is reported).
+Interpolated Kneser-Ney bigram (Chen & Goodman): with c(v, w) the training bigram counts
+and discount D = n1 / (n1 + 2 n2) (n_r = bigram types seen r times),
+  P(w | v) = max(c(v,w) - D, 0) / c(v) + D N1+(v .) / c(v) * Pc(w)     (Pc(w) if c(v) = 0)
+  Pc(w)    = max(N1+(. w) - D, 0) / N1+(. .) + D |{w: N1+(. w) > 0}| / N1+(. .) / V,
+so the continuation unigram is itself interpolated with the uniform distribution and
+every token has a probability above zero.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, write_json_atomic
+from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
+from .errors import BriLLMError
+from .scoring import Score, score_ids
+
+
+class EvaluationError(BriLLMError):
+    """The held-out text or the checkpoint cannot be evaluated as asked."""
+
+
+def windows(ids: torch.Tensor, length: int) -> list[torch.Tensor]:
+    """Consecutive windows of at most ``length`` tokens; a last window of one token is dropped."""
+    if length < 2:
+        raise EvaluationError(f"the evaluation window must hold at least 2 tokens, got {length}")
+    chunks = [ids[i : i + length] for i in range(0, ids.numel(), length)]
+    return [c for c in chunks if c.numel() >= 2]
+
+
+def pairs(chunks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(previous token, predicted token) of every prediction in the windows."""
+    return torch.cat([c[:-1] for c in chunks]), torch.cat([c[1:] for c in chunks])
+
+
+def score_table(probs: torch.Tensor, targets: torch.Tensor) -> Score:
+    """Score from each prediction's full distribution (rows) and its target; ties favour the target."""
+    chosen = probs.gather(1, targets[:, None])
+    rank = (probs > chosen).sum(dim=1)
+    nll = float(-torch.log(chosen).sum())
+    return Score(predicted=int(targets.numel()), nll=nll, top1=int((rank < 1).sum()), top5=int((rank < 5).sum()))
+
+
+def unigram_score(probs: torch.Tensor, targets: torch.Tensor) -> Score:
+    """Score of one fixed distribution on every target (rank computed once per node)."""
+    rank = (probs[None, :] > probs[:, None]).sum(dim=1)[targets]
+    nll = float(-torch.log(probs[targets]).sum())
+    return Score(predicted=int(targets.numel()), nll=nll, top1=int((rank < 1).sum()), top5=int((rank < 5).sum()))
+
+
+def unigram_probs(counts: BigramCounts) -> torch.Tensor:
+    """Maximum-likelihood unigram distribution of the training stream (float64)."""
+    uni = counts.unigram.double()
+    return uni / uni.sum()
+
+
+def estimate_discount(counts: BigramCounts) -> float:
+    """D = n1 / (n1 + 2 n2) over bigram types; 0.75 when there are no singletons or doubletons."""
+    n1 = int((counts.counts == 1).sum())
+    n2 = int((counts.counts == 2).sum())
+    return n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.75
+
+
+def kneser_ney_probs(counts: BigramCounts, histories: torch.Tensor, discount: float) -> torch.Tensor:
+    """Interpolated Kneser-Ney P(. | v) for each history v: (len(histories), V), float64."""
+    V = counts.vocab_size
+    sources, targets = counts.keys // V, counts.keys % V
+    types = float(counts.keys.numel())
+    cont = torch.bincount(targets, minlength=V).double()  # N1+(. w)
+    seen = float((cont > 0).sum())
+    p_cont = (cont - discount).clamp(min=0) / types + discount * seen / types / V
+    follow = torch.bincount(sources, minlength=V).double()  # N1+(v .)
+    total = torch.bincount(sources, weights=counts.counts.double(), minlength=V)  # c(v)
+    row_of = torch.full((V,), -1, dtype=torch.int64)
+    row_of[histories] = torch.arange(histories.numel())
+    mask = row_of[sources] >= 0
+    rows, cols = row_of[sources[mask]], targets[mask]
+    c = total[histories]
+    has = c > 0
+    lam = torch.where(has, discount * follow[histories] / c.clamp(min=1), torch.ones_like(c))
+    out = lam[:, None] * p_cont[None, :]
+    direct = (counts.counts[mask].double() - discount).clamp(min=0) / c[rows]
+    out[rows, cols] += direct
+    return out
+
+
+@dataclass
+class Evaluation:
+    """Scores of the model and both baselines on one held-out text."""
+
+    model: Score
+    unigram: Score
+    kneser_ney: Score
+    discount: float
+    tokens: int
+    window: int
+    unseen_unigram: int
+    unknown_pieces: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures (an infinite perplexity is written as null)."""
+        def clean(score: Score) -> dict[str, Any]:
+            return {k: (v if isinstance(v, int) or math.isfinite(v) else None) for k, v in score.to_dict().items()}
+
+        return {
+            "tokens": self.tokens,
+            "window": self.window,
+            "unknown_pieces": self.unknown_pieces,
+            "model": clean(self.model),
+            "unigram": {**clean(self.unigram), "unseen_tokens": self.unseen_unigram},
+            "kneser_ney_bigram": {**clean(self.kneser_ney), "discount": self.discount},
+        }
+
+    def table(self) -> str:
+        """Human-readable comparison."""
+        lines = [f"{'':28s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}"]
+        for name, s in (
+            ("BriLLM (this model)", self.model),
+            ("unigram (MLE)", self.unigram),
+            (f"Kneser-Ney bigram (D={self.discount:.3f})", self.kneser_ney),
+        ):
+            lines.append(f"{name:28s}{s.perplexity:12.2f}{s.top1_accuracy:9.1%}{s.top5_accuracy:9.1%}")
+        return "\n".join(lines)
+
+
+def training_window(checkpoint: Checkpoint) -> int:
+    """The training sequence length recorded in the metadata, else the position table's length."""
+    settings = checkpoint.metadata.get("training", {}).get("settings", {})
+    return int(settings.get("seq_len") or checkpoint.config.max_positions)
+
+
+def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None = None, discount: float | None = None) -> Evaluation:
+    """Score the model and both baselines on a held-out UTF-8 text file."""
+    if checkpoint.path is None or not (checkpoint.path / COUNTS_FILE).is_file():
+        raise EvaluationError(
+            f"{checkpoint.path} has no {COUNTS_FILE}: the baselines need the training split's bigram counts "
+            "(checkpoints written by `brillm train` carry them)"
+        )
+    counts = BigramCounts.load(checkpoint.path / COUNTS_FILE, checkpoint.config.vocab_size)
+    ids, unknown = tokenize_lines(checkpoint.tokenizer, corpus_lines(read_corpus([text_file])))
+    length = min(window or training_window(checkpoint), checkpoint.config.max_positions)
+    chunks = windows(ids, length)
+    if not chunks:
+        raise EvaluationError(f"{text_file} has {ids.numel()} tokens; evaluation needs at least 2")
+    prev, target = pairs(chunks)
+    unigram = unigram_score(unigram_probs(counts), target)
+    d = estimate_discount(counts) if discount is None else float(discount)
+    hist, inverse = torch.unique(prev, return_inverse=True)
+    kn_rows = kneser_ney_probs(counts, hist, d)
+    kneser_ney = Score()
+    for h in range(hist.numel()):  # one history at a time keeps memory at V floats per row
+        sel = inverse == h
+        kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
+    model_score = Score()
+    for chunk in chunks:
+        model_score = model_score.add(score_ids(checkpoint.model, chunk.tolist()))
+    return Evaluation(
+        model=model_score,
+        unigram=unigram,
+        kneser_ney=kneser_ney,
+        discount=d,
+        tokens=int(ids.numel()),
+        window=length,
+        unseen_unigram=int((counts.unigram[target] == 0).sum()),
+        unknown_pieces=unknown,
+    )
+
+
+def store_evaluation(checkpoint: Checkpoint, text_file: str | Path, result: Evaluation) -> None:
+    """Add the result to the checkpoint's metadata.json (atomically), keyed by the text's file name."""
+    files = read_corpus([text_file])
+    entry = {
+        **result.to_dict(),
+        "text_file": str(text_file),
+        "text_sha256": files[0].sha256,
+        "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    checkpoint.metadata.setdefault("evaluations", {})[Path(text_file).name] = entry
+    write_json_atomic(checkpoint.path / METADATA_FILE, checkpoint.metadata)
+
+
+def evaluate_path(model_dir: str | Path, text_file: str | Path, window: int | None = None, discount: float | None = None, save: bool = True) -> Evaluation:
+    """Load a checkpoint (or a run's newest), evaluate it, and store the figures in its metadata."""
+    from .train import resolve_checkpoint
+
+    checkpoint = load_checkpoint(resolve_checkpoint(model_dir), device="cpu")
+    result = evaluate(checkpoint, text_file, window, discount)
+    if save:
+        store_evaluation(checkpoint, text_file, result)
+    return result

@@ -1,0 +1,555 @@
+"""Training: the spec's (1 + k)-way energy cross-entropy with sparse rows, checkpoints, resume, DDP.
+
+Per sequence u_0..u_{T-1} and position i, the gold edge (u_i, u_{i+1}) is class 0 among
+1 + k candidate edges from u_i; each candidate's logit is its energy ||o_i(t)|| computed
+with the gold path's memory; the loss is the mean cross-entropy over positions.
+
+Sparse mode gathers only the parameter rows a batch uses through
+``F.embedding(..., sparse=True)`` over flat views of ``weights``/``biases`` and updates
+them with SparseAdam; ``node_bias``/``positions`` use dense AdamW. Dense mode gathers the
+same rows by indexing (dense gradients, AdamW on everything) as the release does.
+
+Run directory layout: ``DIR/checkpoints/step-NNNNNNNN/`` are complete checkpoints
+(engine files + ``bigram_counts.safetensors`` + ``training_state.safetensors``), each
+written under a temporary name and renamed into place, so an interruption never damages
+an earlier one. ``--resume`` restarts from the newest one; the data order and negatives
+are functions of (seed, step), so the continuation is bit-for-bit the uninterrupted run.
+
+Under ``torchrun`` (WORLD_SIZE > 1) each process trains on its own slice of every
+global batch and gradients are averaged by hand: dense ones with all_reduce, sparse
+ones by all_gather of (row indices, values) and a coalescing sum. This keeps gradients
+sparse (DistributedDataParallel's bucketed all-reduce would make them dense) while
+giving every rank the identical averaged gradient, so the ranks stay in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .config import ModelConfig
+from .data import (
+    COUNTS_FILE,
+    BigramCounts,
+    CorpusFile,
+    SequenceBatches,
+    build_tokenizer,
+    corpus_lines,
+    drop_gold,
+    hard_negative_table,
+    random_negatives,
+    read_corpus,
+    reuse_tokenizer,
+    step_generator,
+    tokenize_lines,
+)
+from .edges import EdgeTable
+from .errors import BriLLMError
+from .model import BriLLM, default_device, gelu
+from .tokenizer import CharTokenizer, NodeTokenizer, load_tokenizer
+
+TRAIN_FORMAT = "brillm-train"
+TRAIN_VERSION = 1
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "training_state.safetensors"
+STEP_DIR = re.compile(r"^step-(\d{8})$")
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+# Settings that may change when resuming; every other one must match the original run.
+RESUMABLE = ("max_steps", "save_every", "keep_checkpoints", "threads")
+
+
+class TrainingError(BriLLMError):
+    """Training cannot start, resume or save; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a run (defaults: the release's, except where noted)."""
+
+    tokenizer: str = "bpe"
+    vocab_size: int | None = 2000
+    hidden_size: int = 32
+    max_positions: int = 512
+    seq_len: int = 32
+    batch_size: int = 32
+    negatives: int = 400
+    hard_negatives: bool = True
+    min_count: int = 1
+    lr: float = 5e-2
+    max_steps: int = 1000
+    save_every: int = 100
+    keep_checkpoints: int = 2  # newest checkpoints kept; 0 keeps all
+    seed: int = 0
+    sparse: bool = True
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.seq_len > self.max_positions:
+            problems.append(f"--seq-len {self.seq_len} exceeds the position table ({self.max_positions})")
+        if self.negatives < 1:
+            problems.append(f"--negatives must be >= 1, got {self.negatives}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"--lr must be a positive number, got {self.lr}")
+        if self.max_steps < 1 or self.save_every < 1:
+            problems.append("--max-steps and --save-every must be >= 1")
+        if self.keep_checkpoints < 0:
+            problems.append("--keep must be >= 0 (0 keeps every checkpoint)")
+        if problems:
+            raise TrainingError("; ".join(problems))
+
+    def fixed(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the original."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE}
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a torchrun job (world 1 when run alone)."""
+
+    world: int = 1
+    rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        """True under torchrun with more than one process."""
+        return self.world > 1
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun process group (NCCL on CUDA, Gloo on CPU) when WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_world_size(), dist.get_rank())
+
+
+def training_device() -> torch.device:
+    """CUDA (this process's LOCAL_RANK GPU) when present, CPU otherwise."""
+    device = default_device()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return device
+
+
+def init_model(config: ModelConfig, edges: EdgeTable, seed: int) -> BriLLM:
+    """A fresh model with the release's initialisation drawn from ``seed``."""
+    model = BriLLM(config, edges)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    return model
+
+
+def sequence_loss(
+    model: BriLLM, flat_w: torch.Tensor, flat_b: torch.Tensor, ids: torch.Tensor, cands: torch.Tensor, sparse: bool
+) -> torch.Tensor:
+    """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``cands`` (B, T-1, 1+k), gold first."""
+    d = model.hidden_size
+    rows = model.edges.rows(ids[:, :-1, None], cands)
+    uniq, inv = torch.unique(rows, return_inverse=True)
+    if sparse:
+        w = F.embedding(uniq, flat_w, sparse=True)
+        b = F.embedding(uniq, flat_b, sparse=True)
+    else:
+        w, b = flat_w[uniq], flat_b[uniq]
+    w = w.view(-1, d, d)
+    pe = model.pe
+    signal = gelu(1.0 / d + model.node_bias[ids[:, 0], 0] + pe[0])
+    kept: list[torch.Tensor] = []
+    logits = []
+    for i in range(ids.shape[1] - 1):
+        r = inv[:, i]
+        out = gelu(torch.matmul(signal[:, None, None, :], w[r]).squeeze(-2) + b[r] + pe[i + 1])
+        logits.append(out.norm(dim=-1))
+        kept.append(out[:, 0])
+        weights = torch.softmax(model.positions[0, : i + 1, 0], dim=0)
+        signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
+    stacked = torch.stack(logits, dim=1)
+    target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
+    return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
+
+
+def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
+    """Average a sparse row gradient over ranks: all_gather (indices, values), coalesce, divide."""
+    g = grad.coalesce()
+    idx, val = g.indices()[0], g.values()
+    count = torch.tensor([idx.numel()], device=idx.device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    most = int(max(int(c) for c in counts))
+    pad_idx = torch.zeros(most, dtype=idx.dtype, device=idx.device)
+    pad_val = torch.zeros(most, *val.shape[1:], dtype=val.dtype, device=val.device)
+    pad_idx[: idx.numel()], pad_val[: idx.numel()] = idx, val
+    all_idx = [torch.empty_like(pad_idx) for _ in range(world)]
+    all_val = [torch.empty_like(pad_val) for _ in range(world)]
+    dist.all_gather(all_idx, pad_idx)
+    dist.all_gather(all_val, pad_val)
+    n = [int(c) for c in counts]
+    idx = torch.cat([t[:k] for t, k in zip(all_idx, n)])
+    val = torch.cat([t[:k] for t, k in zip(all_val, n)])
+    return (torch.sparse_coo_tensor(idx[None], val, g.shape).coalesce() / world).coalesce()
+
+
+class Trainer:
+    """Parameters, optimisers and one training step of a model (sparse or dense gradients)."""
+
+    def __init__(self, model: BriLLM, settings: TrainSettings, counts: BigramCounts, info: DistInfo = DistInfo()) -> None:
+        self.model, self.settings, self.info = model, settings, info
+        P, d = model.config.num_rows, model.hidden_size
+        # Flat views share storage with model.weights / model.biases: updates show in both.
+        self.flat_w = nn.Parameter(model.weights.data.view(P, d * d))
+        self.flat_b = nn.Parameter(model.biases.data.view(P, d))
+        self.k = min(settings.negatives, model.vocab_size - 1)
+        self.hard = hard_negative_table(counts, self.k).to(model.device) if settings.hard_negatives else None
+        dense = [model.node_bias, model.positions]
+        adamw = dict(lr=settings.lr, betas=BETAS, eps=EPS, weight_decay=0.0)
+        if settings.sparse:
+            self.optimizers = {
+                "sparse": torch.optim.SparseAdam([self.flat_w, self.flat_b], lr=settings.lr, betas=BETAS, eps=EPS),
+                "dense": torch.optim.AdamW(dense, **adamw),
+            }
+        else:
+            self.optimizers = {"dense": torch.optim.AdamW([self.flat_w, self.flat_b, *dense], **adamw)}
+        self.names = {id(self.flat_w): "weights", id(self.flat_b): "biases", id(model.node_bias): "node_bias", id(model.positions): "positions"}
+
+    def candidates(self, ids: torch.Tensor, step: int) -> torch.Tensor:
+        """(B, T-1, 1+k) candidate targets per position: gold first, then k negatives."""
+        sources, gold = ids[:, :-1], ids[:, 1:]
+        if self.hard is not None:
+            negs = drop_gold(self.hard[sources], gold)
+        else:
+            gen = step_generator(self.settings.seed, step, self.info.rank)
+            negs = random_negatives(gold.cpu(), self.model.vocab_size, self.k, gen).to(ids.device)
+        return torch.cat([gold.unsqueeze(-1), negs], dim=-1)
+
+    def loss(self, ids: torch.Tensor, step: int) -> torch.Tensor:
+        """Training loss of one batch (differentiable)."""
+        return sequence_loss(self.model, self.flat_w, self.flat_b, ids, self.candidates(ids, step), self.settings.sparse)
+
+    def step(self, ids: torch.Tensor, step: int) -> float:
+        """One optimisation step on this rank's batch; returns the loss averaged over ranks."""
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss = self.loss(ids.to(self.model.device), step)
+        loss.backward()
+        value = loss.detach().clone()
+        if self.info.active:
+            self._sync_gradients()
+            dist.all_reduce(value)
+            value /= self.info.world
+        for opt in self.optimizers.values():
+            opt.step()
+        return float(value)
+
+    def _sync_gradients(self) -> None:
+        """Average every gradient over the ranks (sparse ones stay sparse)."""
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    if p.grad.is_sparse:
+                        p.grad = allreduce_sparse(p.grad, self.info.world)
+                    else:
+                        dist.all_reduce(p.grad)
+                        p.grad /= self.info.world
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Optimiser state as tensors (for safetensors) plus JSON scalars; never pickled."""
+        tensors, scalars = {}, {}
+        for oname, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    for key, value in opt.state.get(p, {}).items():
+                        name = f"{oname}/{self.names[id(p)]}/{key}"
+                        if torch.is_tensor(value):
+                            tensors[name] = value.detach().cpu().contiguous()
+                        else:
+                            scalars[name] = value
+        return tensors, scalars
+
+    def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
+        """Restore what ``state`` returned; a mismatch is a TrainingError."""
+        expected = set()
+        for oname, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    prefix = f"{oname}/{self.names[id(p)]}/"
+                    entry = {k[len(prefix) :]: v.to(p.device) for k, v in tensors.items() if k.startswith(prefix)}
+                    entry.update({k[len(prefix) :]: v for k, v in scalars.items() if k.startswith(prefix)})
+                    expected.update(prefix + k for k in entry)
+                    for key, value in entry.items():
+                        if torch.is_tensor(value) and value.dim() and value.shape != p.shape:
+                            raise TrainingError(f"optimiser state {prefix}{key} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+                    if entry:
+                        opt.state[p] = entry
+        unknown = (set(tensors) | set(scalars)) - expected
+        if unknown:
+            raise TrainingError(f"optimiser state holds entries for another kind of run: {sorted(unknown)[:3]}")
+
+
+def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run directory as (step, path), oldest first."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), root / name) for name in os.listdir(root) if (m := STEP_DIR.match(name))]
+    return sorted(found)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory itself, or the newest checkpoint of a training run directory."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    found = checkpoint_dirs(path)
+    if found:
+        return found[-1][1]
+    raise TrainingError(f"{path} is neither a checkpoint directory (no config.json) nor a training run (no {CHECKPOINTS}/step-*)")
+
+
+def _fsync_tree(path: Path) -> None:
+    """Flush every file of a directory and the directory entry itself."""
+    for name in os.listdir(path):
+        if not (path / name).is_file():
+            continue
+        with open(path / name, "rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(run_dir: Path, step: int, checkpoint: Checkpoint, counts: BigramCounts, state: tuple[dict, dict]) -> Path:
+    """Write a complete checkpoint under a temporary name, then rename it to ``step-NNNNNNNN``.
+
+    Earlier checkpoints are never opened for writing, so a failure (a full disk, say)
+    leaves them intact; the half-written temporary directory is removed.
+    """
+    root = Path(run_dir) / CHECKPOINTS
+    final = root / f"step-{step:08d}"
+    staging = root / f".staging-step-{step:08d}"
+    previous = checkpoint_dirs(run_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        checkpoint.save(staging, overwrite=True)
+        counts.save(staging / COUNTS_FILE)
+        save_file(state[0], str(staging / STATE_FILE))
+        _fsync_tree(staging)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        _fsync_tree(root)
+    except (OSError, SafetensorError, RuntimeError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        last = previous[-1][1] if previous else "none yet"
+        raise TrainingError(f"could not write checkpoint {final}: {exc}; the last good checkpoint ({last}) is intact") from exc
+    checkpoint.path = final
+    return final
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (0 keeps all) and stale temporaries."""
+    root = Path(run_dir) / CHECKPOINTS
+    for name in os.listdir(root) if root.is_dir() else []:
+        if name.startswith(".staging-"):
+            shutil.rmtree(root / name, ignore_errors=True)
+    if keep:
+        for _, path in checkpoint_dirs(run_dir)[:-keep]:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class ResumePoint:
+    """What a resumed run restores from its newest checkpoint."""
+
+    checkpoint: Checkpoint
+    training: dict[str, Any]
+    state: dict[str, torch.Tensor]
+
+
+def load_resume_point(run_dir: Path, fingerprint: dict[str, Any]) -> ResumePoint:
+    """Newest checkpoint of ``run_dir``, checked to belong to a run with this fingerprint."""
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        raise TrainingError(f"nothing to resume: {run_dir} holds no {CHECKPOINTS}/step-* from `brillm train`; drop --resume to start a new run")
+    path = found[-1][1]
+    hint = "delete that directory to resume from the previous checkpoint, or start a new run without --resume"
+    try:
+        ck = load_checkpoint(path, device="cpu")
+        state = load_file(str(path / STATE_FILE))
+    except (BriLLMError, SafetensorError, OSError) as exc:
+        raise TrainingError(f"checkpoint {path} is corrupt or incomplete ({exc}); {hint}") from exc
+    training = ck.metadata.get("training")
+    if not isinstance(training, dict) or training.get("format") != TRAIN_FORMAT:
+        raise TrainingError(f"{path} was not written by `brillm train` (no training metadata); {hint}")
+    if training.get("version") != TRAIN_VERSION:
+        raise TrainingError(f"{path} has training format version {training.get('version')}, this build reads {TRAIN_VERSION}")
+    theirs = training.get("fingerprint", {})
+    diffs = [f"{k}: checkpoint {theirs.get(k)!r}, now {v!r}" for k, v in fingerprint.items() if theirs.get(k) != v]
+    if diffs:
+        raise TrainingError(f"{run_dir} belongs to another run (different data or settings): " + "; ".join(diffs) + ". Use the original corpus and settings, or a new -o directory")
+    return ResumePoint(ck, training, state)
+
+
+def make_fingerprint(files: Sequence[CorpusFile], settings: TrainSettings, info: DistInfo, tokenizer_file: str | None) -> dict[str, Any]:
+    """What must be identical for a resumed run to be the same run."""
+    return {
+        "corpus_sha256": [f.sha256 for f in files],
+        "settings": settings.fixed(),
+        "world_size": info.world,
+        "tokenizer_file": tokenizer_file,
+    }
+
+
+def shared_tokenizer(settings: TrainSettings, lines: list[str], run_dir: Path, info: DistInfo, tokenizer_file: str | None) -> NodeTokenizer:
+    """Train (or load) the tokeniser on rank 0; other ranks read rank 0's copy so all agree."""
+    staging = Path(run_dir) / ".tokenizer-rank0"
+    if info.rank == 0:
+        if tokenizer_file:
+            tokenizer = reuse_tokenizer(tokenizer_file, settings.vocab_size if settings.tokenizer != "char" else None)
+        else:
+            tokenizer = build_tokenizer(settings.tokenizer, lines, settings.vocab_size)
+        if info.active:
+            staging.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(staging)
+    if info.active:
+        dist.barrier()
+        if info.rank != 0:
+            tokenizer = load_tokenizer(staging)
+        dist.barrier()
+        if info.rank == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+    return tokenizer
+
+
+def train(
+    corpus: Sequence[str | Path],
+    run_dir: str | Path,
+    settings: TrainSettings,
+    *,
+    resume: bool = False,
+    tokenizer_file: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume) a run in ``run_dir``; returns the newest checkpoint's path."""
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    device = training_device()
+    info = init_distributed(device)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    files = read_corpus(corpus)
+    lines = corpus_lines(files)
+    fingerprint = make_fingerprint(files, settings, info, tokenizer_file)
+    if resume:
+        point = load_resume_point(run_dir, fingerprint)
+        model, tokenizer, training = point.checkpoint.model, point.checkpoint.tokenizer, point.training
+    else:
+        if checkpoint_dirs(run_dir):
+            raise TrainingError(f"{run_dir} already holds checkpoints of a run; pass --resume to continue it or choose a new -o directory")
+        tokenizer = shared_tokenizer(settings, lines, run_dir, info, tokenizer_file)
+        training = {"run_id": uuid.uuid4().hex, "loss_history": [], "train_seconds": 0.0}
+    stream, unknown = tokenize_lines(tokenizer, lines)
+    counts = BigramCounts.from_stream(stream, tokenizer.vocab_size)
+    batches = SequenceBatches(stream, settings.seq_len, settings.batch_size, settings.seed, info.world, info.rank)
+    if not resume:
+        edges = counts.edges(settings.min_count)
+        config = ModelConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=settings.hidden_size,
+            max_positions=settings.max_positions,
+            num_rows=edges.num_rows,
+            tokenizer="char" if isinstance(tokenizer, CharTokenizer) else "bpe",
+            unk_id=tokenizer.unk_id,
+            name=run_dir.name,
+        )
+        model = init_model(config, edges, settings.seed)
+    if info.active:  # every rank records rank 0's run id
+        run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
+        dist.broadcast(run_id, src=0)
+        training["run_id"] = bytes(run_id.tolist()).hex()
+    model.to(device)
+    model.train()
+    trainer = Trainer(model, settings, counts, info)
+    if resume:
+        trainer.load_state(point.state, training.get("optimizer_scalars", {}))
+    start = int(training.get("step", 0))
+    history: list[float] = list(training.get("loss_history", []))
+    seconds = float(training.get("train_seconds", 0.0))
+    tokens_per_step = settings.batch_size * (settings.seq_len - 1) * info.world
+    checkpoint = Checkpoint(model, tokenizer, {})
+    last = resolve_checkpoint(run_dir) if resume else None
+    bar = tqdm(total=settings.max_steps, initial=start, unit="step", disable=not progress or info.rank != 0, dynamic_ncols=True)
+    started = time.perf_counter()
+    for step in range(start, settings.max_steps):
+        loss = trainer.step(batches.batch(step), step)
+        if not math.isfinite(loss):
+            raise TrainingError(f"the loss became {loss} at step {step + 1}; lower --lr and start again")
+        history.append(loss)
+        elapsed = time.perf_counter() - started
+        rate = (step + 1 - start) * tokens_per_step / max(elapsed, 1e-9)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}")
+        done = step + 1
+        if done % settings.save_every == 0 or done == settings.max_steps:
+            tensors, scalars = trainer.state()
+            checkpoint.metadata = {
+                "source": "brillm train",
+                "training": {
+                    "format": TRAIN_FORMAT,
+                    "version": TRAIN_VERSION,
+                    "run_id": training["run_id"],
+                    "step": done,
+                    "settings": dataclasses.asdict(settings),
+                    "fingerprint": fingerprint,
+                    "corpus": [f.describe() for f in files],
+                    "corpus_tokens": int(stream.numel()),
+                    "unknown_pieces": unknown,
+                    "sequences": batches.num_sequences,
+                    "negatives_per_position": trainer.k,
+                    "data_position": batches.position(done),
+                    "rng": {"seed": settings.seed, "scheme": "data order from (seed, epoch); negatives from (seed, step, rank)"},
+                    "loss_history": history,
+                    "train_seconds": seconds + elapsed,
+                    "tokens_per_second": rate,
+                    "tokens_seen": done * tokens_per_step,
+                    "world_size": info.world,
+                    "device": str(device),
+                    "own_rows": model.config.own_rows,
+                    "optimizer_state_file": STATE_FILE,
+                    "optimizer_scalars": scalars,
+                },
+            }
+            if info.rank == 0:
+                last = write_checkpoint(run_dir, done, checkpoint, counts, (tensors, scalars))
+                prune_checkpoints(run_dir, settings.keep_checkpoints)
+            if info.active:
+                dist.barrier()
+    bar.close()
+    if info.active:
+        dist.barrier()
+    return last if last is not None else resolve_checkpoint(run_dir)

@@ -1,0 +1,87 @@
+"""The engine's command line, run as a user would: exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from brillm_core.cli import build_parser
+
+COMMANDS = ["import-release", "generate", "trace", "recall", "score", "info"]
+
+
+def brillm(*args: str, input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m brillm_core ARGS``."""
+    return subprocess.run([sys.executable, "-m", "brillm_core", *args], capture_output=True, input=input_bytes, timeout=120)
+
+
+def test_every_command_has_help() -> None:
+    parser, sub = build_parser()
+    assert set(COMMANDS) <= set(sub.choices)
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--help"])
+        assert exit_info.value.code == 0
+
+
+def test_trace_writes_one_step_per_edge(saved_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trace.json"
+    result = brillm("trace", str(saved_checkpoint), "--ids", "3,1,4", "--max-new-tokens", "5",
+                    "--temperature", "0.8", "--top-k", "3", "--seed", "1", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert [s["source"] for s in doc["steps"]][:2] == [3, 1] and len(doc["steps"]) == 7
+    assert all(len(s["energies"]) == 12 and len(s["probabilities"]) == 12 for s in doc["steps"])
+    assert doc["settings"]["top_k"] == 3 and doc["settings"]["greedy"] is False
+
+
+def test_generate_info_recall_score(saved_checkpoint: Path, tmp_path: Path) -> None:
+    gen = brillm("generate", str(saved_checkpoint), "--prompt", "abc", "--max-new-tokens", "4", "--release-decoder")
+    assert gen.returncode == 0 and gen.stdout.decode().startswith("abc")
+    info = brillm("info", str(saved_checkpoint), "--json")
+    assert json.loads(info.stdout)["nodes"] == 12
+    recall = brillm("recall", str(saved_checkpoint), "--prompt", "ab", "--hops", "2", "--csv", str(tmp_path / "r.csv"))
+    assert recall.returncode == 0 and (tmp_path / "r.csv").read_text().startswith("node,token,activation,first_hop")
+    reverse = brillm("recall", str(saved_checkpoint), "--ids", "1", "--reverse", "c")
+    assert reverse.returncode == 0 and "source" in reverse.stdout.decode()
+    text = tmp_path / "t.txt"
+    text.write_text("abcab cab")
+    score = brillm("score", str(saved_checkpoint), str(text), "--json")
+    assert json.loads(score.stdout)["tokens"] == 8
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["trace", "{ckpt}", "--prompt", "", "--json", "{out}"], "--ids NODE_ID"),
+        (["trace", "{ckpt}", "--ids", "1," * 500 + "1", "--max-new-tokens", "20", "--json", "{out}"], "position table"),
+        (["trace", "{ckpt}", "--ids", "1,x", "--json", "{out}"], "comma-separated"),
+        (["generate", "{ckpt}", "--prompt-file", "{bad}"], "not valid UTF-8"),
+        (["generate", "{tmp}/missing", "--prompt", "a"], "not found"),
+        (["score", "{ckpt}", "{bad}"], "not valid UTF-8"),
+        (["generate", "{ckpt}", "--prompt", "a", "--temperature", "0"], "temperature"),
+        (["import-release", "{bad}", "--vocab", "{bad}", "--counts", "{bad}", "-o", "{ckpt}"], "already exists"),
+    ],
+)
+def test_user_errors_exit_1_with_a_message_and_write_nothing(saved_checkpoint: Path, tmp_path: Path, args, message) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ab\xff\xfe")
+    out = tmp_path / "out.json"
+    fields = {"ckpt": str(saved_checkpoint), "out": str(out), "bad": str(bad), "tmp": str(tmp_path)}
+    result = brillm(*[a.format(**fields) for a in args])
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr.decode() and "Traceback" not in result.stderr.decode()
+    assert not out.exists()
+
+
+def test_unknown_prompt_characters_warn(saved_checkpoint: Path) -> None:
+    result = brillm("generate", str(saved_checkpoint), "--prompt", "ab~", "--max-new-tokens", "1")
+    assert result.returncode == 0 and "'~'" in result.stderr.decode() and "unknown node" in result.stderr.decode()
+
+
+def test_usage_errors_exit_2() -> None:
+    assert brillm("trace").returncode == 2
