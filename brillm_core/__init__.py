@@ -7,11 +7,15 @@ Public API (the explorer uses only these names):
     propagate, reroute, DecodeSettings, Trace      paths and their traces
     recall_activation, incoming_energy             recall activation and its reverse
     score_ids, Score                               full-vocabulary scoring
+    explain_step                                   every number of one step (teaching)
+    compare_paths, edge_changes, loss_history      two checkpoints side by side
 """
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .compare import PathComparison, check_same_vocabulary, compare_paths, edge_changes, js_divergence, loss_history
 from .config import ModelConfig
 from .edges import EdgeTable
+from .explain import StepExplanation, explain_step
 from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
 from .model import BriLLM, positional_encoding, random_model
 from .propagate import propagate, reroute
@@ -23,7 +27,8 @@ from .trace import DecodeSettings, Step, Trace
 
 __all__ = [
     "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings",
-    "EdgeTable", "Encoding", "ModelConfig", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
+    "EdgeTable", "Encoding", "ModelConfig", "PathComparison", "StepExplanation", "check_same_vocabulary",
+    "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
 ]
