@@ -10,6 +10,7 @@ after the softmax, and sampling renormalises them).
 from __future__ import annotations
 
 import math
+import operator
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
@@ -53,9 +54,12 @@ def _validate_ids(model: BriLLM, ids: Sequence[int]) -> list[int]:
         )
     out = []
     for pos, value in enumerate(ids):
-        if isinstance(value, bool) or not isinstance(value, (int,)) and not (torch.is_tensor(value) and value.dim() == 0):
-            raise PromptError(f"prompt id at position {pos} is not an integer: {value!r}")
-        v = int(value)
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            v = operator.index(value)  # ints, numpy integers, 0-d integer tensors
+        except TypeError:
+            raise PromptError(f"prompt id at position {pos} is not an integer: {value!r}") from None
         if not 0 <= v < model.vocab_size:
             raise PromptError(f"prompt id {v} at position {pos} is not a node id (0..{model.vocab_size - 1})")
         out.append(v)
