@@ -218,6 +218,7 @@ class EncodingResult:
     """Per-atom maps over all input voxels (NaN / False where a voxel was excluded)."""
 
     method: str
+    joint: bool  # one model with all atoms, or one model per atom
     betas: np.ndarray  # K x voxels
     t: np.ndarray  # K x voxels
     p: np.ndarray  # K x voxels, two-sided
@@ -225,8 +226,8 @@ class EncodingResult:
     significant: np.ndarray  # K x voxels, q <= fdr_q
     fdr_q: float
     vif: np.ndarray  # K, variance inflation factor of each convolved atom (large = collinear, maps unreliable)
-    rho: np.ndarray | None  # voxels, AR(1) coefficient used (ols_ar1 only)
-    ridge_alpha: np.ndarray | None  # voxels (ridge only)
+    rho: np.ndarray | None  # AR(1) coefficient used (ols_ar1 only): voxels if joint, else K x voxels
+    ridge_alpha: np.ndarray | None  # ridge only: voxels if joint, else K x voxels
     voxel_mask: np.ndarray  # voxels, True where the voxel was used
 
 
@@ -246,6 +247,20 @@ def _as_brain(brain: BrainData | np.ndarray, n_tr: int) -> BrainData:
     return prepare_brain(brain, n_tr=n_tr)
 
 
+def _fit(
+    x: np.ndarray, y: np.ndarray, method: str, ridge_alphas: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | int, np.ndarray | None, np.ndarray | None]:
+    """Atom betas, standard errors, dof, AR(1) rho and ridge alpha of one design (last column the intercept)."""
+    if method == "ridge":
+        beta, se, dof, alpha = _ridge(x, y, np.asarray(ridge_alphas, dtype=float))
+        return beta, se, dof, None, alpha
+    if method == "ols":
+        beta, se, dof = _ols(x, y)
+        return beta[:-1], se[:-1], dof, None, None
+    beta, se, dof, rho = _ols_ar1(x, y)
+    return beta[:-1], se[:-1], dof, rho, None
+
+
 def fit_encoding(
     atoms: np.ndarray,
     brain: BrainData | np.ndarray,
@@ -253,8 +268,14 @@ def fit_encoding(
     method: str = "ols_ar1",
     fdr_q: float = 0.05,
     ridge_alphas: np.ndarray = RIDGE_ALPHAS,
+    joint: bool = True,
 ) -> EncodingResult:
-    """Fit every voxel on the HRF-convolved atoms and return per-atom beta, t, p and FDR maps."""
+    """Fit every voxel on the HRF-convolved atoms and return per-atom beta, t, p and FDR maps.
+
+    joint fits all atoms in one model (each map is the atom's unique contribution; collinear atoms, see `vif`,
+    make maps unreliable); joint=False fits one model per atom (atom + intercept), robust to collinearity but
+    crediting each atom with what it shares with the others.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not 0 < fdr_q < 1:
@@ -264,21 +285,21 @@ def fit_encoding(
     if x.shape[1] >= x.shape[0]:
         raise ValueError(f"{x.shape[1] - 1} atoms leave no residual degrees of freedom with {x.shape[0]} volumes")
     y = b.data
-    rho = alpha = None
-    if method == "ridge":
-        beta, se, dof, alpha = _ridge(x, y, np.asarray(ridge_alphas, dtype=float))
+    if joint:
+        beta, se, dof, rho, alpha = _fit(x, y, method, ridge_alphas)
     else:
-        if method == "ols":
-            beta, se, dof = _ols(x, y)
-        else:
-            beta, se, dof, rho = _ols_ar1(x, y)
-        beta, se = beta[:-1], se[:-1]
+        fits = [_fit(x[:, [k, -1]], y, method, ridge_alphas) for k in range(x.shape[1] - 1)]
+        beta, se = np.vstack([f[0] for f in fits]), np.vstack([f[1] for f in fits])
+        dof = np.vstack([np.broadcast_to(f[2], (y.shape[1],)) for f in fits])
+        rho = None if fits[0][3] is None else np.vstack([f[3] for f in fits])
+        alpha = None if fits[0][4] is None else np.vstack([f[4] for f in fits])
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, beta / se, 0.0)
     p = 2 * stats.t.sf(np.abs(t), dof)
     q = fdr_bh(p, axis=1)
     return EncodingResult(
         method=method,
+        joint=joint,
         betas=_full(beta, b),
         t=_full(t, b),
         p=_full(p, b),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .atoms import AtomModel, Stability, atom_stability, fit_atoms, match_atoms
-from .controls import compare_with_control, phase_randomise
+from .controls import compare_with_control, lexical_responses, phase_randomise
 from .encoding import BrainData, EncodingResult, fit_encoding, held_out_prediction, prepare_brain
 from .matching import FORMULAS, NetworkMatch, check_templates, network_similarity, summary_measures
 from .simulate import SimulatedData, simulate
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[float, str], None]
+MAX_VIF = 10.0  # above this variance inflation the report warns that joint maps are unreliable
 TOP_ANS_IN_JSON = 50  # the JSON lists each sub-group's strongest ANs; the CSV table has them all
 
 
@@ -62,6 +63,7 @@ class OrganizationReport:
     measures: dict
     phase_null: dict
     controls: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """A JSON-ready summary: settings, atoms, sub-groups (strongest ANs), similarity, measures, controls."""
@@ -96,6 +98,7 @@ class OrganizationReport:
             "formulas": FORMULAS,
             "phase_null": self.phase_null,
             "controls": self.controls,
+            "warnings": self.warnings,
         }
 
     def similarity_table(self) -> pd.DataFrame:
@@ -120,7 +123,7 @@ class OrganizationReport:
         atoms.insert(0, "volume", np.arange(len(atoms)))
         rows = [(g.atom, int(a), self.an_labels[a], float(w)) for g in am.subgroups() for a, w in zip(g.ans, g.loadings)]
         maps = {"voxel": np.arange(self.brain.n_voxels), "used": enc.voxel_mask, "held_out_r": self.held_out_r}
-        if enc.rho is not None:
+        if enc.rho is not None and enc.joint:
             maps["ar1_rho"] = enc.rho
         for i in range(k):
             maps |= {f"beta_{i}": enc.betas[i], f"t_{i}": enc.t[i], f"q_{i}": enc.q[i], f"significant_{i}": enc.significant[i]}
@@ -166,11 +169,12 @@ def _json_default(x: object) -> object:
 
 
 def _analyse(
-    responses: np.ndarray, brain: BrainData, tr: float, k: int, alpha: float, seed: int, method: str, fdr_q: float
+    responses: np.ndarray, brain: BrainData, tr: float, k: int, alpha: float, seed: int, method: str, fdr_q: float,
+    joint: bool,
 ) -> tuple[AtomModel, EncodingResult, np.ndarray]:
     """Atoms, encoding maps and held-out r for one response matrix."""
     model = fit_atoms(responses, k, alpha, seed)
-    enc = fit_encoding(model.atoms, brain, tr, method, fdr_q)
+    enc = fit_encoding(model.atoms, brain, tr, method, fdr_q, joint=joint)
     return model, enc, held_out_prediction(model.atoms, brain, tr, method=method)
 
 
@@ -185,6 +189,7 @@ def run_organization(
     alpha: float = 0.2,
     seed: int = 0,
     method: str = "ols_ar1",
+    joint: bool = True,
     fdr_q: float = 0.05,
     n_perm: int = 1000,
     r_threshold: float = 0.2,
@@ -230,7 +235,13 @@ def run_organization(
         others.append(fit_atoms(x, k, alpha, s))
     stability = atom_stability([model, *others]) if others else None
     step(f"encoding ({method}) of {b.kept.size} voxels")
-    enc = fit_encoding(model.atoms, b, tr, method, fdr_q)
+    enc = fit_encoding(model.atoms, b, tr, method, fdr_q, joint=joint)
+    warn = []
+    if joint and enc.vif.max() > MAX_VIF:
+        warn.append(
+            f"atoms are collinear after HRF convolution (max variance inflation {enc.vif.max():.0f} > {MAX_VIF}): "
+            "the joint maps are unreliable; use fewer atoms or separate models per atom (joint=False)"
+        )
     step("held-out prediction")
     held = held_out_prediction(model.atoms, b, tr, method=method)
     step(f"matching with {len(names)} networks ({n_perm} permutations)")
@@ -240,7 +251,7 @@ def run_organization(
     if n_phase_null:
         step(f"{n_phase_null} phase-randomised copies of the atoms")
         counts = [
-            int(fit_encoding(phase_randomise(model.atoms, seed + i), b, tr, method, fdr_q).significant.sum())
+            int(fit_encoding(phase_randomise(model.atoms, seed + i), b, tr, method, fdr_q, joint=joint).significant.sum())
             for i in range(n_phase_null)
         ]
         null = {
@@ -257,7 +268,7 @@ def run_organization(
         k_c = min(k, *cx.shape, int(np.count_nonzero(np.ptp(cx, axis=0) > 0)))
         if k_c < 1:
             raise ValueError(f"control {name!r} has no varying response")
-        cm, cenc, cheld = _analyse(cx, b, tr, k_c, alpha, seed, method, fdr_q)
+        cm, cenc, cheld = _analyse(cx, b, tr, k_c, alpha, seed, method, fdr_q, joint)
         cmatch = network_similarity(cenc.t, cenc.significant, tmpl, names, cenc.voxel_mask, n_perm, seed, r_threshold, p_threshold)
         control_out[name] = {
             "k_used": k_c,
@@ -269,11 +280,12 @@ def run_organization(
         }
     say(1.0, "done")
     settings = {
-        "n_tr": x.shape[0], "n_ans": x.shape[1], "tr": tr, "k": k, "alpha": alpha, "seed": seed, "method": method,
-        "fdr_q": fdr_q, "n_perm": n_perm, "r_threshold": r_threshold, "p_threshold": p_threshold,
-        "stability_seeds": list(stability_seeds), "n_phase_null": n_phase_null, "network_names": names,
+        "n_tr": x.shape[0], "n_ans": x.shape[1], "tr": tr, "k": k, "alpha": alpha, "seed": seed,
+        "method": method, "joint": joint, "fdr_q": fdr_q, "n_perm": n_perm, "r_threshold": r_threshold,
+        "p_threshold": p_threshold, "stability_seeds": list(stability_seeds), "n_phase_null": n_phase_null,
+        "network_names": names,
     }
-    return OrganizationReport(settings, model, labels, stability, b, enc, held, match, measures, null, control_out)
+    return OrganizationReport(settings, model, labels, stability, b, enc, held, match, measures, null, control_out, warn)
 
 
 @dataclass(frozen=True)
@@ -344,6 +356,7 @@ def run_simulation(
     alpha: float = 0.2,
     seed: int = 0,
     method: str = "ols_ar1",
+    joint: bool = True,
     fdr_q: float = 0.05,
     n_perm: int = 1000,
     stability_seeds: Sequence[int] = (),
@@ -357,13 +370,11 @@ def run_simulation(
     sim = simulate(seed=seed, **simulation)
     controls = {}
     if lexical_control:
-        from .controls import lexical_responses
-
         controls["lexical"] = lexical_responses(sim.words, sim.onsets, sim.tr, sim.atoms.shape[0])[0]
     labels = [f"{sim.node_names[v]}:{u}" for v, u in zip(sim.an_nodes, sim.an_units)]
     report = run_organization(
         sim.responses, sim.bold, sim.templates, sim.network_names, tr=sim.tr, k=k, alpha=alpha, seed=seed,
-        method=method, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds, an_labels=labels,
+        method=method, joint=joint, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds, an_labels=labels,
         controls=controls, n_phase_null=n_phase_null, progress=progress,
     )
     return SimulationResult(sim, report, recovery_figures(sim, report), time.perf_counter() - start)

@@ -1,0 +1,85 @@
+"""Dictionary learning: recovery of the simulator's atoms and sub-groups at K = 8 and 16, stability, bad input."""
+import numpy as np
+import pytest
+
+from brillm_core.organization.atoms import atom_stability, fit_atoms, match_atoms
+from brillm_core.organization.encoding import fit_encoding
+from brillm_core.organization.pipeline import atom_recovery
+
+
+@pytest.fixture(scope="module")
+def fit8(full_sim):
+    return fit_atoms(full_sim.responses, 8, seed=0)
+
+
+def test_k8_recovers_atoms_and_subgroups(full_sim, fit8):
+    rec = atom_recovery(full_sim, fit8)
+    assert rec["atom_abs_r_min"] >= 0.95
+    assert rec["subgroup_accuracy"] >= 0.95 and rec["subgroup_accuracy_one_to_one"] >= 0.95
+    assert np.allclose(np.linalg.norm(fit8.atoms, axis=0), 1.0)
+    assert 0.5 < fit8.r2 < 1.0
+    assert (fit8.loadings == 0).mean() > 0.5  # sparse
+    assert (fit8.loadings.sum(axis=1) >= 0).all()  # sign convention
+
+
+def test_k16_still_recovers_the_eight_atoms(full_sim):
+    model = fit_atoms(full_sim.responses, 16, seed=0)
+    rec = atom_recovery(full_sim, model)
+    assert rec["k"] == 16 and rec["atom_abs_r_min"] >= 0.95
+    assert rec["subgroup_accuracy"] >= 0.95
+    # Extra atoms split true ones, so a joint GLM is collinear; separate models per atom still find the voxels.
+    joint = fit_encoding(model.atoms, full_sim.bold, full_sim.tr)
+    assert joint.vif.max() > 10
+    separate = fit_encoding(model.atoms, full_sim.bold, full_sim.tr, joint=False)
+    pairs = zip(rec["matched_true_atoms"], rec["matched_fitted_atoms"])
+    dice = [2 * (separate.significant[f] & full_sim.coupled_mask[t]).sum()
+            / (separate.significant[f].sum() + full_sim.coupled_mask[t].sum()) for t, f in pairs]
+    assert np.mean(dice) >= 0.9 and min(dice) >= 0.8
+
+
+def test_recovery_fails_on_time_shuffled_responses(full_sim):
+    x = full_sim.responses[:, :800]
+    shuffled = x[np.random.default_rng(0).permutation(x.shape[0])]
+    assert match_atoms(full_sim.atoms, fit_atoms(x, 8, seed=0).atoms)[2].min() >= 0.95  # same columns, in order
+    assert match_atoms(full_sim.atoms, fit_atoms(shuffled, 8, seed=0).atoms)[2].max() < 0.5
+
+
+def test_subgroups_list_nonzero_loadings_strongest_first(fit8, full_sim):
+    groups = fit8.subgroups()
+    assert len(groups) == 8
+    for g in groups:
+        assert (g.loadings != 0).all() and (np.diff(np.abs(g.loadings)) <= 0).all()
+        np.testing.assert_array_equal(g.loadings, fit8.loadings[g.atom, g.ans])
+    assert sum(g.ans.size for g in groups) == np.count_nonzero(fit8.loadings)
+
+
+def test_stability_across_seeds(small_sim):
+    models = [fit_atoms(small_sim.responses, 4, seed=s) for s in (0, 1, 2)]
+    st = atom_stability(models)
+    assert set(st.pair_mean_abs_r) == {"0-1", "0-2", "1-2"}
+    assert st.min_abs_r > 0.95
+    with pytest.raises(ValueError, match="two"):
+        atom_stability(models[:1])
+
+
+def test_match_atoms_finds_permutation_and_sign():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((50, 4))
+    rows, cols, r = match_atoms(a, -a[:, [2, 0, 3, 1]])
+    assert cols[rows.tolist().index(0)] == 1 and np.allclose(r, 1.0)
+
+
+def test_bad_input():
+    x = np.random.default_rng(0).standard_normal((20, 10))
+    with pytest.raises(ValueError, match="exceeds what 20 time points x 10 ANs allow"):
+        fit_atoms(x, 11)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_atoms(np.where(np.eye(20, 10) > 0, np.nan, x), 2)
+    y = x.copy()
+    y[:, 3:] = 1.0
+    with pytest.raises(ValueError, match="3 ANs whose response varies"):
+        fit_atoms(y, 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        fit_atoms(x, 0)
+    with pytest.raises(ValueError, match="time x ANs"):
+        fit_atoms(x[0], 1)

@@ -1,0 +1,96 @@
+"""The whole pipeline on the full-size simulator: recovery against the truth, controls, report files, bad input."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brillm_core.organization.encoding import fit_encoding
+from brillm_core.organization.pipeline import run_organization, run_simulation
+
+
+@pytest.fixture(scope="module")
+def full_run():
+    calls = []
+    result = run_simulation(8, seed=0, lexical_control=True, stability_seeds=(1,), progress=lambda f, m: calls.append((f, m)))
+    return result, calls
+
+
+def test_full_size_recovery(full_run):
+    result, _ = full_run
+    f = result.figures
+    assert result.data.responses.shape == (300, 3200) and result.data.bold.shape == (300, 4000)
+    assert f["atom_abs_r_min"] >= 0.95
+    assert f["subgroup_accuracy"] >= 0.95
+    assert f["dice_min"] >= 0.9
+    assert f["false_positive_rate"] <= 0.01
+    assert f["network_match_accuracy"] == 1.0
+    assert result.report.measures["consistency"]["value"] == 1.0
+    assert result.report.stability.min_abs_r > 0.95
+
+
+def test_phase_randomised_atoms_find_about_nothing(full_run):
+    f = full_run[0].figures
+    assert f["phase_null_fraction"] <= 0.005  # of all (atom, voxel) pairs
+    assert f["phase_null_mean_significant"] < 0.05 * f["real_significant"]
+
+
+def test_lexical_control_is_beaten_and_reported(full_run):
+    lex = full_run[0].report.controls["lexical"]
+    assert lex["model_better"] and lex["n_significant"] < 20
+    assert lex["control_mean_r"] < 0.05 < lex["model_mean_r"]
+
+
+def test_plain_ols_inflates_false_positives(full_run):
+    result = full_run[0]
+    sim, white = result.data, result.report.encoding
+    plain = fit_encoding(result.report.atom_model.atoms, sim.bold, sim.tr, method="ols")
+    fp_plain, fp_white = plain.significant[:, sim.null_mask].mean(), white.significant[:, sim.null_mask].mean()
+    assert fp_plain > 3 * fp_white
+    assert plain.significant[:, sim.coupled_mask.any(axis=0)].sum() > 0
+
+
+def test_progress_is_monotone_and_finishes(full_run):
+    fractions = [f for f, _ in full_run[1]]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert any("control: lexical" in m for _, m in full_run[1])
+
+
+def test_report_files(full_run, tmp_path):
+    report = full_run[0].report
+    path = report.to_json(tmp_path / "out")
+    paths = report.to_csv_tables(tmp_path / "out")
+    data = json.loads(path.read_text())
+    assert data["settings"]["k"] == 8 and data["formulas"]["diversity"].startswith("diversity = 1 - mean")
+    assert len(data["atoms"]["time_courses"]) == 8 and len(data["subgroups"]) == 8
+    assert data["subgroups"][0]["top"][0]["label"].startswith("word")
+    assert {p.name for p in paths} >= {"atoms.csv", "subgroups.csv", "maps.csv", "similarity.csv", "measures.csv"}
+    sim = pd.read_csv(tmp_path / "out" / "similarity.csv")
+    assert len(sim) == 64 and sim["match"].sum() == 8
+    maps = pd.read_csv(tmp_path / "out" / "maps.csv")
+    assert len(maps) == 4000 and "t_7" in maps and "ar1_rho" in maps
+    assert len(pd.read_csv(tmp_path / "out" / "subgroups.csv")) == np.count_nonzero(report.atom_model.loadings)
+    assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_bad_inputs(small_sim):
+    s = small_sim
+    with pytest.raises(ValueError, match="199 volumes but the stimulus at TR 1.5 s gives 200"):
+        run_organization(s.responses, s.bold[:-1], s.templates, tr=s.tr, k=4)
+    with pytest.raises(ValueError, match="templates have 799 voxels"):
+        run_organization(s.responses, s.bold, s.templates[:-1], tr=s.tr, k=4)
+    with pytest.raises(ValueError, match="K = 300 exceeds"):
+        run_organization(s.responses, s.bold, s.templates, tr=s.tr, k=300)
+    with pytest.raises(ValueError, match="AN labels"):
+        run_organization(s.responses, s.bold, s.templates, tr=s.tr, k=4, an_labels=["a"])
+
+
+def test_nan_voxels_pass_through_the_pipeline(small_sim):
+    s = small_sim
+    bold = s.bold.copy()
+    bold[:, 0] = np.nan
+    bold[:, 1] = 0.0
+    rep = run_organization(s.responses, bold, s.templates, s.network_names, tr=s.tr, k=4, n_perm=50,
+                           stability_seeds=(), n_phase_null=1)
+    assert rep.summary()["brain"]["nan_voxels"] == [0] and rep.summary()["brain"]["constant_voxels"] == [1]
+    assert np.isnan(rep.held_out_r[:2]).all() and np.isfinite(rep.match.r).all()
