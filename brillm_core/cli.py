@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from .checkpoint import Checkpoint, load_checkpoint, write_json_atomic
 from .errors import BriLLMError, PromptError
+from .organization import cli as organization_cli
 from .recall import incoming_energy, recall_activation
 from .release import import_release
 from .scoring import score_ids
@@ -239,6 +240,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("model", help="checkpoint directory")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_info)
+    organization_cli.register(sub)
     return parser, sub
 
 

@@ -1,24 +1,36 @@
-"""Functional organisation of BriLLM's artificial neurons (Sun et al., arXiv 2410.19542): numerical pipeline only.
+"""Functional organisation of BriLLM's artificial neurons (Sun et al., arXiv 2410.19542).
 
 Atoms of AN responses by sparse dictionary learning, voxel-wise encoding with an HRF and AR(1)-prewhitened OLS,
-matching with network templates, controls, and a simulator with known truth. Returns data, never figures.
+matching with network templates, controls, a simulator with known truth, stimulus handling and checkpoint runs.
+Returns data, never figures. Names are imported lazily (on first use), so `brillm` starts without scipy/sklearn.
 """
-from .atoms import AtomModel, Stability, Subgroup, atom_stability, fit_atoms, match_atoms
-from .controls import compare_with_control, lexical_responses, phase_randomise
-from .encoding import BrainData, EncodingResult, fdr_bh, fit_encoding, held_out_prediction, load_brain, prepare_brain
-from .hrf import convolve_hrf, spm_hrf
-from .matching import FORMULAS, NetworkMatch, network_similarity, summary_measures, templates_from_labels
-from .pipeline import OrganizationReport, SimulationResult, recovery_figures, run_organization, run_simulation
-from .responses import landscape_responses, node_gated_responses, pool_to_trs, trace_responses
-from .simulate import SimulatedData, simulate
+from __future__ import annotations
 
-__all__ = [
-    "AtomModel", "Stability", "Subgroup", "atom_stability", "fit_atoms", "match_atoms",
-    "compare_with_control", "lexical_responses", "phase_randomise",
-    "BrainData", "EncodingResult", "fdr_bh", "fit_encoding", "held_out_prediction", "load_brain", "prepare_brain",
-    "convolve_hrf", "spm_hrf",
-    "FORMULAS", "NetworkMatch", "network_similarity", "summary_measures", "templates_from_labels",
-    "OrganizationReport", "SimulationResult", "recovery_figures", "run_organization", "run_simulation",
-    "landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses",
-    "SimulatedData", "simulate",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "atoms": ("AtomModel", "Stability", "Subgroup", "atom_stability", "fit_atoms", "match_atoms"),
+    "checkpoints": ("CheckpointRun", "comparison_table", "run_checkpoint", "untrained_model"),
+    "controls": ("compare_with_control", "lexical_responses", "phase_randomise"),
+    "encoding": ("BrainData", "EncodingResult", "fdr_bh", "fit_encoding", "held_out_prediction", "load_brain",
+                 "prepare_brain"),
+    "hrf": ("convolve_hrf", "spm_hrf"),
+    "matching": ("FORMULAS", "NetworkMatch", "network_similarity", "summary_measures", "templates_from_labels"),
+    "pipeline": ("OrganizationReport", "SimulationResult", "recovery_figures", "run_organization", "run_simulation"),
+    "responses": ("landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses"),
+    "simulate": ("SimulatedData", "simulate"),
+    "stimulus": ("OrganizationError", "Stimulus", "StimulusResponses", "TokenTimeline", "parse_transcript",
+                 "read_stimulus", "stimulus_from_text", "stimulus_responses", "tokenize_stimulus"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule defining `name` on first access."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,68 @@
+"""`brillm organization`: the functional-organisation analysis on the simulator or on checkpoints, written to -o DIR.
+
+Output directory (written into a temporary sibling, then renamed; an existing DIR is an error):
+  report.json, atoms.csv, subgroups.csv, maps.csv, similarity.csv, atoms_per_network.csv, measures.csv,
+  controls.csv                        the report (one checkpoint or the simulator)
+  figures/atoms_under_words.csv       atom time courses per volume with the words starting in it
+  figures/similarity_r.csv, figures/similarity_dice.csv   atom x network matrices
+  figures/timeline.csv                each stimulus token with its node, time and word (checkpoints)
+  recovery.json                       recovery against the known truth (--simulate)
+  comparison.csv + one sub-directory per checkpoint   when several checkpoints are given
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["POOLING", "METHODS", "register", "cmd_organization"]
+
+POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy/sklearn
+METHODS = ("ols_ar1", "ols", "ridge")  # = encoding.METHODS
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `organization` to a `brillm` parser."""
+    p = subparsers.add_parser(
+        "organization", help="sub-groups of neurons vs brain networks (Sun et al.): atoms, maps, matching",
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("models", nargs="*", metavar="MODEL", help="checkpoint directories (several: compare them)")
+    p.add_argument("--simulate", action="store_true", help="run on the simulator and print recovery against the truth")
+    p.add_argument("-o", "--output", required=True, type=Path, help="new output directory (must not exist)")
+    stim = p.add_mutually_exclusive_group()
+    stim.add_argument("--stimulus", type=Path, help="plain UTF-8 text, read at --word-rate from time 0")
+    stim.add_argument("--transcript", type=Path, help="CSV/TSV of word, onset[, offset] in seconds")
+    p.add_argument("--word-rate", type=float, default=2.5, help="words per second for --stimulus (default 2.5)")
+    p.add_argument("--tr", type=float, help="seconds per volume (default 1.5 with --simulate)")
+    p.add_argument("--volumes", type=int, help="number of volumes of the recording")
+    p.add_argument("--brain", type=Path, help="time x voxel (or region) matrix, .npy or .csv/.tsv")
+    p.add_argument("--templates", type=Path,
+                   help="voxel x network matrix (.npy, or .csv with network names as header), or one integer label per voxel")
+    p.add_argument("--network-names", type=Path, help="text file with one network name per line")
+    p.add_argument("--responses", choices=("node-gated", "landscape"), default="node-gated",
+                   help="node-gated (node x unit where the node is active) or landscape (every node's energy)")
+    p.add_argument("--pool", choices=POOLING, default="sum", help="pool token steps into volumes (default sum)")
+    p.add_argument("-k", type=int, default=8, help="number of atoms K (default 8)")
+    p.add_argument("--alpha", type=float, default=0.2, help="sparsity of the loadings (L1 penalty, default 0.2)")
+    p.add_argument("--method", choices=METHODS, default="ols_ar1", help="encoding model (default ols_ar1)")
+    p.add_argument("--fdr-q", type=float, default=0.05, help="FDR level across voxels (default 0.05)")
+    p.add_argument("--n-perm", type=int, default=1000, help="permutations for the matching p-values (default 1000)")
+    p.add_argument("--phase-null", type=int, default=10, help="phase-randomised atom sets (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of dictionary learning, permutations, controls")
+    p.add_argument("--no-untrained", action="store_true", help="skip the untrained-model control")
+    sim = p.add_argument_group("simulator sizes (--simulate)")
+    sim.add_argument("--n-tr", type=int, default=300, help="volumes (default 300)")
+    sim.add_argument("--nodes", type=int, default=100, help="nodes (default 100)")
+    sim.add_argument("--units", type=int, default=32, help="units per node (default 32)")
+    sim.add_argument("--voxels", type=int, default=4000, help="voxels (default 4000)")
+    sim.add_argument("--voxels-per-atom", type=int, default=250, help="voxels coupled to each true atom (default 250)")
+    sim.add_argument("--k-true", type=int, default=8, help="true atoms (default 8)")
+    p.set_defaults(handler=cmd_organization)
+    return p
+
+
+def cmd_organization(args: argparse.Namespace) -> int:
+    """brillm organization: import the analysis only now, and run it."""
+    from .commands import run_command
+
+    return run_command(args)

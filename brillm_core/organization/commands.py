@@ -1,0 +1,255 @@
+"""What `brillm organization` does (see `cli` for the arguments and the output layout); imported only when it runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..compare import check_same_vocabulary
+from ..errors import BriLLMError
+from .checkpoints import CheckpointRun, comparison_table, run_checkpoint
+from .encoding import BrainData, load_brain
+from .matching import check_templates, templates_from_labels
+from .pipeline import OrganizationReport, SimulationResult, run_simulation
+from .stimulus import OrganizationError, Stimulus, check_fits, read_stimulus, read_utf8, words_per_tr
+
+__all__ = ["write_atomically", "figure_tables", "write_report", "load_templates", "run_command"]
+
+
+def write_atomically(directory: Path, fill: Callable[[Path], None]) -> Path:
+    """Let `fill` write into a temporary sibling of `directory`, then rename it into place (never over a directory)."""
+    target = Path(directory)
+    if target.exists():
+        raise OrganizationError(f"output directory {target} already exists; choose a new path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            raise OrganizationError(f"output directory {target} appeared while the analysis ran; choose a new path")
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def figure_tables(report: OrganizationReport, words: list[str], tr: float) -> dict[str, pd.DataFrame]:
+    """The data behind the explorer's figures: atoms under the words, atom x network r and Dice."""
+    atoms = report.atom_model.atoms
+    under = pd.DataFrame(atoms, columns=[f"atom_{i}" for i in range(atoms.shape[1])])
+    under.insert(0, "words", words)
+    under.insert(0, "time_s", np.arange(len(atoms)) * tr)
+    under.insert(0, "volume", np.arange(len(atoms)))
+    m = report.match
+    index = pd.Index([f"atom_{i}" for i in range(m.r.shape[0])], name="atom")
+    return {
+        "atoms_under_words": under,
+        "similarity_r": pd.DataFrame(m.r, index=index, columns=m.network_names).reset_index(),
+        "similarity_dice": pd.DataFrame(m.dice, index=index, columns=m.network_names).reset_index(),
+    }
+
+
+def write_report(report: OrganizationReport, directory: Path, figures: dict[str, pd.DataFrame],
+                 extra: dict[str, Any] | None = None) -> None:
+    """report.json, the CSV tables, figures/*.csv and any extra JSON documents (name -> data) into `directory`."""
+    report.to_json(directory)
+    report.to_csv_tables(directory)
+    (directory / "figures").mkdir(exist_ok=True)
+    for name, table in figures.items():
+        table.to_csv(directory / "figures" / f"{name}.csv", index=False)
+    for name, data in (extra or {}).items():
+        (directory / f"{name}.json").write_text(json.dumps(data, indent=1, default=_plain), encoding="utf-8")
+
+
+def _plain(x: object) -> object:
+    """numpy values as plain Python for json.dumps."""
+    return x.tolist() if isinstance(x, (np.ndarray, np.generic)) else str(x)
+
+
+def load_templates(path: Path, n_voxels: int, names_path: Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """A (voxel x network) template matrix with names from a .npy/.csv matrix or a per-voxel integer label vector."""
+    names: list[str] | None = None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            sep = "\t" if suffix == ".tsv" else ","
+            first = pd.read_csv(path, sep=sep, header=None, nrows=1).iloc[0]
+            header = bool(pd.to_numeric(first, errors="coerce").isna().any())
+            frame = pd.read_csv(path, sep=sep, header=0 if header else None)
+            names = [str(c) for c in frame.columns] if header else None
+            values = frame.apply(pd.to_numeric, errors="coerce").to_numpy()
+            if np.isnan(values).any():
+                raise OrganizationError(f"{path}: templates hold empty or non-numeric cells")
+        else:
+            raise OrganizationError(f"{path}: templates must be .npy or .csv/.tsv, got {path.suffix!r}")
+    except FileNotFoundError as exc:
+        raise OrganizationError(f"templates file not found: {path}") from exc
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        if isinstance(exc, OrganizationError):
+            raise
+        raise OrganizationError(f"cannot read templates {path}: {exc}") from exc
+    values = np.squeeze(values) if values.ndim == 2 and 1 in values.shape and values.shape[0] == n_voxels else values
+    if values.ndim == 1 and np.all(np.mod(values, 1) == 0):
+        values, names = templates_from_labels(values.astype(np.int64))
+    if names_path is not None:
+        names = [line.strip() for line in read_utf8(names_path).splitlines() if line.strip()]
+    try:
+        return check_templates(values, n_voxels, names)
+    except ValueError as exc:
+        raise OrganizationError(f"{path}: {exc}") from exc
+
+
+def _brain(args: argparse.Namespace) -> BrainData:
+    """The brain data, checked against --volumes, with the excluded voxels reported on stderr."""
+    try:
+        brain = load_brain(args.brain, n_tr=args.volumes, tr=args.tr)
+    except FileNotFoundError as exc:
+        raise OrganizationError(f"brain data file not found: {args.brain}") from exc
+    except ValueError as exc:
+        raise OrganizationError(f"{args.brain}: {exc}") from exc
+    if brain.nan_voxels.size or brain.constant_voxels.size:
+        print(f"warning: {brain.nan_voxels.size} voxel(s) with NaN/inf and {brain.constant_voxels.size} constant "
+              f"voxel(s) are excluded from the encoding (their maps are NaN; listed in report.json)", file=sys.stderr)
+    return brain
+
+
+def _check_real_args(args: argparse.Namespace) -> None:
+    """Every input the real mode needs, with one message naming what is missing."""
+    missing = [flag for flag, value in (("MODEL", args.models), ("--stimulus or --transcript", args.stimulus or args.transcript),
+                                        ("--tr", args.tr), ("--volumes", args.volumes), ("--brain", args.brain),
+                                        ("--templates", args.templates)) if not value]
+    if missing:
+        raise OrganizationError(f"missing {', '.join(missing)} (or run on the simulator with --simulate)")
+    if args.volumes < 3:
+        raise OrganizationError(f"--volumes must be at least 3, got {args.volumes}")
+
+
+def _progress(fraction: float, message: str) -> None:
+    """Progress lines on stderr."""
+    print(f"  [{100 * fraction:5.1f} %] {message}", file=sys.stderr)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Simulator mode: run, print the recovery figures, write the report."""
+    if args.models or args.stimulus or args.transcript or args.brain or args.templates:
+        raise OrganizationError("--simulate takes no MODEL, stimulus, brain data or templates")
+    try:
+        result: SimulationResult = run_simulation(
+            args.k, alpha=args.alpha, seed=args.seed, method=args.method, fdr_q=args.fdr_q, n_perm=args.n_perm,
+            stability_seeds=(args.seed + 1,), n_phase_null=args.phase_null, lexical_control=True, progress=_progress,
+            n_tr=args.n_tr, tr=args.tr or 1.5, k_true=args.k_true, n_nodes=args.nodes, units_per_node=args.units,
+            n_voxels=args.voxels, voxels_per_atom=args.voxels_per_atom,
+        )
+    except ValueError as exc:
+        raise OrganizationError(str(exc)) from exc
+    sim, f = result.data, result.figures
+    words = words_per_tr(sim.words, sim.onsets, sim.tr, sim.atoms.shape[0])
+    write_atomically(args.output, lambda d: write_report(
+        result.report, d, figure_tables(result.report, words, sim.tr), {"recovery": f}))
+    print(f"simulator: {sim.responses.shape[0]} TRs, {sim.responses.shape[1]} ANs, {sim.bold.shape[1]} voxels, "
+          f"K = {args.k} (true {sim.atoms.shape[1]}); {result.seconds:.1f} s")
+    print(f"  matched atoms |r| min {f['atom_abs_r_min']:.3f}   sub-group accuracy {f['subgroup_accuracy']:.4f}")
+    print(f"  Dice of coupled voxels mean {f['dice_mean']:.3f} (min {f['dice_min']:.3f})   "
+          f"false positives among null voxels {100 * f['false_positive_rate']:.2f} %")
+    print(f"  network match accuracy {f['network_match_accuracy']:.2f}   phase-randomised atoms: "
+          f"{f['phase_null_mean_significant']} significant (atom, voxel) pairs on average")
+    _print_measures(result.report)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _print_measures(report: OrganizationReport) -> None:
+    """Measures, control verdicts and warnings of one report."""
+    print("  " + "   ".join(f"{n} {v['value']:.3f}" for n, v in report.measures.items()))
+    for control in report.controls.values():
+        print(f"  {control['verdict']}")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+
+
+def _run_one(checkpoint: Checkpoint, args: argparse.Namespace, stimulus: Stimulus, brain: BrainData,
+             templates: np.ndarray, names: list[str]) -> tuple[CheckpointRun, list[str]]:
+    """One checkpoint's run and the token text of its stimulus timeline."""
+    run = run_checkpoint(
+        checkpoint, stimulus, brain, templates, names, tr=args.tr, kind=args.responses.replace("-", "_"),
+        how=args.pool, k=args.k, alpha=args.alpha, seed=args.seed, method=args.method, n_perm=args.n_perm,
+        untrained=not args.no_untrained, stability_seeds=(args.seed + 1,), n_phase_null=args.phase_null,
+        progress=_progress,
+    )
+    if run.timeline.unknown:
+        print(f"warning: {len(run.timeline.unknown)} stimulus piece(s) map to the unknown node", file=sys.stderr)
+    return run, [checkpoint.token(int(n)) for n in run.timeline.ids]
+
+
+def _real(args: argparse.Namespace) -> int:
+    """Checkpoint mode: one report, or one per checkpoint plus comparison.csv."""
+    _check_real_args(args)
+    if args.output.exists():
+        raise OrganizationError(f"output directory {args.output} already exists; choose a new path")
+    stimulus = read_stimulus(args.stimulus, args.transcript, args.word_rate)
+    check_fits(stimulus, args.tr, args.volumes)
+    brain = _brain(args)
+    templates, names = load_templates(args.templates, brain.n_voxels, args.network_names)
+    several = len(args.models) > 1
+    checkpoints = {f"{i}-{Path(m).name}" if several else Path(m).name: load_checkpoint(m, device="cpu")
+                   for i, m in enumerate(args.models)}
+    first = next(iter(checkpoints.values()))
+    for other in checkpoints.values():
+        check_same_vocabulary(first, other)
+    words = words_per_tr(stimulus.words, stimulus.onsets, args.tr, args.volumes)
+    runs: dict[str, tuple[CheckpointRun, list[str]]] = {}
+    for name, checkpoint in checkpoints.items():
+        print(f"checkpoint {name}", file=sys.stderr)
+        runs[name] = _run_one(checkpoint, args, stimulus, brain, templates, names)
+
+    def fill(directory: Path) -> None:
+        for name, (run, tokens) in runs.items():
+            target = directory / name if several else directory
+            target.mkdir(exist_ok=True)
+            figures = figure_tables(run.report, words, args.tr)
+            figures["timeline"] = pd.DataFrame({"token": tokens, "node": run.timeline.ids, "time_s": run.timeline.times,
+                                                "word_index": run.timeline.word_index,
+                                                "word": [stimulus.words[w] for w in run.timeline.word_index]})
+            write_report(run.report, target, figures)
+        if several:
+            comparison_table({n: r.report for n, (r, _) in runs.items()}).to_csv(directory / "comparison.csv", index=False)
+
+    write_atomically(args.output, fill)
+    for name, (run, _) in runs.items():
+        print(f"{name}: {run.report.settings['n_ans']} ANs from {run.responses.n_steps} steps, "
+              f"K = {args.k}, R2 {run.report.atom_model.r2:.3f}, {int(run.report.encoding.significant.sum())} "
+              f"significant (atom, voxel) pairs")
+        _print_measures(run.report)
+    if several:
+        print(comparison_table({n: r.report for n, (r, _) in runs.items()}).to_string(index=False))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """brillm organization: simulator or checkpoints (arguments as `cli.register` defines them)."""
+    if args.k < 1:
+        raise OrganizationError(f"-k must be at least 1, got {args.k}")
+    if args.simulate:
+        if args.output.exists():
+            raise OrganizationError(f"output directory {args.output} already exists; choose a new path")
+        return _simulate(args)
+    try:
+        return _real(args)
+    except BriLLMError:
+        raise
+    except ValueError as exc:
+        raise OrganizationError(str(exc)) from exc
