@@ -85,6 +85,20 @@ def compare_paths(a: Checkpoint, b: Checkpoint, prompt: str | Sequence[int], set
     return PathComparison(trace_a, trace_b, b_on_a, first)
 
 
+@torch.no_grad()
+def _row_differences(
+    a: BriLLM, b: BriLLM, rows_a: torch.Tensor, rows_b: torch.Tensor, chunk: int = 65536
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """||W_b[rows_b] - W_a[rows_a]||_F and the bias change, in chunks (release scale fits in memory)."""
+    dw = torch.empty(rows_a.numel())
+    db = torch.empty(rows_a.numel())
+    for i in range(0, rows_a.numel(), chunk):
+        ra, rb = rows_a[i : i + chunk].to(a.device), rows_b[i : i + chunk].to(b.device)
+        dw[i : i + chunk] = (b.weights[rb].cpu() - a.weights[ra].cpu()).flatten(1).norm(dim=1)
+        db[i : i + chunk] = (b.biases[rb, 0].cpu() - a.biases[ra, 0].cpu()).norm(dim=1)
+    return dw, db
+
+
 def edge_changes(a: BriLLM, b: BriLLM, top: int | None = 50) -> pd.DataFrame:
     """Edges whose parameters changed most from A to B: ||dW||_F and ||db|| per edge.
 
@@ -99,9 +113,8 @@ def edge_changes(a: BriLLM, b: BriLLM, top: int | None = 50) -> pd.DataFrame:
     s, t = keys // V, keys % V
     rows_a = a.edges.rows(s.to(a.device), t.to(a.device)).cpu()
     rows_b = b.edges.rows(s.to(b.device), t.to(b.device)).cpu()
+    dw, db = _row_differences(a, b, rows_a, rows_b)
     with torch.no_grad():
-        dw = (b.weights.cpu()[rows_b] - a.weights.cpu()[rows_a]).flatten(1).norm(dim=1)
-        db = (b.biases.cpu()[rows_b, 0] - a.biases.cpu()[rows_a, 0]).norm(dim=1)
         shared_dw = float((b.weights[0].cpu() - a.weights[0].cpu()).norm())
         shared_db = float((b.biases[0].cpu() - a.biases[0].cpu()).norm())
     frame = pd.DataFrame({
@@ -118,7 +131,14 @@ def edge_changes(a: BriLLM, b: BriLLM, top: int | None = 50) -> pd.DataFrame:
 
 
 def loss_history(checkpoint: Checkpoint) -> pd.DataFrame:
-    """Training loss curve from the metadata (columns step, loss); empty if none recorded."""
-    history = checkpoint.metadata.get("history") or checkpoint.metadata.get("loss_history") or []
-    rows = [h for h in history if isinstance(h, dict) and "step" in h and "loss" in h and math.isfinite(float(h["loss"]))]
-    return pd.DataFrame(rows, columns=["step", "loss"]) if rows else pd.DataFrame(columns=["step", "loss"])
+    """Training loss curve from the metadata written by ``brillm train`` (columns step, loss).
+
+    ``metadata["training"]["loss_history"]`` holds one loss per optimiser step, from step 1;
+    a checkpoint that was never trained here gives an empty frame.
+    """
+    training = checkpoint.metadata.get("training")
+    losses = training.get("loss_history") if isinstance(training, dict) else None
+    if not isinstance(losses, list):
+        return pd.DataFrame(columns=["step", "loss"])
+    rows = [(i + 1, float(v)) for i, v in enumerate(losses) if isinstance(v, (int, float)) and math.isfinite(v)]
+    return pd.DataFrame(rows, columns=["step", "loss"])

@@ -85,3 +85,13 @@ def test_edge_changes_flag_rows_gained() -> None:
 def test_different_vocabularies_are_refused() -> None:
     with pytest.raises(BriLLMError, match="different vocabularies"):
         compare_paths(make_checkpoint(vocab_size=12), make_checkpoint(vocab_size=10), "ab", DecodeSettings())
+
+
+def test_loss_history_reads_the_trainers_metadata() -> None:
+    from brillm_core import loss_history
+
+    ckpt = make_checkpoint()
+    assert loss_history(ckpt).empty
+    ckpt.metadata = {"training": {"loss_history": [3.0, float("nan"), 2.0]}}
+    frame = loss_history(ckpt)
+    assert frame["step"].tolist() == [1, 3] and frame["loss"].tolist() == [3.0, 2.0]
