@@ -1,0 +1,1 @@
+"""BriLLM Explorer: the Dash app over brillm_core (``explorer.app.create_app``, ``brillm explore``)."""

@@ -1,0 +1,48 @@
+"""The Dash app factory: pages, nav bar, allow-listed model folders, disk cache, background jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import diskcache
+from dash import Dash, html
+
+from .cache import DEFAULT_SIZE_LIMIT, ResultCache
+from .context import Services
+from .opener import opener, register as register_opener
+from .pages import PAGES
+from .registry import Registry
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+JOBS_SIZE_LIMIT = 2**28
+
+
+def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEFAULT_SIZE_LIMIT,
+               title: str = "BriLLM Explorer") -> Dash:
+    """Build the explorer for the checkpoints found in ``model_dirs`` (each a checkpoint or a
+    folder of checkpoints), caching results and background jobs under ``cache_dir``."""
+    cache_dir = Path(cache_dir)
+    services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size))
+    jobs = diskcache.Cache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT)
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title=title,
+        update_title=None,
+        suppress_callback_exceptions=True,
+        background_callback_manager=dash.DiskcacheManager(jobs),
+    )
+    for page in PAGES:
+        page.register(app, services)
+    pages = sorted(dash.page_registry.values(), key=lambda p: p["order"])
+    nav = html.Nav([html.Span(title, className="brand"),
+                    *(html.A(p["name"], href=p["path"], className="nav-link") for p in pages), opener()],
+                   className="navbar")
+    register_opener(app)
+    app.layout = html.Div([nav, html.Main(dash.page_container, className="content")])
+    app.server.config["BRILLM_MODELS"] = services.registry.names()
+    return app

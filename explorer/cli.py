@@ -1,0 +1,66 @@
+"""`brillm explore [MODEL_DIR ...]`: start the explorer on 127.0.0.1 with the given checkpoints.
+
+The core's `brillm` command dispatches `explore` here (the core never imports Dash);
+``main(argv)`` runs it standalone: ``python -m explorer.cli [MODEL_DIR ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "brillm-explorer-cache"
+
+
+def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `explore` sub-command to a `brillm` argument parser."""
+    parser = subparsers.add_parser("explore", help="browse signal paths, recall and checkpoints in a web app",
+                                   description=__doc__.splitlines()[0])
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The command's arguments; its handler is set as ``handler``."""
+    parser.add_argument("model_dirs", nargs="*", type=Path, metavar="MODEL_DIR",
+                        help=f"a checkpoint directory or a folder of them (default: {SAMPLE_MODELS})")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help=f"where traces, layouts and background jobs are cached (default {DEFAULT_CACHE})")
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error overlay)")
+    parser.set_defaults(handler=run_explore)
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    """Check the model folders, build the app and serve it until interrupted."""
+    model_dirs = args.model_dirs or [SAMPLE_MODELS]
+    missing = [str(p) for p in model_dirs if not Path(p).is_dir()]
+    if missing:
+        print(f"error: not a directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from .app import create_app  # Dash is imported only when the command runs
+
+    app = create_app(model_dirs, args.cache_dir)
+    names = app.server.config.get("BRILLM_MODELS", [])
+    if not names:
+        print(f"warning: no checkpoint found in {', '.join(map(str, model_dirs))}; the app will say so",
+              file=sys.stderr)
+    print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}")
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `explore` on its own: the same arguments as `brillm explore`."""
+    parser = argparse.ArgumentParser(prog="brillm explore", description=__doc__.splitlines()[0])
+    configure(parser)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Layout pieces shared by the pages: help, messages, graphs with export, controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from .state import MAX_NEW_TOKENS, MAX_SEED, TEMPERATURE_RANGE
+
+
+def graph_config(filename: str) -> dict[str, Any]:
+    """dcc.Graph config: no plotly logo or cloud button; the camera button saves SVG."""
+    return {"displaylogo": False, "showSendToCloud": False,
+            "toImageButtonOptions": {"format": "svg", "filename": filename}}
+
+
+def figure_panel(graph_id: str, title: str, **graph_kwargs: Any) -> html.Div:
+    """A graph with PNG and SVG export buttons (handled by assets/explorer.js)."""
+    buttons = [
+        html.Button(fmt.upper(), className="export-image", title=f"Download {title} as {fmt.upper()}",
+                    **{"data-graph": graph_id, "data-format": fmt, "data-filename": graph_id})
+        for fmt in ("png", "svg")
+    ]
+    return html.Div([
+        html.Div(buttons, className="figure-tools"),
+        dcc.Graph(id=graph_id, config=graph_config(graph_id), **graph_kwargs),
+    ], className="figure-panel")
+
+
+def help_box(text: list[Any]) -> html.Details:
+    """A collapsible 'How to read this view'."""
+    return html.Details([html.Summary("How to read this view"), html.Div(text, className="help-text")],
+                        className="help")
+
+
+def message_box(component_id: str) -> html.Div:
+    """Where a page shows warnings and errors."""
+    return html.Div(id=component_id, className="messages", role="status")
+
+
+def messages(errors: list[str], warnings: list[str] | None = None) -> list[html.Div]:
+    """Message divs: errors in red, warnings in amber."""
+    return [html.Div(e, className="msg error") for e in errors] + [
+        html.Div(w, className="msg warning") for w in warnings or []
+    ]
+
+
+def labelled(label: str, control: Any) -> html.Label:
+    """A control with its label above."""
+    return html.Label([html.Span(label), control], className="field")
+
+
+def model_picker(prefix: str) -> html.Label:
+    """The checkpoint dropdown (options filled by the page)."""
+    return labelled("Checkpoint", dcc.Dropdown(id=f"{prefix}-model", clearable=False, className="model-picker"))
+
+
+def prompt_row(prefix: str, button: str = "Generate") -> html.Div:
+    """Checkpoint picker, prompt box and the go button."""
+    return html.Div([
+        model_picker(prefix),
+        labelled("Prompt", dcc.Input(id=f"{prefix}-prompt", type="text", debounce=False, className="prompt-input",
+                                     placeholder="type a prompt, press Enter")),
+        html.Button(button, id=f"{prefix}-go", className="go"),
+    ], className="controls")
+
+
+def settings_panel(prefix: str) -> html.Details:
+    """Decoding settings: greedy or sampled, temperature, top-k, seed, new tokens, start signal."""
+    t_lo, t_hi = TEMPERATURE_RANGE
+    return html.Details([
+        html.Summary("Decoding settings"),
+        html.Div([
+            labelled("New tokens", dcc.Input(id=f"{prefix}-new", type="number", min=0, max=MAX_NEW_TOKENS, step=1)),
+            labelled("Choice", dcc.RadioItems(id=f"{prefix}-greedy", inline=True,
+                                              options=[{"label": "greedy", "value": "greedy"},
+                                                       {"label": "sampled", "value": "sample"}])),
+            labelled("Temperature", dcc.Input(id=f"{prefix}-temp", type="number", min=t_lo, max=t_hi, step=0.05)),
+            labelled("Top-k (0 = all)", dcc.Input(id=f"{prefix}-topk", type="number", min=0, step=1)),
+            labelled("Seed", dcc.Input(id=f"{prefix}-seed", type="number", min=0, max=MAX_SEED, step=1)),
+            dcc.Checklist(id=f"{prefix}-rd", options=[{"label": " release decoder (PE[i], no self-loops)",
+                                                       "value": "rd"}]),
+            labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",
+                     dcc.Input(id=f"{prefix}-start", type="text", className="wide")),
+        ], className="settings"),
+    ], className="settings-box")
+
+
+def step_controls(prefix: str) -> html.Div:
+    """Previous / play-pause / next, a slider and a label; ←/→ keys click prev/next."""
+    return html.Div([
+        html.Button("◀", id=f"{prefix}-prev", className="step-prev", title="previous step (←)"),
+        html.Button("▶ play", id=f"{prefix}-play", className="step-play", title="play / pause"),
+        html.Button("▶", id=f"{prefix}-next", className="step-next", title="next step (→)"),
+        html.Div(dcc.Slider(id=f"{prefix}-slider", min=0, max=1, step=1, value=0, marks=None,
+                            updatemode="drag"), className="step-slider"),
+        html.Span(id=f"{prefix}-step-label", className="step-label"),
+        dcc.Interval(id=f"{prefix}-interval", interval=700, disabled=True),
+    ], className="step-controls")
+
+
+def progress_row(prefix: str) -> html.Div:
+    """Progress bar, status text and a cancel button for a background job."""
+    return html.Div([
+        html.Progress(id=f"{prefix}-progress", value="0", max="3", className="progress"),
+        html.Span(id=f"{prefix}-status", className="status"),
+        html.Button("Cancel", id=f"{prefix}-cancel", className="cancel", disabled=True),
+    ], id=f"{prefix}-progress-row", className="progress-row")
+
+
+def export_row(prefix: str, labels: list[tuple[str, str]]) -> html.Div:
+    """Data export buttons (id suffix, label) and their download component."""
+    return html.Div([*(html.Button(label, id=f"{prefix}-{suffix}", className="export-data")
+                       for suffix, label in labels), dcc.Download(id=f"{prefix}-download")],
+                    className="export-row")

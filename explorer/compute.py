@@ -1,0 +1,101 @@
+"""What the pages compute, through the cache: traces (with re-routes), graph data, recall.
+
+Every function takes a loaded checkpoint and a ViewState and returns plain results;
+user-fixable problems surface as ``BriLLMError`` with the engine's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
+from brillm_core import incoming_energy
+
+from .cache import ResultCache, cache_key
+from .graphdata import GraphData, compute_graph_data
+from .state import ViewState
+
+
+@dataclass
+class PathResult:
+    """The trace shown, and the trace before any re-route (None when there is none)."""
+
+    trace: Trace
+    original: Trace | None
+
+
+def settings_of(state: ViewState) -> DecodeSettings:
+    """Decode settings of a state (the engine validates them again)."""
+    return DecodeSettings(
+        max_new_tokens=state.new_tokens, greedy=state.greedy, temperature=state.temperature,
+        top_k=state.top_k or None, seed=state.seed, release_decoder=state.release_decoder,
+        start_signal=state.start_signal or None,
+    )
+
+
+def path_key(checkpoint: Checkpoint, state: ViewState) -> str:
+    """Cache key of the path a state asks for."""
+    return cache_key("path", checkpoint.model_id, state.request())
+
+
+def compute_path(checkpoint: Checkpoint, state: ViewState) -> PathResult:
+    """Trace the prompt, then apply each re-route in order."""
+    if not state.prompt:
+        raise PromptError("the prompt is empty: type some text and press Generate")
+    trace = checkpoint.trace(state.prompt, settings_of(state))
+    original = trace if state.reroutes else None
+    for step, node in state.reroutes:
+        if node >= checkpoint.config.vocab_size:
+            raise PromptError(f"re-route to node {node}: no such node (0..{checkpoint.config.vocab_size - 1})")
+        trace = reroute(checkpoint.model, trace, step, node, token_text=checkpoint.token, unknown=trace.unknown)
+    return PathResult(trace, original)
+
+
+def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> PathResult:
+    """Cached ``compute_path``."""
+    return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state))
+
+
+def graph_key(checkpoint: Checkpoint) -> str:
+    """Cache key of a checkpoint's graph data."""
+    return cache_key("graph", checkpoint.model_id, {"version": 1})
+
+
+def graph_for(cache: ResultCache, checkpoint: Checkpoint) -> GraphData:
+    """Cached graph data (layout and edge strengths) of a checkpoint."""
+    return cache.get_or_compute(graph_key(checkpoint), lambda: compute_graph_data(checkpoint.model))
+
+
+def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:
+    """Cache key of a recall run."""
+    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
+    request.pop("new_tokens")
+    request.pop("reroutes")
+    return cache_key("recall", checkpoint.model_id, request)
+
+
+def compute_recall(checkpoint: Checkpoint, state: ViewState) -> RecallResult:
+    """Recall activation from the prompt's nodes."""
+    if not state.prompt:
+        raise PromptError("the prompt is empty: type some text and press Run")
+    ids = checkpoint.encode(state.prompt).ids
+    if not ids:
+        raise PromptError("the prompt maps to no tokens: type some text")
+    try:
+        return recall_activation(checkpoint.model, ids, state.hops, state.branch, state.beam, settings_of(state))
+    except ValueError as exc:
+        raise PromptError(str(exc)) from exc
+
+
+def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> RecallResult:
+    """Cached ``compute_recall``."""
+    return cache.get_or_compute(recall_key(checkpoint, state), lambda: compute_recall(checkpoint, state))
+
+
+def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState):
+    """Cached reverse view (energy into the selected node, given the prompt as context)."""
+    ids = checkpoint.encode(state.prompt).ids if state.prompt else []
+    key = cache_key("reverse", checkpoint.model_id, {"node": state.node, "context": ids, **state.request()})
+    return cache.get_or_compute(
+        key, lambda: incoming_energy(checkpoint.model, state.node, ids or None, settings_of(state))
+    )

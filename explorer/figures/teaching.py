@@ -1,0 +1,88 @@
+"""Teaching figures: one step's arithmetic as labelled terms, and its vectors stage by stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from brillm_core import StepExplanation
+
+from .common import TokenText, base_layout, token_label
+
+STAGES = (("signal", "x"), ("product", "x @ W"), ("bias", "b"), ("pe", "PE"), ("pre_activation", "z"), ("output", "o"))
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of the mechanism: its formula in symbols and its labelled numbers (the engine's, unrounded)."""
+
+    key: str
+    title: str
+    expression: str
+    lines: tuple[tuple[str, tuple[float, ...]], ...]
+    depends_on_target: bool
+    matrix: tuple[tuple[float, ...], ...] = ()
+
+
+def fmt(value: float) -> str:
+    """How a number is printed (5 significant digits; the full value is in the hover title)."""
+    return f"{value:.5g}"
+
+
+def _vec(tensor) -> tuple[float, ...]:
+    """A tensor's values as Python floats."""
+    return tuple(float(v) for v in tensor.reshape(-1).tolist())
+
+
+def formula_terms(ex: StepExplanation, token: TokenText) -> list[Term]:
+    """Step ``ex.step`` for edge source -> target, term by term, in the order the signal flows."""
+    i = ex.step
+    edge = f"{token_label(ex.source, token)} → {token_label(ex.target, token)}"
+    if i == 0:
+        memory = Term("memory", "Memory", "step 0 has no memory: x₀ = e₀ = GELU(r + node_bias[u₀] + PE[0])", (), False)
+    else:
+        lines = [(f"a = softmax(positions[0, :{i}])", _vec(ex.memory_weights))]
+        lines += [(f"a{j}·c{j}", _vec(ex.memory_terms[j])) for j in range(i)]
+        memory = Term("memory", "Memory",
+                      f"x{i} = Σⱼ aⱼ·cⱼ over the {i} earlier outputs cⱼ (weights from positions only)",
+                      tuple(lines), False)
+    own = "its own row" if ex.row > 0 else "the shared row 0"
+    pe = f"PE[{ex.pe_index}]"
+    return [
+        memory,
+        Term("signal", "Signal", f"the signal arriving at {token_label(ex.source, token)} at step {i}",
+             ((f"x{i}", _vec(ex.signal)),), False),
+        Term("product", "Matrix", f"edge {edge} reads {own} (row {ex.row}): x{i} @ W",
+             (("x @ W", _vec(ex.product)),), True, tuple(_vec(r) for r in ex.weight)),
+        Term("bias", "Bias", f"+ biases[{ex.row}]", (("b", _vec(ex.bias)),), True),
+        Term("pe", "Position", f"+ {pe}, the sinusoidal table at position {ex.pe_index}", ((pe, _vec(ex.pe)),), False),
+        Term("pre_activation", "Sum", "z = x @ W + b + " + pe, (("z", _vec(ex.pre_activation)),), True),
+        Term("output", "GELU", "o = GELU(z) = z·Φ(z), unit by unit", (("o", _vec(ex.output)),), True),
+        Term("energy", "Energy", "E = ‖o‖₂ = √(Σ oₖ²)", (("E", (ex.energy,)),), True),
+        Term("softmax", "Softmax", f"p = exp(E / T − log Z), T = {fmt(ex.temperature)}, "
+             "log Z = log Σ exp(E′ / T) over every candidate",
+             (("log Z", (ex.log_normaliser,)), ("p", (ex.probability,))), True),
+    ]
+
+
+def terms_frame(terms: list[Term]) -> pd.DataFrame:
+    """Every number of the terms in long format: part, label, unit, value (W as label 'W[r]')."""
+    rows = [(t.key, label, k, v) for t in terms for label, vec in t.lines for k, v in enumerate(vec)]
+    rows += [(t.key, f"W[{r}]", k, v) for t in terms for r, vec in enumerate(t.matrix) for k, v in enumerate(vec)]
+    return pd.DataFrame(rows, columns=["part", "label", "unit", "value"])
+
+
+def stage_heatmap(ex: StepExplanation, token: TokenText) -> go.Figure:
+    """The d units of x, x @ W, b, PE, z and o for one edge, each cell labelled with its value."""
+    z = [list(_vec(getattr(ex, name))) for name, _ in STAGES]
+    labels = [label for _, label in STAGES]
+    fig = go.Figure(go.Heatmap(z=z, y=labels, x=list(range(len(z[0]))), colorscale="RdBu", zmid=0,
+                               texttemplate="%{z:.3g}", hovertemplate="%{y}, unit %{x}: %{z:.8g}<extra></extra>",
+                               colorbar={"title": "value"}))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="unit", dtick=1)
+    title = (f"Step {ex.step}: {token_label(ex.source, token)} → {token_label(ex.target, token)}, "
+             f"E = {fmt(ex.energy)}, p = {fmt(ex.probability)}")
+    return base_layout(fig, title, 320)

@@ -1,0 +1,164 @@
+"""The organisation page's settings (validated, <-> URL hash) and its computation on the simulator or a checkpoint.
+
+Hash keys carry an ``o_`` prefix so that they never collide with the path pages' keys; ``m`` (the checkpoint) is
+shared with them. Checkpoint runs use a typed stimulus and demonstration brain data simulated from the model's
+own responses (``simulated_brain``); real fMRI goes through ``brillm organization``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode
+
+import numpy as np
+
+from brillm_core import Checkpoint
+from brillm_core.organization.checkpoints import run_checkpoint, simulated_brain
+from brillm_core.organization.encoding import prepare_brain
+from brillm_core.organization.pipeline import OrganizationReport, run_simulation
+from brillm_core.organization.stimulus import (
+    OrganizationError, stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
+)
+
+MAX_TEXT = 5000
+TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynamic response to return
+CHOICES = {"source": ("sim", "model"), "kind": ("node_gated", "landscape"), "pool": ("sum", "mean", "last"),
+           "method": ("ols_ar1", "ols", "ridge")}
+LIMITS: dict[str, tuple[float, float]] = {
+    "word_rate": (0.5, 10.0), "tr": (0.5, 5.0), "k": (1, 32), "alpha": (0.0, 5.0), "seed": (0, 2**31 - 1),
+    "n_perm": (10, 2000), "n_tr": (60, 600), "nodes": (4, 200), "units": (2, 32), "voxels": (200, 8000),
+    "k_true": (1, 16), "atom": (0, 31),
+}
+VIEW_ONLY = ("atom",)
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """Everything the page runs and shows."""
+
+    source: str = "sim"
+    model: str = ""
+    text: str = ""
+    word_rate: float = 2.5
+    tr: float = 1.5
+    kind: str = "node_gated"
+    pool: str = "sum"
+    k: int = 6
+    alpha: float = 0.2
+    seed: int = 0
+    method: str = "ols_ar1"
+    n_perm: int = 200
+    n_tr: int = 200
+    nodes: int = 40
+    units: int = 16
+    voxels: int = 1200
+    k_true: int = 6
+    atom: int = 0
+
+    def request(self) -> dict[str, Any]:
+        """What the computation depends on (the simulator ignores the checkpoint fields and vice versa)."""
+        data = {k: v for k, v in asdict(self).items() if k not in VIEW_ONLY}
+        drop = ("model", "text", "word_rate", "kind", "pool") if self.source == "sim" else (
+            "n_tr", "nodes", "units", "voxels", "k_true")
+        return {k: v for k, v in data.items() if k not in drop}
+
+
+DEFAULT = OrgSettings()
+SHORT = {f.name: ("m" if f.name == "model" else f"o_{f.name}") for f in fields(OrgSettings)}
+
+
+def parse(raw: dict[str, Any]) -> tuple[OrgSettings, list[str]]:
+    """Validated settings from long names (unknown keys ignored); values out of range are clamped with a warning."""
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for f in fields(OrgSettings):
+        if f.name not in raw or raw[f.name] is None:
+            continue
+        value, default = raw[f.name], getattr(DEFAULT, f.name)
+        if f.name in CHOICES:
+            if value not in CHOICES[f.name]:
+                warnings.append(f"{f.name}={value!r} is not one of {', '.join(CHOICES[f.name])}; using {default}")
+                value = default
+        elif f.name in ("model", "text"):
+            value = str(value)
+            if len(value) > MAX_TEXT:
+                warnings.append(f"{f.name} is longer than {MAX_TEXT} characters; cut")
+                value = value[:MAX_TEXT]
+        else:
+            lo, hi = LIMITS[f.name]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number):
+                warnings.append(f"{f.name}={value!r} is not a number; using {default}")
+                number = default
+            if not lo <= number <= hi:
+                warnings.append(f"{f.name}={number:g} is outside {lo:g}..{hi:g}; clamped")
+                number = min(max(number, lo), hi)
+            value = int(number) if isinstance(default, int) else number
+        values[f.name] = value
+    return replace(DEFAULT, **values), warnings
+
+
+def to_hash(settings: OrgSettings) -> str:
+    """``#key=value&...`` with the fields that differ from the defaults."""
+    items = [(SHORT[k], f"{v:g}" if isinstance(v, float) else v)
+             for k, v in asdict(settings).items() if v != getattr(DEFAULT, k)]
+    return "#" + urlencode(items) if items else ""
+
+
+def from_hash(text: str | None) -> tuple[OrgSettings, list[str]]:
+    """Settings from a URL hash; other pages' keys (except ``m``) are ignored."""
+    long = {v: k for k, v in SHORT.items()}
+    pairs = parse_qsl((text or "").lstrip("#"), keep_blank_values=True)
+    return parse({long[k]: v for k, v in pairs if k in long})
+
+
+@dataclass(frozen=True)
+class OrgResult:
+    """A finished run: the report, the words per volume, the templates, and what the numbers are."""
+
+    report: OrganizationReport
+    words: list[str]
+    tr: float
+    templates: np.ndarray
+    recovery: dict | None
+    note: str
+
+
+def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Progress) -> OrgResult:
+    """Run the pipeline as the settings say; user-fixable problems raise OrganizationError."""
+    s = settings
+    if s.source == "sim":
+        try:
+            result = run_simulation(
+                s.k, alpha=s.alpha, seed=s.seed, method=s.method, n_perm=s.n_perm, stability_seeds=(s.seed + 1,),
+                n_phase_null=5, lexical_control=True, progress=progress, n_tr=s.n_tr, tr=s.tr, k_true=s.k_true,
+                n_nodes=s.nodes, units_per_node=s.units, n_voxels=s.voxels,
+                voxels_per_atom=min(250, s.voxels // (2 * s.k_true)),
+            )
+        except ValueError as exc:
+            raise OrganizationError(str(exc)) from exc
+        sim = result.data
+        return OrgResult(result.report, words_per_tr(sim.words, sim.onsets, sim.tr, sim.atoms.shape[0]), sim.tr,
+                         sim.templates, result.figures,
+                         f"Simulator with known truth: {sim.atoms.shape[1]} true atoms, seed {s.seed}.")
+    if checkpoint is None:
+        raise OrganizationError("no checkpoint is configured; start the explorer with a model folder")
+    stimulus = stimulus_from_text(s.text, s.word_rate)
+    n_tr = int(math.ceil((stimulus.duration + TAIL_SECONDS) / s.tr))
+    progress(0.0, "responses for the simulated brain data")
+    first = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), s.tr, n_tr,
+                               s.kind, s.pool)
+    bold, templates, names = simulated_brain(first.matrix, s.tr, n_signals=min(4, s.k), seed=s.seed)
+    run = run_checkpoint(checkpoint, stimulus, prepare_brain(bold, n_tr, s.tr), templates, names, tr=s.tr,
+                         kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method,
+                         n_perm=s.n_perm, stability_seeds=(s.seed + 1,), n_phase_null=5, progress=progress)
+    note = (f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
+            f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "
+            "(demonstration of the method, not a finding); use `brillm organization` for recorded fMRI.")
+    return OrgResult(run.report, words_per_tr(stimulus.words, stimulus.onsets, s.tr, n_tr), s.tr, templates, None, note)

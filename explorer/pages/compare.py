@@ -1,0 +1,294 @@
+"""Compare checkpoints: two checkpoints of one vocabulary on one prompt, their paths, divergence and edge changes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import dash
+import pandas as pd
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash.dash_table.Format import Format, Scheme
+
+from brillm_core import (BriLLMError, Checkpoint, PathComparison, Trace, check_same_vocabulary, compare_paths,
+                         edge_changes, loss_history)
+
+from .. import components as ui
+from .. import pathview
+from ..cache import ResultCache, cache_key
+from ..compute import settings_of
+from ..context import Services
+from ..figures import common
+from ..figures import compare as figs
+from ..pathview import FORM, Meta
+from ..state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
+
+NAME, PATH, ORDER = "Compare", "/compare", 3
+P = "cp"
+B_KEY = "mb"  # URL hash key of checkpoint B (ViewState holds only one model)
+TOP_EDGES = 50
+NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)
+NUMERIC = ("weight_change", "bias_change")
+EDGE_COLUMNS = ["source", "source_token", "target", "target_token", "weight_change", "bias_change",
+                "own_row_change", "row_a", "row_b"]
+HELP = [
+    html.P("Two checkpoints of one vocabulary continue the same prompt with the same decoding settings. The chips "
+           "show both paths; the first step where they choose different nodes is outlined in red."),
+    html.P("The charts score A's path under both models: B is teacher-forced along A's path, so at every step both "
+           "see the same history. Rank 1 means the node got the most energy. The Jensen-Shannon divergence (in "
+           "bits, 0 = same distribution, 1 = disjoint) compares the two next-node distributions at each step."),
+    html.P("The table lists the edges whose parameters changed most from A to B: the Frobenius norm of the change "
+           "of the edge's matrix and the norm of its bias change (edges without a row of their own read the shared "
+           "row 0, listed once). 'gained' marks an edge that has its own row in B but read the shared row in A. "
+           "Loss curves come from each checkpoint's metadata.json. The link in the address bar reopens this view."),
+]
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page's components."""
+    picker_b = ui.labelled("Checkpoint B", dcc.Dropdown(id=f"{P}-model-b", clearable=False, className="model-picker"))
+    return html.Div([
+        html.H2(NAME), ui.help_box(HELP), *pathview.stores(P),
+        ui.message_box(f"{P}-msg-state"), ui.message_box(f"{P}-msg"),
+        ui.prompt_row(P, "Compare"),
+        html.Div([picker_b, html.Button("Swap A and B", id=f"{P}-swap")], className="controls"),
+        ui.settings_panel(P), ui.progress_row(P), html.Div(id=f"{P}-note", className="note"),
+        html.Div(id=f"{P}-paths"),
+        html.P(id=f"{P}-divergence", className="divergence"),
+        html.Div([ui.figure_panel(f"{P}-ranks", "rank and probability"), ui.figure_panel(f"{P}-js", "JS divergence")],
+                 className="grid2"),
+        html.H3("Edges whose parameters changed most"),
+        dash_table.DataTable(
+            id=f"{P}-edges", page_size=15, sort_action="native",
+            columns=[{"name": c, "id": c, **({"type": "numeric", "format": NUMBER} if c in NUMERIC else {})}
+                     for c in EDGE_COLUMNS],
+            style_cell={"fontFamily": "ui-monospace, monospace", "fontSize": "0.85em"},
+            style_data_conditional=[{"if": {"filter_query": "{own_row_change} = gained"}, "backgroundColor": "#e8f5e9"},
+                                    {"if": {"filter_query": "{own_row_change} = lost"}, "backgroundColor": "#ffebee"}]),
+        ui.figure_panel(f"{P}-loss", "training loss"),
+        ui.export_row(P, [("csv", "Steps CSV"), ("edges-csv", "Edges CSV"),
+                          ("json", "Comparison JSON (with view state)")]),
+    ], className="page")
+
+
+def parse_hash(url: str | None) -> tuple[ViewState, str, list[str]]:
+    """The view state, checkpoint B's name and warnings from a URL hash."""
+    state, warnings = from_hash(url)
+    model_b = dict(parse_qsl((url or "").lstrip("#"), keep_blank_values=True)).get(B_KEY, "")
+    return state, model_b[:200], warnings
+
+
+def compare_hash(state: ViewState, model_b: str) -> str:
+    """The URL hash of a state and checkpoint B."""
+    base = to_hash(state)
+    extra = urlencode({B_KEY: model_b}) if model_b else ""
+    return (base + ("&" if base else "#") + extra if extra else base) or "#"
+
+
+def resolve_b(model_b: str, model_a: str, names: list[str]) -> tuple[str, list[str]]:
+    """An allow-listed name for B: as asked, else the first checkpoint other than A (with a message if asked)."""
+    if model_b in names:
+        return model_b, []
+    other = next((n for n in names if n != model_a), model_a)
+    if not model_b:
+        return other, []
+    shown = model_b if len(model_b) <= 60 else model_b[:60] + "..."
+    return other, [f"The link names checkpoint B {shown!r}, which is not in the configured model folders; "
+                   f"showing {other or 'nothing'} instead."]
+
+
+def request_of(state: ViewState, model_b: str) -> dict[str, Any]:
+    """What a comparison depends on."""
+    return {**state.request(), "model_b": model_b}
+
+
+def comparison_for(cache: ResultCache, a: Checkpoint, b: Checkpoint, state: ViewState) -> PathComparison:
+    """Cached ``compare_paths`` on the state's prompt and settings."""
+    key = cache_key("compare", f"{a.model_id}+{b.model_id}", state.request())
+    return cache.get_or_compute(key, lambda: compare_paths(a, b, state.prompt, settings_of(state)))
+
+
+def edges_for(cache: ResultCache, a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
+    """Cached ``edge_changes`` (the TOP_EDGES largest)."""
+    key = cache_key("edge-changes", f"{a.model_id}+{b.model_id}", {"top": TOP_EDGES})
+    return cache.get_or_compute(key, lambda: edge_changes(a.model, b.model, TOP_EDGES))
+
+
+def path_chips(trace: Trace, first: int | None, label: str) -> html.Div:
+    """One model's path as chips, the node chosen at the first divergent step outlined."""
+    tokens = trace.tokens or [str(n) for n in trace.path.tolist()]
+    items: list[Any] = [html.Span(label, className="label")]
+    for i, text in enumerate(tokens):
+        kind = "prompt" if i == 0 or bool(trace.forced[i - 1]) else "generated"
+        marked = first is not None and i == first + 1
+        note = f"; first divergence (step {first})" if marked else ""
+        items.append(html.Span(common.show_token(text), className=f"chip {kind}" + (" diverge" if marked else ""),
+                               title=f"node {int(trace.path[i])}{note}"))
+    return html.Div(items, className="chips")
+
+
+def divergence_text(comparison: PathComparison, token: Any) -> str:
+    """Where the two paths first part, in words."""
+    first = comparison.first_divergence
+    if first is None:
+        return f"The two paths agree on all {comparison.trace_a.num_steps} steps."
+    a, b = comparison.trace_a.step(first), comparison.trace_b.step(first)
+    return (f"The paths diverge first at step {first}: from {common.token_label(a.source, token)} A takes "
+            f"{common.token_label(a.target, token)}, B takes {common.token_label(b.target, token)}.")
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN -> null, full float precision)."""
+    return json.loads(frame.to_json(orient="records", double_precision=15))
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page, its reducer, its background job and its views."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    form_ids = [f"{P}-{f}" for f in FORM]
+
+    @app.callback(
+        output={"state": Output(f"{P}-state", "data"), "request": Output(f"{P}-request", "data"),
+                "hash": Output(f"{P}-url", "hash"), "a": Output(f"{P}-model", "value"),
+                "b": Output(f"{P}-model-b", "value"), "options": Output(f"{P}-model", "options"),
+                "options_b": Output(f"{P}-model-b", "options"), "form": [Output(i, "value") for i in form_ids],
+                "msg": Output(f"{P}-msg-state", "children")},
+        inputs={"url": Input(f"{P}-url", "hash"), "go": Input(f"{P}-go", "n_clicks"),
+                "submit": Input(f"{P}-prompt", "n_submit"), "a": Input(f"{P}-model", "value"),
+                "b": Input(f"{P}-model-b", "value"), "swap": Input(f"{P}-swap", "n_clicks"),
+                "current": State(f"{P}-state", "data"), "form": [State(i, "value") for i in form_ids]},
+    )
+    def reduce(url, a, b, current, form, **_clicks):
+        """Every user event -> one new (state, checkpoint B), written to the stores and the URL hash."""
+        trigger = ctx.triggered_id
+        names = services.registry.names()
+        out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "a", "b", "options", "options_b",
+                                                      "msg")}
+        out["form"] = [no_update] * len(form_ids)
+        old = (from_dict(current["view"])[0], current["model_b"]) if current else None
+        if old is None or trigger == f"{P}-url":
+            state, model_b, warnings = parse_hash(url)
+            if old is not None and compare_hash(state, model_b) == compare_hash(*old):
+                return out
+            state, more = pathview.resolve_model(state, names)
+            model_b, more_b = resolve_b(model_b, state.model, names)
+            options = [{"label": n, "value": n} for n in names]
+            out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,
+                       b=model_b, msg=ui.messages([], warnings + more + more_b))
+        elif trigger in (f"{P}-go", f"{P}-prompt"):
+            (state, warnings), model_b = pathview.apply_form(old[0], form), old[1]
+            out["msg"] = ui.messages([], warnings)
+        elif trigger == f"{P}-swap":
+            state, model_b = old[0].with_(model=old[1]), old[0].model
+            out.update(a=state.model, b=model_b)
+        else:
+            state = old[0].with_(model=a) if trigger == f"{P}-model" and a in names else old[0]
+            model_b = b if trigger == f"{P}-model-b" and b in names else old[1]
+        request = request_of(state, model_b)
+        if old is None or request != request_of(*old):
+            out["request"] = request
+        out.update(state={"view": to_dict(state), "model_b": model_b}, hash=compare_hash(state, model_b))
+        return out
+
+    @app.callback(
+        Output(f"{P}-meta", "data"),
+        Input(f"{P}-request", "data"),
+        background=True,
+        prevent_initial_call=True,
+        interval=200,
+        progress=[Output(f"{P}-progress", "value"), Output(f"{P}-status", "children")],
+        running=[(Output(f"{P}-go", "disabled"), True, False), (Output(f"{P}-cancel", "disabled"), False, True),
+                 (Output(f"{P}-progress-row", "className"), "progress-row running", "progress-row")],
+        cancel=[Input(f"{P}-cancel", "n_clicks")],
+    )
+    def job(set_progress, request):
+        """Load both checkpoints, check the vocabularies, compare the paths and the edges."""
+        state, _ = from_dict(request or {})
+        meta: Meta = {"request": request, "error": "", "edge_error": ""}
+        try:
+            set_progress(("1", "loading both checkpoints…"))
+            a, b = services.registry.load(state.model), services.registry.load(request["model_b"])
+            check_same_vocabulary(a, b)
+            if state.prompt:
+                set_progress(("2", "running both models on the prompt…"))
+                meta["n_steps"] = comparison_for(services.cache, a, b, state).trace_a.num_steps
+            set_progress(("2.5", "measuring edge changes…"))
+            try:
+                edges_for(services.cache, a, b)
+            except BriLLMError as exc:
+                meta["edge_error"] = str(exc)
+        except BriLLMError as exc:
+            meta["error"] = str(exc)
+        set_progress(("3", "done"))
+        return meta
+
+    @app.callback(Output(f"{P}-note", "children"), Input(f"{P}-cancel", "n_clicks"), prevent_initial_call=True)
+    def cancelled(_):
+        """Say that the job was cancelled."""
+        return "Cancelled; the previous result stays on screen."
+
+    @app.callback(
+        Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-ranks", "figure"),
+        Output(f"{P}-js", "figure"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),
+        Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
+        Input(f"{P}-meta", "data"),
+        prevent_initial_call=True,
+    )
+    def render(meta: Meta | None):
+        """Both paths, the per-step charts, the edge table and the loss curves."""
+        empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
+        if not meta or meta.get("error"):
+            return [], "", empty, empty, [], empty, ui.messages(pathview.meta_errors(meta)), no_update
+        state, _ = from_dict(meta["request"])
+        names = (state.model, meta["request"]["model_b"])
+        try:
+            a, b = (services.registry.load(n) for n in names)
+        except BriLLMError as exc:  # removed or corrupted since the job ran
+            return [], "", empty, empty, [], empty, ui.messages([str(exc)]), no_update
+        errors = [meta["edge_error"]] if meta.get("edge_error") else []
+        edges = [] if errors else \
+            figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
+        loss = figs.loss_curves({f"A: {names[0]}": loss_history(a), f"B: {names[1]}": loss_history(b)})
+        if not state.prompt:
+            return ([], "Type a prompt to compare the paths.", empty, empty, edges, loss, ui.messages(errors), "")
+        comparison = comparison_for(services.cache, a, b, state)
+        frame = figs.step_table(comparison, a.token)
+        first = comparison.first_divergence
+        unknown = comparison.trace_a.unknown
+        warnings = [f"{len(unknown)} piece(s) of the prompt map to the unknown node: "
+                    + ", ".join(repr(u.get("text", "")) for u in unknown[:10])] if unknown else []
+        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}"),
+                 path_chips(comparison.trace_b, first, f"B · {names[1]}")]
+        return (paths, divergence_text(comparison, a.token), figs.rank_probability(frame, first),
+                figs.js_bars(frame, first), edges, loss, ui.messages(errors, warnings), "")
+
+    @app.callback(
+        Output(f"{P}-download", "data"),
+        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-edges-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
+        State(f"{P}-meta", "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _edges, _json, meta):
+        """Steps or edges as CSV, or everything as JSON carrying the view state (checkpoint B under data)."""
+        if not meta or meta.get("error"):
+            return no_update
+        state, _ = from_dict(meta["request"])
+        model_b = meta["request"]["model_b"]
+        a, b = services.registry.load(state.model), services.registry.load(model_b)
+        comparison = comparison_for(services.cache, a, b, state) if state.prompt else None
+        steps = figs.step_table(comparison, a.token) if comparison else pd.DataFrame()
+        edges = pd.DataFrame() if meta.get("edge_error") else figs.edge_table(edges_for(services.cache, a, b), a.token)
+        if ctx.triggered_id == f"{P}-csv":
+            return dcc.send_data_frame(steps.to_csv, "brillm-compare-steps.csv", index=False)
+        if ctx.triggered_id == f"{P}-edges-csv":
+            return dcc.send_data_frame(edges.to_csv, "brillm-compare-edges.csv", index=False)
+        data = {
+            "model_b": model_b, "hash": compare_hash(state, model_b),
+            "first_divergence": comparison.first_divergence if comparison else None,
+            "steps": json_records(steps), "edges": json_records(edges),
+            "loss": {"a": json_records(loss_history(a)), "b": json_records(loss_history(b))},
+            "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
+                       "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
+        }
+        return {"content": export_document("compare", state, data), "filename": "brillm-compare.json"}

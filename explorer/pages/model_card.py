@@ -1,0 +1,104 @@
+"""Model card: sizes, own vs shared rows, tokeniser, and the metadata's training and evaluation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import dash
+import numpy as np
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from brillm_core import BriLLMError, Checkpoint
+
+from .. import components as ui
+from ..context import Services
+from ..figures import card, common
+from ..pathview import resolve_model
+from ..state import export_document, from_hash, to_hash
+
+NAME, PATH, ORDER = "Model card", "/card", 9
+P = "mc"
+SAMPLE_TOKENS = 40
+CARD_FILE = "MODEL_CARD.md"
+MAX_CARD_CHARS = 200_000
+HELP = [html.P("What a checkpoint is: its sizes, how many edges have a parameter row of their own (the rest share "
+               "row 0, so their outputs tie), its tokeniser, and whatever its metadata.json records about "
+               "training and evaluation. Loss curves are drawn from any list of numbers under a key naming a "
+               "loss or perplexity.")]
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page's components."""
+    return html.Div([
+        dcc.Location(id=f"{P}-url", refresh=False),
+        html.H2(NAME), ui.help_box(HELP), ui.message_box(f"{P}-msg"),
+        html.Div([ui.model_picker(P)], className="controls"),
+        html.Div(id=f"{P}-body"),
+        ui.figure_panel(f"{P}-own", "own rows per node"),
+        ui.figure_panel(f"{P}-loss", "training curves"),
+        ui.export_row(P, [("json", "Card JSON (with view state)")]),
+    ], className="page")
+
+
+def facts(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The card's numbers."""
+    sizes = checkpoint.model.describe()
+    tokens = [checkpoint.token(n) for n in range(min(SAMPLE_TOKENS, checkpoint.config.vocab_size))]
+    return {"name": checkpoint.path.name if checkpoint.path else "", "model_id": checkpoint.model_id, **sizes,
+            "tokenizer": checkpoint.tokenizer.kind, "unk_id": checkpoint.tokenizer.unk_id, "first_tokens": tokens}
+
+
+def body(checkpoint: Checkpoint) -> list[Any]:
+    """A table of facts and the raw metadata."""
+    rows = [html.Tr([html.Td(k), html.Td(f"{v:.4%}" if k == "stored_fraction" else
+                                         (f"{v:,}" if isinstance(v, int) else str(v)))])
+            for k, v in facts(checkpoint).items() if k != "first_tokens"]
+    sample = " ".join(common.show_token(t) for t in facts(checkpoint)["first_tokens"])
+    written = checkpoint.path / CARD_FILE if checkpoint.path else None
+    prose = [dcc.Markdown(written.read_text(encoding="utf-8", errors="replace")[:MAX_CARD_CHARS],
+                          className="model-card-text")] if written and written.is_file() else []
+    return [*prose, html.Table(rows, className="card-table"), html.P(f"First tokens: {sample}"),
+            html.Details([html.Summary("metadata.json"),
+                          html.Pre(json.dumps(checkpoint.metadata, indent=2, ensure_ascii=False)[:200_000],
+                                   className="metadata")], open=False)]
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page and its callback."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+
+    @app.callback(
+        Output(f"{P}-body", "children"), Output(f"{P}-own", "figure"), Output(f"{P}-loss", "figure"),
+        Output(f"{P}-msg", "children"), Output(f"{P}-url", "hash"), Output(f"{P}-model", "value"),
+        Output(f"{P}-model", "options"),
+        Input(f"{P}-url", "hash"), Input(f"{P}-model", "value"),
+    )
+    def render(url_hash: str | None, picked: str | None):
+        """The card of the checkpoint named in the hash or picked."""
+        state, warnings = from_hash(url_hash)
+        names = services.registry.names()
+        if ctx.triggered_id == f"{P}-model" and picked in names:
+            state = state.with_(model=picked)
+        state, more = resolve_model(state, names)
+        options = [{"label": n, "value": n} for n in names]
+        empty = common.placeholder("No checkpoint.")
+        try:
+            checkpoint = services.registry.load(state.model)
+        except BriLLMError as exc:
+            return [], empty, empty, ui.messages([str(exc)], warnings + more), no_update, state.model, options
+        own = np.bincount(checkpoint.model.edges.own_pairs()[0].numpy(), minlength=checkpoint.config.vocab_size)
+        series = card.numeric_series(checkpoint.metadata)
+        loss = card.loss_curves(series) if series else common.placeholder("metadata.json holds no loss curve.")
+        return (body(checkpoint), card.own_rows_histogram(own), loss, ui.messages([], warnings + more),
+                to_hash(state) or "#", state.model, options)
+
+    @app.callback(Output(f"{P}-download", "data"), Input(f"{P}-json", "n_clicks"), State(f"{P}-url", "hash"),
+                  prevent_initial_call=True)
+    def export(_clicks, url_hash):
+        """The card's facts and metadata as JSON, with the view state."""
+        state, _ = from_hash(url_hash)
+        state, _ = resolve_model(state, services.registry.names())
+        checkpoint = services.registry.load(state.model)
+        data = {"facts": facts(checkpoint), "metadata": checkpoint.metadata}
+        return {"content": export_document("model-card", state, data), "filename": "brillm-model-card.json"}

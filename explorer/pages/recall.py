@@ -1,0 +1,158 @@
+"""Recall activation: how the prompt's signal spreads over H hops, and who feeds a chosen node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+
+from brillm_core import Checkpoint
+
+from .. import components as ui
+from .. import pathview
+from ..compute import recall_for, recall_key, reverse_for
+from ..context import Services
+from ..figures import common, recall
+from ..pathview import Event, Meta, Progress
+from ..state import MAX_BEAM, MAX_BRANCH, MAX_HOPS, ViewState, export_document, from_dict
+
+NAME, PATH, ORDER = "Recall activation", "/recall", 2
+P = "rc"
+TABLE_ROWS = 200
+HELP = [
+    html.P("The paper names recall activation but defines no procedure; this is the explorer's. From the state "
+           "after the prompt, every hop expands each explored path to its 'branch' most probable successors, "
+           "each keeping its own memory exactly as generation would. A path's mass is the product of the "
+           "probabilities along it; a node's activation is the total mass of the explored paths that reach it "
+           "within H hops (the expected number of visits, restricted to the explored tree). Only the 'beam' "
+           "heaviest paths survive each hop."),
+    html.P("The reverse view answers 'who sends energy into this node': the energy every source would give it "
+           "from the prompt's next signal, and the share of that source's probability mass it gets. Click a node "
+           "in the graph or a table row to choose it."),
+]
+
+
+def request_of(state: ViewState) -> dict[str, Any]:
+    """What a recall run depends on."""
+    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
+    request.pop("new_tokens")
+    request.pop("reroutes")
+    return request
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page's components."""
+    def number(field: str, label: str, top: int) -> html.Label:
+        return ui.labelled(label, dcc.Input(id=f"{P}-{field}", type="number", min=1, max=top, step=1))
+
+    return html.Div([
+        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
+        html.Div([number("hops", "Hops H", MAX_HOPS), number("branch", "Branch", MAX_BRANCH),
+                  number("beam", "Beam", MAX_BEAM), html.Span(id=f"{P}-cost", className="note")],
+                 className="grid-controls"),
+        html.Div([ui.figure_panel(f"{P}-graph", "recall graph"),
+                  html.Div([dash_table.DataTable(id=f"{P}-table", page_size=15, sort_action="native",
+                                                 style_cell={"fontFamily": "ui-monospace, monospace",
+                                                             "fontSize": "0.85em"})])], className="grid2"),
+        html.Div([ui.labelled("Reverse view: node id", dcc.Input(id=f"{P}-node", type="number", min=0, step=1))],
+                 className="grid-controls"),
+        ui.figure_panel(f"{P}-reverse", "reverse view"),
+        ui.export_row(P, [("csv", "Ranked table CSV"), ("json", "Recall JSON (with view state)")]),
+    ], className="page")
+
+
+def recall_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
+    """Run (or read) the recall; meta points to the cached result."""
+    progress(("2", f"spreading over {state.hops} hops…"))
+    result = recall_for(services.cache, checkpoint, state)
+    return {"key": recall_key(checkpoint, state), "reached": int((result.first_hop > 0).sum())}
+
+
+def pick_node(state: ViewState, value: Any, _meta: Meta) -> ViewState:
+    """Choose the reverse view's node from the graph, the table or the id box."""
+    node = None
+    trigger = ctx.triggered_id
+    try:
+        if trigger == f"{P}-graph":
+            node = int(value["points"][0]["customdata"][0])
+        elif trigger == f"{P}-node":
+            node = int(value)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return state
+    return state if node is None else state.with_(node=node)
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page and its callbacks."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    pathview.register(app, services, pathview.PathPage(
+        P, [Event(Input(f"{P}-graph", "clickData"), pick_node),
+            Event(Input(f"{P}-node", "value"), pick_node, (Output(f"{P}-node", "value"),
+                                                           lambda s: s.node if s.node >= 0 else None))],
+        steps=False, extra_form=("hops", "branch", "beam"), job=recall_work, request=request_of))
+
+    @app.callback(
+        Output(f"{P}-graph", "figure"), Output(f"{P}-table", "data"), Output(f"{P}-table", "columns"),
+        Output(f"{P}-reverse", "figure"), Output(f"{P}-msg", "children"),
+        Output(f"{P}-note", "children", allow_duplicate=True),
+        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), Input(f"{P}-table", "active_cell"),
+        State(f"{P}-table", "derived_viewport_data"),
+        prevent_initial_call=True,
+    )
+    def render(meta: Meta | None, state_data: dict | None, cell: dict | None, rows: list | None):
+        """Recall graph, ranked table and the reverse view of the chosen node."""
+        state, _ = from_dict(state_data or {})
+        empty = common.placeholder("Type a prompt and press Run.")
+        if not meta or meta.get("error") or not meta.get("key"):
+            return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update
+        checkpoint = services.registry.load(meta["request"]["model"])
+        request_state, _ = from_dict(meta["request"])
+        result = recall_for(services.cache, checkpoint, request_state)
+        frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
+        node = state.node
+        if ctx.triggered_id == f"{P}-table" and cell and rows:
+            node = int(rows[cell["row"]]["node"])
+        errors: list[str] = []
+        if 0 <= node < checkpoint.config.vocab_size:
+            reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)),
+                                          node, checkpoint.token)
+        else:
+            reverse = common.placeholder("Choose a node (click one) for the reverse view.")
+            if node >= 0:
+                errors.append(f"node {node} does not exist (0..{checkpoint.config.vocab_size - 1})")
+        columns = [{"name": c, "id": c, "type": "numeric", "format": {"specifier": ".6g"}}
+                   if c == "activation" else {"name": c, "id": c} for c in frame.columns]
+        return (recall.recall_graph(result, checkpoint.token), frame.head(TABLE_ROWS).to_dict("records"), columns,
+                reverse, ui.messages(errors), "")
+
+    @app.callback(Output(f"{P}-cost", "children"), Input(f"{P}-hops", "value"), Input(f"{P}-branch", "value"),
+                  Input(f"{P}-beam", "value"))
+    def cost(hops, branch, beam):
+        """A cost estimate before the run: the number of propagation steps at most."""
+        try:
+            steps = sum(min(int(branch) ** h, int(beam)) for h in range(int(hops)))
+        except (TypeError, ValueError, OverflowError):
+            return ""
+        return f"at most {steps:,} propagation steps (each one V×d×d product)"
+
+    @app.callback(
+        Output(f"{P}-download", "data"),
+        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
+        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _json, meta, state_data):
+        """The ranked table as CSV, or everything as JSON carrying the view state."""
+        if not meta or not meta.get("key"):
+            return no_update
+        checkpoint = services.registry.load(meta["request"]["model"])
+        request_state, _ = from_dict(meta["request"])
+        result = recall_for(services.cache, checkpoint, request_state)
+        frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
+        if ctx.triggered_id == f"{P}-csv":
+            return dcc.send_data_frame(frame.to_csv, "brillm-recall.csv", index=False)
+        state, _ = from_dict(state_data or {})
+        data = {"context": result.context, "ranked": frame.to_dict("records"),
+                "edges": [list(e) for e in result.edges]}
+        return {"content": export_document("recall", state, data), "filename": "brillm-recall.json"}

@@ -1,0 +1,317 @@
+"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import dash
+import torch
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from brillm_core import BriLLMError, Step, explain_step
+
+from .. import components as ui
+from .. import pathview
+from ..context import Services
+from ..figures import common, signal
+from ..figures import teaching as figs
+from ..pathview import Event, Meta
+from ..state import ViewState, export_document, from_dict, to_hash
+
+NAME, PATH, ORDER = "Teaching", "/teach", 4
+P = "te"
+TEACHING_MODEL = "teaching"
+SAMPLE_PROMPT = "the cat sees a"
+MATRIX_UNITS = 8
+MAX_BARS = 24
+HELP = [
+    html.P("Teaching mode runs a path on a small model and writes out every number of one step: the memory terms "
+           "aⱼ·cⱼ that add up to the signal x, the product x @ W with the edge's matrix, the bias, the position "
+           "row PE, the GELU, the energy ‖o‖₂ and the softmax that turns all energies into probabilities. The "
+           "numbers are the engine's own (hover one for its full value)."),
+    html.P("Before a step is revealed, guess which node will receive the most energy; the score counts your right "
+           "guesses. After the reveal, click any candidate bar to see the same arithmetic for that node. The "
+           "guided tour walks through the parts of the mechanism one at a time. ← and → step through the path."),
+]
+TOUR = [
+    ("chips", "A path through the graph", "Every node is a token. A path hops from node to node; the prompt's "
+     "tokens are forced (grey), and after them the model picks the node that receives the most energy."),
+    ("quiz", "Guess first", "At each step the signal sits at one node. Guess which node it will send the most energy "
+     "to, then check. The next chip stays hidden until you guess or reveal."),
+    ("memory", "Memory", "The signal arriving at step i is a weighted sum of every earlier output cⱼ. The weights "
+     "aⱼ come from a softmax over learned position logits: they depend on positions only, never on the tokens."),
+    ("product", "The edge's matrix", "Each edge (source → target) reads one d×d matrix W. Most edges share row 0, so "
+     "their outputs tie; edges seen in training have a row of their own."),
+    ("bias", "Bias and position", "The edge's bias b and the row PE[i+1] of a fixed sinusoidal table are added: "
+     "z = x @ W + b + PE."),
+    ("output", "GELU", "GELU bends every unit of z: negative units shrink towards 0, positive ones pass almost "
+     "unchanged. The result o is the edge's output."),
+    ("energy", "Energy", "The energy of the edge is the length of o. Every candidate target gets one energy."),
+    ("softmax", "Softmax", "The energies divided by the temperature T go through a softmax: the probability of each "
+     "candidate. Greedy decoding takes the node with the most energy, and its output becomes a memory term."),
+]
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page's components."""
+    tour = html.Div([
+        html.Div([html.B(id=f"{P}-tour-title"), html.Span(id=f"{P}-tour-count", className="note")]),
+        html.P(id=f"{P}-tour-text"),
+        html.Div([html.Button("◀ back", id=f"{P}-tour-prev"), html.Button("next ▶", id=f"{P}-tour-next"),
+                  html.Button("end tour", id=f"{P}-tour-end")], className="controls"),
+    ], id=f"{P}-tour-box", className="tour-box", style={"display": "none"})
+    quiz = html.Div([
+        html.Span(id=f"{P}-question"),
+        html.Div(dcc.Dropdown(id=f"{P}-guess", placeholder="your guess", className="model-picker")),
+        html.Button("Check my guess", id=f"{P}-check"), html.Button("Reveal", id=f"{P}-reveal"),
+        html.Span(id=f"{P}-feedback", className="feedback"), html.Span(id=f"{P}-score", className="score"),
+    ], id=f"{P}-quiz-box", className="controls quiz")
+    return html.Div([
+        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
+        dcc.Store(id=f"{P}-quiz", data={}), dcc.Store(id=f"{P}-tour", data=-1),
+        html.Div(id=f"{P}-model-note", className="note"),
+        html.Button("Take the guided tour", id=f"{P}-tour-start"), tour,
+        html.Div(id=f"{P}-chips", className="chips"), ui.step_controls(P), quiz,
+        html.Div(id=f"{P}-formula", className="formula"),
+        html.Button("Explain the node taken", id=f"{P}-taken"),
+        html.Div([ui.figure_panel(f"{P}-stages", "step arithmetic"), ui.figure_panel(f"{P}-energy", "candidates")],
+                 className="grid2"),
+        ui.export_row(P, [("csv", "Step numbers CSV"), ("json", "Step JSON (with view state)")]),
+    ], className="page")
+
+
+def pick_node(state: ViewState, click: Any, _meta: Meta) -> ViewState:
+    """A click on a candidate bar explains that node."""
+    try:
+        return state.with_(node=int(click["points"][0]["customdata"][0]))
+    except (TypeError, KeyError, IndexError, ValueError):
+        return state
+
+
+def taken_node(state: ViewState, _clicks: Any, _meta: Meta) -> ViewState:
+    """Back to explaining the node the path takes."""
+    return state.with_(node=-1)
+
+
+def best_nodes(step: Step) -> list[int]:
+    """The nodes that receive the most energy at a step (several when they tie)."""
+    energies = torch.nan_to_num(step.energies, nan=-math.inf)
+    return torch.nonzero(energies == energies.max()).flatten().tolist()
+
+
+def new_quiz(quiz: dict[str, Any] | None, request: Any) -> dict[str, Any]:
+    """The quiz for a trace: nothing revealed yet; the score carries over."""
+    quiz = quiz or {}
+    return {"request": request, "revealed": {}, "right": quiz.get("right", 0), "tried": quiz.get("tried", 0)}
+
+
+def answer(quiz: dict[str, Any], step: int, guess: int | None, best: list[int]) -> dict[str, Any]:
+    """Reveal a step, scoring the guess if there is one (each step counts once)."""
+    if str(step) in quiz["revealed"]:
+        return quiz
+    scored = guess is not None
+    return {**quiz, "revealed": {**quiz["revealed"], str(step): guess},
+            "right": quiz["right"] + int(scored and guess in best), "tried": quiz["tried"] + int(scored)}
+
+
+def number(value: float) -> html.Span:
+    """A printed number with its exact value on hover."""
+    return html.Span(figs.fmt(value), title=repr(value), className="num")
+
+
+def values(items: tuple[float, ...]) -> list[Any]:
+    """One number, or a bracketed vector."""
+    if len(items) == 1:
+        return [number(items[0])]
+    spans: list[Any] = []
+    for k, v in enumerate(items):
+        spans += [", "] * (k > 0) + [number(v)]
+    return ["[", *spans, "]"]
+
+
+def matrix(rows: tuple[tuple[float, ...], ...]) -> html.Table:
+    """W as a table (its first MATRIX_UNITS rows and columns)."""
+    cut = len(rows) > MATRIX_UNITS
+    body = [html.Tr([html.Td(number(v)) for v in r[:MATRIX_UNITS]] + [html.Td("…")] * cut) for r in rows[:MATRIX_UNITS]]
+    return html.Table([html.Caption(f"W ({len(rows)}×{len(rows)})" + (f", first {MATRIX_UNITS}×{MATRIX_UNITS}" if cut
+                                                                       else "")), *body], className="matrix")
+
+
+def term_block(term: figs.Term, hidden: bool, focus: str) -> html.Div:
+    """One part of the formula; parts that depend on the target stay hidden until the reveal."""
+    head = html.Div([html.B(term.title + ": "), html.Span("? (guess or reveal first)" if hidden else term.expression)])
+    lines = [] if hidden else [html.Div([html.Span(f"{label} = "), *values(v)], className="formula-line")
+                               for label, v in term.lines]
+    extra = [matrix(term.matrix)] if term.matrix and not hidden else []
+    group = "output" if term.key == "pre_activation" else "bias" if term.key == "pe" else term.key
+    return html.Div([head, *lines, *extra], id=f"{P}-part-{term.key}",
+                    className="formula-part" + (" tour-focus" if group == focus else ""))
+
+
+def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> list[html.Span]:
+    """The path up to the current node; the next node a '?' until revealed; later nodes not shown."""
+    out = [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
+                     title=f"node {path[i]}") for i in range(step + 1)]
+    if revealed:
+        out.append(html.Span(common.show_token(tokens[step + 1]), className="chip target", title=f"node {path[step + 1]}"))
+    else:
+        out.append(html.Span("?", className="chip hidden-node", title="guess the node with the most energy"))
+    return out
+
+
+def feedback(step: Step, guess: int | None, best: list[int], token: Any) -> str:
+    """What the reveal says about the guess and the node taken."""
+    top = ", ".join(common.token_label(n, token) for n in best)
+    how = "forced by the prompt" if step.forced else "chosen"
+    taken = f" The path takes {common.token_label(step.target, token)} ({how})."
+    if guess is None:
+        return f"Most energy goes to {top}.{taken}"
+    if guess in best:
+        return f"✓ Right: {common.token_label(guess, token)} gets the most energy.{taken}"
+    energy = step.energies[guess]
+    rank = int((torch.nan_to_num(step.energies, nan=-math.inf) > energy).sum()) + 1
+    where = "is not a candidate" if torch.isnan(energy) else f"is rank {rank} (E = {figs.fmt(float(energy))})"
+    return f"✗ Your guess {common.token_label(guess, token)} {where}; most energy goes to {top}.{taken}"
+
+
+def model_note(state: ViewState, names: list[str], hidden_size: int) -> list[Any]:
+    """A link to the teaching model when another is shown, and a note for wide models."""
+    out: list[Any] = []
+    if TEACHING_MODEL in names and state.model != TEACHING_MODEL:
+        link = to_hash(state.with_(model=TEACHING_MODEL, prompt=SAMPLE_PROMPT, step=0, node=-1, reroutes=[]))
+        out.append(html.A("Open the teaching model (small enough to read every number)", href=link))
+    if hidden_size > MATRIX_UNITS:
+        out.append(html.Span(f" This checkpoint is {hidden_size} units wide: vectors are long and W is cut to "
+                             f"{MATRIX_UNITS}×{MATRIX_UNITS}."))
+    return out
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page, its state machinery and its callbacks."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    pathview.register(app, services, pathview.PathPage(P, [
+        Event(Input(f"{P}-energy", "clickData"), pick_node),
+        Event(Input(f"{P}-taken", "n_clicks"), taken_node),
+    ]))
+
+    @app.callback(
+        Output(f"{P}-quiz", "data"),
+        Input(f"{P}-meta", "data"), Input(f"{P}-check", "n_clicks"), Input(f"{P}-reveal", "n_clicks"),
+        State(f"{P}-guess", "value"), State(f"{P}-state", "data"), State(f"{P}-quiz", "data"),
+        prevent_initial_call=True,
+    )
+    def quiz(meta, _check, _reveal, guess, state_data, current):
+        """Start a fresh quiz for a new trace; score a guess or reveal the current step."""
+        request = (meta or {}).get("request")
+        if ctx.triggered_id == f"{P}-meta" or not current or current.get("request") != request:
+            current = new_quiz(current, request)
+        result = pathview.load_path(services, meta)
+        if ctx.triggered_id == f"{P}-meta" or result is None:
+            return current
+        step = pathview.clamp_step(from_dict(state_data or {})[0], meta)
+        guess = None if ctx.triggered_id == f"{P}-reveal" or guess is None else int(guess)
+        if ctx.triggered_id == f"{P}-check" and guess is None:
+            return no_update
+        return answer(current, step, guess, best_nodes(result.trace.step(step)))
+
+    @app.callback(
+        Output(f"{P}-tour", "data"),
+        Input(f"{P}-tour-start", "n_clicks"), Input(f"{P}-tour-prev", "n_clicks"), Input(f"{P}-tour-next", "n_clicks"),
+        Input(f"{P}-tour-end", "n_clicks"), State(f"{P}-tour", "data"),
+        prevent_initial_call=True,
+    )
+    def tour(_start, _prev, _next, _end, current):
+        """Start, move through or end the guided tour (-1 = off)."""
+        moves = {f"{P}-tour-start": 0, f"{P}-tour-prev": max((current or 0) - 1, 0),
+                 f"{P}-tour-next": (current or 0) + 1, f"{P}-tour-end": -1}
+        position = moves.get(ctx.triggered_id, current)
+        return position if position < len(TOUR) else -1
+
+    @app.callback(
+        Output(f"{P}-tour-box", "style"), Output(f"{P}-tour-title", "children"), Output(f"{P}-tour-text", "children"),
+        Output(f"{P}-tour-count", "children"), Output(f"{P}-tour-prev", "disabled"), Output(f"{P}-tour-next", "children"),
+        Input(f"{P}-tour", "data"),
+    )
+    def show_tour(position):
+        """The tour's current text."""
+        if position is None or position < 0:
+            return {"display": "none"}, "", "", "", True, "next ▶"
+        _, title, text = TOUR[position]
+        last = position == len(TOUR) - 1
+        return ({"display": "block"}, title, text, f"  ({position + 1} of {len(TOUR)})", position == 0,
+                "finish" if last else "next ▶")
+
+    @app.callback(
+        Output(f"{P}-chips", "children"), Output(f"{P}-chips", "className"), Output(f"{P}-quiz-box", "className"),
+        Output(f"{P}-slider", "max"), Output(f"{P}-step-label", "children"), Output(f"{P}-question", "children"),
+        Output(f"{P}-guess", "options"), Output(f"{P}-feedback", "children"), Output(f"{P}-score", "children"),
+        Output(f"{P}-formula", "children"), Output(f"{P}-stages", "figure"), Output(f"{P}-energy", "figure"),
+        Output(f"{P}-model-note", "children"), Output(f"{P}-msg", "children"),
+        Output(f"{P}-note", "children", allow_duplicate=True),
+        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), Input(f"{P}-quiz", "data"), Input(f"{P}-tour", "data"),
+        prevent_initial_call=True,
+    )
+    def render(meta: Meta | None, state_data: dict | None, quiz_data: dict | None, position: int | None):
+        """The current step: chips, question, formula and figures (target-dependent parts after the reveal)."""
+        state, _ = from_dict(state_data or {})
+        focus = TOUR[position][0] if position is not None and 0 <= position < len(TOUR) else ""
+        boxes = ("chips" + (" tour-focus" if focus == "chips" else ""),
+                 "controls quiz" + (" tour-focus" if focus == "quiz" else ""))
+        names = services.registry.names()
+        empty = common.placeholder("Type a prompt and press Run.")
+        try:
+            result = pathview.load_path(services, meta)
+            checkpoint = services.registry.load(meta["request"]["model"]) if result else None
+        except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
+            result, meta = None, {"error": str(exc)}
+        if result is None or checkpoint is None:
+            return ([], *boxes, 1, "", "", [], "", "", [], empty, empty, model_note(state, names, 0),
+                    ui.messages(pathview.meta_errors(meta)), no_update)
+        token, trace = checkpoint.token, result.trace
+        vocab = checkpoint.config.vocab_size
+        i = pathview.clamp_step(state, meta)
+        step = trace.step(i)
+        quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
+        revealed = str(i) in quiz_data["revealed"]
+        warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
+            if state.node >= vocab else []
+        node = state.node if 0 <= state.node < vocab and revealed else None
+        ex = explain_step(checkpoint.model, trace, i, node)
+        formula = [term_block(t, not revealed and t.depends_on_target, focus) for t in figs.formula_terms(ex, token)]
+        hidden = common.placeholder("Guess (or reveal) to see this step's numbers.")
+        best = best_nodes(step)
+        label = f"step {i + 1} of {trace.num_steps}: the signal is at {common.token_label(step.source, token)}"
+        return (path_chips(trace.path.tolist(), trace.tokens or [str(n) for n in trace.path.tolist()], i, revealed),
+                *boxes, max(trace.num_steps - 1, 1), label,
+                f"Which node gets the most energy from {common.token_label(step.source, token)}?",
+                [{"label": common.token_label(n, token), "value": n} for n in range(vocab)],
+                feedback(step, quiz_data["revealed"][str(i)], best, token) if revealed else "",
+                f"Score: {quiz_data['right']} of {quiz_data['tried']}", formula,
+                figs.stage_heatmap(ex, token) if revealed else hidden,
+                signal.energy_bars(trace, i, token, min(vocab, MAX_BARS)) if revealed else hidden,
+                model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "")
+
+    @app.callback(
+        Output(f"{P}-download", "data"),
+        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
+        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _json, meta, state_data):
+        """The shown step's numbers as CSV, or as JSON carrying the view state."""
+        result = pathview.load_path(services, meta)
+        if result is None:
+            return no_update
+        state, _ = from_dict(state_data or {})
+        checkpoint = services.registry.load(meta["request"]["model"])
+        i = pathview.clamp_step(state, meta)
+        node = state.node if 0 <= state.node < checkpoint.config.vocab_size else None
+        terms = figs.formula_terms(explain_step(checkpoint.model, result.trace, i, node), checkpoint.token)
+        frame = figs.terms_frame(terms)
+        if ctx.triggered_id == f"{P}-csv":
+            return dcc.send_data_frame(frame.to_csv, "brillm-step.csv", index=False)
+        data = {"step": i, "terms": [{"part": t.key, "expression": t.expression,
+                                      "lines": [{"label": lab, "values": list(v)} for lab, v in t.lines],
+                                      "matrix": [list(r) for r in t.matrix]} for t in terms]}
+        return {"content": export_document("teaching", state, data), "filename": "brillm-step.json"}

@@ -1,0 +1,257 @@
+"""Machinery shared by the pages that show a path: URL hash <-> state, controls, trace job.
+
+Each such page holds four page-local components: ``{p}-url`` (the hash), ``{p}-state``
+(the ViewState), ``{p}-request`` (the part that fixes the trace) and ``{p}-meta`` (where
+the trace job reports). One reducer callback turns every user event into a new state
+and writes the hash (previous/next/play ticks move the step slider in the browser, so
+fast key presses never act on a stale step); the trace runs as a background callback (progress, cancel) only
+when the request changes; pages render from ``{p}-state`` and ``{p}-meta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from brillm_core import BriLLMError, Checkpoint
+
+from . import components as ui
+from .compute import PathResult, path_for, path_key
+from .context import Services
+from .state import ViewState, from_dict, from_hash, to_dict, to_hash
+
+Meta = dict[str, Any]
+FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A page-specific input that changes the state, and optionally a control shown from it."""
+
+    input: Input
+    apply: Callable[[ViewState, Any, Meta], ViewState]
+    show: tuple[Output, Callable[[ViewState], Any]] | None = None
+
+
+def stores(prefix: str) -> list[Any]:
+    """The page-local URL and stores."""
+    return [dcc.Location(id=f"{prefix}-url", refresh=False), dcc.Store(id=f"{prefix}-state"),
+            dcc.Store(id=f"{prefix}-request"), dcc.Store(id=f"{prefix}-meta")]
+
+
+def n_steps(meta: Meta | None) -> int:
+    """Steps of the current trace (0 when there is none)."""
+    return int(meta.get("n_steps", 0)) if meta and not meta.get("error") else 0
+
+
+def clamp_step(state: ViewState, meta: Meta | None) -> int:
+    """The state's step within the trace."""
+    return max(0, min(state.step, n_steps(meta) - 1))
+
+
+def resolve_model(state: ViewState, names: list[str]) -> tuple[ViewState, list[str]]:
+    """Keep an allow-listed model name; otherwise fall back to the first, with a message."""
+    if state.model in names:
+        return state, []
+    fallback = names[0] if names else ""
+    if not state.model:
+        return state.with_(model=fallback), []
+    shown = state.model if len(state.model) <= 60 else state.model[:60] + "..."
+    return state.with_(model=fallback), [
+        f"The link names checkpoint {shown!r}, which is not in the configured model folders; "
+        f"showing {fallback or 'nothing'} instead. Available: {', '.join(names) or 'none'}."
+    ]
+
+
+def form_values(state: ViewState, extra: tuple[str, ...] = ()) -> list[Any]:
+    """Control values that show a state's prompt, settings and extra fields (order of FORM + extra)."""
+    return [state.prompt, state.new_tokens, "greedy" if state.greedy else "sample", state.temperature,
+            state.top_k, state.seed, ["rd"] if state.release_decoder else [],
+            ",".join(f"{v:g}" for v in state.start_signal), *(getattr(state, f) for f in extra)]
+
+
+def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> tuple[ViewState, list[str]]:
+    """A state with the prompt and settings typed in the controls (validated, with warnings)."""
+    prompt, new, greedy, temp, topk, seed, rd, start = form[: len(FORM)]
+    data = to_dict(state)
+    typed = {"prompt": prompt or "", "new_tokens": new, "greedy": greedy != "sample", "temperature": temp,
+             "top_k": topk, "seed": seed, "release_decoder": bool(rd), "start_signal": start or "",
+             **dict(zip(extra, form[len(FORM):]))}
+    data.update({k: v for k, v in typed.items() if v is not None})
+    data.update(step=0, reroutes=[])
+    return from_dict(data)
+
+
+def step_event(state: ViewState, trigger: str, prefix: str, slider: Any, meta: Meta | None,
+               playing: bool) -> tuple[ViewState, bool]:
+    """New state and playing flag after a slider move (prev/next/ticks move it in the browser) or play."""
+    last = max(n_steps(meta) - 1, 0)
+    step = clamp_step(state, meta)
+    if trigger == f"{prefix}-slider" and slider is not None:
+        step = int(slider)
+        playing = playing and step < last
+    elif trigger == f"{prefix}-play":
+        playing = not playing
+        if playing and step >= last:
+            step = 0
+    return state.with_(step=max(0, min(step, last))), playing
+
+
+Progress = Callable[[tuple[str, str]], None]
+Job = Callable[[Services, Checkpoint, ViewState, Progress], Meta]
+
+
+def trace_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
+    """The default job: trace the path (cached); its meta points to the cached result."""
+    if not state.prompt:
+        return {"n_steps": 0, "empty": True}
+    progress(("2", "propagating the signal…"))
+    result = path_for(services.cache, checkpoint, state)
+    return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
+
+
+@dataclass(frozen=True)
+class PathPage:
+    """What differs between pages built on this machinery."""
+
+    prefix: str
+    events: list[Event] = field(default_factory=list)
+    steps: bool = True
+    extra_form: tuple[str, ...] = ()  # more ViewState fields typed in controls {prefix}-{field}, applied on go
+    job: Job = trace_work
+    request: Callable[[ViewState], dict[str, Any]] = ViewState.request
+
+
+def register(app: Dash, services: Services, page: PathPage) -> None:
+    """The reducer and the background job of one page."""
+    p = page.prefix
+    form_ids = [f"{p}-{f}" for f in (*FORM, *page.extra_form)]
+    step_ids = [f"{p}-slider", f"{p}-play"]
+    shows = [e.show for e in page.events if e.show]
+    outputs: dict[str, Any] = {
+        "state": Output(f"{p}-state", "data"), "request": Output(f"{p}-request", "data"),
+        "hash": Output(f"{p}-url", "hash"), "model": Output(f"{p}-model", "value"),
+        "options": Output(f"{p}-model", "options"), "form": [Output(i, "value") for i in form_ids],
+        "shows": [out for out, _ in shows], "msg": Output(f"{p}-msg-state", "children"),
+    }
+    inputs: dict[str, Any] = {
+        "url": Input(f"{p}-url", "hash"), "go": Input(f"{p}-go", "n_clicks"),
+        "submit": Input(f"{p}-prompt", "n_submit"), "model": Input(f"{p}-model", "value"),
+        "events": [e.input for e in page.events], "current": State(f"{p}-state", "data"),
+        "meta": State(f"{p}-meta", "data"), "form": [State(i, "value") for i in form_ids],
+    }
+    if page.steps:
+        outputs.update(slider=Output(f"{p}-slider", "value"), stopped=Output(f"{p}-interval", "disabled"),
+                       play=Output(f"{p}-play", "children"))
+        inputs.update(slider=Input(f"{p}-slider", "value"), play=Input(f"{p}-play", "n_clicks"),
+                      stopped=State(f"{p}-interval", "disabled"))
+        app.clientside_callback(
+            ClientsideFunction("explorer", "step"),
+            Output(f"{p}-slider", "value", allow_duplicate=True),
+            Input(f"{p}-prev", "n_clicks"), Input(f"{p}-next", "n_clicks"), Input(f"{p}-interval", "n_intervals"),
+            State(f"{p}-slider", "value"), State(f"{p}-slider", "max"),
+            prevent_initial_call=True,
+        )
+
+    @app.callback(output=outputs, inputs=inputs)
+    def reduce(url, model, events, current, meta, form, slider=None, stopped=True, **_clicks):
+        """Every user event -> one new state, written to the stores and the URL hash."""
+        trigger = _id_name(ctx.triggered_id or "")
+        out: dict[str, Any] = {k: no_update for k in outputs}
+        out["form"] = [no_update] * len(form_ids)
+        out["shows"] = [no_update] * len(shows)
+        names = services.registry.names()
+        playing = not stopped
+        old = from_dict(current)[0] if current else None
+        if old is None or trigger == f"{p}-url":
+            state, warnings = from_hash(url)
+            if old is not None and to_hash(state) == to_hash(old):
+                return out  # our own hash write coming back
+            state, more = resolve_model(state, names)
+            out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
+                       options=[{"label": n, "value": n} for n in names], model=state.model,
+                       msg=ui.messages([], warnings + more))
+        elif trigger in (f"{p}-go", f"{p}-prompt"):
+            state, warnings = apply_form(old, form, page.extra_form)
+            out["msg"] = ui.messages([], warnings)
+        elif trigger == f"{p}-model":
+            state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
+        elif trigger in step_ids:
+            state, playing = step_event(old, trigger, p, slider, meta, playing)
+        else:
+            state = old
+            for event, value in zip(page.events, events):
+                if trigger == _id_name(event.input.component_id):
+                    state = event.apply(old, value, meta or {})
+        if old is None or page.request(state) != page.request(old):
+            out["request"] = page.request(state)
+        out.update(state=to_dict(state), hash=to_hash(state) or "#")
+        if page.steps:
+            out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
+        return out
+
+    @app.callback(
+        Output(f"{p}-meta", "data"),
+        Input(f"{p}-request", "data"),
+        background=True,
+        prevent_initial_call=True,
+        interval=200,
+        progress=[Output(f"{p}-progress", "value"), Output(f"{p}-status", "children")],
+        running=[(Output(f"{p}-go", "disabled"), True, False), (Output(f"{p}-cancel", "disabled"), False, True),
+                 (Output(f"{p}-progress-row", "className"), "progress-row running", "progress-row")],
+        cancel=[Input(f"{p}-cancel", "n_clicks")],
+    )
+    def job(set_progress, request):
+        """Load the checkpoint and run the page's job, reporting progress."""
+        state, _ = from_dict(request or {})
+        meta: Meta = {"request": request, "n_steps": 0, "error": ""}
+        try:
+            set_progress(("1", "loading checkpoint…"))
+            checkpoint = services.registry.load(state.model)
+            meta.update(page.job(services, checkpoint, state, set_progress))
+        except BriLLMError as exc:
+            meta["error"] = str(exc)
+        set_progress(("3", "done"))
+        return meta
+
+    @app.callback(Output(f"{p}-note", "children"), Input(f"{p}-cancel", "n_clicks"), prevent_initial_call=True)
+    def cancelled(_):
+        """Say that the job was cancelled."""
+        return "Cancelled; the previous result stays on screen."
+
+
+def _id_name(component_id: Any) -> str:
+    """A component id as the string the reducer compares (pattern ids by their type)."""
+    return component_id if isinstance(component_id, str) else component_id.get("type", "")
+
+
+def load_path(services: Services, meta: Meta | None) -> PathResult | None:
+    """The trace a meta record points to (recomputed if the cache lost it)."""
+    if not meta or meta.get("error") or not meta.get("key"):
+        return None
+    result = services.cache.get(meta["key"])
+    if result is None:
+        state, _ = from_dict(meta["request"])
+        result = path_for(services.cache, services.registry.load(state.model), state)
+    return result
+
+
+def meta_errors(meta: Meta | None) -> list[str]:
+    """The job's error, if any."""
+    return [meta["error"]] if meta and meta.get("error") else []
+
+
+def page_frame(prefix: str, button: str = "Generate") -> list[Any]:
+    """Stores, message areas, prompt row, settings and the progress row of a path page."""
+    return [
+        *stores(prefix),
+        ui.message_box(f"{prefix}-msg-state"),
+        ui.message_box(f"{prefix}-msg"),
+        ui.prompt_row(prefix, button),
+        ui.settings_panel(prefix),
+        ui.progress_row(prefix),
+        html.Div(id=f"{prefix}-note", className="note"),
+    ]
+

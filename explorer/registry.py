@@ -1,0 +1,84 @@
+"""The allow-list of checkpoints: names found in the configured folders, loaded on demand.
+
+A URL names a checkpoint only by the name shown in the picker. Names come from listing
+the configured folders; a requested name is looked up in that listing and never joined
+to a path, so no URL can make the app read outside the model folders.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from brillm_core import BriLLMError, Checkpoint, load_checkpoint
+
+CONFIG_NAME = "config.json"
+MAX_LOADED = 4
+
+
+class UnknownModel(BriLLMError):
+    """A requested checkpoint name is not in the configured folders."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One allow-listed checkpoint directory."""
+
+    name: str
+    path: Path
+
+
+class Registry:
+    """Checkpoint names -> directories, rescanned on each listing; loaded models kept (LRU)."""
+
+    def __init__(self, model_dirs: list[Path]) -> None:
+        self.model_dirs = [Path(p).resolve() for p in model_dirs]
+        self._loaded: OrderedDict[tuple[Path, float], Checkpoint] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def entries(self) -> dict[str, Entry]:
+        """Every checkpoint directory in the configured folders, by unique name."""
+        found: dict[str, Entry] = {}
+        for root in self.model_dirs:
+            candidates = [root] if (root / CONFIG_NAME).is_file() else sorted(_children(root))
+            for path in candidates:
+                name, n = path.name, 2
+                while name in found:
+                    name, n = f"{path.name}-{n}", n + 1
+                found[name] = Entry(name, path)
+        return found
+
+    def names(self) -> list[str]:
+        """Checkpoint names for the picker."""
+        return list(self.entries())
+
+    def load(self, name: str) -> Checkpoint:
+        """The checkpoint called ``name``; UnknownModel or CheckpointError with a clear message."""
+        entry = self.entries().get(name)
+        if entry is None:
+            known = ", ".join(self.names()) or "none configured"
+            shown = name if len(name) <= 60 else name[:60] + "..."
+            raise UnknownModel(f"no checkpoint called {shown!r} in the configured model folders (available: {known})")
+        stamp = max((p.stat().st_mtime for p in entry.path.iterdir()), default=0.0)
+        key = (entry.path, stamp)
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        checkpoint = load_checkpoint(entry.path, device="cpu")
+        _ = checkpoint.model_id  # hash once, now, rather than on the first request that needs it
+        with self._lock:
+            self._loaded[key] = checkpoint
+            while len(self._loaded) > MAX_LOADED:
+                self._loaded.popitem(last=False)
+        return checkpoint
+
+
+def _children(root: Path) -> list[Path]:
+    """Sub-directories of ``root`` that hold a config.json; none if ``root`` is unreadable."""
+    try:
+        return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CONFIG_NAME).is_file()]
+    except OSError:
+        return []

@@ -1,0 +1,262 @@
+"""View state: one validated, clamped record shared by every page, <-> URL hash <-> JSON.
+
+The URL hash (``#m=tiny&p=hello&s=3``) holds everything a view shows, so a copied link
+is a permalink. Parsing never trusts the input: unknown keys are ignored, numbers are
+clamped to the named limits below, and every value that had to change is reported as a
+warning the page shows. The model name is only a name; ``registry`` resolves it against
+the allow-listed folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+VIEW_SCHEMA = "brillm-explorer/view"
+VIEW_VERSION = 1
+
+MAX_PROMPT_CHARS = 2000
+MAX_NEW_TOKENS = 256
+MAX_SEED = 2**31 - 1
+TEMPERATURE_RANGE = (0.05, 20.0)
+MAX_STEP = 100_000
+MAX_REROUTES = 16
+MAX_GRAPH_K = 20
+MAX_HOPS = 32
+MAX_BRANCH = 64
+MAX_BEAM = 1024
+MAX_START_SIGNAL = 4096
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything a view shows: checkpoint, prompt, decoding, step, selection, page knobs."""
+
+    model: str = ""
+    prompt: str = ""
+    new_tokens: int = 16
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k filter
+    seed: int = 0
+    release_decoder: bool = False
+    start_signal: tuple[float, ...] = ()  # empty = the model's default ones(d) / d
+    step: int = 0
+    reroutes: tuple[tuple[int, int], ...] = ()  # (step, node) applied in order
+    node: int = -1  # selected node, -1 = none
+    graph_k: int = 3
+    hops: int = 3
+    branch: int = 5
+    beam: int = 64
+
+    def request(self) -> dict[str, Any]:
+        """The part of the state that determines the trace (everything but view knobs)."""
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "new_tokens": self.new_tokens,
+            "greedy": self.greedy,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "seed": self.seed,
+            "release_decoder": self.release_decoder,
+            "start_signal": list(self.start_signal),
+            "reroutes": [list(r) for r in self.reroutes],
+        }
+
+    def with_(self, **changes: Any) -> "ViewState":
+        """A copy with some fields changed (then re-validated)."""
+        state, _ = from_dict({**to_dict(self), **changes})
+        return state
+
+
+DEFAULT = ViewState()
+_SHORT = {
+    "model": "m", "prompt": "p", "new_tokens": "n", "greedy": "g", "temperature": "t", "top_k": "k",
+    "seed": "seed", "release_decoder": "rd", "start_signal": "ss", "step": "s", "reroutes": "r",
+    "node": "node", "graph_k": "gk", "hops": "h", "branch": "b", "beam": "bm",
+}
+_LONG = {v: k for k, v in _SHORT.items()}
+_INT_LIMITS = {
+    "new_tokens": (0, MAX_NEW_TOKENS), "top_k": (0, 1_000_000), "seed": (0, MAX_SEED), "step": (0, MAX_STEP),
+    "node": (-1, 10_000_000), "graph_k": (1, MAX_GRAPH_K), "hops": (1, MAX_HOPS), "branch": (1, MAX_BRANCH),
+    "beam": (1, MAX_BEAM),
+}
+
+
+@dataclass
+class _Checker:
+    """Collects warnings while coercing raw values."""
+
+    warnings: list[str] = field(default_factory=list)
+
+    def integer(self, name: str, raw: Any) -> int:
+        """An int clamped to the field's limits; the default when unreadable."""
+        lo, hi = _INT_LIMITS[name]
+        default = getattr(DEFAULT, name)
+        try:
+            value = int(float(raw)) if not isinstance(raw, bool) else int(raw)
+        except (TypeError, ValueError, OverflowError):
+            self.warnings.append(f"{name}={raw!r} is not a number; using {default}")
+            return default
+        if not lo <= value <= hi:
+            self.warnings.append(f"{name}={value} is outside {lo}..{hi}; clamped")
+            value = min(max(value, lo), hi)
+        return value
+
+    def number(self, name: str, raw: Any, lo: float, hi: float) -> float:
+        """A finite float clamped to [lo, hi]."""
+        default = getattr(DEFAULT, name)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            self.warnings.append(f"{name}={raw!r} is not a finite number; using {default}")
+            return default
+        if not lo <= value <= hi:
+            self.warnings.append(f"{name}={value:g} is outside {lo:g}..{hi:g}; clamped")
+        return min(max(value, lo), hi)
+
+    def flag(self, name: str, raw: Any) -> bool:
+        """A boolean from 1/0/true/false."""
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        self.warnings.append(f"{name}={raw!r} is not 0 or 1; using {int(getattr(DEFAULT, name))}")
+        return getattr(DEFAULT, name)
+
+    def text(self, name: str, raw: Any, limit: int) -> str:
+        """A string cut to ``limit`` characters."""
+        value = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
+        if len(value) > limit:
+            self.warnings.append(f"{name} is longer than {limit} characters; cut")
+            value = value[:limit]
+        return value
+
+    def floats(self, name: str, raw: Any) -> tuple[float, ...]:
+        """Finite floats from a list or a comma-separated string; empty when unreadable."""
+        items = raw if isinstance(raw, (list, tuple)) else [p for p in str(raw or "").split(",") if p.strip()]
+        try:
+            values = tuple(float(v) for v in items[:MAX_START_SIGNAL])
+        except (TypeError, ValueError):
+            values = (math.nan,)
+        if not all(math.isfinite(v) for v in values):
+            self.warnings.append(f"{name} must be finite numbers separated by commas; using the default")
+            return ()
+        return values
+
+    def pairs(self, name: str, raw: Any) -> tuple[tuple[int, int], ...]:
+        """(step, node) pairs from a list of pairs or 'step:node;step:node'."""
+        if isinstance(raw, (list, tuple)):
+            items = list(raw)
+        else:
+            items = [p.split(":") for p in str(raw or "").split(";") if p.strip()]
+        out = []
+        for item in items[:MAX_REROUTES]:
+            try:
+                step, node = (int(v) for v in item)
+            except (TypeError, ValueError):
+                self.warnings.append(f"{name} entry {item!r} is not step:node; ignored")
+                continue
+            if 0 <= step <= MAX_STEP and node >= 0:
+                out.append((step, node))
+            else:
+                self.warnings.append(f"{name} entry {step}:{node} is out of range; ignored")
+        if len(items) > MAX_REROUTES:
+            self.warnings.append(f"at most {MAX_REROUTES} re-routes are kept")
+        return tuple(out)
+
+
+def from_dict(data: dict[str, Any]) -> tuple[ViewState, list[str]]:
+    """A validated state from long field names; unknown keys are ignored. Returns warnings."""
+    check = _Checker()
+    values: dict[str, Any] = {}
+    for f in fields(ViewState):
+        if f.name not in data:
+            continue
+        raw = data[f.name]
+        if f.name in _INT_LIMITS:
+            values[f.name] = check.integer(f.name, raw)
+        elif f.name in ("greedy", "release_decoder"):
+            values[f.name] = check.flag(f.name, raw)
+        elif f.name == "temperature":
+            values[f.name] = check.number(f.name, raw, *TEMPERATURE_RANGE)
+        elif f.name == "prompt":
+            values[f.name] = check.text(f.name, raw, MAX_PROMPT_CHARS)
+        elif f.name == "model":
+            values[f.name] = check.text(f.name, raw, 200)
+        elif f.name == "start_signal":
+            values[f.name] = check.floats(f.name, raw)
+        elif f.name == "reroutes":
+            values[f.name] = check.pairs(f.name, raw)
+    return replace(DEFAULT, **values), check.warnings
+
+
+def to_dict(state: ViewState) -> dict[str, Any]:
+    """Long field names -> JSON-ready values."""
+    data = asdict(state)
+    data["start_signal"] = list(state.start_signal)
+    data["reroutes"] = [list(r) for r in state.reroutes]
+    return data
+
+
+def to_hash(state: ViewState) -> str:
+    """``#key=value&...`` with only the fields that differ from the defaults."""
+    items = []
+    for name, short in _SHORT.items():
+        value = getattr(state, name)
+        if value == getattr(DEFAULT, name):
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        elif name == "start_signal":
+            value = ",".join(f"{v:g}" for v in value)
+        elif name == "reroutes":
+            value = ";".join(f"{s}:{n}" for s, n in value)
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        items.append((short, value))
+    return "#" + urlencode(items) if items else ""
+
+
+def from_hash(text: str | None) -> tuple[ViewState, list[str]]:
+    """Parse a URL hash (with or without '#'); bad values become warnings, never errors."""
+    raw = (text or "").lstrip("#")
+    if len(raw) > 4 * MAX_PROMPT_CHARS + 2000:
+        return DEFAULT, ["the link is too long; its settings were ignored"]
+    data: dict[str, Any] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        if key in _LONG:
+            data[_LONG[key]] = value
+    return from_dict(data)
+
+
+def export_document(view: str, state: ViewState, data: Any) -> str:
+    """The JSON a view exports: schema, version, view name, its state and its numbers."""
+    doc = {"schema": VIEW_SCHEMA, "version": VIEW_VERSION, "view": view, "state": to_dict(state), "data": data}
+    return json.dumps(doc, allow_nan=False, ensure_ascii=False)
+
+
+def import_document(text: str) -> tuple[str, ViewState, list[str]]:
+    """Read an exported view file back: (view name, state, warnings); ValueError if not one."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not a JSON file: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != VIEW_SCHEMA:
+        raise ValueError(f"not an explorer view file (expected schema {VIEW_SCHEMA!r})")
+    if doc.get("version") != VIEW_VERSION:
+        raise ValueError(f"view file version {doc.get('version')!r} is not supported (this build reads {VIEW_VERSION})")
+    state = doc.get("state")
+    if not isinstance(state, dict):
+        raise ValueError("view file has no state object")
+    view_state, warnings = from_dict(state)
+    return str(doc.get("view", "")), view_state, warnings

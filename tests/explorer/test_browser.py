@@ -1,0 +1,189 @@
+"""Browser tests (headless Chromium through dash[testing]): each view's main interaction."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+from explorer.app import create_app
+
+pytestmark = pytest.mark.browser
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    """Poll a visible condition (never a fixed sleep)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def chips(dash_duo) -> list[str]:
+    """Texts of the token chips."""
+    return texts(dash_duo, "#sp-chips .chip")
+
+
+def texts(dash_duo, selector: str) -> list[str]:
+    """Text of every element matching ``selector``, read in one script (no stale elements)."""
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector)
+
+
+def step_label(dash_duo) -> str:
+    """The step label text."""
+    return "".join(texts(dash_duo, "#sp-step-label"))
+
+
+def no_console_errors(dash_duo) -> None:
+    """The page logged no errors."""
+    logs = [entry for entry in dash_duo.get_logs() or [] if entry.get("level") == "SEVERE"]
+    assert logs == []
+
+
+@pytest.fixture
+def app(model_root: Path, cache_dir: Path, tmp_path: Path):
+    broken = tmp_path / "more" / "broken"
+    broken.mkdir(parents=True)
+    for f in (model_root / "alpha").iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"truncated")
+    return create_app([model_root, tmp_path / "more"], cache_dir)
+
+
+def generate(dash_duo, prompt: str, new_tokens: int = 4) -> None:
+    """Type a prompt and settings, press Generate, wait for the chips."""
+    dash_duo.find_element("#sp-prompt").send_keys(prompt)
+    dash_duo.find_element(".settings-box summary").click()
+    box = dash_duo.find_element("#sp-new")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(new_tokens))
+    dash_duo.find_element("#sp-go").click()
+    wait_until(lambda: len(chips(dash_duo)) == len(prompt) + new_tokens)
+
+
+def test_generate_step_play_reroute(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#sp-prompt")
+    generate(dash_duo, "abc", 4)
+    assert step_label(dash_duo).startswith("step 1 of 6")
+    body = dash_duo.find_element("body")
+    body.send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: step_label(dash_duo).startswith("step 2 of 6"))
+    body.send_keys(Keys.ARROW_LEFT)
+    wait_until(lambda: step_label(dash_duo).startswith("step 1 of 6"))
+    assert "s=" not in dash_duo.driver.current_url
+    body.send_keys(Keys.ARROW_RIGHT)
+    body.send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: "s=2" in dash_duo.driver.current_url)
+    dash_duo.find_element("#sp-play").click()
+    wait_until(lambda: step_label(dash_duo).startswith("step 6 of 6"), timeout=15)
+    wait_until(lambda: "play" in dash_duo.find_element("#sp-play").text)
+    # re-route step 6 through the second strongest candidate
+    before = chips(dash_duo)
+    bars = dash_duo.find_elements("#sp-energy .point path")
+    ActionChains(dash_duo.driver).move_to_element(bars[1]).click().perform()
+    wait_until(lambda: "r=5" in dash_duo.driver.current_url)
+    wait_until(lambda: dash_duo.find_element("#sp-original").text.startswith("Before re-routing"))
+    assert chips(dash_duo)[:-1] == before[:-1]
+    no_console_errors(dash_duo)
+
+
+def test_permalink_switch_and_export(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/#m=beta&p=hello&n=3&s=4")
+    wait_until(lambda: len(chips(dash_duo)) == 8)
+    wait_until(lambda: step_label(dash_duo).startswith("step 5 of 7"))
+    assert dash_duo.find_element("#sp-prompt").get_attribute("value") == "hello"
+    first = chips(dash_duo)
+    # switch checkpoints: same prompt, another path
+    dash_duo.select_dcc_dropdown("#sp-model", "alpha")
+    wait_until(lambda: "m=alpha" in dash_duo.driver.current_url)
+    wait_until(lambda: chips(dash_duo) != first and len(chips(dash_duo)) == 8)
+    dash_duo.find_element("#sp-json").click()
+    path = Path(dash_duo.download_path) / "brillm-trace.json"
+    wait_until(path.exists)
+    doc = json.loads(wait_until(lambda: path.read_text() or None))
+    assert doc["state"]["model"] == "alpha" and doc["state"]["prompt"] == "hello"
+    assert len(doc["data"]["trace"]["steps"]) == 7
+    dash_duo.find_element("#sp-csv").click()
+    wait_until((Path(dash_duo.download_path) / "brillm-steps.csv").exists)
+    # the exported file reopens the view from another page
+    dash_duo.driver.get(dash_duo.server_url + "/card")
+    dash_duo.wait_for_element("#mc-body table")
+    dash_duo.find_element("#open-view input[type=file]").send_keys(str(path))
+    wait_until(lambda: "m=alpha" in dash_duo.driver.current_url and "/card" not in dash_duo.driver.current_url)
+    wait_until(lambda: step_label(dash_duo).startswith("step 1 of 7"))
+    svg = dash_duo.driver.execute_async_script(
+        "var done = arguments[0]; Plotly.toImage(document.querySelector('#sp-energy .js-plotly-plot'),"
+        " {format: 'svg'}).then(done);")
+    assert svg.startswith("data:image/svg+xml")
+    no_console_errors(dash_duo)
+
+
+def test_bad_links_show_messages(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/#m=..%2F..%2Fetc&p=zz&n=abc&t=-1")
+    wait_until(lambda: "not in the configured model folders" in dash_duo.find_element("#sp-msg-state").text)
+    assert "new_tokens" in dash_duo.find_element("#sp-msg-state").text
+    wait_until(lambda: len(chips(dash_duo)) == 2 + 16)
+    dash_duo.select_dcc_dropdown("#sp-model", "broken")
+    wait_until(lambda: "not a readable safetensors file" in dash_duo.find_element("#sp-msg").text)
+    dash_duo.select_dcc_dropdown("#sp-model", "beta")
+    wait_until(lambda: dash_duo.find_element("#sp-msg").text == "" and len(chips(dash_duo)) == 18)
+    no_console_errors(dash_duo)
+
+
+def test_token_graph_steps_and_node_details(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/graph#m=alpha&p=abc&n=3&gk=2&node=4")
+    wait_until(lambda: "step 1 of 5" in "".join(texts(dash_duo, "#tg-step-label")))
+    wait_until(lambda: "strongest out-edges" in "".join(texts(dash_duo, "#tg-details")))
+    assert "#4" in "".join(texts(dash_duo, "#tg-details h4"))
+    dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: "step 2 of 5" in "".join(texts(dash_duo, "#tg-step-label")))
+    path_points = dash_duo.driver.execute_script(
+        "return document.querySelector('#tg-graph .js-plotly-plot').data[2].x.length")
+    assert path_points == 3
+    # the nav bar carries the hash to the next view
+    dash_duo.find_element("a.nav-link[href='/recall']").click()
+    wait_until(lambda: "/recall" in dash_duo.driver.current_url and "p=abc" in dash_duo.driver.current_url)
+    wait_until(lambda: dash_duo.find_element("#rc-prompt").get_attribute("value") == "abc")
+    no_console_errors(dash_duo)
+
+
+def test_recall_run_table_and_cancel(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/recall#m=alpha&p=ab&h=2&b=3&bm=4")
+    wait_until(lambda: len(texts(dash_duo, "#rc-table td")) > 0)
+    dash_duo.find_element("#rc-node").send_keys("3")
+    wait_until(lambda: "node=3" in dash_duo.driver.current_url)
+    wait_until(lambda: "#3" in "".join(texts(dash_duo, "#rc-reverse .gtitle")))
+    # a long run, cancelled: the button comes back, the note says so, the old table stays
+    for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
+        box = dash_duo.find_element(f"#rc-{field}")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(value)
+    dash_duo.find_element("#rc-go").click()
+    wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+    dash_duo.find_element("#rc-cancel").click()
+    wait_until(lambda: "Cancelled" in dash_duo.find_element("#rc-note").text)
+    wait_until(lambda: not dash_duo.find_element("#rc-go").get_attribute("disabled"))
+    assert "h=32" in dash_duo.driver.current_url
+    no_console_errors(dash_duo)
+
+
+def test_model_card(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/card#m=beta")
+    wait_until(lambda: "hidden_size" in dash_duo.find_element("#mc-body").text)
+    assert "4" in dash_duo.find_element("#mc-body").text
+    wait_until(lambda: len(dash_duo.find_elements("#mc-loss .scatterlayer .trace")) == 1)
+    no_console_errors(dash_duo)

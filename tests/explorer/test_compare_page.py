@@ -1,0 +1,171 @@
+"""Compare checkpoints: tables and figures equal the engine's numbers; the page in a browser."""
+
+from __future__ import annotations
+
+import json
+import string
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, js_divergence,
+                         load_checkpoint, loss_history, random_model)
+from explorer.app import create_app
+from explorer.figures import compare as figs
+from explorer.pages import compare as page
+from explorer.state import ViewState
+
+CHARS = list(string.ascii_lowercase + " .,!")
+TRAINER_LOSSES = [3.0, 2.5, 2.25]
+
+
+def save(directory: Path, seed: int, chars: list[str], metadata: dict) -> Path:
+    """A tiny random character-level checkpoint (d = 6)."""
+    model = random_model(len(chars), 6, 0.3, seed=seed, max_positions=64, name=directory.name)
+    return Checkpoint(model, CharTokenizer(chars), metadata).save(directory)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """'one' and 'two' share a vocabulary (different losses in metadata); 'other' does not."""
+    root = tmp_path_factory.mktemp("compare-models")
+    save(root / "one", 1, CHARS, {"training": {"loss_history": TRAINER_LOSSES}})
+    save(root / "two", 2, CHARS, {})
+    save(root / "other", 3, CHARS[::-1], {})
+    return root
+
+
+@pytest.fixture(scope="module")
+def pair(root: Path) -> tuple[Checkpoint, Checkpoint]:
+    return load_checkpoint(root / "one", device="cpu"), load_checkpoint(root / "two", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def comparison(pair):
+    return compare_paths(*pair, "ab", DecodeSettings(max_new_tokens=6))
+
+
+def test_step_table_equals_engine(pair, comparison) -> None:
+    a, _ = pair
+    frame = figs.step_table(comparison, a.token)
+    engine = comparison.to_frame()
+    for column in engine.columns:
+        np.testing.assert_array_equal(frame[column].to_numpy(), engine[column].to_numpy())
+    assert list(frame["token_a"]) == [a.token(int(n)) for n in comparison.trace_a.targets]
+    for i, row in frame.iterrows():
+        assert row["rank_b"] == comparison.b_on_a.step(i).chosen_rank
+        assert row["probability_b"] == comparison.b_on_a.step(i).chosen_probability
+        assert row["js_divergence"] == js_divergence(comparison.trace_a.step(i).probabilities,
+                                                     comparison.b_on_a.step(i).probabilities)
+
+
+def test_figures_carry_the_table(pair, comparison) -> None:
+    frame = figs.step_table(comparison, pair[0].token)
+    first = comparison.first_divergence
+    assert first is not None  # two random models part at the first generated step
+    ranks = figs.rank_probability(frame, first)
+    by_name = {(t.name, t.yaxis): t for t in ranks.data}
+    np.testing.assert_array_equal(by_name[("under A", "y")].y, frame["rank_a"])
+    np.testing.assert_array_equal(by_name[("under B", "y")].y, frame["rank_b"])
+    np.testing.assert_array_equal(by_name[("under A", "y2")].y, frame["probability_a"])
+    np.testing.assert_array_equal(by_name[("under B", "y2")].y, frame["probability_b"])
+    assert [s.x0 for s in ranks.layout.shapes if s.line.dash == "dash"] == [first, first]
+    js = figs.js_bars(frame, first)
+    np.testing.assert_array_equal(js.data[0].y, frame["js_divergence"])
+    assert figs.js_bars(frame.iloc[0:0], None).data == ()
+
+
+def test_edge_table_names_tokens_and_flags(pair) -> None:
+    a, b = pair
+    engine = edge_changes(a.model, b.model, 50)
+    table = figs.edge_table(engine, a.token)
+    np.testing.assert_array_equal(table["weight_change"], engine["weight_change"])
+    np.testing.assert_array_equal(table["bias_change"], engine["bias_change"])
+    shared = table[table["source"] == -1]
+    assert list(shared["source_token"]) == [figs.SHARED_ROW] and list(shared["target_token"]) == [figs.SHARED_ROW]
+    own = table[table["source"] >= 0].iloc[0]
+    assert own["source_token"] == a.token(int(own["source"]))
+    assert (table["own_row_change"] == "gained").tolist() == engine["gained_own_row"].tolist()
+    assert (table["own_row_change"] == "lost").tolist() == engine["lost_own_row"].tolist()
+    assert table["gained_own_row"].any() and table["lost_own_row"].any()
+
+
+def test_loss_curves_from_trainer_metadata(pair) -> None:
+    a, b = pair
+    loss_a, loss_b = loss_history(a), loss_history(b)
+    assert loss_a["loss"].tolist() == TRAINER_LOSSES and loss_a["step"].tolist() == [1, 2, 3]
+    assert loss_b.empty  # never trained here: no curve
+    fig = figs.loss_curves({"A": loss_a, "B": loss_b, "C": loss_a.iloc[0:0]})
+    assert [t.name for t in fig.data] == ["A"]  # empty curves are left out
+    assert list(fig.data[0].y) == TRAINER_LOSSES
+
+
+def test_hash_round_trip_and_bad_names() -> None:
+    state = ViewState(model="one", prompt="a b", new_tokens=5)
+    url = page.compare_hash(state, "two")
+    assert url.startswith("#") and "mb=two" in url
+    parsed, model_b, warnings = page.parse_hash(url)
+    assert (parsed, model_b, warnings) == (state, "two", [])
+    assert page.compare_hash(ViewState(), "") == "#"
+    assert page.resolve_b("", "one", ["one", "two"]) == ("two", [])
+    name, messages = page.resolve_b("../../etc", "one", ["one", "two"])
+    assert name == "two" and "not in the configured model folders" in messages[0]
+
+
+# --- browser ---------------------------------------------------------------------------------------------------
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    """Poll a visible condition."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def text(dash_duo, selector: str) -> str:
+    """Text of every element matching ``selector``, joined."""
+    return "".join(dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector))
+
+
+def no_console_errors(dash_duo) -> None:
+    """The page logged no errors."""
+    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+@pytest.mark.browser
+def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, comparison) -> None:
+    dash_duo.start_server(create_app([root], tmp_path / "cache"))
+    dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&n=6&mb=two")
+    wait_until(lambda: "diverge first at step" in text(dash_duo, "#cp-divergence"))
+    assert f"step {comparison.first_divergence}:" in text(dash_duo, "#cp-divergence")
+    assert len(dash_duo.find_elements("#cp-paths .chip")) == 2 * 8
+    assert len(dash_duo.find_elements("#cp-paths .chip.diverge")) == 2
+    wait_until(lambda: len(dash_duo.find_elements("#cp-edges td")) > 0)
+    wait_until(lambda: len(dash_duo.find_elements("#cp-loss .scatterlayer .trace")) == 1)  # only "one" was trained
+    dash_duo.find_element("#cp-json").click()
+    path = Path(dash_duo.download_path) / "brillm-compare.json"
+    doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
+    assert doc["view"] == "compare" and doc["state"]["model"] == "one" and doc["data"]["model_b"] == "two"
+    assert doc["data"]["first_divergence"] == comparison.first_divergence
+    dash_duo.find_element("#cp-swap").click()
+    wait_until(lambda: "m=two" in dash_duo.driver.current_url and "mb=one" in dash_duo.driver.current_url)
+    wait_until(lambda: text(dash_duo, "#cp-paths .label").startswith("A · two"))
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_compare_refuses_different_vocabularies(dash_duo, root: Path, tmp_path: Path) -> None:
+    dash_duo.start_server(create_app([root], tmp_path / "cache"))
+    dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&mb=other")
+    wait_until(lambda: "different vocabularies" in text(dash_duo, "#cp-msg"))
+    assert dash_duo.find_elements("#cp-paths .chip") == []
+    dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&mb=..%2Fnowhere")
+    wait_until(lambda: "checkpoint B '../nowhere'" in text(dash_duo, "#cp-msg-state"))
+    no_console_errors(dash_duo)

@@ -1,0 +1,106 @@
+"""Figures as pure functions: their numbers equal the trace's, recall's and graph data's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brillm_core import Checkpoint, DecodeSettings, load_checkpoint
+from explorer import compute
+from explorer.cache import ResultCache
+from explorer.figures import card, graph, recall, signal
+from explorer.graphdata import compute_graph_data
+from explorer.state import ViewState
+
+
+@pytest.fixture(scope="module")
+def ckpt(model_root: Path) -> Checkpoint:
+    return load_checkpoint(model_root / "alpha", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def trace(ckpt: Checkpoint):
+    return ckpt.trace("hello world", DecodeSettings(max_new_tokens=6))
+
+
+def test_energy_bars_equal_trace(ckpt: Checkpoint, trace) -> None:
+    for i in (0, 5, trace.num_steps - 1):
+        fig = signal.energy_bars(trace, i, ckpt.token, k=5)
+        bar = fig.data[0]
+        nodes = [int(c[0]) for c in bar.customdata]
+        step = trace.step(i)
+        assert nodes[:5] == [n for n, _, _ in step.top(5)]
+        assert step.target in nodes
+        np.testing.assert_array_equal(np.array(bar.y, dtype=np.float32), step.energies[nodes].numpy())
+        np.testing.assert_array_equal(np.array([c[1] for c in bar.customdata], dtype=np.float32),
+                                      step.probabilities[nodes].numpy())
+        chosen = nodes.index(step.target)
+        assert bar.marker.color[chosen] != bar.marker.color[(chosen + 1) % len(nodes)]
+
+
+def test_memory_ribbon_equals_memory_weights(ckpt: Checkpoint, trace) -> None:
+    assert signal.memory_ribbon(trace, 0, ckpt.token).data == ()
+    fig = signal.memory_ribbon(trace, 4, ckpt.token)
+    np.testing.assert_array_equal(np.array(fig.data[0].x, dtype=np.float32), trace.memory[4].numpy())
+    assert abs(sum(fig.data[0].x) - 1) < 1e-5
+
+
+def test_signal_heatmap_equals_signals(trace) -> None:
+    fig = signal.signal_heatmap(trace, 2)
+    np.testing.assert_array_equal(np.asarray(fig.data[0].z, dtype=np.float32), trace.signals_in.numpy().T)
+    assert fig.layout.shapes[0].x0 == 1.5
+
+
+def test_graph_strength_is_step_zero_energy(ckpt: Checkpoint) -> None:
+    g = compute_graph_data(ckpt.model)
+    for e in range(0, len(g.sources), max(1, len(g.sources) // 7)):
+        s, t = int(g.sources[e]), int(g.targets[e])
+        tr = ckpt.trace([s, t])
+        assert float(tr.energies[0, t]) == pytest.approx(float(g.strength[e]), rel=1e-5)
+    assert g.positions.shape == (ckpt.config.vocab_size, 2) and np.abs(g.positions).max() <= 1
+
+
+def test_token_graph_figure(ckpt: Checkpoint, trace) -> None:
+    g = compute_graph_data(ckpt.model)
+    labels = [str(i) for i in range(ckpt.config.vocab_size)]
+    energies = trace.energies[3].numpy()
+    fig = graph.token_graph(g, labels, 2, energies, trace.path[:4].tolist(), selected=5)
+    edges = fig.data[graph.EDGES]
+    x = np.asarray(edges.x)
+    assert x.dtype == np.float32 and np.isnan(x[2::3]).all()
+    assert len(x) == 3 * len(graph.thinned_edges(g, 2))
+    np.testing.assert_array_equal(np.asarray(fig.data[graph.NODES].marker.color), energies)
+    assert len(fig.data[graph.PATH_TRACE].x) == 4
+    assert len(fig.data[graph.MARKS].x) == 1
+    for k in (1, 3):
+        idx = graph.thinned_edges(g, k)
+        assert np.bincount(g.sources[idx], minlength=ckpt.config.vocab_size).max() <= k
+
+
+def test_recall_figures_equal_result(ckpt: Checkpoint, tmp_path: Path) -> None:
+    state = ViewState(prompt="abc", hops=3, branch=3, beam=8, node=4)
+    res = compute.compute_recall(ckpt, state)
+    fig = recall.recall_graph(res, ckpt.token)
+    nodes = fig.data[-1].customdata
+    for n, act, hop in nodes[1:]:
+        assert act == pytest.approx(float(res.activation[int(n)])) and hop == int(res.first_hop[int(n)])
+    frame = compute.reverse_for(ResultCache(tmp_path / "c"), ckpt, state)
+    bars = recall.reverse_bars(frame, 4, ckpt.token, k=5)
+    np.testing.assert_allclose(bars.data[0].y, frame["energy"].head(5))
+
+
+def test_card_series_found_in_metadata(ckpt: Checkpoint) -> None:
+    series = card.numeric_series(ckpt.metadata)
+    assert series == {"training.loss": [3.4, 3.1, 2.9, 2.85]}
+    assert len(card.loss_curves(series).data) == 1
+
+
+def test_reroute_path_is_cached_and_forced(ckpt: Checkpoint, tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "c")
+    state = ViewState(prompt="ab", new_tokens=5, reroutes=((2, 7),))
+    result = compute.path_for(cache, ckpt, state)
+    assert int(result.trace.path[3]) == 7 and result.original is not None
+    assert result.trace.tokens is not None and bool(result.trace.forced[2])
+    assert compute.path_for(cache, ckpt, state) is result

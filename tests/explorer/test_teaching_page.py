@@ -1,0 +1,177 @@
+"""Teaching mode: the numbers shown are the engine's; guess, reveal and tour in a browser."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from selenium.webdriver.common.keys import Keys
+
+from brillm_core import Checkpoint, DecodeSettings, explain_step, load_checkpoint
+from explorer.app import create_app
+from explorer.figures import teaching as figs
+from explorer.figures.common import token_label
+from explorer.pages import teaching as page
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
+
+
+@pytest.fixture(scope="module")
+def ckpt(model_root: Path) -> Checkpoint:
+    return load_checkpoint(model_root / "alpha", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def trace(ckpt: Checkpoint):
+    return ckpt.trace("hello", DecodeSettings(max_new_tokens=3))
+
+
+def spans(component, class_name: str) -> list:
+    """Every descendant of a Dash component with the given class."""
+    found = [component] if getattr(component, "className", None) == class_name else []
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            found += spans(child, class_name)
+    return found
+
+
+def engine_numbers(ex) -> dict[str, list[float]]:
+    """The explanation's numbers by part, in the order the terms list them."""
+    memory = [*ex.memory_weights.tolist(), *ex.memory_terms.reshape(-1).tolist()] if ex.step else []
+    return {"memory": memory, "signal": ex.signal.tolist(), "product": ex.product.tolist() + ex.weight.reshape(-1).tolist(),
+            "bias": ex.bias.tolist(), "pe": ex.pe.tolist(), "pre_activation": ex.pre_activation.tolist(),
+            "output": ex.output.tolist(), "energy": [ex.energy], "softmax": [ex.log_normaliser, ex.probability]}
+
+
+@pytest.mark.parametrize("step, target", [(0, None), (3, None), (5, 7)])
+def test_terms_are_the_engines_numbers(ckpt: Checkpoint, trace, step: int, target: int | None) -> None:
+    ex = explain_step(ckpt.model, trace, step, target)
+    terms = figs.formula_terms(ex, ckpt.token)
+    expected = engine_numbers(ex)
+    assert [t.key for t in terms] == list(expected)
+    for term in terms:
+        numbers = [v for _, vec in term.lines for v in vec] + [v for row in term.matrix for v in row]
+        assert numbers == expected[term.key], term.key
+        shown = spans(page.term_block(term, False, ""), "num")
+        assert [s.title for s in shown] == [repr(v) for v in numbers]
+        assert [s.children for s in shown] == [figs.fmt(v) for v in numbers]
+    frame = figs.terms_frame(terms)
+    assert sorted(frame["value"]) == sorted(v for vs in expected.values() for v in vs)
+    # the printed step agrees with the trace the page shows
+    node = trace.step(step).target if target is None else target
+    assert ex.energy == pytest.approx(float(trace.energies[step, node]), rel=1e-5)
+    assert ex.probability == pytest.approx(float(trace.probabilities[step, node]), rel=1e-4)
+    if step:
+        torch.testing.assert_close(ex.memory_terms.sum(0), ex.signal)
+
+
+def test_hidden_terms_show_no_numbers(ckpt: Checkpoint, trace) -> None:
+    terms = figs.formula_terms(explain_step(ckpt.model, trace, 2), ckpt.token)
+    for term in terms:
+        block = page.term_block(term, term.depends_on_target, "")
+        assert bool(spans(block, "num")) != term.depends_on_target
+        if term.depends_on_target:
+            assert token_label(trace.step(2).target, ckpt.token) not in str(block.to_plotly_json())
+    focused = page.term_block(terms[0], False, "memory")
+    assert "tour-focus" in focused.className
+
+
+def test_stage_heatmap_rows_are_the_vectors(ckpt: Checkpoint, trace) -> None:
+    ex = explain_step(ckpt.model, trace, 4)
+    z = figs.stage_heatmap(ex, ckpt.token).data[0].z
+    for row, (name, _) in zip(z, figs.STAGES):
+        assert list(row) == getattr(ex, name).tolist()
+
+
+def test_quiz_scores_each_step_once(trace) -> None:
+    best = page.best_nodes(trace.step(3))
+    assert trace.step(3).top(1)[0][0] in best
+    quiz = page.new_quiz({"right": 2, "tried": 3}, {"model": "alpha"})
+    assert quiz == {"request": {"model": "alpha"}, "revealed": {}, "right": 2, "tried": 3}
+    quiz = page.answer(quiz, 3, best[0], best)
+    assert (quiz["right"], quiz["tried"], quiz["revealed"]) == (3, 4, {"3": best[0]})
+    assert page.answer(quiz, 3, 99, best) == quiz
+    wrong = next(n for n in range(30) if n not in best)
+    quiz = page.answer(quiz, 1, wrong, [n for n in range(30) if n != wrong])
+    assert (quiz["right"], quiz["tried"]) == (3, 5)
+    quiz = page.answer(quiz, 2, None, best)
+    assert (quiz["right"], quiz["tried"], quiz["revealed"]["2"]) == (3, 5, None)
+
+
+@pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
+def test_teaching_sample_model_numbers() -> None:
+    ckpt = load_checkpoint(SAMPLE, device="cpu")
+    trace = ckpt.trace("the cat sees a", DecodeSettings(max_new_tokens=2))
+    for step in range(trace.num_steps):
+        ex = explain_step(ckpt.model, trace, step)
+        terms = {t.key: t for t in figs.formula_terms(ex, ckpt.token)}
+        assert terms["energy"].lines[0][1] == (ex.energy,)
+        assert ex.energy == pytest.approx(trace.step(step).chosen_energy, rel=1e-5)
+        np.testing.assert_array_equal(terms["output"].lines[0][1], ex.output.numpy())
+
+
+# --- browser ---------------------------------------------------------------------------------------------------
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    """Poll a visible condition."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def text(dash_duo, selector: str) -> str:
+    """Text of every element matching ``selector``, joined."""
+    return "".join(dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector))
+
+
+def classes(dash_duo, selector: str) -> str:
+    """The class attribute of the first element matching ``selector``, read in one script (never stale)."""
+    return dash_duo.driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.className : ''", selector)
+
+
+@pytest.mark.browser
+def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    dash_duo.driver.get(dash_duo.server_url + "/teach#m=beta&p=abc&n=3")
+    wait_until(lambda: "Which node gets the most energy" in text(dash_duo, "#te-question"))
+    assert text(dash_duo, "#te-chips .chip") == "a?"
+    assert "?" in text(dash_duo, "#te-part-product") and not dash_duo.find_elements("#te-part-product .num")
+    assert len(dash_duo.find_elements("#te-part-signal .num")) == 4
+    # guess, check: the step is revealed and scored
+    dash_duo.select_dcc_dropdown("#te-guess", index=0)
+    dash_duo.find_element("#te-check").click()
+    wait_until(lambda: "Score: " in text(dash_duo, "#te-score") and "of 1" in text(dash_duo, "#te-score"))
+    assert text(dash_duo, "#te-feedback")[0] in "✓✗"
+    wait_until(lambda: text(dash_duo, "#te-chips .chip") == "ab")
+    assert len(dash_duo.find_elements("#te-part-product .num")) == 4 + 16
+    # the next step starts hidden; a plain reveal does not count as a guess
+    dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: text(dash_duo, "#te-chips .chip") == "ab?")
+    dash_duo.find_element("#te-reveal").click()
+    wait_until(lambda: "Most energy goes to" in text(dash_duo, "#te-feedback"))
+    assert "of 1" in text(dash_duo, "#te-score")
+    # the tour advances and highlights each part
+    dash_duo.find_element("#te-tour-start").click()
+    wait_until(lambda: "(1 of " in text(dash_duo, "#te-tour-count"))
+    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-chips"))
+    dash_duo.find_element("#te-tour-next").click()
+    wait_until(lambda: "(2 of " in text(dash_duo, "#te-tour-count"))
+    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-quiz-box"))
+    dash_duo.find_element("#te-tour-next").click()
+    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-part-memory"))
+    assert text(dash_duo, "#te-tour-title") == "Memory"
+    dash_duo.find_element("#te-tour-end").click()
+    wait_until(lambda: dash_duo.driver.execute_script(
+        "return document.getElementById('te-tour-box').style.display") == "none")
+    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
