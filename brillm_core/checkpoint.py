@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -77,7 +77,10 @@ class Checkpoint:
         """Readable text of a node."""
         return self.tokenizer.token(node)
 
-    def trace(self, prompt: str | Sequence[int], settings: DecodeSettings | None = None) -> Trace:
+    def trace(
+        self, prompt: str | Sequence[int], settings: DecodeSettings | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Trace:
         """Propagate a text prompt (tokenised) or explicit node ids; see ``propagate``."""
         unknown: list = []
         if isinstance(prompt, (str, bytes)):
@@ -85,7 +88,8 @@ class Checkpoint:
             ids, unknown = encoding.ids, encoding.unknown
         else:
             ids = list(prompt)
-        return propagate(self.model, ids, settings, token_text=self.token, unknown=unknown, model_id=self.model_id)
+        return propagate(self.model, ids, settings, token_text=self.token, unknown=unknown, model_id=self.model_id,
+                         progress=progress)
 
     def save(self, directory: str | Path, *, overwrite: bool = False, dtype: torch.dtype | None = None) -> Path:
         """Save atomically (see ``save_checkpoint``)."""

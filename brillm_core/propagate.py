@@ -110,11 +110,13 @@ def propagate(
     token_text: Callable[[int], str] | None = None,
     unknown: list | None = None,
     model_id: str = "",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Trace:
     """Teacher-force ``prompt_ids`` then generate ``settings.max_new_tokens``, recording all.
 
     ``token_text`` maps node ids to text for the trace's ``tokens``; ``unknown`` records
-    prompt pieces that were mapped to the unknown node.
+    prompt pieces that were mapped to the unknown node; ``progress(done, total)`` is
+    called after every step.
     """
     settings = settings or DecodeSettings()
     ids = _validate_ids(model, prompt_ids)
@@ -146,6 +148,8 @@ def propagate(
             probabilities[i] = p.cpu()
             signals_in[i] = signal.cpu()
             memory.append(weights.cpu())
+            if progress:
+                progress(i + 1, n)
     forced = torch.arange(n) < len(ids) - 1
     return Trace(
         path=torch.tensor(path, dtype=torch.int64),

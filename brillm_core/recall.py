@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -61,8 +61,10 @@ def recall_activation(
     branch: int = 5,
     beam: int = 64,
     settings: DecodeSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RecallResult:
-    """Spread the context's signal over ``hops`` hops (see module docstring)."""
+    """Spread the context's signal over ``hops`` hops (see module docstring); ``progress(hop, hops)``
+    is called after every hop."""
     if hops < 1 or branch < 1 or beam < 1:
         raise ValueError(f"hops, branch and beam must be >= 1 (got {hops}, {branch}, {beam})")
     settings = settings or DecodeSettings()
@@ -95,6 +97,8 @@ def recall_activation(
                     grown.append((m, t, torch.cat([kept, outputs[t : t + 1]])))
             grown.sort(key=lambda item: -item[0])  # stable: equal masses keep expansion order
             frontier = grown[:beam]
+            if progress:
+                progress(hop, hops)
     return RecallResult(context=[int(c) for c in context], activation=activation, first_hop=first_hop, edges=edges)
 
 

@@ -7,6 +7,7 @@ user-fixable problems surface as ``BriLLMError`` with the engine's message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
 from brillm_core import incoming_energy
@@ -38,11 +39,14 @@ def path_key(checkpoint: Checkpoint, state: ViewState) -> str:
     return cache_key("path", checkpoint.model_id, state.request())
 
 
-def compute_path(checkpoint: Checkpoint, state: ViewState) -> PathResult:
-    """Trace the prompt, then apply each re-route in order."""
+StepProgress = Callable[[int, int], None]
+
+
+def compute_path(checkpoint: Checkpoint, state: ViewState, progress: StepProgress | None = None) -> PathResult:
+    """Trace the prompt, then apply each re-route in order; ``progress(done, total)`` per step of the first trace."""
     if not state.prompt:
         raise PromptError("the prompt is empty: type some text and press Generate")
-    trace = checkpoint.trace(state.prompt, settings_of(state))
+    trace = checkpoint.trace(state.prompt, settings_of(state), progress)
     original = trace if state.reroutes else None
     for step, node in state.reroutes:
         if node >= checkpoint.config.vocab_size:
@@ -51,9 +55,10 @@ def compute_path(checkpoint: Checkpoint, state: ViewState) -> PathResult:
     return PathResult(trace, original)
 
 
-def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> PathResult:
+def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
+             progress: StepProgress | None = None) -> PathResult:
     """Cached ``compute_path``."""
-    return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state))
+    return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state, progress))
 
 
 def graph_key(checkpoint: Checkpoint) -> str:
@@ -74,22 +79,24 @@ def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:
     return cache_key("recall", checkpoint.model_id, request)
 
 
-def compute_recall(checkpoint: Checkpoint, state: ViewState) -> RecallResult:
-    """Recall activation from the prompt's nodes."""
+def compute_recall(checkpoint: Checkpoint, state: ViewState, progress: StepProgress | None = None) -> RecallResult:
+    """Recall activation from the prompt's nodes; ``progress(hop, hops)`` after every hop."""
     if not state.prompt:
         raise PromptError("the prompt is empty: type some text and press Run")
     ids = checkpoint.encode(state.prompt).ids
     if not ids:
         raise PromptError("the prompt maps to no tokens: type some text")
     try:
-        return recall_activation(checkpoint.model, ids, state.hops, state.branch, state.beam, settings_of(state))
+        return recall_activation(checkpoint.model, ids, state.hops, state.branch, state.beam, settings_of(state),
+                                 progress)
     except ValueError as exc:
         raise PromptError(str(exc)) from exc
 
 
-def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> RecallResult:
+def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
+               progress: StepProgress | None = None) -> RecallResult:
     """Cached ``compute_recall``."""
-    return cache.get_or_compute(recall_key(checkpoint, state), lambda: compute_recall(checkpoint, state))
+    return cache.get_or_compute(recall_key(checkpoint, state), lambda: compute_recall(checkpoint, state, progress))
 
 
 def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState):

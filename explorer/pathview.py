@@ -103,12 +103,20 @@ Progress = Callable[[tuple[str, str]], None]
 Job = Callable[[Services, Checkpoint, ViewState, Progress], Meta]
 
 
+def stage_progress(progress: Progress, what: str) -> Callable[[int, int], None]:
+    """Report ``done / total`` of stage 2 (of 3) as a fractional bar value, in 5 % increments."""
+    def report(done: int, total: int) -> None:
+        if total and (done == total or (20 * done) // total != (20 * (done - 1)) // total):
+            progress((f"{1 + done / total:.2f}", f"{what} {done}/{total}…"))
+    return report
+
+
 def trace_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
     """The default job: trace the path (cached); its meta points to the cached result."""
     if not state.prompt:
         return {"n_steps": 0, "empty": True}
-    progress(("2", "propagating the signal…"))
-    result = path_for(services.cache, checkpoint, state)
+    progress(("1", "propagating the signal…"))
+    result = path_for(services.cache, checkpoint, state, stage_progress(progress, "step"))
     return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
 
 

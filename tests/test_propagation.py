@@ -149,3 +149,10 @@ def test_model_moves_between_devices_with_its_edges() -> None:
     model = model.to(torch.device("cpu")).double().float()
     assert model.edges.own_keys.device == model.weights.device
     assert torch.equal(propagate(model, [1, 2, 3], DecodeSettings(max_new_tokens=3)).energies, before.energies)
+
+
+def test_progress_is_reported_after_every_step() -> None:
+    model = random_model(10, 4, 0.3, seed=1)
+    seen: list[tuple[int, int]] = []
+    propagate(model, [1, 2, 3], DecodeSettings(max_new_tokens=4), progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 6) for i in range(1, 7)]

@@ -103,3 +103,10 @@ def test_score_splits_long_texts_into_windows() -> None:
     parts = [score_ids(model, ids[0:4]), score_ids(model, ids[4:8])]
     assert whole.predicted == 3 + 3  # the last window has one token and predicts nothing
     assert whole.nll == pytest.approx(parts[0].nll + parts[1].nll)
+
+
+def test_recall_reports_progress_per_hop() -> None:
+    model = random_model(6, 4, 0.5, seed=8)
+    seen: list[tuple[int, int]] = []
+    recall_activation(model, [2, 4], hops=3, branch=2, beam=4, progress=lambda hop, hops: seen.append((hop, hops)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]

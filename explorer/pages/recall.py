@@ -64,8 +64,8 @@ def layout(**_query: Any) -> html.Div:
 
 def recall_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
     """Run (or read) the recall; meta points to the cached result."""
-    progress(("2", f"spreading over {state.hops} hops…"))
-    result = recall_for(services.cache, checkpoint, state)
+    progress(("1", f"spreading over {state.hops} hops…"))
+    result = recall_for(services.cache, checkpoint, state, pathview.stage_progress(progress, "hop"))
     return {"key": recall_key(checkpoint, state), "reached": int((result.first_hop > 0).sum())}
 
 
