@@ -51,6 +51,7 @@ class ViewState:
     hops: int = 3
     branch: int = 5
     beam: int = 64
+    model_b: str = ""  # the second checkpoint of the Compare view
 
     def request(self) -> dict[str, Any]:
         """The part of the state that determines the trace (everything but view knobs)."""
@@ -78,6 +79,7 @@ _SHORT = {
     "model": "m", "prompt": "p", "new_tokens": "n", "greedy": "g", "temperature": "t", "top_k": "k",
     "seed": "seed", "release_decoder": "rd", "start_signal": "ss", "step": "s", "reroutes": "r",
     "node": "node", "graph_k": "gk", "hops": "h", "branch": "b", "beam": "bm",
+    "model_b": "mb",
 }
 _LONG = {v: k for k, v in _SHORT.items()}
 _INT_LIMITS = {
@@ -191,7 +193,7 @@ def from_dict(data: dict[str, Any]) -> tuple[ViewState, list[str]]:
             values[f.name] = check.number(f.name, raw, *TEMPERATURE_RANGE)
         elif f.name == "prompt":
             values[f.name] = check.text(f.name, raw, MAX_PROMPT_CHARS)
-        elif f.name == "model":
+        elif f.name in ("model", "model_b"):
             values[f.name] = check.text(f.name, raw, 200)
         elif f.name == "start_signal":
             values[f.name] = check.floats(f.name, raw)

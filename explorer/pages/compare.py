@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import dash
 import pandas as pd
@@ -26,7 +25,6 @@ from ..state import ViewState, export_document, from_dict, from_hash, to_dict, t
 
 NAME, PATH, ORDER = "Compare", "/compare", 3
 P = "cp"
-B_KEY = "mb"  # URL hash key of checkpoint B (ViewState holds only one model)
 TOP_EDGES = 50
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)
 NUMERIC = ("weight_change", "bias_change")
@@ -75,15 +73,12 @@ def layout(**_query: Any) -> html.Div:
 def parse_hash(url: str | None) -> tuple[ViewState, str, list[str]]:
     """The view state, checkpoint B's name and warnings from a URL hash."""
     state, warnings = from_hash(url)
-    model_b = dict(parse_qsl((url or "").lstrip("#"), keep_blank_values=True)).get(B_KEY, "")
-    return state, model_b[:200], warnings
+    return state, state.model_b, warnings
 
 
 def compare_hash(state: ViewState, model_b: str) -> str:
     """The URL hash of a state and checkpoint B."""
-    base = to_hash(state)
-    extra = urlencode({B_KEY: model_b}) if model_b else ""
-    return (base + ("&" if base else "#") + extra if extra else base) or "#"
+    return to_hash(state.with_(model_b=model_b)) or "#"
 
 
 def resolve_b(model_b: str, model_a: str, names: list[str]) -> tuple[str, list[str]]:
@@ -291,4 +286,5 @@ def register(app: Dash, services: Services) -> None:
             "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
                        "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
         }
-        return {"content": export_document("compare", state, data), "filename": "brillm-compare.json"}
+        return {"content": export_document("compare", state.with_(model_b=model_b), data),
+                "filename": "brillm-compare.json"}

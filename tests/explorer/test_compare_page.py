@@ -15,7 +15,7 @@ from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_path
 from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
-from explorer.state import ViewState
+from explorer.state import ViewState, from_dict, to_hash
 
 CHARS = list(string.ascii_lowercase + " .,!")
 TRAINER_LOSSES = [3.0, 2.5, 2.25]
@@ -107,7 +107,7 @@ def test_hash_round_trip_and_bad_names() -> None:
     url = page.compare_hash(state, "two")
     assert url.startswith("#") and "mb=two" in url
     parsed, model_b, warnings = page.parse_hash(url)
-    assert (parsed, model_b, warnings) == (state, "two", [])
+    assert (parsed, model_b, warnings) == (state.with_(model_b="two"), "two", [])
     assert page.compare_hash(ViewState(), "") == "#"
     assert page.resolve_b("", "one", ["one", "two"]) == ("two", [])
     name, messages = page.resolve_b("../../etc", "one", ["one", "two"])
@@ -152,7 +152,8 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
     dash_duo.find_element("#cp-json").click()
     path = Path(dash_duo.download_path) / "brillm-compare.json"
     doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
-    assert doc["view"] == "compare" and doc["state"]["model"] == "one" and doc["data"]["model_b"] == "two"
+    assert doc["view"] == "compare" and doc["state"]["model"] == "one" and doc["state"]["model_b"] == "two"
+    assert "mb=two" in to_hash(from_dict(doc["state"])[0])  # "Open view file" reopens both checkpoints
     assert doc["data"]["first_divergence"] == comparison.first_divergence
     dash_duo.find_element("#cp-swap").click()
     wait_until(lambda: "m=two" in dash_duo.driver.current_url and "mb=one" in dash_duo.driver.current_url)
