@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_explorer.py [--rows N] [--repeats R] [--no-browse
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import tempfile

@@ -169,6 +169,8 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise CheckpointError(f"{what} is missing: {path}") from exc
+    except OSError as exc:  # a directory in its place, no permission, an I/O error
+        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from exc
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import commands_train
 from .checkpoint import Checkpoint, load_checkpoint, write_json_atomic
 from .errors import BriLLMError, PromptError
 from .organization import cli as organization_cli
@@ -28,6 +29,8 @@ def read_text_file(path: str | Path) -> str:
         return Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
         raise BriLLMError(f"file not found: {path}") from exc
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise BriLLMError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PromptError(f"{path} is not valid UTF-8 (byte {exc.start}); convert it to UTF-8 first") from exc
 
@@ -241,6 +244,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_info)
     organization_cli.register(sub)
+    commands_train.register(sub)
     return parser, sub
 
 
@@ -252,6 +256,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return handler(args)
     except BriLLMError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an output path in a missing directory, a full disk, no permission
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,7 +18,6 @@ import torch
 from .checkpoint import Checkpoint
 from .errors import BriLLMError
 from .model import BriLLM
-from .propagate import propagate
 from .trace import DecodeSettings, Trace
 
 

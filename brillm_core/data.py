@@ -163,12 +163,6 @@ class BigramCounts:
             raise CorpusError(f"--min-count must be >= 1 (the release used 1: count > 0), got {min_count}")
         return EdgeTable(self.vocab_size, self.keys[self.counts >= min_count])
 
-    def dense(self) -> torch.Tensor:
-        """V x V count matrix (float64), for the baselines of small vocabularies."""
-        out = torch.zeros(self.vocab_size * self.vocab_size, dtype=torch.float64)
-        out[self.keys] = self.counts.double()
-        return out.view(self.vocab_size, self.vocab_size)
-
     def save(self, path: Path) -> None:
         """Write keys, counts and unigram counts as safetensors."""
         save_file({"keys": self.keys.contiguous(), "counts": self.counts.contiguous(), "unigram": self.unigram.contiguous()}, str(path))
@@ -214,14 +208,13 @@ def hard_negative_table(counts: BigramCounts, k: int) -> torch.Tensor:
     return torch.from_numpy(table)
 
 
-def drop_gold(table_rows: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
-    """From (..., k + 1) candidates keep k: remove the gold target if present, else the last."""
-    k = table_rows.shape[-1] - 1
-    hit = table_rows == gold.unsqueeze(-1)
+def drop_gold(candidates: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Indices of k of the (..., k + 1) candidates: all but the gold target if present, else all but the last."""
+    k = candidates.shape[-1] - 1
+    hit = candidates == gold.unsqueeze(-1)
     first = torch.where(hit.any(-1), hit.int().argmax(-1), torch.full_like(gold, k))
     idx = torch.arange(k, device=gold.device)
-    pick = idx + (idx >= first.unsqueeze(-1)).long()
-    return table_rows.gather(-1, pick)
+    return idx + (idx >= first.unsqueeze(-1)).long()
 
 
 def random_negatives(gold: torch.Tensor, vocab_size: int, k: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,13 +1,17 @@
 """``brillm eval``: full-vocabulary perplexity and top-1/top-5 beside unigram and Kneser-Ney bigram baselines.
 
-All three are scored on exactly the same predictions: the held-out text is tokenised
+The model and the baselines are scored on exactly the same predictions: the text is tokenised
 with the model's tokeniser, cut into windows of the training sequence length, and in
 each window every token but the first is predicted (the model from its path so far, the
 bigram from the previous token). Both baselines are estimated from the bigram counts
 of the model's own training split, stored in the checkpoint.
 
-Unigram: maximum likelihood, no smoothing (a token never seen in training has
-probability 0 and makes the perplexity infinite; the count of such tokens is reported).
+Model: ``scoring.score_ids`` on the same windows: every node competes at every step
+(softmax of the energies at temperature 1, in float64 log space).
+Unigram, two ways: maximum likelihood with nothing added (a held-out token never seen in
+training has probability 0 and makes its perplexity infinite; such tokens are counted),
+and absolutely discounted with the same D as the bigram, interpolated with the uniform
+distribution: P(w) = max(c(w) - D, 0) / N + D |{w: c(w) > 0}| / N / V.
 Interpolated Kneser-Ney bigram (Chen & Goodman): with c(v, w) the training bigram counts
 and discount D = n1 / (n1 + 2 n2) (n_r = bigram types seen r times),
   P(w | v) = max(c(v,w) - D, 0) / c(v) + D N1+(v .) / c(v) * Pc(w)     (Pc(w) if c(v) = 0)
@@ -64,10 +68,11 @@ def unigram_score(probs: torch.Tensor, targets: torch.Tensor) -> Score:
     return Score(predicted=int(targets.numel()), nll=nll, top1=int((rank < 1).sum()), top5=int((rank < 5).sum()))
 
 
-def unigram_probs(counts: BigramCounts) -> torch.Tensor:
-    """Maximum-likelihood unigram distribution of the training stream (float64)."""
+def unigram_probs(counts: BigramCounts, discount: float = 0.0) -> torch.Tensor:
+    """Unigram distribution of the training stream (float64): MLE, or absolutely discounted towards uniform."""
     uni = counts.unigram.double()
-    return uni / uni.sum()
+    total, seen = uni.sum(), float((uni > 0).sum())
+    return (uni - discount).clamp(min=0) / total + discount * seen / total / counts.vocab_size
 
 
 def estimate_discount(counts: BigramCounts) -> float:
@@ -105,6 +110,7 @@ class Evaluation:
     """Scores of the model and both baselines on one held-out text."""
 
     model: Score
+    unigram_mle: Score
     unigram: Score
     kneser_ney: Score
     discount: float
@@ -123,19 +129,21 @@ class Evaluation:
             "window": self.window,
             "unknown_pieces": self.unknown_pieces,
             "model": clean(self.model),
-            "unigram": {**clean(self.unigram), "unseen_tokens": self.unseen_unigram},
+            "unigram_mle": {**clean(self.unigram_mle), "unseen_tokens": self.unseen_unigram},
+            "unigram": {**clean(self.unigram), "discount": self.discount},
             "kneser_ney_bigram": {**clean(self.kneser_ney), "discount": self.discount},
         }
 
     def table(self) -> str:
         """Human-readable comparison."""
-        lines = [f"{'':28s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}"]
+        lines = [f"{'':32s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}"]
         for name, s in (
             ("BriLLM (this model)", self.model),
-            ("unigram (MLE)", self.unigram),
+            (f"unigram (MLE, {self.unseen_unigram} unseen)", self.unigram_mle),
+            (f"unigram (discounted, D={self.discount:.3f})", self.unigram),
             (f"Kneser-Ney bigram (D={self.discount:.3f})", self.kneser_ney),
         ):
-            lines.append(f"{name:28s}{s.perplexity:12.2f}{s.top1_accuracy:9.1%}{s.top5_accuracy:9.1%}")
+            lines.append(f"{name:32s}{s.perplexity:12.2f}{s.top1_accuracy:9.1%}{s.top5_accuracy:9.1%}")
         return "\n".join(lines)
 
 
@@ -159,19 +167,19 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
     if not chunks:
         raise EvaluationError(f"{text_file} has {ids.numel()} tokens; evaluation needs at least 2")
     prev, target = pairs(chunks)
-    unigram = unigram_score(unigram_probs(counts), target)
     d = estimate_discount(counts) if discount is None else float(discount)
+    unigram_mle = unigram_score(unigram_probs(counts), target)
+    unigram = unigram_score(unigram_probs(counts, d), target)
     hist, inverse = torch.unique(prev, return_inverse=True)
     kn_rows = kneser_ney_probs(counts, hist, d)
     kneser_ney = Score()
     for h in range(hist.numel()):  # one history at a time keeps memory at V floats per row
         sel = inverse == h
         kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
-    model_score = Score()
-    for chunk in chunks:
-        model_score = model_score.add(score_ids(checkpoint.model, chunk.tolist()))
+    scored = score_ids(checkpoint.model, ids.tolist(), window=length)
     return Evaluation(
-        model=model_score,
+        model=scored,
+        unigram_mle=unigram_mle,
         unigram=unigram,
         kneser_ney=kneser_ney,
         discount=d,

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from .errors import PromptError
 from .model import BriLLM, gelu
 from .propagate import check_path_length, propagate, single_thread, step_distribution
 from .trace import DecodeSettings
@@ -66,7 +67,7 @@ def recall_activation(
     """Spread the context's signal over ``hops`` hops (see module docstring); ``progress(hop, hops)``
     is called after every hop."""
     if hops < 1 or branch < 1 or beam < 1:
-        raise ValueError(f"hops, branch and beam must be >= 1 (got {hops}, {branch}, {beam})")
+        raise PromptError(f"hops, branch and beam must be >= 1 (got {hops}, {branch}, {beam})")
     settings = settings or DecodeSettings()
     check_path_length(model, len(context), hops)
     trace = propagate(model, list(context), settings.with_new_tokens(0))
@@ -118,7 +119,7 @@ def incoming_energy(
     settings = settings or DecodeSettings()
     V, dev = model.vocab_size, model.device
     if not 0 <= target < V:
-        raise ValueError(f"target {target} is not a node id (0..{V - 1})")
+        raise PromptError(f"target {target} is not a node id (0..{V - 1})")
     base = torch.tensor(settings.start_signal) if settings.start_signal is not None else None
     sources = torch.arange(V, device=dev)
     if context is not None and len(context) >= 2:

@@ -1,8 +1,10 @@
 """Full-vocabulary scoring of a text: log-likelihood, perplexity, top-1/top-5 accuracy.
 
 Unlike the training loss (a sampled (1 + k)-way cross-entropy), every node competes at
-every step here. A text longer than the position table is scored in consecutive
-windows of at most L tokens, each a fresh path (its first token is not predicted).
+every step here. A text longer than the window (default: the position table, L) is
+scored in consecutive windows, each a fresh path (its first token is not predicted).
+Log-probabilities are computed from the energies in float64, so a very unlikely target
+costs a large finite loss instead of underflowing to zero.
 """
 
 from __future__ import annotations
@@ -58,27 +60,32 @@ class Score:
         }
 
 
-def score_ids(model: BriLLM, ids: Sequence[int], settings: DecodeSettings | None = None) -> Score:
-    """Score one token sequence (split into windows of the position table's length)."""
+def score_ids(
+    model: BriLLM, ids: Sequence[int], settings: DecodeSettings | None = None, window: int | None = None
+) -> Score:
+    """Score one token sequence, in windows of ``window`` tokens (default: the position table's length)."""
     settings = (settings or DecodeSettings()).with_new_tokens(0)
     if len(ids) < 2:
         raise PromptError("scoring needs at least two tokens (the first one is not predicted)")
+    window = min(window or model.config.max_positions, model.config.max_positions)
+    if window < 2:
+        raise PromptError(f"the scoring window must hold at least 2 tokens, got {window}")
+    temperature = 1.0 if settings.release_decoder else settings.temperature
     total = Score()
-    window = model.config.max_positions
     for start in range(0, len(ids), window):
         chunk = list(ids[start : start + window])
         if len(chunk) < 2:
             break
         trace = propagate(model, chunk, settings)
         targets = trace.targets
-        probs = trace.probabilities.gather(1, targets[:, None]).squeeze(1).double()
-        energies = torch.nan_to_num(trace.energies, nan=-math.inf)
+        energies = torch.nan_to_num(trace.energies.double(), nan=-math.inf)
+        log_probs = torch.log_softmax(energies / temperature, dim=1).gather(1, targets[:, None])
         chosen = energies.gather(1, targets[:, None])
         rank = (energies > chosen).sum(dim=1)  # ties count in the target's favour
         total = total.add(
             Score(
                 predicted=len(chunk) - 1,
-                nll=float(-torch.log(probs).sum()),
+                nll=float(-log_probs.sum()),
                 top1=int((rank < 1).sum()),
                 top5=int((rank < 5).sum()),
             )

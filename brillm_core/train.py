@@ -4,10 +4,13 @@ Per sequence u_0..u_{T-1} and position i, the gold edge (u_i, u_{i+1}) is class 
 1 + k candidate edges from u_i; each candidate's logit is its energy ||o_i(t)|| computed
 with the gold path's memory; the loss is the mean cross-entropy over positions.
 
-Sparse mode gathers only the parameter rows a batch uses through
-``F.embedding(..., sparse=True)`` over flat views of ``weights``/``biases`` and updates
-them with SparseAdam; ``node_bias``/``positions`` use dense AdamW. Dense mode gathers the
-same rows by indexing (dense gradients, AdamW on everything) as the release does.
+Sparse mode gathers only the parameter rows a batch uses, through
+``F.embedding(..., sparse=True)`` over flat views of ``weights``/``biases``, and updates
+them with RowAdamW (AdamW's exact formula on the touched rows; see ``optim``);
+``node_bias``/``positions`` use dense AdamW. Dense mode indexes the full tensors
+instead, so their gradients are dense and AdamW updates every row, as in the release.
+Negatives that read the shared row 0 are merged into one logit weighted by their
+number (``compact_candidates``), which changes nothing but the work.
 
 Run directory layout: ``DIR/checkpoints/step-NNNNNNNN/`` are complete checkpoints
 (engine files + ``bigram_counts.safetensors`` + ``training_state.safetensors``), each
@@ -62,6 +65,7 @@ from .data import (
 from .edges import EdgeTable
 from .errors import BriLLMError
 from .model import BriLLM, default_device, gelu
+from .optim import RowAdamW
 from .tokenizer import CharTokenizer, NodeTokenizer, load_tokenizer
 
 TRAIN_FORMAT = "brillm-train"
@@ -69,6 +73,7 @@ TRAIN_VERSION = 1
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "training_state.safetensors"
 STEP_DIR = re.compile(r"^step-(\d{8})$")
+GATHER_BYTES = 512 * 2**20  # memory for the rows gathered at once (positions per gather follow)
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 # Settings that may change when resuming; every other one must match the original run.
@@ -84,7 +89,7 @@ class TrainSettings:
     """Everything that defines a run (defaults: the release's, except where noted)."""
 
     tokenizer: str = "bpe"
-    vocab_size: int | None = 2000
+    vocab_size: int | None = 2000  # the release: 4,000
     hidden_size: int = 32
     max_positions: int = 512
     seq_len: int = 32
@@ -159,31 +164,53 @@ def init_model(config: ModelConfig, edges: EdgeTable, seed: int) -> BriLLM:
     return model
 
 
+def compact_candidates(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge the negatives that read the shared row 0 into one slot weighted by their number.
+
+    Shared-row negatives from one source at one position all have the same output, so
+    the m of them contribute m * exp(E_shared) to the softmax: one slot with logit offset
+    log m gives the same loss and gradients with far fewer rows gathered. Returns rows
+    (..., 2 + n) = gold, the n own-row negatives (padded with row 0), the shared slot,
+    and logit offsets (0; -inf for padding; log m for the shared slot, -inf if m = 0).
+    """
+    gold, negs = rows[..., :1], rows[..., 1:]
+    shared = negs == 0
+    order = torch.argsort(shared.to(torch.int8), dim=-1, stable=True)  # own rows first, order kept
+    own = negs.gather(-1, order)[..., : int((~shared).sum(-1).max())]
+    zero = torch.zeros_like(gold, dtype=torch.float32)
+    pad = torch.zeros_like(own, dtype=torch.float32).masked_fill_(own == 0, -math.inf)
+    multiplicity = shared.sum(-1, keepdim=True).float().log()
+    return torch.cat([gold, own, torch.zeros_like(gold)], -1), torch.cat([zero, pad, multiplicity], -1)
+
+
 def sequence_loss(
-    model: BriLLM, flat_w: torch.Tensor, flat_b: torch.Tensor, ids: torch.Tensor, cands: torch.Tensor, sparse: bool
+    model: BriLLM, flat_w: torch.Tensor, flat_b: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor, sparse: bool
 ) -> torch.Tensor:
-    """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``cands`` (B, T-1, 1+k), gold first."""
+    """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``rows`` (B, T-1, 1+k): candidate edges' rows, gold first."""
     d = model.hidden_size
-    rows = model.edges.rows(ids[:, :-1, None], cands)
+    rows, offsets = compact_candidates(rows)
+    B, steps, K = rows.shape
     uniq, inv = torch.unique(rows, return_inverse=True)
-    if sparse:
-        w = F.embedding(uniq, flat_w, sparse=True)
-        b = F.embedding(uniq, flat_b, sparse=True)
-    else:
+    if sparse:  # the gradient is a sparse tensor over the rows this batch uses
+        w, b = F.embedding(uniq, flat_w, sparse=True), F.embedding(uniq, flat_b, sparse=True)
+    else:  # the release's way: index the full tensors, whose gradients are dense
         w, b = flat_w[uniq], flat_b[uniq]
-    w = w.view(-1, d, d)
+    w, b = w.view(-1, d, d), b.view(-1, d)
+    chunk = max(1, GATHER_BYTES // (B * K * d * d * w.element_size()))
     pe = model.pe
     signal = gelu(1.0 / d + model.node_bias[ids[:, 0], 0] + pe[0])
     kept: list[torch.Tensor] = []
     logits = []
-    for i in range(ids.shape[1] - 1):
-        r = inv[:, i]
-        out = gelu(torch.matmul(signal[:, None, None, :], w[r]).squeeze(-2) + b[r] + pe[i + 1])
-        logits.append(out.norm(dim=-1))
-        kept.append(out[:, 0])
-        weights = torch.softmax(model.positions[0, : i + 1, 0], dim=0)
-        signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
-    stacked = torch.stack(logits, dim=1)
+    for start in range(0, steps, chunk):
+        # One gather for several positions: its backward is a single scatter, not one per position.
+        part = inv[:, start : start + chunk]
+        for i, (w_i, b_i) in enumerate(zip(w[part].unbind(1), b[part].unbind(1)), start):
+            out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[i + 1])
+            logits.append(out.norm(dim=-1))
+            kept.append(out[:, 0])
+            weights = torch.softmax(model.positions[0, : i + 1, 0], dim=0)
+            signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
+    stacked = torch.stack(logits, dim=1) + offsets
     target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
     return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
 
@@ -209,6 +236,17 @@ def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
     return (torch.sparse_coo_tensor(idx[None], val, g.shape).coalesce() / world).coalesce()
 
 
+def rank_checksums(model: BriLLM) -> list[list[float]]:
+    """Every rank's parameter sums, gathered; raises if the ranks no longer hold identical parameters."""
+    sums = torch.stack([p.detach().double().sum() for p in (model.weights, model.biases, model.node_bias, model.positions)])
+    sums = torch.cat([sums, model.weights.detach().double().square().sum().unsqueeze(0)])
+    gathered = [torch.empty_like(sums) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, sums)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise TrainingError("the processes no longer hold identical parameters (distributed gradients out of step); please report this")
+    return [g.tolist() for g in gathered]
+
+
 class Trainer:
     """Parameters, optimisers and one training step of a model (sparse or dense gradients)."""
 
@@ -220,30 +258,35 @@ class Trainer:
         self.flat_b = nn.Parameter(model.biases.data.view(P, d))
         self.k = min(settings.negatives, model.vocab_size - 1)
         self.hard = hard_negative_table(counts, self.k).to(model.device) if settings.hard_negatives else None
+        if self.hard is not None:  # rows of the hard candidates, looked up once
+            self.hard_rows = model.edges.rows(torch.arange(model.vocab_size, device=model.device)[:, None], self.hard)
         dense = [model.node_bias, model.positions]
         adamw = dict(lr=settings.lr, betas=BETAS, eps=EPS, weight_decay=0.0)
         if settings.sparse:
             self.optimizers = {
-                "sparse": torch.optim.SparseAdam([self.flat_w, self.flat_b], lr=settings.lr, betas=BETAS, eps=EPS),
+                "sparse": RowAdamW([self.flat_w, self.flat_b], lr=settings.lr, betas=BETAS, eps=EPS),
                 "dense": torch.optim.AdamW(dense, **adamw),
             }
         else:
             self.optimizers = {"dense": torch.optim.AdamW([self.flat_w, self.flat_b, *dense], **adamw)}
         self.names = {id(self.flat_w): "weights", id(self.flat_b): "biases", id(model.node_bias): "node_bias", id(model.positions): "positions"}
 
-    def candidates(self, ids: torch.Tensor, step: int) -> torch.Tensor:
-        """(B, T-1, 1+k) candidate targets per position: gold first, then k negatives."""
+    def candidate_rows(self, ids: torch.Tensor, step: int) -> torch.Tensor:
+        """(B, T-1, 1+k) parameter rows of each position's candidate edges: gold first, then k negatives."""
         sources, gold = ids[:, :-1], ids[:, 1:]
+        gold_rows = self.model.edges.rows(sources, gold).unsqueeze(-1)
         if self.hard is not None:
-            negs = drop_gold(self.hard[sources], gold)
+            pick = drop_gold(self.hard[sources], gold)
+            neg_rows = self.hard_rows[sources].gather(-1, pick)
         else:
             gen = step_generator(self.settings.seed, step, self.info.rank)
             negs = random_negatives(gold.cpu(), self.model.vocab_size, self.k, gen).to(ids.device)
-        return torch.cat([gold.unsqueeze(-1), negs], dim=-1)
+            neg_rows = self.model.edges.rows(sources.unsqueeze(-1), negs)
+        return torch.cat([gold_rows, neg_rows], dim=-1)
 
     def loss(self, ids: torch.Tensor, step: int) -> torch.Tensor:
         """Training loss of one batch (differentiable)."""
-        return sequence_loss(self.model, self.flat_w, self.flat_b, ids, self.candidates(ids, step), self.settings.sparse)
+        return sequence_loss(self.model, self.flat_w, self.flat_b, ids, self.candidate_rows(ids, step), self.settings.sparse)
 
     def step(self, ids: torch.Tensor, step: int) -> float:
         """One optimisation step on this rank's batch; returns the loss averaged over ranks."""
@@ -251,6 +294,10 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         loss = self.loss(ids.to(self.model.device), step)
         loss.backward()
+        if self.settings.sparse:  # rows were gathered as sorted unique indices: skip a needless coalesce
+            for p in (self.flat_w, self.flat_b):
+                g = p.grad
+                p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
         value = loss.detach().clone()
         if self.info.active:
             self._sync_gradients()
@@ -294,7 +341,8 @@ class Trainer:
             for group in opt.param_groups:
                 for p in group["params"]:
                     prefix = f"{oname}/{self.names[id(p)]}/"
-                    entry = {k[len(prefix) :]: v.to(p.device) for k, v in tensors.items() if k.startswith(prefix)}
+                    # Moments go to the parameter's device; AdamW keeps its 0-d step count on the CPU.
+                    entry = {k[len(prefix) :]: v.to(p.device) if v.dim() else v for k, v in tensors.items() if k.startswith(prefix)}
                     entry.update({k[len(prefix) :]: v for k, v in scalars.items() if k.startswith(prefix)})
                     expected.update(prefix + k for k in entry)
                     for key, value in entry.items():
@@ -341,7 +389,7 @@ def _fsync_tree(path: Path) -> None:
         os.close(fd)
 
 
-def write_checkpoint(run_dir: Path, step: int, checkpoint: Checkpoint, counts: BigramCounts, state: tuple[dict, dict]) -> Path:
+def write_checkpoint(run_dir: Path, step: int, checkpoint: Checkpoint, counts: BigramCounts, state: dict[str, torch.Tensor]) -> Path:
     """Write a complete checkpoint under a temporary name, then rename it to ``step-NNNNNNNN``.
 
     Earlier checkpoints are never opened for writing, so a failure (a full disk, say)
@@ -356,7 +404,7 @@ def write_checkpoint(run_dir: Path, step: int, checkpoint: Checkpoint, counts: B
         shutil.rmtree(staging, ignore_errors=True)
         checkpoint.save(staging, overwrite=True)
         counts.save(staging / COUNTS_FILE)
-        save_file(state[0], str(staging / STATE_FILE))
+        save_file(state, str(staging / STATE_FILE))
         _fsync_tree(staging)
         if final.exists():
             shutil.rmtree(final)
@@ -445,6 +493,66 @@ def shared_tokenizer(settings: TrainSettings, lines: list[str], run_dir: Path, i
     return tokenizer
 
 
+def _new_model(settings: TrainSettings, tokenizer: NodeTokenizer, counts: BigramCounts, name: str) -> BriLLM:
+    """A freshly initialised model whose own rows are the bigrams seen at least --min-count times."""
+    edges = counts.edges(settings.min_count)
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=settings.hidden_size,
+        max_positions=settings.max_positions,
+        num_rows=edges.num_rows,
+        tokenizer="char" if isinstance(tokenizer, CharTokenizer) else "bpe",
+        unk_id=tokenizer.unk_id,
+        name=name,
+    )
+    return init_model(config, edges, settings.seed)
+
+
+@dataclass
+class Run:
+    """What a training loop needs besides the trainer: data, provenance and history."""
+
+    settings: TrainSettings
+    info: DistInfo
+    files: list[CorpusFile]
+    fingerprint: dict[str, Any]
+    stream: torch.Tensor
+    unknown: int
+    batches: SequenceBatches
+    training: dict[str, Any]
+
+    def metadata(self, trainer: Trainer, step: int, history: list[float], seconds: float, rate: float) -> dict[str, Any]:
+        """metadata.json of the checkpoint taken after ``step`` steps (optimiser scalars included)."""
+        per_step = self.settings.batch_size * (self.settings.seq_len - 1) * self.info.world
+        return {
+            "source": "brillm train",
+            "training": {
+                "format": TRAIN_FORMAT,
+                "version": TRAIN_VERSION,
+                "run_id": self.training["run_id"],
+                "step": step,
+                "settings": dataclasses.asdict(self.settings),
+                "fingerprint": self.fingerprint,
+                "corpus": [f.describe() for f in self.files],
+                "corpus_tokens": int(self.stream.numel()),
+                "unknown_pieces": self.unknown,
+                "sequences": self.batches.num_sequences,
+                "negatives_per_position": trainer.k,
+                "data_position": self.batches.position(step),
+                "rng": {"seed": self.settings.seed, "scheme": "data order from (seed, epoch); negatives from (seed, step, rank)"},
+                "loss_history": history,
+                "train_seconds": seconds,
+                "tokens_per_second": rate,
+                "tokens_seen": step * per_step,
+                "world_size": self.info.world,
+                "device": str(trainer.model.device),
+                "own_rows": trainer.model.config.own_rows,
+                "optimizer_state_file": STATE_FILE,
+                "optimizer_scalars": trainer.state()[1],
+            },
+        }
+
+
 def train(
     corpus: Sequence[str | Path],
     run_dir: str | Path,
@@ -455,18 +563,18 @@ def train(
     progress: bool = True,
 ) -> Path:
     """Train (or resume) a run in ``run_dir``; returns the newest checkpoint's path."""
-    from tqdm import tqdm
-
     run_dir = Path(run_dir)
     device = training_device()
     info = init_distributed(device)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    if settings.threads or device.type == "cpu":
+        # One thread by default on CPU: measured on a 2-core box with the other core busy,
+        # a KJV step (V 1500, d 8, k 400, batch 32) took 0.36 s on one thread, 4.2 s on two.
+        torch.set_num_threads(settings.threads or 1)
     files = read_corpus(corpus)
     lines = corpus_lines(files)
     fingerprint = make_fingerprint(files, settings, info, tokenizer_file)
-    if resume:
-        point = load_resume_point(run_dir, fingerprint)
+    point = load_resume_point(run_dir, fingerprint) if resume else None
+    if point is not None:
         model, tokenizer, training = point.checkpoint.model, point.checkpoint.tokenizer, point.training
     else:
         if checkpoint_dirs(run_dir):
@@ -476,18 +584,8 @@ def train(
     stream, unknown = tokenize_lines(tokenizer, lines)
     counts = BigramCounts.from_stream(stream, tokenizer.vocab_size)
     batches = SequenceBatches(stream, settings.seq_len, settings.batch_size, settings.seed, info.world, info.rank)
-    if not resume:
-        edges = counts.edges(settings.min_count)
-        config = ModelConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=settings.hidden_size,
-            max_positions=settings.max_positions,
-            num_rows=edges.num_rows,
-            tokenizer="char" if isinstance(tokenizer, CharTokenizer) else "bpe",
-            unk_id=tokenizer.unk_id,
-            name=run_dir.name,
-        )
-        model = init_model(config, edges, settings.seed)
+    if point is None:
+        model = _new_model(settings, tokenizer, counts, run_dir.name)
     if info.active:  # every rank records rank 0's run id
         run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
         dist.broadcast(run_id, src=0)
@@ -495,57 +593,40 @@ def train(
     model.to(device)
     model.train()
     trainer = Trainer(model, settings, counts, info)
-    if resume:
+    if point is not None:
         trainer.load_state(point.state, training.get("optimizer_scalars", {}))
-    start = int(training.get("step", 0))
-    history: list[float] = list(training.get("loss_history", []))
-    seconds = float(training.get("train_seconds", 0.0))
-    tokens_per_step = settings.batch_size * (settings.seq_len - 1) * info.world
-    checkpoint = Checkpoint(model, tokenizer, {})
-    last = resolve_checkpoint(run_dir) if resume else None
+    run = Run(settings, info, files, fingerprint, stream, unknown, batches, training)
+    return _loop(run, trainer, Checkpoint(model, tokenizer, {}), counts, run_dir, progress)
+
+
+def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCounts, run_dir: Path, progress: bool) -> Path:
+    """Steps from the run's position to --max-steps, checkpointing every --save-every steps."""
+    from tqdm import tqdm
+
+    settings, info = run.settings, run.info
+    start = int(run.training.get("step", 0))
+    history: list[float] = list(run.training.get("loss_history", []))
+    seconds = float(run.training.get("train_seconds", 0.0))
+    per_step = settings.batch_size * (settings.seq_len - 1) * info.world
+    last = checkpoint_dirs(run_dir)[-1][1] if start else None
     bar = tqdm(total=settings.max_steps, initial=start, unit="step", disable=not progress or info.rank != 0, dynamic_ncols=True)
     started = time.perf_counter()
     for step in range(start, settings.max_steps):
-        loss = trainer.step(batches.batch(step), step)
+        loss = trainer.step(run.batches.batch(step), step)
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at step {step + 1}; lower --lr and start again")
         history.append(loss)
         elapsed = time.perf_counter() - started
-        rate = (step + 1 - start) * tokens_per_step / max(elapsed, 1e-9)
+        rate = (step + 1 - start) * per_step / max(elapsed, 1e-9)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}")
+        bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
         done = step + 1
         if done % settings.save_every == 0 or done == settings.max_steps:
-            tensors, scalars = trainer.state()
-            checkpoint.metadata = {
-                "source": "brillm train",
-                "training": {
-                    "format": TRAIN_FORMAT,
-                    "version": TRAIN_VERSION,
-                    "run_id": training["run_id"],
-                    "step": done,
-                    "settings": dataclasses.asdict(settings),
-                    "fingerprint": fingerprint,
-                    "corpus": [f.describe() for f in files],
-                    "corpus_tokens": int(stream.numel()),
-                    "unknown_pieces": unknown,
-                    "sequences": batches.num_sequences,
-                    "negatives_per_position": trainer.k,
-                    "data_position": batches.position(done),
-                    "rng": {"seed": settings.seed, "scheme": "data order from (seed, epoch); negatives from (seed, step, rank)"},
-                    "loss_history": history,
-                    "train_seconds": seconds + elapsed,
-                    "tokens_per_second": rate,
-                    "tokens_seen": done * tokens_per_step,
-                    "world_size": info.world,
-                    "device": str(device),
-                    "own_rows": model.config.own_rows,
-                    "optimizer_state_file": STATE_FILE,
-                    "optimizer_scalars": scalars,
-                },
-            }
+            checkpoint.metadata = run.metadata(trainer, done, history, seconds + elapsed, rate)
+            if info.active:
+                checkpoint.metadata["training"]["rank_checksums"] = rank_checksums(trainer.model)
             if info.rank == 0:
-                last = write_checkpoint(run_dir, done, checkpoint, counts, (tensors, scalars))
+                last = write_checkpoint(run_dir, done, checkpoint, counts, trainer.state()[0])
                 prune_checkpoints(run_dir, settings.keep_checkpoints)
             if info.active:
                 dist.barrier()

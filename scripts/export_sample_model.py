@@ -18,6 +18,8 @@ import torch
 from brillm_core.checkpoint import Checkpoint, load_checkpoint
 from brillm_core.data import COUNTS_FILE
 
+CARD = "MODEL_CARD.md"
+
 
 def main() -> None:
     """Export one checkpoint."""
@@ -33,8 +35,12 @@ def main() -> None:
         training.pop(key, None)
     metadata = {**ck.metadata, "training": training, "stored_dtype": "float16" if args.fp16 else "float32"}
     ck.model.config = dataclasses.replace(ck.model.config, name=args.name or args.dest.name)
+    card = args.dest / CARD
+    card_text = card.read_text(encoding="utf-8") if card.is_file() else None
     Checkpoint(ck.model, ck.tokenizer, metadata).save(args.dest, overwrite=True, dtype=torch.float16 if args.fp16 else None)
     shutil.copyfile(args.src / COUNTS_FILE, args.dest / COUNTS_FILE)
+    if card_text is not None:  # the model card is written by hand; keep it across rebuilds
+        card.write_text(card_text, encoding="utf-8")
     for path in args.dest.iterdir():
         path.chmod(0o644)
     print(f"exported {args.src} -> {args.dest}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from brillm_core import DecodeSettings, incoming_energy, propagate, random_model, recall_activation, score_ids
+from brillm_core import DecodeSettings, PromptError, incoming_energy, random_model, recall_activation, score_ids
 
 from .reference import ReferenceBriLLM
 
@@ -50,7 +50,7 @@ def test_recall_beam_keeps_only_the_heaviest_paths() -> None:
     hop3 = [e for e in narrow.edges if e[0] == 3]
     assert len(hop3) == 3  # one path survives hop 2, expanded to three successors
     assert narrow.activation.sum() < wide.activation.sum()
-    with pytest.raises(ValueError):
+    with pytest.raises(PromptError):
         recall_activation(model, [2], hops=0)
 
 
@@ -110,3 +110,14 @@ def test_recall_reports_progress_per_hop() -> None:
     seen: list[tuple[int, int]] = []
     recall_activation(model, [2, 4], hops=3, branch=2, beam=4, progress=lambda hop, hops: seen.append((hop, hops)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_score_does_not_underflow_on_very_unlikely_targets() -> None:
+    model = random_model(6, 2, 1.0, seed=3)
+    with torch.no_grad():
+        model.biases[:, 0, :] = 0.0
+        model.weights.zero_()
+        row = int(model.edges.rows(torch.tensor(1), torch.tensor(2)))
+        model.biases[row, 0, :] = 300.0  # edge 1 -> 2 carries an enormous energy
+    score = score_ids(model, [1, 3])  # so 3 after 1 has probability ~ e^-420: 0 in float32
+    assert math.isfinite(score.nll) and score.nll > 300

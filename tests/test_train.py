@@ -1,0 +1,239 @@
+"""Training: loss falls and the toy grammar is learned; sparse = dense; resume after SIGKILL; torchrun; bad input."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import brillm_core.train as train_mod
+from brillm_core.checkpoint import load_checkpoint
+from brillm_core.commands_train import main as cli_main
+from brillm_core.config import ModelConfig
+from brillm_core.data import BigramCounts, SequenceBatches, build_tokenizer, corpus_lines, read_corpus, tokenize_lines
+from brillm_core.trace import DecodeSettings
+from brillm_core.train import TrainSettings, Trainer, TrainingError, checkpoint_dirs, init_model, train
+from tests.toy_grammar import follows_grammar, write_toy
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = dict(tokenizer="word", vocab_size=None, hidden_size=4, max_positions=32, seq_len=12, batch_size=8, negatives=400)
+
+
+def toy_settings(**changes) -> TrainSettings:
+    """Small, fast settings for the toy grammar."""
+    return TrainSettings(**{**TOY, "max_steps": 60, "save_every": 30, **changes})
+
+
+def parameters(path: Path) -> dict[str, torch.Tensor]:
+    """The four parameter tensors of a saved checkpoint."""
+    model = load_checkpoint(path, device="cpu").model
+    return {k: getattr(model, k).detach().clone() for k in ("weights", "biases", "node_bias", "positions")}
+
+
+def test_loss_falls_and_greedy_output_follows_the_grammar(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=120, save_every=120), progress=False)
+    ck = load_checkpoint(path, device="cpu")
+    history = ck.metadata["training"]["loss_history"]
+    assert len(history) == 120
+    assert sum(history[-20:]) / 20 < 0.5 * sum(history[:5]) / 5
+    trace = ck.trace("the", DecodeSettings(max_new_tokens=20))
+    words = [ck.token(int(u)) for u in trace.path]
+    assert follows_grammar(words), words
+    assert ck.metadata["training"]["data_position"]["step"] == 120
+
+
+def _trainer_pair(tmp_path: Path, **changes) -> tuple[Trainer, Trainer, SequenceBatches]:
+    """Sparse and dense trainers from one initialisation, on text using every edge of 4 words."""
+    rng = torch.Generator().manual_seed(3)
+    words = ["w", "x", "y", "z"]
+    text = " ".join(words[int(i)] for i in torch.randint(0, 4, (400,), generator=rng))
+    lines = corpus_lines(read_corpus([_write(tmp_path / "c.txt", text)]))
+    tok = build_tokenizer("word", lines, None)
+    stream, _ = tokenize_lines(tok, lines)
+    counts = BigramCounts.from_stream(stream, tok.vocab_size)
+    edges = counts.edges()
+    assert edges.num_own == 16  # every bigram of the 4 words owns a row; [UNK]'s edges share row 0
+    config = ModelConfig(vocab_size=tok.vocab_size, hidden_size=6, max_positions=16, num_rows=edges.num_rows)
+    pair = [Trainer(init_model(config, edges, 0), toy_settings(sparse=s, hidden_size=6, **changes), counts) for s in (True, False)]
+    return pair[0], pair[1], SequenceBatches(stream, 10, 8, seed=0)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sparse_and_dense_training_agree_on_the_first_steps(tmp_path):
+    sparse, dense, batches = _trainer_pair(tmp_path)
+    assert sparse.flat_w.data_ptr() == sparse.model.weights.data_ptr()  # flat view shares storage
+    for step in range(4):
+        ids = batches.batch(step)
+        assert abs(sparse.step(ids, step) - dense.step(ids, step)) < 1e-5
+        for name in ("weights", "biases", "node_bias", "positions"):
+            a, b = getattr(sparse.model, name), getattr(dense.model, name)
+            assert torch.allclose(a, b, atol=1e-5, rtol=0), (step, name, float((a - b).abs().max()))
+    assert sparse.model.weights.grad is None and sparse.flat_w.grad.is_sparse
+
+
+def reference_loss(model, ids: torch.Tensor, cands: torch.Tensor) -> float:
+    """The spec's loss written plainly with the engine's own start/memory/edge functions, one sequence at a time."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for seq, cand in zip(ids.tolist(), cands):
+            kept = []
+            for i in range(len(seq) - 1):
+                signal = model.start_signal(seq[0]) if i == 0 else model.memory_signal(torch.stack(kept))[0]
+                rows = model.edges.rows(torch.full_like(cand[i], seq[i]), cand[i])
+                out = model.edge_outputs(signal, rows, i + 1)
+                total += float(torch.nn.functional.cross_entropy(out.norm(dim=-1)[None], torch.tensor([0])))
+                kept.append(out[0])
+                count += 1
+    return total / count
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_training_loss_matches_the_spec_written_plainly(tmp_path, hard):
+    trainer, _, batches = _trainer_pair(tmp_path, hard_negatives=hard, negatives=3)
+    with torch.no_grad():
+        trainer.model.positions.uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
+    ids = batches.batch(0)
+    cands = _candidate_targets(trainer, ids, 0)
+    assert torch.equal(trainer.model.edges.rows(ids[:, :-1, None], cands), trainer.candidate_rows(ids, 0))
+    assert trainer.loss(ids, 0).item() == pytest.approx(reference_loss(trainer.model, ids, cands), abs=1e-5)
+
+
+def _candidate_targets(trainer: Trainer, ids: torch.Tensor, step: int) -> torch.Tensor:
+    """The candidate target nodes (gold first) that ``candidate_rows`` turns into rows."""
+    from brillm_core.data import drop_gold, random_negatives, step_generator
+
+    sources, gold = ids[:, :-1], ids[:, 1:]
+    if trainer.hard is not None:
+        negs = trainer.hard[sources].gather(-1, drop_gold(trainer.hard[sources], gold))
+    else:
+        negs = random_negatives(gold, trainer.model.vocab_size, trainer.k, step_generator(trainer.settings.seed, step, 0))
+    return torch.cat([gold.unsqueeze(-1), negs], -1)
+
+
+def _cli(*args: str) -> subprocess.Popen:
+    """Start ``brillm train ...`` in a subprocess (the module entry point)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "brillm_core.commands_train", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_resume_after_sigkill_continues_exactly(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    args = [str(corpus), "--tokenizer", "word", "--hidden-size", "4", "--max-positions", "32", "--seq-len", "12",
+            "--batch-size", "8", "--random-negatives", "--negatives", "5", "--max-steps", "300", "--save-every", "10",
+            "--no-progress", "--seed", "3"]
+    killed = tmp_path / "killed"
+    proc = _cli("train", *args, "-o", str(killed))
+    deadline = time.time() + 60
+    while not checkpoint_dirs(killed) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+    first = checkpoint_dirs(killed)[-1][0]
+    assert 0 < first < 300
+    assert cli_main(["train", *args, "-o", str(killed), "--resume"]) == 0
+    assert cli_main(["train", *args, "-o", str(tmp_path / "whole")]) == 0
+    resumed = load_checkpoint(checkpoint_dirs(killed)[-1][1], device="cpu").metadata["training"]
+    whole = load_checkpoint(checkpoint_dirs(tmp_path / "whole")[-1][1], device="cpu").metadata["training"]
+    a, b = parameters(checkpoint_dirs(killed)[-1][1]), parameters(checkpoint_dirs(tmp_path / "whole")[-1][1])
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert resumed["loss_history"] == whole["loss_history"]
+    assert resumed["data_position"] == whole["data_position"] == {"step": 300, "epoch": whole["data_position"]["epoch"], "offset": whole["data_position"]["offset"]}
+    assert resumed["run_id"] != whole["run_id"]
+
+
+def test_two_process_torchrun_stays_in_step(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    common = ["--tokenizer", "word", "--hidden-size", "4", "--max-positions", "32", "--seq-len", "12",
+              "--max-steps", "40", "--save-every", "20", "--no-progress", "--lr", "1e-2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "brillm_core.commands_train", "train", str(corpus), "-o", str(tmp_path / "ddp"), "--batch-size", "4", *common]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = load_checkpoint(checkpoint_dirs(tmp_path / "ddp")[-1][1], device="cpu").metadata["training"]
+    assert meta["world_size"] == 2
+    sums = meta["rank_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+    history = meta["loss_history"]
+    assert sum(history[-10:]) / 10 < 0.7 * sum(history[:3]) / 3
+    # Averaging two ranks' gradients over batches of 4 equals one process with batches of 8.
+    assert cli_main(["train", str(corpus), "-o", str(tmp_path / "one"), "--batch-size", "8", *common]) == 0
+    single = load_checkpoint(checkpoint_dirs(tmp_path / "one")[-1][1], device="cpu").metadata["training"]
+    assert max(abs(x - y) for x, y in zip(history, single["loss_history"])) < 1e-4
+    a, b = parameters(checkpoint_dirs(tmp_path / "ddp")[-1][1]), parameters(checkpoint_dirs(tmp_path / "one")[-1][1])
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-4), name
+
+
+def test_resume_refuses_another_runs_directory(tmp_path, capsys):
+    corpus = write_toy(tmp_path / "toy.txt")
+    other = write_toy(tmp_path / "other.txt", seed=9)
+    train([corpus], tmp_path / "run", toy_settings(max_steps=10, save_every=10), progress=False)
+    with pytest.raises(TrainingError, match="belongs to another run.*corpus_sha256"):
+        train([other], tmp_path / "run", toy_settings(max_steps=20), resume=True, progress=False)
+    with pytest.raises(TrainingError, match="belongs to another run.*seq_len"):
+        train([corpus], tmp_path / "run", toy_settings(max_steps=20, seq_len=10), resume=True, progress=False)
+    with pytest.raises(TrainingError, match="already holds checkpoints"):
+        train([corpus], tmp_path / "run", toy_settings(), progress=False)
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train([corpus], tmp_path / "elsewhere", toy_settings(), resume=True, progress=False)
+    assert cli_main(["train", str(corpus), "-o", str(tmp_path / "empty"), "--resume", "--tokenizer", "word"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_on_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=10, save_every=10), progress=False)
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(TrainingError, match=r"step-00000010 is corrupt.*delete that directory"):
+        train([corpus], tmp_path / "run", toy_settings(max_steps=20), resume=True, progress=False)
+
+
+def test_failed_write_leaves_the_last_good_checkpoint_intact(tmp_path, monkeypatch):
+    corpus = write_toy(tmp_path / "toy.txt")
+    real_save = train_mod.save_file
+    calls = {"n": 0}
+
+    def disk_full_on_second_checkpoint(tensors, filename, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_save(tensors, filename, *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, filename, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "save_file", disk_full_on_second_checkpoint)
+    with pytest.raises(TrainingError, match=r"No space left.*step-00000010\) is intact"):
+        train([corpus], tmp_path / "run", toy_settings(max_steps=30, save_every=10), progress=False)
+    assert [s for s, _ in checkpoint_dirs(tmp_path / "run")] == [10]
+    assert os.listdir(tmp_path / "run" / "checkpoints") == ["step-00000010"]
+    monkeypatch.setattr(train_mod, "save_file", real_save)
+    resumed = train([corpus], tmp_path / "run", toy_settings(max_steps=30, save_every=10), resume=True, progress=False)
+    whole = train([corpus], tmp_path / "whole", toy_settings(max_steps=30, save_every=10), progress=False)
+    a, b = parameters(resumed), parameters(whole)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_reports_bad_corpus(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "bytes.txt").write_bytes(b"ok \xff\xfe bad\n")
+    (tmp_path / "short.txt").write_text("the cat sees a ball .\n", encoding="utf-8")
+    for name, message in (("empty.txt", "is empty"), ("bytes.txt", "not UTF-8"), ("short.txt", "fewer than one training sequence")):
+        code = cli_main(["train", str(tmp_path / name), "-o", str(tmp_path / f"run-{name}"), "--tokenizer", "word", "--no-progress"])
+        assert code == 1
+        assert message in capsys.readouterr().err
