@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
-import diskcache
 from dash import Dash, html
+from dash.exceptions import DependencyException
 
 from .cache import DEFAULT_SIZE_LIMIT, ResultCache
 from .context import Services
+from .jobs import HealingCache, JobManager, gate_requests
 from .opener import opener, register as register_opener
 from .pages import PAGES
 from .registry import Registry
@@ -24,7 +25,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     folder of checkpoints), caching results and background jobs under ``cache_dir``."""
     cache_dir = Path(cache_dir)
     services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size))
-    jobs = diskcache.Cache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT)
+    jobs = HealingCache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT)
     app = Dash(
         __name__,
         use_pages=True,
@@ -34,7 +35,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
         title=title,
         update_title=None,
         suppress_callback_exceptions=True,
-        background_callback_manager=dash.DiskcacheManager(jobs),
+        background_callback_manager=JobManager(jobs),
     )
     for page in PAGES:
         page.register(app, services)
@@ -45,4 +46,6 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     register_opener(app)
     app.layout = html.Div([nav, html.Main(dash.page_container, className="content")])
     app.server.config["BRILLM_MODELS"] = services.registry.names()
+    app.server.wsgi_app = gate_requests(app.server.wsgi_app)  # type: ignore[method-assign]
+    app.server.register_error_handler(DependencyException, lambda _: ("not found", 404))  # a bad asset path
     return app

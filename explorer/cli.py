@@ -7,6 +7,7 @@ The core's `brillm` command dispatches `explore` here (the core never imports Da
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 import tempfile
 from pathlib import Path
@@ -27,17 +28,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """The command's arguments; its handler is set as ``handler``."""
     parser.add_argument("model_dirs", nargs="*", type=Path, metavar="MODEL_DIR",
                         help=f"a checkpoint directory or a folder of them (default: {SAMPLE_MODELS})")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to listen on (default 127.0.0.1; anything else exposes the app to the network)")
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"where traces, layouts and background jobs are cached (default {DEFAULT_CACHE})")
-    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error overlay)")
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error overlay; loopback only)")
     parser.set_defaults(handler=run_explore)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 'localhost' and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def run_explore(args: argparse.Namespace) -> int:
     """Check the model folders, build the app and serve it until interrupted."""
     model_dirs = args.model_dirs or [SAMPLE_MODELS]
+    if args.debug and not is_loopback(args.host):
+        print("error: --debug runs an interactive debugger; it is allowed on a loopback --host only", file=sys.stderr)
+        return 2
     missing = [str(p) for p in model_dirs if not Path(p).is_dir()]
     if missing:
         print(f"error: not a directory: {', '.join(missing)}", file=sys.stderr)
@@ -49,6 +64,9 @@ def run_explore(args: argparse.Namespace) -> int:
     if not names:
         print(f"warning: no checkpoint found in {', '.join(map(str, model_dirs))}; the app will say so",
               file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}, not loopback: anyone who can reach this machine can use the "
+              "app (it has no login); use 127.0.0.1 unless that is what you want", file=sys.stderr)
     print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}")
     app.run(host=args.host, port=args.port, debug=args.debug)
     return 0

@@ -86,11 +86,7 @@ def compute_recall(checkpoint: Checkpoint, state: ViewState, progress: StepProgr
     ids = checkpoint.encode(state.prompt).ids
     if not ids:
         raise PromptError("the prompt maps to no tokens: type some text")
-    try:
-        return recall_activation(checkpoint.model, ids, state.hops, state.branch, state.beam, settings_of(state),
-                                 progress)
-    except ValueError as exc:
-        raise PromptError(str(exc)) from exc
+    return recall_activation(checkpoint.model, ids, state.hops, state.branch, state.beam, settings_of(state), progress)
 
 
 def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,28 @@ def test_serves_the_given_models(model_root: Path, tmp_path: Path, monkeypatch: 
     assert cli.main([str(model_root), "--port", "8123", "--cache-dir", str(tmp_path / "c")]) == 0
     assert served == {"host": "127.0.0.1", "port": 8123, "debug": False}
     assert "alpha, beta" in capsys.readouterr().out
+
+
+def test_non_loopback_host_warns_and_refuses_debug(model_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    served = {}
+    monkeypatch.setattr("dash.Dash.run", lambda self, **kw: served.update(kw))
+    assert cli.main([str(model_root), "--host", "0.0.0.0", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert served["host"] == "0.0.0.0" and "not loopback" in capsys.readouterr().err
+    assert cli.main([str(model_root), "--host", "::1", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main([str(model_root), "--host", "192.168.1.5", "--debug"]) == 2
+    assert "loopback --host only" in capsys.readouterr().err
+    assert [cli.is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "localhost", "[::1]", "0.0.0.0", "example.org")] \
+        == [True, True, True, True, False, False]
+
+
+def test_wsgi_reads_model_folders_from_the_environment(model_root: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRILLM_MODEL_DIRS", str(model_root))
+    monkeypatch.setenv("BRILLM_CACHE_DIR", str(tmp_path / "cache"))
+    wsgi = importlib.import_module("explorer.wsgi")
+    assert wsgi.server.config["BRILLM_MODELS"] == ["alpha", "beta"] and (tmp_path / "cache" / "jobs").is_dir()
+    assert wsgi.model_dirs_from(f"{model_root}:{model_root / 'alpha'}") == [model_root, model_root / "alpha"]
+    with pytest.raises(SystemExit, match="names no directory"):
+        wsgi.model_dirs_from(str(tmp_path / "missing"))

@@ -1,0 +1,124 @@
+"""A client of Dash's callback protocol over HTTP: the requests the browser's renderer sends.
+
+Callbacks are found in ``/_dash-dependencies`` by an output they write, so the payloads
+follow the app as it is rather than a recorded copy. A session opens the page (which
+issues the signed ``end_id`` that background-callback handles are bound to), then calls
+callbacks with the values it names; the others are sent as null, pattern-matching
+(``ALL``) inputs as empty lists. Background callbacks are polled until their result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import requests
+
+CONFIG = re.compile(r'<script id="_dash-config" type="application/json"[^>]*>(.*?)</script>', re.S)
+
+
+class DashError(RuntimeError):
+    """A callback answered with an unexpected status, or a background job never finished."""
+
+
+def dependencies(base_url: str, http: requests.Session, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The app's callback list, as the renderer reads it."""
+    response = http.get(f"{base_url}/_dash-dependencies", timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def _outputs(key: str) -> list[dict[str, str]] | dict[str, str]:
+    """The ``outputs`` field for a callback's output key (a list for multi-output callbacks)."""
+    def one(part: str) -> dict[str, str]:
+        component, prop = part.rsplit(".", 1)
+        return {"id": component, "property": prop}
+
+    if key.startswith(".."):
+        return [one(part) for part in key[2:-2].split("...")]
+    return one(key)
+
+
+def _item(spec: dict[str, str], values: dict[str, Any]) -> dict[str, Any] | list:
+    """One input or state entry: its value, or [] for a pattern-matching id (no matches)."""
+    if spec["id"].startswith("{"):
+        return []
+    return {**spec, "value": values.get(f"{spec['id']}.{spec['property']}")}
+
+
+class DashSession:
+    """One browser tab: a page load's end_id and the callbacks it calls."""
+
+    def __init__(self, base_url: str, callbacks: list[dict[str, Any]], http: requests.Session,
+                 timeout: float = 60.0, page: str = "/") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.callbacks = callbacks
+        self.http = http
+        self.timeout = timeout
+        self.requests = 0
+        response = self._get(page)
+        found = CONFIG.search(response.text)
+        if not found:
+            raise DashError(f"GET {page}: no _dash-config in the page")
+        self.end_id = json.loads(found.group(1)).get("end_id", "")
+
+    def _get(self, path: str) -> requests.Response:
+        """A GET that counts and must succeed."""
+        self.requests += 1
+        response = self.http.get(self.base_url + path, timeout=self.timeout)
+        if response.status_code != 200:
+            raise DashError(f"GET {path}: HTTP {response.status_code}")
+        return response
+
+    def find(self, output: str) -> dict[str, Any]:
+        """The callback whose output key contains ``output`` (e.g. 'sp-meta.data')."""
+        for dep in self.callbacks:
+            if output in dep["output"]:
+                return dep
+        raise DashError(f"no callback writes {output}")
+
+    def call(self, output: str, values: dict[str, Any], changed: str) -> dict[str, dict[str, Any]]:
+        """Run the callback writing ``output`` with ``values`` ('id.prop' -> value) after a change
+        of ``changed``; returns {component id: {prop: value}} ({} when nothing was updated)."""
+        dep = self.find(output)
+        body = {"output": dep["output"], "outputs": _outputs(dep["output"]),
+                "inputs": [_item(s, values) for s in dep["inputs"]],
+                "state": [_item(s, values) for s in dep["state"]], "changedPropIds": [changed]}
+        reply = self._post(body, {})
+        if dep.get("background") is None:
+            return reply.get("response", {})
+        return self._poll(body, reply, dep["background"].get("interval", 1000) / 1000)
+
+    def _post(self, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        """POST one callback request; 204 (no update) is an empty reply."""
+        self.requests += 1
+        response = self.http.post(f"{self.base_url}/_dash-update-component", json=body,
+                                  params={"endId": self.end_id, **params}, timeout=self.timeout)
+        if response.status_code == 204:
+            return {}
+        if response.status_code != 200:
+            raise DashError(f"{body['output'][:60]}: HTTP {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    def _poll(self, body: dict[str, Any], started: dict[str, Any], interval: float) -> dict[str, dict[str, Any]]:
+        """Poll a background job with its signed handles until it answers."""
+        if "cacheKey" not in started:
+            raise DashError(f"{body['output']}: background callback did not start: {str(started)[:300]}")
+        params = {"cacheKey": started["cacheKey"], "job": started["job"]}
+        blank = {**body, "inputs": [_blank(i) for i in body["inputs"]], "state": [_blank(s) for s in body["state"]]}
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            reply = self._post(blank, params)
+            if "response" in reply:
+                return reply["response"]
+            if not reply:
+                raise DashError(f"{body['output']}: background job ended without a result")
+        raise DashError(f"{body['output']}: background job still running after {self.timeout:.0f} s")
+
+
+def _blank(entry: dict[str, Any] | list) -> dict[str, Any] | list:
+    """An input entry with its value cleared, as the renderer sends it while polling."""
+    return {**entry, "value": None} if isinstance(entry, dict) else entry

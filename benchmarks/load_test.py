@@ -1,0 +1,348 @@
+"""Load test: N concurrent sessions trace, step, recall and compare through the app's HTTP endpoints.
+
+Each session opens the page, then repeats: trace a prompt on the Signal path view (the
+reducer, the background job polled to its end, the render), move three steps, run a
+recall and a comparison, exactly as the browser's renderer calls the callbacks (see
+``dash_client``). Prints throughput, latency percentiles per interaction, errors, and
+the server's resident memory (server and worker processes) over time.
+
+Bounded: at most --duration seconds and --max-requests HTTP requests; loopback only.
+It starts the server itself (--server dev: ``brillm explore``; --server gunicorn: the
+production configuration, see README) on two generated checkpoints, or drives a
+running one (--url http://127.0.0.1:PORT, --pid PID for its memory).
+Usage: python benchmarks/load_test.py [--server dev|gunicorn | --url URL] [--sessions 50] [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import psutil
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.dash_client import DashSession, dependencies  # noqa: E402
+from brillm_core import Checkpoint, CharTokenizer, random_model  # noqa: E402
+from explorer.cli import is_loopback  # noqa: E402
+
+MAX_SESSIONS = 500
+MAX_DURATION = 600.0
+WORDS = ["the", "cat", "sees", "a", "dog", "likes", "ball", "fish", "and", "then"]
+LETTERS = list(string.ascii_lowercase + " .,!")
+
+
+@dataclass
+class Report:
+    """What a run measured."""
+
+    sessions: int
+    seconds: float = 0.0
+    requests: int = 0
+    interactions: int = 0
+    errors: list[str] = field(default_factory=list)
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+
+    def summary(self) -> str:
+        """Human-readable figures."""
+        lines = [f"{self.sessions} sessions, {self.seconds:.1f} s: {self.interactions} interactions, "
+                 f"{self.requests} HTTP requests ({self.interactions / self.seconds:.1f} interactions/s, "
+                 f"{self.requests / self.seconds:.1f} requests/s), {len(self.errors)} errors"]
+        for kind, figures in self.latency_ms.items():
+            lines.append(f"  {kind:<8} n={int(figures['n']):>5}  p50 {figures['p50']:7.0f} ms  "
+                         f"p90 {figures['p90']:7.0f} ms  p99 {figures['p99']:7.0f} ms")
+        if self.rss_mb:
+            shown = self.rss_mb[:: max(1, len(self.rss_mb) // 8)] + [self.rss_mb[-1]]
+            lines.append("  server RSS (MB): " + ", ".join(f"{t:.0f}s {mb:.0f}" for t, mb in shown))
+        lines += [f"  error: {e}" for e in self.errors[:10]]
+        return "\n".join(lines)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """n, p50, p90, p99 of a list of milliseconds."""
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return {"n": len(values), "p50": v, "p90": v, "p99": v}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"n": len(values), "p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
+
+
+class Budget:
+    """Stops every session at the deadline or when the request budget is spent."""
+
+    def __init__(self, seconds: float, max_requests: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.max_requests = max_requests
+        self.spent = 0
+        self.lock = threading.Lock()
+
+    def charge(self, n: int) -> None:
+        """Count requests made."""
+        with self.lock:
+            self.spent += n
+
+    def open(self) -> bool:
+        """True while time and requests remain."""
+        return time.monotonic() < self.deadline and self.spent < self.max_requests
+
+
+def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
+    """Open a Signal path link, run its trace job, render it; returns (state, meta)."""
+    hash_ = "#" + urlencode({"m": model, "p": prompt, "n": n})
+    out = s.call("sp-state.data", {"sp-url.hash": hash_}, "sp-url.hash")
+    state, request = out["sp-state"]["data"], out["sp-request"]["data"]
+    meta = s.call("sp-meta.data", {"sp-request.data": request}, "sp-request.data")["sp-meta"]["data"]
+    _check(not meta.get("error"), f"trace job failed: {meta.get('error')}")
+    view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": state}, "sp-meta.data")
+    _check(len(view["sp-chips"]["children"]) == len(prompt) + n, "wrong number of token chips")
+    return state, meta
+
+
+def step(s: DashSession, state: dict, meta: dict, to: int) -> dict:
+    """Move the step slider and render that step; returns the new state."""
+    out = s.call("sp-state.data", {"sp-slider.value": to, "sp-state.data": state, "sp-meta.data": meta,
+                                   "sp-interval.disabled": True}, "sp-slider.value")
+    state = out["sp-state"]["data"]
+    view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": state}, "sp-state.data")
+    _check(str(view["sp-step-label"]["children"]).startswith(f"step {to + 1} of"), "wrong step shown")
+    return state
+
+
+def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
+    """Open a Recall link, run the job, render graph and table."""
+    hash_ = "#" + urlencode({"m": model, "p": prompt, "h": hops, "b": 3, "bm": 16})
+    out = s.call("rc-state.data", {"rc-url.hash": hash_}, "rc-url.hash")
+    meta = s.call("rc-meta.data", {"rc-request.data": out["rc-request"]["data"]}, "rc-request.data")["rc-meta"]["data"]
+    _check(not meta.get("error"), f"recall job failed: {meta.get('error')}")
+    view = s.call("rc-graph.figure", {"rc-meta.data": meta, "rc-state.data": out["rc-state"]["data"]}, "rc-meta.data")
+    _check(len(view["rc-table"]["data"]) > 0, "empty recall table")
+
+
+def compare(s: DashSession, a: str, b: str, prompt: str, n: int) -> None:
+    """Open a Compare link, run the job, render both paths."""
+    hash_ = "#" + urlencode({"m": a, "mb": b, "p": prompt, "n": n})
+    out = s.call("cp-state.data", {"cp-url.hash": hash_}, "cp-url.hash")
+    meta = s.call("cp-meta.data", {"cp-request.data": out["cp-request"]["data"]}, "cp-request.data")["cp-meta"]["data"]
+    _check(not meta.get("error"), f"compare job failed: {meta.get('error')}")
+    view = s.call("cp-paths.children", {"cp-meta.data": meta}, "cp-meta.data")
+    _check(len(view["cp-paths"]["children"]) == 2, "compare did not draw two paths")
+
+
+def _check(condition: bool, message: str) -> None:
+    """Raise when a response does not show what the browser would show."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str, str], budget: Budget,
+            record: Any, seed: int) -> None:
+    """One user: page load, then trace / step / recall / compare until the budget is spent."""
+    rng = random.Random(seed * 1000 + index)
+    http = requests.Session()
+    while budget.open():
+        s = None
+        start = time.perf_counter()
+        try:
+            s = DashSession(base_url, callbacks, http)
+            record("page", start, None)
+            prompt = " ".join(rng.sample(WORDS, 2))  # 90 prompts: cache hits and misses both
+            n = rng.randint(4, 12)
+            start = time.perf_counter()
+            state, meta = trace(s, models[0], prompt, n)
+            record("trace", start, None)
+            for to in sorted(rng.sample(range(meta["n_steps"]), 3)):
+                start = time.perf_counter()
+                state = step(s, state, meta, to)
+                record("step", start, None)
+            start = time.perf_counter()
+            recall(s, models[0], prompt, rng.randint(1, 3))
+            record("recall", start, None)
+            start = time.perf_counter()
+            compare(s, models[0], models[1], prompt, n)
+            record("compare", start, None)
+        except Exception as exc:  # noqa: BLE001 - every failure is an error to report
+            record("error", start, f"session {index}: {type(exc).__name__}: {exc}")
+            time.sleep(0.5)
+        finally:
+            budget.charge(s.requests if s else 1)
+
+
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (workers, background jobs), in MB."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_requests: int = 100_000,
+             models: tuple[str, str] = ("alpha", "beta"), pid: int | None = None, seed: int = 0) -> Report:
+    """Drive a running app (loopback only) and measure it."""
+    host = urlsplit(base_url).hostname or ""
+    if not is_loopback(host):
+        raise ValueError(f"refusing to load-test {host!r}: only loopback addresses are allowed")
+    sessions = max(1, min(sessions, MAX_SESSIONS))
+    seconds = max(1.0, min(seconds, MAX_DURATION))
+    callbacks = dependencies(base_url, requests.Session())
+    report = Report(sessions)
+    times: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    budget = Budget(seconds, max_requests)
+    t0 = time.monotonic()
+
+    def record(kind: str, start: float, error: str | None) -> None:
+        with lock:
+            if error:
+                report.errors.append(error)
+            else:
+                times.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
+
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            report.rss_mb.append((time.monotonic() - t0, server_rss_mb(pid)))
+            done.wait(1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True) if pid else None
+    if sampler:
+        sampler.start()
+    workers = [threading.Thread(target=session, args=(i, base_url, callbacks, models, budget, record, seed))
+               for i in range(sessions)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(seconds + 120)
+    done.set()
+    if sampler:
+        sampler.join()
+        report.rss_mb.append((time.monotonic() - t0, server_rss_mb(pid)))
+    report.seconds = time.monotonic() - t0
+    report.requests = budget.spent
+    report.interactions = sum(len(v) for k, v in times.items() if k != "page")
+    report.latency_ms = {k: percentiles(v) for k, v in times.items()}
+    return report
+
+
+def make_models(root: Path, vocab: int = 200, hidden: int = 16) -> Path:
+    """Two random checkpoints 'alpha' and 'beta' of one character vocabulary under ``root``."""
+    chars = (LETTERS + [chr(0x4E00 + i) for i in range(vocab)])[:vocab]
+    for seed, name in ((1, "alpha"), (2, "beta")):
+        model = random_model(len(chars), hidden, 0.2, seed=seed, max_positions=64, name=name)
+        Checkpoint(model, CharTokenizer(chars), {"training": {"loss": [3.0, 2.5]}}).save(root / name)
+    return root
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers: int = 2,
+                 threads: int = 8) -> subprocess.Popen:
+    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "BRILLM_MODEL_DIRS": str(model_dir),
+           "BRILLM_CACHE_DIR": str(cache_dir)}
+    if kind == "gunicorn":
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+               "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "explorer.wsgi:server"]
+    else:
+        cmd = [sys.executable, "-m", "explorer.cli", str(model_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
+    log = cache_dir.parent / f"{kind}-server.log"  # a file, not a pipe: a full pipe would stall the server
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} server exited: {log.read_text()[-2000:]}")
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200:
+                    return proc
+            except requests.RequestException:  # not listening yet, or still importing
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{kind} server did not answer within 60 s")
+    except BaseException:
+        stop_server(proc)
+        raise
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate a server started by ``start_server`` (and its workers)."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, start or reach the server, run, print (and optionally save) the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=("dev", "gunicorn"), default="gunicorn", help="server to start")
+    parser.add_argument("--url", help="drive this running app instead (loopback only), e.g. http://127.0.0.1:8050")
+    parser.add_argument("--pid", type=int, help="with --url: the server's process id, to sample its memory")
+    parser.add_argument("--models", default="alpha,beta", help="with --url: checkpoints A,B (same vocabulary)")
+    parser.add_argument("--sessions", type=int, default=50, help=f"concurrent sessions (default 50, at most {MAX_SESSIONS})")
+    parser.add_argument("--duration", type=float, default=60.0, help=f"seconds (default 60, at most {MAX_DURATION:.0f})")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many HTTP requests")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (default 8)")
+    parser.add_argument("--vocab", type=int, default=200, help="nodes of the generated checkpoints (default 200)")
+    parser.add_argument("--hidden", type=int, default=16, help="width of the generated checkpoints (default 16)")
+    parser.add_argument("--json", help="also write the report as JSON to this file")
+    args = parser.parse_args(argv)
+    if args.url and not is_loopback(urlsplit(args.url).hostname or ""):
+        print(f"error: {args.url} is not a loopback address; this load test only targets this machine",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.url:
+            report = run_load(args.url, args.sessions, args.duration, args.max_requests,
+                              tuple(args.models.split(",", 1)), args.pid)  # type: ignore[arg-type]
+        else:
+            models = make_models(Path(tmp) / "models", args.vocab, args.hidden)
+            port = free_port()
+            proc = start_server(args.server, models, Path(tmp) / "cache", port, args.workers, args.threads)
+            try:
+                report = run_load(f"http://127.0.0.1:{port}", args.sessions, args.duration, args.max_requests,
+                                  pid=proc.pid)
+            finally:
+                stop_server(proc)
+    print(report.summary())
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(report), indent=2))
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Background jobs that stay correct when many sessions use a threaded server at once.
+
+Dash's DiskcacheManager forks one process per job. Three things go wrong under load, and
+this module fixes each:
+
+1. A fork copies every lock held by the server's other threads at that instant (SQLite's
+   mutexes inside diskcache, the registry's lock, ``cached_property``'s lock), and the
+   child waits on them forever. ``ForkGate`` lets requests run together but makes a fork
+   wait until no other request is inside the app (``gate_requests`` wraps the WSGI app;
+   ``JobManager`` forks through the gate).
+2. Identical requests from two sessions got one shared result key: the first poll took
+   (and deleted) the result and the other session never received it. Each job now gets
+   its own key; results expire after ``RESULT_SECONDS``.
+3. A job ending between "is it alive?" and "kill its children" raised NoSuchProcess
+   (HTTP 500); a job that is already gone now counts as terminated.
+Also: torch runs single-threaded in a job (OpenMP used by the parent hangs a forked
+child), and the job store (``HealingCache``) rebuilds itself when its directory is
+deleted or corrupted under the running app, as the result cache does.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sqlite3
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
+
+import dash
+import diskcache
+import psutil
+import torch
+
+RESULT_SECONDS = 600
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class ForkGate:
+    """Requests pass together (shared, re-entrant); a fork waits until no other one is inside."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._inside = 0
+        self._forking = False
+        self._depth = threading.local()
+
+    def _mine(self) -> int:
+        """1 if the calling thread is inside the gate, else 0."""
+        return 1 if getattr(self._depth, "n", 0) else 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Run a request (or any code) that must not overlap a fork."""
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._forking)
+                self._inside += 1
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if depth == 0:
+                with self._cond:
+                    self._inside -= 1
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Fork here: new requests wait, and this waits for the other requests inside to leave."""
+        mine = self._mine()
+        with self._cond:
+            self._inside -= mine  # step aside so that two forking requests cannot wait on each other
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._forking)
+            self._forking = True
+            self._cond.wait_for(lambda: self._inside == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._forking = False
+                self._inside += mine
+                self._cond.notify_all()
+
+    def reset(self) -> None:
+        """In a forked child: a fresh, open gate (the parent's state does not apply)."""
+        self.__init__()
+
+
+GATE = ForkGate()
+os.register_at_fork(after_in_child=GATE.reset)
+
+
+def gate_requests(wsgi_app: WSGIApp) -> WSGIApp:
+    """The WSGI app with every request run inside the gate."""
+    def gated(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        with GATE.shared():
+            return wsgi_app(environ, start_response)
+    return gated
+
+
+class HealingCache(diskcache.Cache):
+    """A diskcache.Cache that starts afresh when its directory was deleted or its database corrupted."""
+
+    def __init__(self, directory: str, **settings: Any) -> None:
+        self._settings = settings
+        self._heal_lock = threading.Lock()
+        super().__init__(directory, **settings)
+
+    def _broken(self, exc: Exception) -> bool:
+        """True when ``exc`` means the store is gone or corrupt (not merely busy)."""
+        gone = not os.path.isfile(os.path.join(self.directory, "cache.db"))
+        return gone or (isinstance(exc, sqlite3.DatabaseError) and "locked" not in str(exc))
+
+    def _heal(self) -> None:
+        """Delete whatever is left and open an empty store in the same place."""
+        with self._heal_lock:
+            self.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+            diskcache.Cache.__init__(self, self.directory, **self._settings)
+
+
+def _healing(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, retried once on a rebuilt store if the store was deleted or corrupted."""
+    @functools.wraps(method)
+    def healing(self: HealingCache, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            if not self._broken(exc):
+                raise
+            self._heal()
+            return method(self, *args, **kwargs)
+    return healing
+
+
+for _name in ("get", "set", "add", "delete", "touch"):
+    setattr(HealingCache, _name, _healing(getattr(diskcache.Cache, _name)))
+
+
+def _single_threaded(job_fn: Callable[..., None], *args: Any) -> None:
+    """Run a job with one torch thread (a forked child must not enter OpenMP's thread pool)."""
+    torch.set_num_threads(1)
+    job_fn(*args)
+
+
+class JobManager(dash.DiskcacheManager):
+    """DiskcacheManager that forks through the gate, keys each job apart, tolerates finished jobs."""
+
+    def __init__(self, cache: HealingCache) -> None:
+        super().__init__(cache, cache_by=[lambda: uuid.uuid4().hex], expire=RESULT_SECONDS)
+
+    def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> Any:
+        """Start the job's process while no other request is inside the app."""
+        with GATE.exclusive():
+            return super().call_job_fn(key, functools.partial(_single_threaded, job_fn), args, context)
+
+    def terminate_job(self, job: Any) -> None:
+        """Kill a job and its children; one that already ended is fine."""
+        try:
+            super().terminate_job(job)
+        except psutil.NoSuchProcess:
+            pass

@@ -1,0 +1,74 @@
+"""The running app under stress: its cache deleted and corrupted, a bounded cache evicting, and load.
+
+The load test is benchmarks/load_test.py at CI size: gunicorn with two workers sharing
+one disk cache (the production configuration in the README), 10 sessions for 20 s.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from benchmarks.dash_client import DashSession, dependencies
+from benchmarks.load_test import recall, run_load, start_server, stop_server, trace
+from explorer.app import create_app
+from explorer.cache import ResultCache
+
+
+@pytest.fixture
+def served(model_root: Path, cache_dir: Path) -> Iterator[str]:
+    """The app on a free loopback port, in this process."""
+    server = make_server("127.0.0.1", 0, create_app([model_root], cache_dir).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+def test_cache_deleted_then_corrupted_under_a_running_app(served: str, cache_dir: Path) -> None:
+    http = requests.Session()
+    session = DashSession(served, dependencies(served, http), http)
+    trace(session, "alpha", "abc", 4)
+    shutil.rmtree(cache_dir)
+    trace(session, "alpha", "abc", 4)  # the result the page had: from memory or recomputed
+    trace(session, "alpha", "new prompt", 5)  # a new job: needs the job store and the result cache
+    assert (cache_dir / "results" / "cache.db").is_file() and (cache_dir / "jobs" / "cache.db").is_file()
+    for db in cache_dir.glob("*/cache.db*"):
+        db.write_bytes(b"\0garbage, not SQLite" * 512)
+    trace(session, "beta", "corrupt", 3)
+    recall(session, "beta", "corrupt", 2)
+    assert requests.get(served + "/", timeout=30).status_code == 200
+
+
+def test_bounded_cache_evicts_the_oldest(cache_dir: Path) -> None:
+    cache = ResultCache(cache_dir, size_limit=100_000)
+    for i in range(30):
+        cache.set(f"k{i}", bytes(10_000))
+    cache.forget_memory()
+    assert cache.volume() < 250_000
+    assert cache.get("k0") is None and cache.get("k29") is not None
+
+
+@pytest.mark.slow
+def test_gunicorn_two_workers_under_load(model_root: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn")
+    from benchmarks.load_test import free_port
+
+    port = free_port()
+    proc = start_server("gunicorn", model_root, tmp_path / "cache", port, workers=2, threads=8)
+    try:
+        report = run_load(f"http://127.0.0.1:{port}", sessions=10, seconds=20, pid=proc.pid)
+    finally:
+        stop_server(proc)
+    print(report.summary())
+    assert report.errors == []
+    assert report.latency_ms["trace"]["n"] >= 10 and report.latency_ms["compare"]["n"] >= 10
+    steady = [mb for t, mb in report.rss_mb if t >= 5]
+    assert max(steady[len(steady) // 2:]) < 1.5 * max(steady[: len(steady) // 2]) + 200, report.rss_mb
