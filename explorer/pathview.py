@@ -51,11 +51,12 @@ def clamp_step(state: ViewState, meta: Meta | None) -> int:
     return max(0, min(state.step, n_steps(meta) - 1))
 
 
-def resolve_model(state: ViewState, names: list[str]) -> tuple[ViewState, list[str]]:
-    """Keep an allow-listed model name; otherwise fall back to the first, with a message."""
+def resolve_model(state: ViewState, names: list[str], preferred: str = "") -> tuple[ViewState, list[str]]:
+    """Keep an allow-listed model name; otherwise fall back to ``preferred`` if listed, else the first
+    (with a message when the link named something else)."""
     if state.model in names:
         return state, []
-    fallback = names[0] if names else ""
+    fallback = preferred if preferred in names else (names[0] if names else "")
     if not state.model:
         return state.with_(model=fallback), []
     shown = state.model if len(state.model) <= 60 else state.model[:60] + "..."
@@ -130,6 +131,7 @@ class PathPage:
     extra_form: tuple[str, ...] = ()  # more ViewState fields typed in controls {prefix}-{field}, applied on go
     job: Job = trace_work
     request: Callable[[ViewState], dict[str, Any]] = ViewState.request
+    default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
@@ -177,7 +179,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             state, warnings = from_hash(url)
             if old is not None and to_hash(state) == to_hash(old):
                 return out  # our own hash write coming back
-            state, more = resolve_model(state, names)
+            state, more = resolve_model(state, names, page.default_model)
             out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
                        options=[{"label": n, "value": n} for n in names], model=state.model,
                        msg=ui.messages([], warnings + more))

@@ -193,7 +193,7 @@ def register(app: Dash, services: Services) -> None:
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-energy", "clickData"), pick_node),
         Event(Input(f"{P}-taken", "n_clicks"), taken_node),
-    ]))
+    ], default_model=TEACHING_MODEL))
 
     @app.callback(
         Output(f"{P}-quiz", "data"),

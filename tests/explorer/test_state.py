@@ -63,3 +63,15 @@ def test_export_import_round_trip() -> None:
 def test_import_rejects_foreign_files(text: str) -> None:
     with pytest.raises(ValueError):
         st.import_document(text)
+
+
+def test_a_link_without_checkpoint_opens_the_pages_preferred_one() -> None:
+    from explorer.pathview import resolve_model
+    from explorer.state import ViewState
+
+    names = ["kjv-early", "kjv-final", "teaching"]
+    assert resolve_model(ViewState(), names, "teaching") == (ViewState(model="teaching"), [])
+    assert resolve_model(ViewState(), names)[0].model == "kjv-early"
+    assert resolve_model(ViewState(), names, "missing")[0].model == "kjv-early"
+    state, messages = resolve_model(ViewState(model="../x"), names, "teaching")
+    assert state.model == "teaching" and "not in the configured model folders" in messages[0]
