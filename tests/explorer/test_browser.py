@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,9 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from explorer.app import create_app
+from .browser import no_console_errors, texts, wait_until
 
 pytestmark = pytest.mark.browser
-
-
-def wait_until(predicate, timeout: float = 10.0):
-    """Poll a visible condition (never a fixed sleep)."""
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def chips(dash_duo) -> list[str]:
@@ -31,21 +20,9 @@ def chips(dash_duo) -> list[str]:
     return texts(dash_duo, "#sp-chips .chip")
 
 
-def texts(dash_duo, selector: str) -> list[str]:
-    """Text of every element matching ``selector``, read in one script (no stale elements)."""
-    return dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector)
-
-
 def step_label(dash_duo) -> str:
     """The step label text."""
     return "".join(texts(dash_duo, "#sp-step-label"))
-
-
-def no_console_errors(dash_duo) -> None:
-    """The page logged no errors."""
-    logs = [entry for entry in dash_duo.get_logs() or [] if entry.get("level") == "SEVERE"]
-    assert logs == []
 
 
 @pytest.fixture
@@ -84,9 +61,10 @@ def test_generate_step_play_reroute(dash_duo, app) -> None:
     body.send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)
     dash_duo.find_element("#sp-play").click()
-    wait_until(lambda: step_label(dash_duo).startswith("step 6 of 6"), timeout=15)
+    wait_until(lambda: step_label(dash_duo).startswith("step 6 of 6"))
     wait_until(lambda: "play" in dash_duo.find_element("#sp-play").text)
-    # re-route step 6 through the second strongest candidate
+    # re-route step 6 through the second strongest candidate, once its bars are drawn
+    wait_until(lambda: "Step 5:" in "".join(texts(dash_duo, "#sp-energy .gtitle")))
     before = chips(dash_duo)
     bars = dash_duo.find_elements("#sp-energy .point path")
     ActionChains(dash_duo.driver).move_to_element(bars[1]).click().perform()

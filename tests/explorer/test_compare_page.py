@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import string
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
 from explorer.state import ViewState, from_dict, to_hash
+from .browser import no_console_errors, text, wait_until
 
 CHARS = list(string.ascii_lowercase + " .,!")
 TRAINER_LOSSES = [3.0, 2.5, 2.25]
@@ -115,28 +115,6 @@ def test_hash_round_trip_and_bad_names() -> None:
 
 
 # --- browser ---------------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float = 10.0):
-    """Poll a visible condition."""
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def text(dash_duo, selector: str) -> str:
-    """Text of every element matching ``selector``, joined."""
-    return "".join(dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector))
-
-
-def no_console_errors(dash_duo) -> None:
-    """The page logged no errors."""
-    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
 
 
 @pytest.mark.browser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from explorer.app import create_app
 from explorer.figures import teaching as figs
 from explorer.figures.common import token_label
 from explorer.pages import teaching as page
+from .browser import text, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
 
@@ -115,23 +115,6 @@ def test_teaching_sample_model_numbers() -> None:
 
 
 # --- browser ---------------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float = 10.0):
-    """Poll a visible condition."""
-    end = time.time() + timeout
-    while time.time() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def text(dash_duo, selector: str) -> str:
-    """Text of every element matching ``selector``, joined."""
-    return "".join(dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector))
 
 
 def classes(dash_duo, selector: str) -> str:

@@ -1,0 +1,33 @@
+"""Helpers for the browser tests: wait on visible state (never a fixed sleep), read texts, check the console."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_until(predicate, timeout: float = 30.0):
+    """Poll a visible condition until it holds; its value is returned. The generous default
+    is for a loaded CI machine: a passing test never waits longer than it needs."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def texts(dash_duo, selector: str) -> list[str]:
+    """Text of every element matching ``selector``, read in one script (no stale elements)."""
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector)
+
+
+def text(dash_duo, selector: str) -> str:
+    """Text of every element matching ``selector``, joined."""
+    return "".join(texts(dash_duo, selector))
+
+
+def no_console_errors(dash_duo) -> None:
+    """The page logged no errors."""
+    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
