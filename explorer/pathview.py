@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import pandas as pd
+
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from brillm_core import BriLLMError, Checkpoint
@@ -20,7 +22,7 @@ from brillm_core import BriLLMError, Checkpoint
 from . import components as ui
 from .compute import PathResult, path_for, path_key
 from .context import Services
-from .state import ViewState, from_dict, from_hash, to_dict, to_hash
+from .state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
@@ -265,3 +267,28 @@ def page_frame(prefix: str, button: str = "Generate") -> list[Any]:
         html.Div(id=f"{prefix}-note", className="note"),
     ]
 
+
+
+Export = Callable[[Meta, ViewState], "tuple[pd.DataFrame, Any] | None"]
+
+
+def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: str, json_name: str) -> None:
+    """A page's CSV and JSON buttons: ``build(meta, state)`` gives the table and the JSON data
+    (None when there is nothing to export); the JSON carries the view state."""
+
+    @app.callback(
+        Output(f"{prefix}-download", "data"),
+        Input(f"{prefix}-csv", "n_clicks"), Input(f"{prefix}-json", "n_clicks"),
+        State(f"{prefix}-meta", "data"), State(f"{prefix}-state", "data"),
+        prevent_initial_call=True,
+    )
+    def export(_csv, _json, meta, state_data):
+        """Send the table as CSV or the data as a view document."""
+        state, _ = from_dict(state_data or {})
+        built = build(meta, state) if meta else None
+        if built is None:
+            return no_update
+        frame, data = built
+        if ctx.triggered_id == f"{prefix}-csv":
+            return dcc.send_data_frame(frame.to_csv, csv_name, index=False)
+        return {"content": export_document(view, state, data), "filename": json_name}

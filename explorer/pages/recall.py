@@ -15,7 +15,7 @@ from ..compute import recall_for, recall_key, reverse_for
 from ..context import Services
 from ..figures import common, recall
 from ..pathview import Event, Meta, Progress
-from ..state import MAX_BEAM, MAX_BRANCH, MAX_HOPS, ViewState, export_document, from_dict
+from ..state import MAX_BEAM, MAX_BRANCH, MAX_HOPS, ViewState, from_dict
 
 NAME, PATH, ORDER = "Recall activation", "/recall", 2
 P = "rc"
@@ -86,6 +86,8 @@ def pick_node(state: ViewState, value: Any, _meta: Meta) -> ViewState:
 def register(app: Dash, services: Services) -> None:
     """Register the page and its callbacks."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    pathview.register_export(app, P, "recall", lambda meta, _state: export_data(services, meta),
+                             "brillm-recall.csv", "brillm-recall.json")
     pathview.register(app, services, pathview.PathPage(
         P, [Event(Input(f"{P}-graph", "clickData"), pick_node),
             Event(Input(f"{P}-node", "value"), pick_node, (Output(f"{P}-node", "value"),
@@ -136,23 +138,14 @@ def register(app: Dash, services: Services) -> None:
             return ""
         return f"at most {steps:,} propagation steps (each one V×d×d product)"
 
-    @app.callback(
-        Output(f"{P}-download", "data"),
-        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
-        prevent_initial_call=True,
-    )
-    def export(_csv, _json, meta, state_data):
-        """The ranked table as CSV, or everything as JSON carrying the view state."""
-        if not meta or not meta.get("key"):
-            return no_update
-        checkpoint = services.registry.load(meta["request"]["model"])
-        request_state, _ = from_dict(meta["request"])
-        result = recall_for(services.cache, checkpoint, request_state)
-        frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
-        if ctx.triggered_id == f"{P}-csv":
-            return dcc.send_data_frame(frame.to_csv, "brillm-recall.csv", index=False)
-        state, _ = from_dict(state_data or {})
-        data = {"context": result.context, "ranked": frame.to_dict("records"),
-                "edges": [list(e) for e in result.edges]}
-        return {"content": export_document("recall", state, data), "filename": "brillm-recall.json"}
+
+def export_data(services: Services, meta: Meta) -> tuple[Any, dict[str, Any]] | None:
+    """The ranked table, and the context, table and explored edges for the JSON export."""
+    if not meta.get("key"):
+        return None
+    checkpoint = services.registry.load(meta["request"]["model"])
+    request_state, _ = from_dict(meta["request"])
+    result = recall_for(services.cache, checkpoint, request_state)
+    frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
+    return frame, {"context": result.context, "ranked": frame.to_dict("records"),
+                   "edges": [list(e) for e in result.edges]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, ctx, html, no_update
 
 from .. import components as ui
 from .. import pathview
@@ -13,7 +13,7 @@ from ..compute import PathResult
 from ..context import Services
 from ..figures import common, signal
 from ..pathview import Event, Meta
-from ..state import ViewState, export_document, from_dict
+from ..state import ViewState, from_dict
 
 NAME, PATH, ORDER = "Signal path", "/", 0
 P = "sp"
@@ -111,6 +111,8 @@ def step_label(result: PathResult, step: int, token: Any) -> str:
 def register(app: Dash, services: Services) -> None:
     """Register the page, its state machinery and its callbacks."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    pathview.register_export(app, P, "signal-path", lambda meta, _state: export_data(services, meta),
+                             "brillm-steps.csv", "brillm-trace.json")
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-energy", "clickData"), reroute_event),
         Event(Input(f"{P}-undo", "n_clicks"), undo_event),
@@ -147,21 +149,11 @@ def register(app: Dash, services: Services) -> None:
                 signal.signal_heatmap(trace, step), max(trace.num_steps - 1, 1), step_label(result, step, token),
                 ui.messages([], warnings), "")
 
-    @app.callback(
-        Output(f"{P}-download", "data"),
-        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
-        prevent_initial_call=True,
-    )
-    def export(_csv, _json, meta, state_data):
-        """Steps as CSV, or the trace as JSON carrying the view state."""
-        result = pathview.load_path(services, meta)
-        if result is None:
-            return no_update
-        state, _ = from_dict(state_data or {})
-        if ctx.triggered_id == f"{P}-csv":
-            return dcc.send_data_frame(result.trace.to_frame().to_csv, "brillm-steps.csv", index=False)
-        data = {"trace": result.trace.to_dict(),
-                "original": result.original.to_dict() if result.original is not None else None}
-        return {"content": export_document("signal-path", state, data), "filename": "brillm-trace.json"}
 
+def export_data(services: Services, meta: Meta) -> tuple[Any, dict[str, Any]] | None:
+    """The steps table, and the trace (with the one before re-routing) for the JSON export."""
+    result = pathview.load_path(services, meta)
+    if result is None:
+        return None
+    return result.trace.to_frame(), {"trace": result.trace.to_dict(),
+                                     "original": result.original.to_dict() if result.original is not None else None}

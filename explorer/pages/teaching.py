@@ -17,7 +17,7 @@ from ..context import Services
 from ..figures import common, signal
 from ..figures import teaching as figs
 from ..pathview import Event, Meta
-from ..state import ViewState, export_document, from_dict, to_hash
+from ..state import ViewState, from_dict, to_hash
 
 NAME, PATH, ORDER = "Teaching", "/teach", 4
 P = "te"
@@ -194,6 +194,8 @@ def register(app: Dash, services: Services) -> None:
         Event(Input(f"{P}-energy", "clickData"), pick_node),
         Event(Input(f"{P}-taken", "n_clicks"), taken_node),
     ], default_model=TEACHING_MODEL))
+    pathview.register_export(app, P, "teaching", lambda meta, state: export_data(services, meta, state),
+                             "brillm-step.csv", "brillm-step.json")
 
     @app.callback(
         Output(f"{P}-quiz", "data"),
@@ -292,26 +294,17 @@ def register(app: Dash, services: Services) -> None:
                 signal.energy_bars(trace, i, token, min(vocab, MAX_BARS)) if revealed else hidden,
                 model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "")
 
-    @app.callback(
-        Output(f"{P}-download", "data"),
-        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
-        prevent_initial_call=True,
-    )
-    def export(_csv, _json, meta, state_data):
-        """The shown step's numbers as CSV, or as JSON carrying the view state."""
-        result = pathview.load_path(services, meta)
-        if result is None:
-            return no_update
-        state, _ = from_dict(state_data or {})
-        checkpoint = services.registry.load(meta["request"]["model"])
-        i = pathview.clamp_step(state, meta)
-        node = state.node if 0 <= state.node < checkpoint.config.vocab_size else None
-        terms = figs.formula_terms(explain_step(checkpoint.model, result.trace, i, node), checkpoint.token)
-        frame = figs.terms_frame(terms)
-        if ctx.triggered_id == f"{P}-csv":
-            return dcc.send_data_frame(frame.to_csv, "brillm-step.csv", index=False)
-        data = {"step": i, "terms": [{"part": t.key, "expression": t.expression,
-                                      "lines": [{"label": lab, "values": list(v)} for lab, v in t.lines],
-                                      "matrix": [list(r) for r in t.matrix]} for t in terms]}
-        return {"content": export_document("teaching", state, data), "filename": "brillm-step.json"}
+
+def export_data(services: Services, meta: Meta, state: ViewState) -> tuple[Any, dict[str, Any]] | None:
+    """The shown step's terms as a table, and as JSON."""
+    result = pathview.load_path(services, meta)
+    if result is None:
+        return None
+    checkpoint = services.registry.load(meta["request"]["model"])
+    i = pathview.clamp_step(state, meta)
+    node = state.node if 0 <= state.node < checkpoint.config.vocab_size else None
+    terms = figs.formula_terms(explain_step(checkpoint.model, result.trace, i, node), checkpoint.token)
+    data = {"step": i, "terms": [{"part": t.key, "expression": t.expression,
+                                  "lines": [{"label": lab, "values": list(v)} for lab, v in t.lines],
+                                  "matrix": [list(r) for r in t.matrix]} for t in terms]}
+    return figs.terms_frame(terms), data

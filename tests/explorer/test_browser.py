@@ -9,7 +9,9 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
+from brillm_core import load_checkpoint, recall_activation
 from explorer.app import create_app
+
 from .browser import no_console_errors, texts, wait_until
 
 pytestmark = pytest.mark.browser
@@ -18,6 +20,12 @@ pytestmark = pytest.mark.browser
 def chips(dash_duo) -> list[str]:
     """Texts of the token chips."""
     return texts(dash_duo, "#sp-chips .chip")
+
+
+def read_download(dash_duo, name: str) -> str | None:
+    """The downloaded file's text once it is complete, else None."""
+    path = Path(dash_duo.download_path) / name
+    return path.read_text() or None if path.exists() else None
 
 
 def step_label(dash_duo) -> str:
@@ -137,13 +145,20 @@ def test_token_graph_steps_and_node_details(dash_duo, app) -> None:
     no_console_errors(dash_duo)
 
 
-def test_recall_run_table_and_cancel(dash_duo, app) -> None:
+def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> None:
     dash_duo.start_server(app)
     dash_duo.driver.get(dash_duo.server_url + "/recall#m=alpha&p=ab&h=2&b=3&bm=4")
     wait_until(lambda: len(texts(dash_duo, "#rc-table td")) > 0)
     dash_duo.find_element("#rc-node").send_keys("3")
     wait_until(lambda: "node=3" in dash_duo.driver.current_url)
     wait_until(lambda: "#3" in "".join(texts(dash_duo, "#rc-reverse .gtitle")))
+    dash_duo.find_element("#rc-json").click()
+    doc = json.loads(wait_until(lambda: read_download(dash_duo, "brillm-recall.json")))
+    ckpt = load_checkpoint(model_root / "alpha", device="cpu")
+    assert doc["view"] == "recall" and doc["state"]["hops"] == 2 and doc["data"]["context"] == ckpt.encode("ab").ids
+    expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
+    assert [r["node"] for r in doc["data"]["ranked"]] == expected["node"].tolist()
+    assert [r["activation"] for r in doc["data"]["ranked"]] == pytest.approx(expected["activation"].tolist())
     # a long run, cancelled: the button comes back, the note says so, the old table stays
     for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
         box = dash_duo.find_element(f"#rc-{field}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,14 @@ def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> No
     assert text(dash_duo, "#te-feedback")[0] in "✓✗"
     wait_until(lambda: text(dash_duo, "#te-chips .chip") == "ab")
     assert len(dash_duo.find_elements("#te-part-product .num")) == 4 + 16
+    dash_duo.find_element("#te-json").click()
+    path = Path(dash_duo.download_path) / "brillm-step.json"
+    doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
+    ckpt = load_checkpoint(model_root / "beta", device="cpu")
+    ex = explain_step(ckpt.model, ckpt.trace("abc", DecodeSettings(max_new_tokens=3)), 0)
+    energy = next(t for t in doc["data"]["terms"] if t["part"] == "energy")
+    assert doc["view"] == "teaching" and doc["data"]["step"] == 0
+    assert any(v == pytest.approx(ex.energy, rel=1e-5) for line in energy["lines"] for v in line["values"])
     # the next step starts hidden; a plain reveal does not count as a guess
     dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: text(dash_duo, "#te-chips .chip") == "ab?")
