@@ -103,6 +103,23 @@ def step_event(state: ViewState, trigger: str, prefix: str, slider: Any, meta: M
 
 
 Progress = Callable[[tuple[str, str]], None]
+
+
+def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
+    """Decorator: run ``f(set_progress, request)`` as a cancellable background job whenever the
+    page's ``{prefix}-request`` store changes; its result goes to ``{prefix}-meta``, its
+    progress to the page's progress row (see ``components.progress_row``)."""
+    return app.callback(
+        Output(f"{prefix}-meta", "data"),
+        Input(f"{prefix}-request", "data"),
+        background=True,
+        prevent_initial_call=True,
+        interval=interval,
+        progress=[Output(f"{prefix}-progress", "value"), Output(f"{prefix}-status", "children")],
+        running=[(Output(f"{prefix}-go", "disabled"), True, False), (Output(f"{prefix}-cancel", "disabled"), False, True),
+                 (Output(f"{prefix}-progress-row", "className"), "progress-row running", "progress-row")],
+        cancel=[Input(f"{prefix}-cancel", "n_clicks")],
+    )
 Job = Callable[[Services, Checkpoint, ViewState, Progress], Meta]
 
 
@@ -204,17 +221,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
         return out
 
-    @app.callback(
-        Output(f"{p}-meta", "data"),
-        Input(f"{p}-request", "data"),
-        background=True,
-        prevent_initial_call=True,
-        interval=200,
-        progress=[Output(f"{p}-progress", "value"), Output(f"{p}-status", "children")],
-        running=[(Output(f"{p}-go", "disabled"), True, False), (Output(f"{p}-cancel", "disabled"), False, True),
-                 (Output(f"{p}-progress-row", "className"), "progress-row running", "progress-row")],
-        cancel=[Input(f"{p}-cancel", "n_clicks")],
-    )
+    @background_job(app, p)
     def job(set_progress, request):
         """Load the checkpoint and run the page's job, reporting progress."""
         state, _ = from_dict(request or {})

@@ -186,17 +186,7 @@ def register(app: Dash, services: Services) -> None:
         out.update(state={"view": to_dict(state), "model_b": model_b}, hash=compare_hash(state, model_b))
         return out
 
-    @app.callback(
-        Output(f"{P}-meta", "data"),
-        Input(f"{P}-request", "data"),
-        background=True,
-        prevent_initial_call=True,
-        interval=200,
-        progress=[Output(f"{P}-progress", "value"), Output(f"{P}-status", "children")],
-        running=[(Output(f"{P}-go", "disabled"), True, False), (Output(f"{P}-cancel", "disabled"), False, True),
-                 (Output(f"{P}-progress-row", "className"), "progress-row running", "progress-row")],
-        cancel=[Input(f"{P}-cancel", "n_clicks")],
-    )
+    @pathview.background_job(app, P)
     def job(set_progress, request):
         """Load both checkpoints, check the vocabularies, compare the paths and the edges."""
         state, _ = from_dict(request or {})

@@ -13,6 +13,7 @@ from brillm_core import BriLLMError
 from brillm_core.organization.matching import FORMULAS
 
 from .. import components as ui
+from .. import pathview
 from ..cache import cache_key
 from ..context import Services
 from ..figures import common
@@ -157,14 +158,7 @@ def register(app: Dash, services: Services) -> None:
         settings = parse({**old.__dict__, "atom": atom if atom is not None else old.atom})[0]
         return (settings.__dict__, no_update, to_hash(settings) or "#", no_update, no_update, *keep)
 
-    @app.callback(
-        Output(f"{P}-meta", "data"), Input(f"{P}-request", "data"),
-        background=True, prevent_initial_call=True, interval=300,
-        progress=[Output(f"{P}-progress", "value"), Output(f"{P}-status", "children")],
-        running=[(Output(f"{P}-go", "disabled"), True, False), (Output(f"{P}-cancel", "disabled"), False, True),
-                 (Output(f"{P}-progress-row", "className"), "progress-row running", "progress-row")],
-        cancel=[Input(f"{P}-cancel", "n_clicks")],
-    )
+    @pathview.background_job(app, P, interval=300)
     def job(set_progress, request):
         """Run the pipeline (or find it in the cache) and point the page to the result."""
         settings, _ = parse(request or {})
