@@ -63,7 +63,8 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
     """Decoding settings shared by generate and trace."""
     parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens to generate after the prompt (default 16)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--greedy", action="store_true", help="take the highest-energy node (default)")
+    mode.add_argument("--greedy", action="store_true",
+                      help="take the highest-energy node (the default unless --temperature, --top-k or --seed is given)")
     mode.add_argument("--temperature", type=float, help="sample at this temperature (energies / T before the softmax)")
     parser.add_argument("--top-k", type=int, help="sample only among the k most probable nodes")
     parser.add_argument("--seed", type=int, help="random seed for sampling")
@@ -76,7 +77,7 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> DecodeSettings:
     """DecodeSettings from parsed arguments."""
-    sampled = args.temperature is not None or args.top_k is not None or args.seed is not None
+    sampled = not args.greedy and (args.temperature is not None or args.top_k is not None or args.seed is not None)
     return DecodeSettings(
         max_new_tokens=args.max_new_tokens,
         greedy=not sampled,

@@ -85,3 +85,12 @@ def test_unknown_prompt_characters_warn(saved_checkpoint: Path) -> None:
 
 def test_usage_errors_exit_2() -> None:
     assert brillm("trace").returncode == 2
+
+
+def test_greedy_wins_over_seed_and_sampling_follows_seed(saved_checkpoint: Path) -> None:
+    parser, _ = build_parser()
+    from brillm_core.cli import _settings
+
+    assert _settings(parser.parse_args(["trace", "m", "--ids", "1", "--greedy", "--seed", "3", "--json", "-"])).greedy
+    sampled = _settings(parser.parse_args(["trace", "m", "--ids", "1", "--top-k", "3", "--json", "-"]))
+    assert not sampled.greedy and sampled.top_k == 3 and sampled.temperature == 1.0
