@@ -159,7 +159,7 @@ def first_paint_s(ckpt: Checkpoint, k: int, workdir: Path) -> tuple[float, int, 
 def main() -> None:
     """Run the three measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="own parameter rows of the random model")
+    parser.add_argument("--rows", type=int, default=480_000, help="own parameter rows of the random model (release scale)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--graph-k", type=int, default=4, help="edges per node drawn in the first-paint test")
     parser.add_argument("--no-browser", action="store_true")
