@@ -15,11 +15,9 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 
 from brillm_core import Checkpoint
-from brillm_core.organization.checkpoints import run_checkpoint, simulated_brain
-from brillm_core.organization.encoding import prepare_brain
-from brillm_core.organization.pipeline import OrganizationReport, run_simulation
-from brillm_core.organization.stimulus import (
-    OrganizationError, stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
+from brillm_core.organization import (
+    OrganizationError, OrganizationReport, prepare_brain, run_checkpoint, run_simulation, simulated_brain,
+    stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
 )
 
 MAX_TEXT = 5000

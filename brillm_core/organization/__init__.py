@@ -11,7 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "atoms": ("AtomModel", "Stability", "Subgroup", "atom_stability", "fit_atoms", "match_atoms"),
-    "checkpoints": ("CheckpointRun", "comparison_table", "run_checkpoint", "untrained_model"),
+    "checkpoints": ("CheckpointRun", "comparison_table", "run_checkpoint", "simulated_brain", "untrained_model"),
     "controls": ("compare_with_control", "lexical_responses", "phase_randomise"),
     "encoding": ("BrainData", "EncodingResult", "fdr_bh", "fit_encoding", "held_out_prediction", "load_brain",
                  "prepare_brain"),
@@ -21,7 +21,7 @@ _EXPORTS = {
     "responses": ("landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses"),
     "simulate": ("SimulatedData", "simulate"),
     "stimulus": ("OrganizationError", "Stimulus", "StimulusResponses", "TokenTimeline", "parse_transcript",
-                 "read_stimulus", "stimulus_from_text", "stimulus_responses", "tokenize_stimulus"),
+                 "read_stimulus", "stimulus_from_text", "stimulus_responses", "tokenize_stimulus", "words_per_tr"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

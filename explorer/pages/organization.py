@@ -10,7 +10,7 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from brillm_core import BriLLMError
-from brillm_core.organization.matching import FORMULAS
+from brillm_core.organization import FORMULAS
 
 from .. import components as ui
 from .. import pathview
