@@ -151,6 +151,7 @@ class PathPage:
     job: Job = trace_work
     request: Callable[[ViewState], dict[str, Any]] = ViewState.request
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
+    default_prompt: str = ""  # run when the page is opened with an empty link
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
@@ -198,6 +199,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             state, warnings = from_hash(url)
             if old is not None and to_hash(state) == to_hash(old):
                 return out  # our own hash write coming back
+            if old is None and not (url or "").strip("#") and page.default_prompt:
+                state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
             state, more = resolve_model(state, names, page.default_model)
             out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
                        options=[{"label": n, "value": n} for n in names], model=state.model,

@@ -127,9 +127,12 @@ def classes(dash_duo, selector: str) -> str:
 @pytest.mark.browser
 def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> None:
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    dash_duo.driver.get(dash_duo.server_url + "/teach")  # a bare link opens a ready example
+    wait_until(lambda: dash_duo.find_element("#te-prompt").get_attribute("value") == page.SAMPLE_PROMPT)
+    wait_until(lambda: "Which node gets the most energy" in text(dash_duo, "#te-question"))
     dash_duo.driver.get(dash_duo.server_url + "/teach#m=beta&p=abc&n=3")
     wait_until(lambda: "Which node gets the most energy" in text(dash_duo, "#te-question"))
-    assert text(dash_duo, "#te-chips .chip") == "a?"
+    wait_until(lambda: text(dash_duo, "#te-chips .chip") == "a?")
     assert "?" in text(dash_duo, "#te-part-product") and not dash_duo.find_elements("#te-part-product .num")
     assert len(dash_duo.find_elements("#te-part-signal .num")) == 4
     # guess, check: the step is revealed and scored
