@@ -108,7 +108,15 @@ Progress = Callable[[tuple[str, str]], None]
 def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
     """Decorator: run ``f(set_progress, request)`` as a cancellable background job whenever the
     page's ``{prefix}-request`` store changes; its result goes to ``{prefix}-meta``, its
-    progress to the page's progress row (see ``components.progress_row``)."""
+    progress to the page's progress row (see ``components.progress_row``); Cancel writes a
+    note to ``{prefix}-note``."""
+
+    @app.callback(Output(f"{prefix}-note", "children", allow_duplicate=True), Input(f"{prefix}-cancel", "n_clicks"),
+                  prevent_initial_call=True)
+    def cancelled(_):
+        """Say that the job was cancelled."""
+        return "Cancelled; the previous result stays on screen."
+
     return app.callback(
         Output(f"{prefix}-meta", "data"),
         Input(f"{prefix}-request", "data"),
@@ -237,11 +245,6 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             meta["error"] = str(exc)
         set_progress(("3", "done"))
         return meta
-
-    @app.callback(Output(f"{p}-note", "children"), Input(f"{p}-cancel", "n_clicks"), prevent_initial_call=True)
-    def cancelled(_):
-        """Say that the job was cancelled."""
-        return "Cancelled; the previous result stays on screen."
 
 
 def _id_name(component_id: Any) -> str:

@@ -208,11 +208,6 @@ def register(app: Dash, services: Services) -> None:
         set_progress(("3", "done"))
         return meta
 
-    @app.callback(Output(f"{P}-note", "children"), Input(f"{P}-cancel", "n_clicks"), prevent_initial_call=True)
-    def cancelled(_):
-        """Say that the job was cancelled."""
-        return "Cancelled; the previous result stays on screen."
-
     @app.callback(
         Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-ranks", "figure"),
         Output(f"{P}-js", "figure"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),

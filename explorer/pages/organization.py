@@ -176,12 +176,6 @@ def register(app: Dash, services: Services) -> None:
         set_progress(("100", "done"))
         return meta
 
-    @app.callback(Output(f"{P}-note", "children", allow_duplicate=True), Input(f"{P}-cancel", "n_clicks"),
-                  prevent_initial_call=True)
-    def cancelled(_):
-        """Say that the run was cancelled."""
-        return "Cancelled; the previous result stays on screen."
-
     @app.callback(
         Output(f"{P}-measures", "data"), Output(f"{P}-measures", "columns"),
         Output(f"{P}-recovery", "data"), Output(f"{P}-recovery", "columns"), Output(f"{P}-recovery-box", "hidden"),
