@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from brillm_core import Checkpoint, CharTokenizer, random_model
+from brillm_core import Checkpoint, CharTokenizer, load_checkpoint, random_model
 
 CHARS = list(string.ascii_lowercase + " .,!")  # 30 distinct characters
 
@@ -33,3 +33,9 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cache_dir(tmp_path: Path) -> Path:
     """A fresh cache directory."""
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def ckpt(model_root: Path) -> Checkpoint:
+    """The 'alpha' checkpoint, loaded on the CPU."""
+    return load_checkpoint(model_root / "alpha", device="cpu")

@@ -7,17 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brillm_core import Checkpoint, DecodeSettings, load_checkpoint
+from brillm_core import Checkpoint, DecodeSettings
 from explorer import compute
 from explorer.cache import ResultCache
 from explorer.figures import card, graph, recall, signal
 from explorer.graphdata import compute_graph_data
 from explorer.state import ViewState
-
-
-@pytest.fixture(scope="module")
-def ckpt(model_root: Path) -> Checkpoint:
-    return load_checkpoint(model_root / "alpha", device="cpu")
 
 
 @pytest.fixture(scope="module")

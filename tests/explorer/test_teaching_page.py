@@ -21,11 +21,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
 
 
 @pytest.fixture(scope="module")
-def ckpt(model_root: Path) -> Checkpoint:
-    return load_checkpoint(model_root / "alpha", device="cpu")
-
-
-@pytest.fixture(scope="module")
 def trace(ckpt: Checkpoint):
     return ckpt.trace("hello", DecodeSettings(max_new_tokens=3))
 
