@@ -57,12 +57,13 @@ def model_picker(prefix: str) -> html.Label:
 
 
 def prompt_row(prefix: str, button: str = "Generate") -> html.Div:
-    """Checkpoint picker, prompt box and the go button."""
+    """Checkpoint picker, prompt box and the go button. The box and button start disabled: the
+    page enables them once the link's state is applied, so that state never overwrites typing."""
     return html.Div([
         model_picker(prefix),
         labelled("Prompt", dcc.Input(id=f"{prefix}-prompt", type="text", debounce=False, className="prompt-input",
-                                     placeholder="type a prompt, press Enter")),
-        html.Button(button, id=f"{prefix}-go", className="go"),
+                                     placeholder="type a prompt, press Enter", disabled=True)),
+        html.Button(button, id=f"{prefix}-go", className="go", disabled=True),
     ], className="controls")
 
 

@@ -173,6 +173,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         "hash": Output(f"{p}-url", "hash"), "model": Output(f"{p}-model", "value"),
         "options": Output(f"{p}-model", "options"), "form": [Output(i, "value") for i in form_ids],
         "shows": [out for out, _ in shows], "msg": Output(f"{p}-msg-state", "children"),
+        "locked": [Output(f"{p}-prompt", "disabled"), Output(f"{p}-go", "disabled")],
     }
     inputs: dict[str, Any] = {
         "url": Input(f"{p}-url", "hash"), "go": Input(f"{p}-go", "n_clicks"),
@@ -200,6 +201,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         out: dict[str, Any] = {k: no_update for k in outputs}
         out["form"] = [no_update] * len(form_ids)
         out["shows"] = [no_update] * len(shows)
+        out["locked"] = [no_update] * 2
         names = services.registry.names()
         playing = not stopped
         old = from_dict(current)[0] if current else None
@@ -212,7 +214,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             state, more = resolve_model(state, names, page.default_model)
             out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
                        options=[{"label": n, "value": n} for n in names], model=state.model,
-                       msg=ui.messages([], warnings + more))
+                       msg=ui.messages([], warnings + more), locked=[False, False])
         elif trigger in (f"{p}-go", f"{p}-prompt"):
             state, warnings = apply_form(old, form, page.extra_form)
             out["msg"] = ui.messages([], warnings)

@@ -148,7 +148,8 @@ def register(app: Dash, services: Services) -> None:
                 "hash": Output(f"{P}-url", "hash"), "a": Output(f"{P}-model", "value"),
                 "b": Output(f"{P}-model-b", "value"), "options": Output(f"{P}-model", "options"),
                 "options_b": Output(f"{P}-model-b", "options"), "form": [Output(i, "value") for i in form_ids],
-                "msg": Output(f"{P}-msg-state", "children")},
+                "msg": Output(f"{P}-msg-state", "children"),
+                "locked": [Output(f"{P}-prompt", "disabled"), Output(f"{P}-go", "disabled")]},
         inputs={"url": Input(f"{P}-url", "hash"), "go": Input(f"{P}-go", "n_clicks"),
                 "submit": Input(f"{P}-prompt", "n_submit"), "a": Input(f"{P}-model", "value"),
                 "b": Input(f"{P}-model-b", "value"), "swap": Input(f"{P}-swap", "n_clicks"),
@@ -161,6 +162,7 @@ def register(app: Dash, services: Services) -> None:
         out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "a", "b", "options", "options_b",
                                                       "msg")}
         out["form"] = [no_update] * len(form_ids)
+        out["locked"] = [no_update] * 2
         old = (from_dict(current["view"])[0], current["model_b"]) if current else None
         if old is None or trigger == f"{P}-url":
             state, model_b, warnings = parse_hash(url)
@@ -170,7 +172,7 @@ def register(app: Dash, services: Services) -> None:
             model_b, more_b = resolve_b(model_b, state.model, names)
             options = [{"label": n, "value": n} for n in names]
             out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,
-                       b=model_b, msg=ui.messages([], warnings + more + more_b))
+                       b=model_b, msg=ui.messages([], warnings + more + more_b), locked=[False, False])
         elif trigger in (f"{P}-go", f"{P}-prompt"):
             (state, warnings), model_b = pathview.apply_form(old[0], form), old[1]
             out["msg"] = ui.messages([], warnings)

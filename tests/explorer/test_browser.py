@@ -44,7 +44,8 @@ def app(model_root: Path, cache_dir: Path, tmp_path: Path):
 
 
 def generate(dash_duo, prompt: str, new_tokens: int = 4) -> None:
-    """Type a prompt and settings, press Generate, wait for the chips."""
+    """Once the page has applied its link, type a prompt and settings, press Generate, wait for the chips."""
+    wait_until(lambda: dash_duo.find_element("#sp-prompt").is_enabled())
     dash_duo.find_element("#sp-prompt").send_keys(prompt)
     dash_duo.find_element(".settings-box summary").click()
     box = dash_duo.find_element("#sp-new")
@@ -82,9 +83,28 @@ def test_generate_step_play_reroute(dash_duo, app) -> None:
     no_console_errors(dash_duo)
 
 
+def record_first_prompt_box(dash_duo) -> None:
+    """Have every page load record the prompt box as it is when first drawn (window.firstPromptBox)."""
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        new MutationObserver((_, observer) => {
+            const box = document.getElementById("sp-prompt");
+            if (box && !window.firstPromptBox) {
+                window.firstPromptBox = {disabled: box.disabled, value: box.value};
+                observer.disconnect();
+            }
+        }).observe(document, {childList: true, subtree: true});"""})
+
+
 def test_permalink_switch_and_export(dash_duo, app) -> None:
     dash_duo.start_server(app)
+    record_first_prompt_box(dash_duo)
+    dash_duo.driver.get("about:blank")  # so that the link loads a new document, not a hash change
     dash_duo.driver.get(dash_duo.server_url + "/#m=beta&p=hello&n=3&s=4")
+    # the prompt box opens for typing only together with the link's state, which would overwrite typing
+    assert wait_until(lambda: dash_duo.driver.execute_script("return window.firstPromptBox")) == {
+        "disabled": True, "value": ""}
+    box = wait_until(lambda: dash_duo.find_element("#sp-prompt").is_enabled() and dash_duo.find_element("#sp-prompt"))
+    assert box.get_attribute("value") == "hello"
     wait_until(lambda: len(chips(dash_duo)) == 8)
     wait_until(lambda: step_label(dash_duo).startswith("step 5 of 7"))
     assert dash_duo.find_element("#sp-prompt").get_attribute("value") == "hello"
