@@ -7,7 +7,9 @@ of 495,000 tokens), batch 8. The dense baseline computes the same loss but gathe
 rows by indexing the full ``weights``/``biases`` (so their gradients are dense P x d x d
 tensors) and runs AdamW over every row, as the release's training does; it gathers each
 batch's rows once rather than once per position, which favours the baseline.
-Prints tokens (predicted positions) per second for both and their ratio.
+Prints tokens (predicted positions) per second for both and their ratio, first with
+glibc's default allocator, then with freed memory kept in the process (what
+``brillm train`` sets, see brillm_core/allocator.py).
 Usage: python benchmarks/bench_train.py [--steps N] [--batch-size B] [--threads T]
 """
 
@@ -19,6 +21,7 @@ import time
 
 import torch
 
+from brillm_core.allocator import keep_freed_memory
 from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches
 from brillm_core.train import TrainSettings, Trainer, init_model
@@ -54,10 +57,16 @@ def main() -> None:
     stream = torch.randint(0, 4000, (495_000,), generator=torch.Generator().manual_seed(0))
     counts = BigramCounts.from_stream(stream, 4000)
     print(f"V 4000, d 32, k 400, {counts.keys.numel() + 1:,} parameter rows, batch {args.batch_size} x 32 tokens, {args.threads} thread(s)")
-    sparse = measure(True, stream, counts, args)
-    gc.collect()
-    dense = measure(False, stream, counts, args)
-    print(f"sparse / dense: {sparse / dense:.1f}x")
+    for allocator in ("default allocator", "freed memory kept (brillm train)"):
+        if allocator != "default allocator" and not keep_freed_memory():
+            print("not glibc: the allocator setting does not apply here")
+            break
+        print(allocator)
+        sparse = measure(True, stream, counts, args)
+        gc.collect()
+        dense = measure(False, stream, counts, args)
+        gc.collect()
+        print(f"sparse / dense: {sparse / dense:.1f}x")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from .allocator import keep_freed_memory
 from .evaluate import evaluate_path
 from .train import TrainSettings, train
 
@@ -93,6 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         sparse=not args.dense,
         threads=args.threads,
     )
+    keep_freed_memory()  # a step's large buffers are reused instead of faulted in again
     path = train(args.corpus, args.output, settings, resume=args.resume, tokenizer_file=args.tokenizer_file, progress=not args.no_progress)
     print(f"newest checkpoint: {path}")
     return 0

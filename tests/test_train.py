@@ -237,3 +237,30 @@ def test_cli_reports_bad_corpus(tmp_path, capsys):
         code = cli_main(["train", str(tmp_path / name), "-o", str(tmp_path / f"run-{name}"), "--tokenizer", "word", "--no-progress"])
         assert code == 1
         assert message in capsys.readouterr().err
+
+
+FREE_AND_MEASURE = """
+import sys, torch
+from brillm_core.allocator import keep_freed_memory
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+kept = keep_freed_memory() if sys.argv[1] == "keep" else None
+x = torch.ones(2**26)  # 256 MB, written so its pages are resident
+before = rss()
+del x
+print(kept, before - rss())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc setting")
+@pytest.mark.parametrize("mode", ["keep", "default"])
+def test_training_allocator_keeps_freed_memory(mode):
+    """With the training setting a freed 256 MB block stays in the process (no page faults
+    to get it back next step); by default glibc returns it at once."""
+    out = subprocess.run([sys.executable, "-c", FREE_AND_MEASURE, mode], capture_output=True, text=True, check=True).stdout.split()
+    returned = int(out[1])
+    if mode == "keep":
+        assert out[0] == "True" and returned < 2**24
+    else:
+        assert returned > 2**27
