@@ -4,9 +4,9 @@ Per sequence u_0..u_{T-1} and position i, the gold edge (u_i, u_{i+1}) is class 
 1 + k candidate edges from u_i; each candidate's logit is its energy ||o_i(t)|| computed
 with the gold path's memory; the loss is the mean cross-entropy over positions.
 
-Sparse mode gathers only the parameter rows a batch uses, through
-``F.embedding(..., sparse=True)`` over flat views of ``weights``/``biases``, and updates
-them with RowAdamW (AdamW's exact formula on the touched rows; see ``optim``);
+Sparse mode gathers only the parameter rows a batch uses, through sparse
+``nn.Embedding`` modules over flat views of ``weights``/``biases`` (``StepParameters``),
+and updates them with RowAdamW (AdamW's exact formula on the touched rows; see ``optim``);
 ``node_bias``/``positions`` use dense AdamW. Dense mode indexes the full tensors
 instead, so their gradients are dense and AdamW updates every row, as in the release.
 Negatives that read the shared row 0 are merged into one logit weighted by their
@@ -19,10 +19,11 @@ an earlier one. ``--resume`` restarts from the newest one; the data order and ne
 are functions of (seed, step), so the continuation is bit-for-bit the uninterrupted run.
 
 Under ``torchrun`` (WORLD_SIZE > 1) each process trains on its own slice of every
-global batch and gradients are averaged by hand: dense ones with all_reduce, sparse
-ones by all_gather of (row indices, values) and a coalescing sum. This keeps gradients
-sparse (DistributedDataParallel's bucketed all-reduce would make them dense) while
-giving every rank the identical averaged gradient, so the ranks stay in step.
+global batch, with ``StepParameters`` wrapped in DistributedDataParallel (NCCL on GPUs,
+Gloo on CPU). Its communication hook ``average_gradients`` all-reduces dense buckets and
+averages sparse row gradients by all_gather of (row indices, values) and a coalescing
+sum: NCCL has no sparse all-reduce, so GPUs and CPUs run this same, tested code, and
+every rank applies the identical averaged gradient.
 """
 
 from __future__ import annotations
@@ -183,36 +184,45 @@ def compact_candidates(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([gold, own, torch.zeros_like(gold)], -1), torch.cat([zero, pad, multiplicity], -1)
 
 
-def sequence_loss(
-    model: BriLLM, flat_w: torch.Tensor, flat_b: torch.Tensor, ids: torch.Tensor, rows: torch.Tensor, sparse: bool
-) -> torch.Tensor:
-    """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``rows`` (B, T-1, 1+k): candidate edges' rows, gold first."""
-    d = model.hidden_size
-    rows, offsets = compact_candidates(rows)
-    B, steps, K = rows.shape
-    uniq, inv = torch.unique(rows, return_inverse=True)
-    if sparse:  # the gradient is a sparse tensor over the rows this batch uses
-        w, b = F.embedding(uniq, flat_w, sparse=True), F.embedding(uniq, flat_b, sparse=True)
-    else:  # the release's way: index the full tensors, whose gradients are dense
-        w, b = flat_w[uniq], flat_b[uniq]
-    w, b = w.view(-1, d, d), b.view(-1, d)
-    chunk = max(1, GATHER_BYTES // (B * K * d * d * w.element_size()))
-    pe = model.pe
-    signal = gelu(1.0 / d + model.node_bias[ids[:, 0], 0] + pe[0])
-    kept: list[torch.Tensor] = []
-    logits = []
-    for start in range(0, steps, chunk):
-        # One gather for several positions: its backward is a single scatter, not one per position.
-        part = inv[:, start : start + chunk]
-        for i, (w_i, b_i) in enumerate(zip(w[part].unbind(1), b[part].unbind(1)), start):
-            out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[i + 1])
-            logits.append(out.norm(dim=-1))
-            kept.append(out[:, 0])
-            weights = torch.softmax(model.positions[0, : i + 1, 0], dim=0)
-            signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
-    stacked = torch.stack(logits, dim=1) + offsets
-    target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
-    return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
+class StepParameters(nn.Module):
+    """Everything a training step reads, as one module (what DistributedDataParallel wraps):
+    the edge rows as embeddings over flat views of the model's tensors (sparse ones give
+    sparse row gradients; dense ones index the full tensors as the release does), node
+    biases and position logits. Updates show in the model: storage is shared."""
+
+    def __init__(self, model: BriLLM, sparse: bool) -> None:
+        super().__init__()
+        P, d = model.config.num_rows, model.hidden_size
+        self.hidden_size = d
+        self.weights = nn.Embedding(P, d * d, sparse=sparse, _weight=model.weights.data.view(P, d * d))
+        self.biases = nn.Embedding(P, d, sparse=sparse, _weight=model.biases.data.view(P, d))
+        self.node_bias, self.positions = model.node_bias, model.positions
+        self.pe = model.pe  # a constant table, not a parameter
+
+    def forward(self, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``rows`` (B, T-1, 1+k): candidate edges' rows, gold first."""
+        d = self.hidden_size
+        rows, offsets = compact_candidates(rows)
+        B, steps, K = rows.shape
+        uniq, inv = torch.unique(rows, return_inverse=True)
+        w, b = self.weights(uniq).view(-1, d, d), self.biases(uniq)
+        chunk = max(1, GATHER_BYTES // (B * K * d * d * w.element_size()))
+        pe = self.pe
+        signal = gelu(1.0 / d + self.node_bias[ids[:, 0], 0] + pe[0])
+        kept: list[torch.Tensor] = []
+        logits = []
+        for start in range(0, steps, chunk):
+            # One gather for several positions: its backward is a single scatter, not one per position.
+            part = inv[:, start : start + chunk]
+            for i, (w_i, b_i) in enumerate(zip(w[part].unbind(1), b[part].unbind(1)), start):
+                out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[i + 1])
+                logits.append(out.norm(dim=-1))
+                kept.append(out[:, 0])
+                weights = torch.softmax(self.positions[0, : i + 1, 0], dim=0)
+                signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
+        stacked = torch.stack(logits, dim=1) + offsets
+        target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
+        return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
 
 
 def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
@@ -236,6 +246,18 @@ def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
     return (torch.sparse_coo_tensor(idx[None], val, g.shape).coalesce() / world).coalesce()
 
 
+def average_gradients(world, bucket):  # unannotated: DDP compares annotations as objects, ours are strings
+    """DistributedDataParallel communication hook (world size, dist.GradBucket -> Future of the tensor):
+    the bucket's gradient averaged over the ranks (all_reduce when dense; all_gather of rows
+    when sparse, which NCCL cannot all-reduce)."""
+    grad = bucket.buffer()
+    if grad.is_sparse:
+        done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+        done.set_result(allreduce_sparse(grad, world))
+        return done
+    return dist.all_reduce(grad.div_(world), async_op=True).get_future().then(lambda f: f.value()[0])
+
+
 def rank_checksums(model: BriLLM) -> list[list[float]]:
     """Every rank's parameter sums, gathered; raises if the ranks no longer hold identical parameters."""
     sums = torch.stack([p.detach().double().sum() for p in (model.weights, model.biases, model.node_bias, model.positions)])
@@ -252,24 +274,27 @@ class Trainer:
 
     def __init__(self, model: BriLLM, settings: TrainSettings, counts: BigramCounts, info: DistInfo = DistInfo()) -> None:
         self.model, self.settings, self.info = model, settings, info
-        P, d = model.config.num_rows, model.hidden_size
-        # Flat views share storage with model.weights / model.biases: updates show in both.
-        self.flat_w = nn.Parameter(model.weights.data.view(P, d * d))
-        self.flat_b = nn.Parameter(model.biases.data.view(P, d))
+        self.params = StepParameters(model, settings.sparse)
+        self.loss_fn: nn.Module = self.params
+        if info.active:  # broadcast_buffers off: the module has no buffers, only the constant PE table
+            device_ids = [model.device.index] if model.device.type == "cuda" else None
+            self.loss_fn = nn.parallel.DistributedDataParallel(self.params, device_ids=device_ids, broadcast_buffers=False)
+            self.loss_fn.register_comm_hook(info.world, average_gradients)
         self.k = min(settings.negatives, model.vocab_size - 1)
         self.hard = hard_negative_table(counts, self.k).to(model.device) if settings.hard_negatives else None
         if self.hard is not None:  # rows of the hard candidates, looked up once
             self.hard_rows = model.edges.rows(torch.arange(model.vocab_size, device=model.device)[:, None], self.hard)
+        rows = [self.params.weights.weight, self.params.biases.weight]
         dense = [model.node_bias, model.positions]
         adamw = dict(lr=settings.lr, betas=BETAS, eps=EPS, weight_decay=0.0)
         if settings.sparse:
             self.optimizers = {
-                "sparse": RowAdamW([self.flat_w, self.flat_b], lr=settings.lr, betas=BETAS, eps=EPS),
+                "sparse": RowAdamW(rows, lr=settings.lr, betas=BETAS, eps=EPS),
                 "dense": torch.optim.AdamW(dense, **adamw),
             }
         else:
-            self.optimizers = {"dense": torch.optim.AdamW([self.flat_w, self.flat_b, *dense], **adamw)}
-        self.names = {id(self.flat_w): "weights", id(self.flat_b): "biases", id(model.node_bias): "node_bias", id(model.positions): "positions"}
+            self.optimizers = {"dense": torch.optim.AdamW([*rows, *dense], **adamw)}
+        self.names = {id(p): name for p, name in zip([*rows, *dense], ("weights", "biases", "node_bias", "positions"))}
 
     def candidate_rows(self, ids: torch.Tensor, step: int) -> torch.Tensor:
         """(B, T-1, 1+k) parameter rows of each position's candidate edges: gold first, then k negatives."""
@@ -285,8 +310,8 @@ class Trainer:
         return torch.cat([gold_rows, neg_rows], dim=-1)
 
     def loss(self, ids: torch.Tensor, step: int) -> torch.Tensor:
-        """Training loss of one batch (differentiable)."""
-        return sequence_loss(self.model, self.flat_w, self.flat_b, ids, self.candidate_rows(ids, step), self.settings.sparse)
+        """Training loss of one batch (differentiable; under torchrun its backward averages the gradients)."""
+        return self.loss_fn(ids, self.candidate_rows(ids, step))
 
     def step(self, ids: torch.Tensor, step: int) -> float:
         """One optimisation step on this rank's batch; returns the loss averaged over ranks."""
@@ -294,31 +319,17 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         loss = self.loss(ids.to(self.model.device), step)
         loss.backward()
-        if self.settings.sparse:  # rows were gathered as sorted unique indices: skip a needless coalesce
-            for p in (self.flat_w, self.flat_b):
+        if self.settings.sparse and not self.info.active:  # rows were gathered as sorted unique indices: skip a needless coalesce
+            for p in self.optimizers["sparse"].param_groups[0]["params"]:
                 g = p.grad
                 p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
         value = loss.detach().clone()
         if self.info.active:
-            self._sync_gradients()
             dist.all_reduce(value)
             value /= self.info.world
         for opt in self.optimizers.values():
             opt.step()
         return float(value)
-
-    def _sync_gradients(self) -> None:
-        """Average every gradient over the ranks (sparse ones stay sparse)."""
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        p.grad = torch.zeros_like(p)
-                    if p.grad.is_sparse:
-                        p.grad = allreduce_sparse(p.grad, self.info.world)
-                    else:
-                        dist.all_reduce(p.grad)
-                        p.grad /= self.info.world
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Optimiser state as tensors (for safetensors) plus JSON scalars; never pickled."""
@@ -545,6 +556,7 @@ class Run:
                 "tokens_per_second": rate,
                 "tokens_seen": step * per_step,
                 "world_size": self.info.world,
+                "distributed": type(trainer.loss_fn).__name__ if self.info.active else None,
                 "device": str(trainer.model.device),
                 "own_rows": trainer.model.config.own_rows,
                 "optimizer_state_file": STATE_FILE,

@@ -73,14 +73,14 @@ def _write(path: Path, text: str) -> Path:
 
 def test_sparse_and_dense_training_agree_on_the_first_steps(tmp_path):
     sparse, dense, batches = _trainer_pair(tmp_path)
-    assert sparse.flat_w.data_ptr() == sparse.model.weights.data_ptr()  # flat view shares storage
+    assert sparse.params.weights.weight.data_ptr() == sparse.model.weights.data_ptr()  # flat view shares storage
     for step in range(4):
         ids = batches.batch(step)
         assert abs(sparse.step(ids, step) - dense.step(ids, step)) < 1e-5
         for name in ("weights", "biases", "node_bias", "positions"):
             a, b = getattr(sparse.model, name), getattr(dense.model, name)
             assert torch.allclose(a, b, atol=1e-5, rtol=0), (step, name, float((a - b).abs().max()))
-    assert sparse.model.weights.grad is None and sparse.flat_w.grad.is_sparse
+    assert sparse.model.weights.grad is None and sparse.params.weights.weight.grad.is_sparse
 
 
 def reference_loss(model, ids: torch.Tensor, cands: torch.Tensor) -> float:
@@ -166,7 +166,7 @@ def test_two_process_torchrun_stays_in_step(tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     meta = load_checkpoint(checkpoint_dirs(tmp_path / "ddp")[-1][1], device="cpu").metadata["training"]
-    assert meta["world_size"] == 2
+    assert meta["world_size"] == 2 and meta["distributed"] == "DistributedDataParallel"
     sums = meta["rank_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
     history = meta["loss_history"]
