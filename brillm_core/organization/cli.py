@@ -35,10 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--word-rate", type=float, default=2.5, help="words per second for --stimulus (default 2.5)")
     p.add_argument("--tr", type=float, help="seconds per volume (default 1.5 with --simulate)")
     p.add_argument("--volumes", type=int, help="number of volumes of the recording")
-    p.add_argument("--brain", type=Path, help="time x voxel (or region) matrix, .npy or .csv/.tsv")
+    p.add_argument("--brain", type=Path, help="time x voxel (or region) matrix, .npy or .csv/.tsv; or a 4-D NIfTI image with --mask")
+    p.add_argument("--mask", type=Path, help="3-D NIfTI mask of the voxels to analyse (NIfTI --brain only); maps are "
+                                             "then also written as images under maps/")
     p.add_argument("--templates", type=Path,
-                   help="voxel x network matrix (.npy, or .csv with network names as header), or one integer label per voxel")
-    p.add_argument("--network-names", type=Path, help="text file with one network name per line")
+                   help="voxel x network matrix (.npy, or .csv with network names as header), or one integer label per voxel; "
+                        "with NIfTI brain data also a 3-D label image or a 4-D stack of network maps")
+    p.add_argument("--network-names", type=Path, help="text file with one network name per line (ascending labels), "
+                                                      "or, for label images, lines of 'label name'")
     p.add_argument("--responses", choices=("node-gated", "landscape"), default="node-gated",
                    help="node-gated (node x unit where the node is active) or landscape (every node's energy)")
     p.add_argument("--pool", choices=POOLING, default="sum", help="pool token steps into volumes (default sum)")

@@ -17,10 +17,11 @@ from ..checkpoint import Checkpoint, load_checkpoint
 from ..compare import check_same_vocabulary
 from ..errors import BriLLMError
 from .checkpoints import CheckpointRun, comparison_table, run_checkpoint
-from .encoding import BrainData, load_brain
+from .encoding import BrainData, load_brain, prepare_brain
 from .matching import check_templates, templates_from_labels
 from .pipeline import OrganizationReport, SimulationResult, run_simulation
 from .stimulus import OrganizationError, Stimulus, check_fits, read_stimulus, read_utf8, words_per_tr
+from .volumes import VoxelGrid, is_nifti, read_label_names, read_mask, read_recording, read_template_image, write_maps
 
 __all__ = ["write_atomically", "figure_tables", "write_report", "load_templates", "run_command"]
 
@@ -77,10 +78,20 @@ def _plain(x: object) -> object:
     return x.tolist() if isinstance(x, (np.ndarray, np.generic)) else str(x)
 
 
-def load_templates(path: Path, n_voxels: int, names_path: Path | None = None) -> tuple[np.ndarray, list[str]]:
-    """A (voxel x network) template matrix with names from a .npy/.csv matrix or a per-voxel integer label vector."""
+def load_templates(path: Path, n_voxels: int, names_path: Path | None = None,
+                   grid: VoxelGrid | None = None) -> tuple[np.ndarray, list[str]]:
+    """A (voxel x network) template matrix with names from a .npy/.csv matrix, a per-voxel integer
+    label vector, or (with NIfTI brain data) a label image or a 4-D stack of network maps."""
     names: list[str] | None = None
     suffix = path.suffix.lower()
+    if is_nifti(path):
+        if grid is None:
+            raise OrganizationError(f"{path}: template images need NIfTI brain data and its --mask")
+        values, names = read_template_image(path, grid, read_label_names(names_path) if names_path else None)
+        try:
+            return check_templates(values, n_voxels, names)
+        except ValueError as exc:
+            raise OrganizationError(f"{path}: {exc}") from exc
     try:
         if suffix == ".npy":
             values = np.load(path, allow_pickle=False)
@@ -112,10 +123,22 @@ def load_templates(path: Path, n_voxels: int, names_path: Path | None = None) ->
         raise OrganizationError(f"{path}: {exc}") from exc
 
 
-def _brain(args: argparse.Namespace) -> BrainData:
-    """The brain data, checked against --volumes, with the excluded voxels reported on stderr."""
+def _brain(args: argparse.Namespace) -> tuple[BrainData, VoxelGrid | None]:
+    """The brain data, checked against --volumes, with the excluded voxels reported on stderr, and
+    the voxel grid when it came as a NIfTI image with a mask."""
+    grid = None
     try:
-        brain = load_brain(args.brain, n_tr=args.volumes, tr=args.tr)
+        if is_nifti(args.brain):
+            if args.mask is None:
+                raise OrganizationError(f"{args.brain}: NIfTI brain data needs --mask (a 3-D image of the voxels to analyse)")
+            grid = read_mask(args.mask)
+            brain = prepare_brain(read_recording(args.brain, grid), n_tr=args.volumes, tr=args.tr)
+        else:
+            if args.mask is not None:
+                raise OrganizationError("--mask applies to NIfTI brain data only (.nii or .nii.gz)")
+            brain = load_brain(args.brain, n_tr=args.volumes, tr=args.tr)
+    except OrganizationError:
+        raise
     except FileNotFoundError as exc:
         raise OrganizationError(f"brain data file not found: {args.brain}") from exc
     except ValueError as exc:
@@ -123,7 +146,7 @@ def _brain(args: argparse.Namespace) -> BrainData:
     if brain.nan_voxels.size or brain.constant_voxels.size:
         print(f"warning: {brain.nan_voxels.size} voxel(s) with NaN/inf and {brain.constant_voxels.size} constant "
               f"voxel(s) are excluded from the encoding (their maps are NaN; listed in report.json)", file=sys.stderr)
-    return brain
+    return brain, grid
 
 
 def _check_real_args(args: argparse.Namespace) -> None:
@@ -201,8 +224,8 @@ def _real(args: argparse.Namespace) -> int:
         raise OrganizationError(f"output directory {args.output} already exists; choose a new path")
     stimulus = read_stimulus(args.stimulus, args.transcript, args.word_rate)
     check_fits(stimulus, args.tr, args.volumes)
-    brain = _brain(args)
-    templates, names = load_templates(args.templates, brain.n_voxels, args.network_names)
+    brain, grid = _brain(args)
+    templates, names = load_templates(args.templates, brain.n_voxels, args.network_names, grid)
     several = len(args.models) > 1
     checkpoints = {f"{i}-{Path(m).name}" if several else Path(m).name: load_checkpoint(m, device="cpu")
                    for i, m in enumerate(args.models)}
@@ -224,6 +247,10 @@ def _real(args: argparse.Namespace) -> int:
                                                 "word_index": run.timeline.word_index,
                                                 "word": [stimulus.words[w] for w in run.timeline.word_index]})
             write_report(run.report, target, figures)
+            if grid is not None:
+                enc = run.report.encoding
+                write_maps(target / "maps", grid, {"beta": enc.betas, "t": enc.t, "q": enc.q,
+                                                   "significant": enc.significant, "held_out_r": run.report.held_out_r})
         if several:
             comparison_table({n: r.report for n, (r, _) in runs.items()}).to_csv(directory / "comparison.csv", index=False)
 

@@ -124,3 +124,81 @@ def test_output_dir_exists_before_any_work(inputs, tmp_path, capsys):
     out.mkdir()
     assert main(real_args(inputs, out)) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def to_grid(inputs, root: Path) -> dict[str, Path]:
+    """The matrix inputs as NIfTI files: the 90 voxels scattered over a 6x5x4 grid by a mask, junk
+    outside it, the templates as a label image, and names as 'label name' lines in scrambled order."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(1)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    mask = np.zeros(120, dtype=bool)
+    mask[rng.choice(120, N_VOX, replace=False)] = True
+    mask = mask.reshape(6, 5, 4)
+    bold = rng.standard_normal((6, 5, 4, N_TR)) * 100
+    bold[mask] = np.load(inputs["brain"]).T
+    labels = rng.integers(1, 9, (6, 5, 4))
+    labels[mask] = np.repeat([1, 2, 3], N_VOX // 3)
+    paths = {"brain": root / "bold.nii.gz", "mask": root / "mask.nii", "labels": root / "labels.nii.gz", "names": root / "names.txt"}
+    nib.save(nib.Nifti1Image(bold.astype(np.float32), affine), str(paths["brain"]))
+    nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine), str(paths["mask"]))
+    nib.save(nib.Nifti1Image(labels.astype(np.int16), affine), str(paths["labels"]))
+    paths["names"].write_text("3 Visual\n1 Auditory\n2 Language\n", encoding="utf-8")
+    return {**paths, "mask_array": mask}
+
+
+def test_nifti_inputs_give_the_matrix_result_and_map_images(inputs, tmp_path):
+    import nibabel as nib
+
+    files = to_grid(inputs, tmp_path)
+    assert main(real_args(inputs, tmp_path / "matrix")) == 0
+    args = replace(replace(real_args(inputs, tmp_path / "nifti"), str(inputs["brain"]), str(files["brain"])),
+                   str(inputs["templates"]), str(files["labels"]))
+    assert main([*args, "--mask", str(files["mask"]), "--network-names", str(files["names"])]) == 0
+    for table in ("similarity", "maps", "measures"):
+        a, b = (pd.read_csv(tmp_path / run / f"{table}.csv") for run in ("matrix", "nifti"))
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    beta = nib.load(str(tmp_path / "nifti" / "maps" / "beta.nii.gz"))
+    values = np.asarray(beta.dataobj)
+    assert values.shape == (6, 5, 4, 3) and np.allclose(beta.affine, np.diag([2.0, 2.0, 2.0, 1.0]))
+    maps = pd.read_csv(tmp_path / "nifti" / "maps.csv")
+    assert np.allclose(values[files["mask_array"]], maps[["beta_0", "beta_1", "beta_2"]].to_numpy(), atol=1e-5)
+    assert np.isnan(values[~files["mask_array"]]).all()
+    # the same templates as a 4-D stack of network maps, named by plain lines
+    stack = np.zeros((6, 5, 4, 3), dtype=np.float32)
+    stack[files["mask_array"]] = pd.read_csv(inputs["templates"]).to_numpy()
+    nib.save(nib.Nifti1Image(stack, np.diag([2.0, 2.0, 2.0, 1.0])), str(tmp_path / "stack.nii.gz"))
+    (tmp_path / "plain.txt").write_text("Auditory\nLanguage\nVisual\n", encoding="utf-8")
+    args = replace(replace(args, str(files["labels"]), str(tmp_path / "stack.nii.gz")), str(tmp_path / "nifti"), str(tmp_path / "stack"))
+    assert main([*args, "--mask", str(files["mask"]), "--network-names", str(tmp_path / "plain.txt")]) == 0
+    pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / run / "similarity.csv") for run in ("matrix", "stack")), rtol=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, f: [*a, "--mask", str(f["mask"])], "--mask applies to NIfTI brain data only"),
+    (lambda a, f: replace(a, str(a[a.index("--brain") + 1]), str(f["brain"])), "NIfTI brain data needs --mask"),
+    (lambda a, f: replace(a, str(a[a.index("--templates") + 1]), str(f["labels"])), "template images need NIfTI brain data"),
+    (lambda a, f: [*replace(a, str(a[a.index("--brain") + 1]), str(f["brain"])), "--mask", str(f["small_mask"])],
+     "not on the mask's grid"),
+    (lambda a, f: [*replace(a, str(a[a.index("--brain") + 1]), str(f["brain"])), "--mask", str(f["shifted_mask"])],
+     "another grid than the mask"),
+    (lambda a, f: [*replace(a, str(a[a.index("--brain") + 1]), str(f["brain"])), "--mask", str(f["empty_mask"])],
+     "selects no voxel"),
+    (lambda a, f: [*replace(a, str(a[a.index("--brain") + 1]), str(f["mask"])), "--mask", str(f["mask"])],
+     "must be a 4-D image"),
+    (lambda a, f: [*replace(a, str(a[a.index("--brain") + 1]), str(f["brain"])), "--mask", str(f["names"])],
+     "cannot read mask"),
+])
+def test_bad_nifti_inputs_are_clear_errors(inputs, tmp_path, capsys, change, message):
+    import nibabel as nib
+
+    files = to_grid(inputs, tmp_path)
+    mask = files["mask_array"].astype(np.uint8)
+    nib.save(nib.Nifti1Image(mask[:5], np.eye(4)), str(tmp_path / "small.nii"))
+    nib.save(nib.Nifti1Image(mask, np.diag([3.0, 2.0, 2.0, 1.0])), str(tmp_path / "shifted.nii"))
+    nib.save(nib.Nifti1Image(mask * 0, np.diag([2.0, 2.0, 2.0, 1.0])), str(tmp_path / "empty.nii"))
+    files.update(small_mask=tmp_path / "small.nii", shifted_mask=tmp_path / "shifted.nii", empty_mask=tmp_path / "empty.nii")
+    assert main(change(real_args(inputs, tmp_path / "out"), files)) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
