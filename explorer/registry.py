@@ -2,7 +2,9 @@
 
 A URL names a checkpoint only by the name shown in the picker. Names come from listing
 the configured folders; a requested name is looked up in that listing and never joined
-to a path, so no URL can make the app read outside the model folders.
+to a path, so no URL can make the app read outside the model folders. A checkpoint
+whose directory or files are symbolic links leading out of every configured folder is
+refused before anything in it is opened.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Registry:
             known = ", ".join(self.names()) or "none configured"
             shown = name if len(name) <= 60 else name[:60] + "..."
             raise UnknownModel(f"no checkpoint called {shown!r} in the configured model folders (available: {known})")
+        self._check_inside(entry)
         stamp = max((p.stat().st_mtime for p in entry.path.iterdir()), default=0.0)
         key = (entry.path, stamp)
         with self._lock:
@@ -74,6 +77,17 @@ class Registry:
             while len(self._loaded) > MAX_LOADED:
                 self._loaded.popitem(last=False)
         return checkpoint
+
+    def _check_inside(self, entry: Entry) -> None:
+        """Refuse a checkpoint whose directory or files resolve (through links) outside every configured folder."""
+        try:
+            targets = [entry.path.resolve(), *(p.resolve() for p in entry.path.iterdir())]
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop
+            raise UnknownModel(f"checkpoint {entry.name!r} cannot be listed: {exc}") from exc
+        outside = [t for t in targets if not any(t.is_relative_to(root) for root in self.model_dirs)]
+        if outside:
+            raise UnknownModel(f"checkpoint {entry.name!r} links to files outside the configured model folders "
+                               f"({len(outside)} path(s)); copy them in, or add their folder to the model folders")
 
 
 def _children(root: Path) -> list[Path]:

@@ -27,7 +27,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, files) -> Iterator[dict[str
     root = tmp_path_factory.mktemp("served")
     models = root / "models"
     corpus.good_checkpoint(models / "good")
-    corpus.good_checkpoint(root / "outside" / "secret", seed=5)
+    secret = corpus.good_checkpoint(root / "outside" / "secret", seed=5)
+    corpus.good_checkpoint(models / "linked-file")  # its weights: a link to the secret checkpoint's
+    (models / "linked-file" / "model.safetensors").unlink()
+    (models / "linked-file" / "model.safetensors").symlink_to(secret / "model.safetensors")
+    (models / "linked-dir").symlink_to(secret, target_is_directory=True)
     app = create_app([models, files[0]["empty-weights"].path.parent], root / "cache")
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

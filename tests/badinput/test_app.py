@@ -135,6 +135,11 @@ def test_forged_payload_with_wrong_types_is_answered(served, session, values: di
     assert requests.get(str(served["url"]) + "/", timeout=30).status_code == 200
 
 
+@pytest.mark.parametrize("name", ["linked-file", "linked-dir"])
+def test_links_out_of_the_model_folders_are_refused(session, name: str) -> None:
+    assert "links to files outside the configured model folders" in signal_path(session, f"#m={name}&p=ab")
+
+
 def test_nothing_outside_the_model_folders_was_read(served, opened, session) -> None:
     """Runs last in this module: serves one more good link, then checks the audit log."""
     assert "unknown node" not in signal_path(session, "#m=good&p=ab&n=3")

@@ -64,6 +64,15 @@ def test_registry_lists_and_loads_only_allow_listed(model_root: Path, tmp_path: 
             reg.load(bad)
 
 
+def test_registry_follows_links_only_within_its_folders(model_root: Path, tmp_path: Path) -> None:
+    inside = tmp_path / "models"
+    inside.mkdir()
+    (inside / "alias").symlink_to(model_root / "alpha", target_is_directory=True)
+    with pytest.raises(UnknownModel, match="outside the configured model folders"):
+        Registry([inside]).load("alias")
+    assert Registry([inside, model_root]).load("alias").config.hidden_size == 8  # its target's folder is configured
+
+
 def test_registry_accepts_a_single_checkpoint_dir(model_root: Path) -> None:
     reg = Registry([model_root / "beta", model_root])
     assert reg.names() == ["beta", "alpha", "beta-2"]
