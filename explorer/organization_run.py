@@ -1,13 +1,15 @@
 """The organisation page's settings (validated, <-> URL hash) and its computation on the simulator or a checkpoint.
 
 Hash keys carry an ``o_`` prefix so that they never collide with the path pages' keys; ``m`` (the checkpoint) is
-shared with them. Checkpoint runs use a typed stimulus and demonstration brain data simulated from the model's
-own responses (``simulated_brain``); real fMRI goes through ``brillm organization``.
+shared with them. Three sources: the simulator; a checkpoint on a typed stimulus with demonstration brain data
+simulated from the model's own responses (``simulated_brain``); a checkpoint on uploaded recorded data (a
+stimulus, brain data and templates, named in links by their content hashes; see ``uploads``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
@@ -16,13 +18,16 @@ import numpy as np
 
 from brillm_core import Checkpoint
 from brillm_core.organization import (
-    OrganizationError, OrganizationReport, prepare_brain, run_checkpoint, run_simulation, simulated_brain,
-    stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
+    OrganizationError, OrganizationReport, check_fits, load_brain, load_templates, prepare_brain, run_checkpoint,
+    run_simulation, simulated_brain, stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
 )
 
+from .uploads import KINDS, Upload, stimulus_of
+
 MAX_TEXT = 5000
+UPLOAD_KEY = re.compile(r"[0-9a-f]{24}|")
 TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynamic response to return
-CHOICES = {"source": ("sim", "model"), "kind": ("node_gated", "landscape"), "pool": ("sum", "mean", "last"),
+CHOICES = {"source": ("sim", "model", "upload"), "kind": ("node_gated", "landscape"), "pool": ("sum", "mean", "last"),
            "method": ("ols_ar1", "ols", "ridge")}
 LIMITS: dict[str, tuple[float, float]] = {
     "word_rate": (0.5, 10.0), "tr": (0.5, 5.0), "k": (1, 32), "alpha": (0.0, 5.0), "seed": (0, 2**31 - 1),
@@ -30,6 +35,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "k_true": (1, 16), "atom": (0, 31),
 }
 VIEW_ONLY = ("atom",)
+UPLOADED = KINDS  # settings fields holding upload keys
+SIMULATOR_ONLY = ("n_tr", "nodes", "units", "voxels", "k_true")
+DROPPED = {"sim": ("model", "text", "word_rate", "kind", "pool", *UPLOADED), "model": (*SIMULATOR_ONLY, *UPLOADED),
+           "upload": (*SIMULATOR_ONLY, "text")}
 Progress = Callable[[float, str], None]
 
 
@@ -55,13 +64,13 @@ class OrgSettings:
     voxels: int = 1200
     k_true: int = 6
     atom: int = 0
+    stimulus: str = ""  # upload keys (source "upload")
+    brain: str = ""
+    templates: str = ""
 
     def request(self) -> dict[str, Any]:
-        """What the computation depends on (the simulator ignores the checkpoint fields and vice versa)."""
-        data = {k: v for k, v in asdict(self).items() if k not in VIEW_ONLY}
-        drop = ("model", "text", "word_rate", "kind", "pool") if self.source == "sim" else (
-            "n_tr", "nodes", "units", "voxels", "k_true")
-        return {k: v for k, v in data.items() if k not in drop}
+        """What the computation depends on (each source ignores the others' fields)."""
+        return {k: v for k, v in asdict(self).items() if k not in VIEW_ONLY and k not in DROPPED[self.source]}
 
 
 DEFAULT = OrgSettings()
@@ -79,6 +88,11 @@ def parse(raw: dict[str, Any]) -> tuple[OrgSettings, list[str]]:
         if f.name in CHOICES:
             if value not in CHOICES[f.name]:
                 warnings.append(f"{f.name}={value!r} is not one of {', '.join(CHOICES[f.name])}; using {default}")
+                value = default
+        elif f.name in UPLOADED:
+            value = str(value)
+            if not UPLOAD_KEY.fullmatch(value):
+                warnings.append(f"{f.name}={value[:40]!r} is not an upload key; ignored")
                 value = default
         elif f.name in ("model", "text"):
             value = str(value)
@@ -128,8 +142,10 @@ class OrgResult:
     note: str
 
 
-def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Progress) -> OrgResult:
-    """Run the pipeline as the settings say; user-fixable problems raise OrganizationError."""
+def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Progress,
+            files: dict[str, Upload] | None = None) -> OrgResult:
+    """Run the pipeline as the settings say (``files``: the uploads, by kind, for source "upload");
+    user-fixable problems raise OrganizationError."""
     s = settings
     if s.source == "sim":
         try:
@@ -147,6 +163,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
                          f"Simulator with known truth: {sim.atoms.shape[1]} true atoms, seed {s.seed}.")
     if checkpoint is None:
         raise OrganizationError("no checkpoint is configured; start the explorer with a model folder")
+    if s.source == "upload":
+        return _recorded(s, checkpoint, progress, files or {})
     stimulus = stimulus_from_text(s.text, s.word_rate)
     n_tr = int(math.ceil((stimulus.duration + TAIL_SECONDS) / s.tr))
     progress(0.0, "responses for the simulated brain data")
@@ -159,4 +177,26 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
     note = (f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
             f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "
             "(demonstration of the method, not a finding); use `brillm organization` for recorded fMRI.")
+    return OrgResult(run.report, words_per_tr(stimulus.words, stimulus.onsets, s.tr, n_tr), s.tr, templates, None, note)
+
+
+def _recorded(s: OrgSettings, checkpoint: Checkpoint, progress: Progress, files: dict[str, Upload]) -> OrgResult:
+    """The checkpoint on uploaded recorded data, as ``brillm organization`` runs it on the same files."""
+    missing = [kind for kind in KINDS if kind not in files]
+    if missing:
+        raise OrganizationError(f"upload {', '.join(missing)} first")
+    stimulus = stimulus_of(files["stimulus"], s.word_rate)
+    try:
+        brain = load_brain(files["brain"].data, name=files["brain"].name)
+    except ValueError as exc:
+        raise OrganizationError(f"{files['brain'].name}: {exc}") from exc
+    n_tr = brain.data.shape[0]
+    check_fits(stimulus, s.tr, n_tr)
+    templates, names = load_templates(files["templates"].data, brain.n_voxels, name=files["templates"].name)
+    run = run_checkpoint(checkpoint, stimulus, brain, templates, names, tr=s.tr, kind=s.kind, how=s.pool, k=s.k,
+                         alpha=s.alpha, seed=s.seed, method=s.method, n_perm=s.n_perm,
+                         stability_seeds=(s.seed + 1,), n_phase_null=5, progress=progress)
+    note = (f"Recorded data: {files['stimulus'].name} ({len(stimulus.words)} words), {files['brain'].name} "
+            f"({n_tr} volumes of {s.tr:g} s x {brain.n_voxels} voxels or regions), templates "
+            f"{files['templates'].name} ({len(names)} networks).")
     return OrgResult(run.report, words_per_tr(stimulus.words, stimulus.onsets, s.tr, n_tr), s.tr, templates, None, note)

@@ -20,7 +20,8 @@ _EXPORTS = {
     "pipeline": ("OrganizationReport", "SimulationResult", "recovery_figures", "run_organization", "run_simulation"),
     "responses": ("landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses"),
     "simulate": ("SimulatedData", "simulate"),
-    "stimulus": ("OrganizationError", "Stimulus", "StimulusResponses", "TokenTimeline", "parse_transcript",
+    "tables": ("load_templates", "read_matrix"),
+    "stimulus": ("OrganizationError", "Stimulus", "StimulusResponses", "TokenTimeline", "check_fits", "parse_transcript",
                  "read_stimulus", "stimulus_from_text", "stimulus_responses", "tokenize_stimulus", "words_per_tr"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -18,12 +18,12 @@ from ..compare import check_same_vocabulary
 from ..errors import BriLLMError
 from .checkpoints import CheckpointRun, comparison_table, run_checkpoint
 from .encoding import BrainData, load_brain, prepare_brain
-from .matching import check_templates, templates_from_labels
 from .pipeline import OrganizationReport, SimulationResult, run_simulation
-from .stimulus import OrganizationError, Stimulus, check_fits, read_stimulus, read_utf8, words_per_tr
-from .volumes import VoxelGrid, is_nifti, read_label_names, read_mask, read_recording, read_template_image, write_maps
+from .stimulus import OrganizationError, Stimulus, check_fits, read_stimulus, words_per_tr
+from .tables import load_templates
+from .volumes import VoxelGrid, is_nifti, read_mask, read_recording, write_maps
 
-__all__ = ["write_atomically", "figure_tables", "write_report", "load_templates", "run_command"]
+__all__ = ["write_atomically", "figure_tables", "write_report", "run_command"]
 
 
 def write_atomically(directory: Path, fill: Callable[[Path], None]) -> Path:
@@ -76,51 +76,6 @@ def write_report(report: OrganizationReport, directory: Path, figures: dict[str,
 def _plain(x: object) -> object:
     """numpy values as plain Python for json.dumps."""
     return x.tolist() if isinstance(x, (np.ndarray, np.generic)) else str(x)
-
-
-def load_templates(path: Path, n_voxels: int, names_path: Path | None = None,
-                   grid: VoxelGrid | None = None) -> tuple[np.ndarray, list[str]]:
-    """A (voxel x network) template matrix with names from a .npy/.csv matrix, a per-voxel integer
-    label vector, or (with NIfTI brain data) a label image or a 4-D stack of network maps."""
-    names: list[str] | None = None
-    suffix = path.suffix.lower()
-    if is_nifti(path):
-        if grid is None:
-            raise OrganizationError(f"{path}: template images need NIfTI brain data and its --mask")
-        values, names = read_template_image(path, grid, read_label_names(names_path) if names_path else None)
-        try:
-            return check_templates(values, n_voxels, names)
-        except ValueError as exc:
-            raise OrganizationError(f"{path}: {exc}") from exc
-    try:
-        if suffix == ".npy":
-            values = np.load(path, allow_pickle=False)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            sep = "\t" if suffix == ".tsv" else ","
-            first = pd.read_csv(path, sep=sep, header=None, nrows=1).iloc[0]
-            header = bool(pd.to_numeric(first, errors="coerce").isna().any())
-            frame = pd.read_csv(path, sep=sep, header=0 if header else None)
-            names = [str(c) for c in frame.columns] if header else None
-            values = frame.apply(pd.to_numeric, errors="coerce").to_numpy()
-            if np.isnan(values).any():
-                raise OrganizationError(f"{path}: templates hold empty or non-numeric cells")
-        else:
-            raise OrganizationError(f"{path}: templates must be .npy or .csv/.tsv, got {path.suffix!r}")
-    except FileNotFoundError as exc:
-        raise OrganizationError(f"templates file not found: {path}") from exc
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        if isinstance(exc, OrganizationError):
-            raise
-        raise OrganizationError(f"cannot read templates {path}: {exc}") from exc
-    values = np.squeeze(values) if values.ndim == 2 and 1 in values.shape and values.shape[0] == n_voxels else values
-    if values.ndim == 1 and np.all(np.mod(values, 1) == 0):
-        values, names = templates_from_labels(values.astype(np.int64))
-    if names_path is not None:
-        names = [line.strip() for line in read_utf8(names_path).splitlines() if line.strip()]
-    try:
-        return check_templates(values, n_voxels, names)
-    except ValueError as exc:
-        raise OrganizationError(f"{path}: {exc}") from exc
 
 
 def _brain(args: argparse.Namespace) -> tuple[BrainData, VoxelGrid | None]:

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from sklearn.linear_model import RidgeCV
 
 from .hrf import convolve_hrf
+from .tables import read_matrix
 
 __all__ = [
     "METHODS",
@@ -85,26 +85,11 @@ def prepare_brain(
     return BrainData(y[:, kept], y.shape[1], kept, np.flatnonzero(bad), np.flatnonzero(constant), voxel_names)
 
 
-def load_brain(path: str | Path, n_tr: int | None = None, tr: float | None = None) -> BrainData:
-    """Read a time x voxel matrix from .npy or .csv (an optional header row names the voxels) and prepare it."""
-    path = Path(path)
-    names = None
-    if path.suffix.lower() == ".npy":
-        data = np.load(path, allow_pickle=False)
-    elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        first = pd.read_csv(path, sep=sep, header=None, nrows=1).iloc[0]
-        has_header = pd.to_numeric(first, errors="coerce").isna().any() and first.notna().all()
-        frame = pd.read_csv(path, sep=sep, header=0 if has_header else None)
-        numeric = frame.apply(pd.to_numeric, errors="coerce")
-        junk = numeric.isna() & frame.notna()
-        if junk.values.any():
-            r, c = np.argwhere(junk.values)[0]
-            raise ValueError(f"{path}: non-numeric value {frame.iat[r, c]!r} at data row {r + 1}, column {c + 1}")
-        data = numeric.to_numpy(dtype=float)
-        names = [str(c) for c in frame.columns] if has_header else None
-    else:
-        raise ValueError(f"{path}: brain data must be .npy or .csv/.tsv, got {path.suffix!r}")
+def load_brain(source: str | Path | bytes, n_tr: int | None = None, tr: float | None = None,
+               name: str | Path | None = None) -> BrainData:
+    """Read a time x voxel matrix from .npy or .csv (an optional header row names the voxels) and prepare it;
+    ``source`` is a path or a file's bytes (then ``name`` gives the format)."""
+    data, names = read_matrix(source, name or str(source), "brain data")
     return prepare_brain(data, n_tr=n_tr, tr=tr, voxel_names=names)
 
 

@@ -20,12 +20,18 @@ from ..figures import common
 from ..figures import organization as fig
 from ..organization_run import CHOICES, LIMITS, OrgResult, compute, from_hash, parse, to_hash
 from ..state import ViewState, export_document
+from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
 P_COLUMNS = ("q", "p_r", "p_dice")  # shown with 3 significant digits, not rounded to 0
 FORM = ("source", "model", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "n_perm",
-        "n_tr", "nodes", "units", "voxels", "k_true")
+        "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)
+UPLOAD_LABELS = {
+    "stimulus": "Stimulus: plain text (read at the word rate) or a transcript .csv/.tsv of word, onset[, offset]",
+    "brain": "Brain data: time x voxel (or region) matrix, .npy or .csv/.tsv (an optional header names the columns)",
+    "templates": "Templates: voxel x network matrix, .npy or .csv/.tsv (header = network names), or one label per voxel",
+}
 HELP = [
     html.P("Sun et al. (arXiv 2410.19542) factor artificial neurons' responses to a story into K atoms (time courses) "
            "with sparse loadings by dictionary learning; each atom's sub-group is the set of neurons loading on it. "
@@ -34,7 +40,8 @@ HELP = [
     html.P("Here a neuron is a unit of a node: node-gated (node x unit, responding where the node is active) or "
            "landscape (every node's energy at every step). The simulator has a known truth, so its recovery is shown. "
            "A checkpoint run uses the typed stimulus and brain data simulated from the model's own responses: it "
-           "shows the mechanics, not a finding; recorded fMRI goes through the `brillm organization` command."),
+           "shows the mechanics, not a finding. Recorded data: choose 'upload', upload the stimulus, the brain "
+           "matrix and the templates (up to 32 MB each; NIfTI images go through the `brillm organization` command)."),
     html.Ul([html.Li(f"{name}: {text}") for name, text in FORMULAS.items()]),
 ]
 
@@ -51,6 +58,15 @@ def _radio(field: str, label: str) -> html.Label:
                                              options=[{"label": c.replace("_", "-"), "value": c} for c in CHOICES[field]]))
 
 
+def _upload_row(kind: str) -> html.Div:
+    """An upload button for one kind of file, the key of the file received (hidden) and its summary or error."""
+    return html.Div([
+        dcc.Upload(html.Button(f"Upload {kind}…", className="upload"), id=f"{P}-{kind}-upload", max_size=MAX_UPLOAD_BYTES),
+        dcc.Input(id=f"{P}-{kind}", type="hidden"),
+        html.Span(UPLOAD_LABELS[kind], id=f"{P}-{kind}-status", className="status"),
+    ], className="upload-row")
+
+
 def _table(table_id: str, rows: int = 12) -> dash_table.DataTable:
     """A sortable, paged table."""
     return dash_table.DataTable(id=table_id, page_size=rows, sort_action="native",
@@ -64,20 +80,23 @@ def layout(**_query: Any) -> html.Div:
         dcc.Location(id=f"{P}-url", refresh=False), dcc.Store(id=f"{P}-state"), dcc.Store(id=f"{P}-request"),
         dcc.Store(id=f"{P}-meta"),
         html.H2(NAME), ui.help_box(HELP), ui.message_box(f"{P}-msg-state"), ui.message_box(f"{P}-msg"),
-        html.Div([_radio("source", "Data"), ui.model_picker(P), _number("k", "Atoms K"),
+        html.Div([_radio("source", "Data"), ui.model_picker(P), _number("tr", "TR (s)", 0.1), _number("k", "Atoms K"),
                   _number("alpha", "Sparsity α", 0.05), _number("seed", "Seed"), _radio("method", "Encoding"),
                   _number("n_perm", "Permutations"), html.Button("Run", id=f"{P}-go", className="go")],
                  className="controls"),
         html.Details([html.Summary("Simulator size"),
                       html.Div([_number("n_tr", "Volumes"), _number("nodes", "Nodes"), _number("units", "Units per node"),
-                                _number("voxels", "Voxels"), _number("k_true", "True atoms"),
-                                _number("tr", "TR (s)", 0.1)], className="settings")], className="settings-box"),
+                                _number("voxels", "Voxels"), _number("k_true", "True atoms")], className="settings")],
+                     className="settings-box"),
         html.Details([html.Summary("Checkpoint stimulus"),
                       html.Div([ui.labelled("Stimulus text (words at the word rate)",
                                             dcc.Textarea(id=f"{P}-text", className="wide", style={"width": "100%", "height": 90})),
                                 _number("word_rate", "Words per second", 0.1), _radio("kind", "Responses"),
                                 _radio("pool", "Pooling into volumes")], className="settings")],
                      className="settings-box"),
+        html.Details([html.Summary("Recorded data (upload)"),
+                      html.Div([_upload_row(kind) for kind in KINDS], className="settings")],
+                     id=f"{P}-upload-box", className="settings-box"),
         html.Div([html.Progress(id=f"{P}-progress", value="0", max="100", className="progress"),
                   html.Span(id=f"{P}-status", className="status"),
                   html.Button("Cancel", id=f"{P}-cancel", className="cancel", disabled=True)],
@@ -164,12 +183,14 @@ def register(app: Dash, services: Services) -> None:
         settings, _ = parse(request or {})
         meta: dict[str, Any] = {"request": request, "error": ""}
         try:
-            checkpoint = services.registry.load(settings.model) if settings.source == "model" else None
+            checkpoint = services.registry.load(settings.model) if settings.source != "sim" else None
             key = cache_key("organization", checkpoint.model_id if checkpoint else "simulator", settings.request())
             if services.cache.get(key) is None:
                 def progress(fraction: float, message: str) -> None:
                     set_progress((str(int(100 * fraction)), message))
-                services.cache.set(key, compute(settings, checkpoint, progress))
+                files = (fetch(services.cache, {kind: getattr(settings, kind) for kind in KINDS})
+                         if settings.source == "upload" else None)
+                services.cache.set(key, compute(settings, checkpoint, progress, files))
             meta["key"] = key
         except (BriLLMError, ValueError) as exc:
             meta["error"] = str(exc)
@@ -224,6 +245,9 @@ def register(app: Dash, services: Services) -> None:
             ui.messages([], warnings), result.note,
         )
 
+    for kind in KINDS:
+        _register_upload(app, services, kind)
+
     @app.callback(
         Output(f"{P}-download", "data"),
         Input(f"{P}-csv-similarity", "n_clicks"), Input(f"{P}-csv-subgroups", "n_clicks"),
@@ -245,6 +269,24 @@ def register(app: Dash, services: Services) -> None:
                         "note": result.note, "report": result.report.summary()})
         return {"content": export_document("organization", ViewState(model=settings.model), data),
                 "filename": "brillm-organization.json"}
+
+
+def _register_upload(app: Dash, services: Services, kind: str) -> None:
+    """Receive one kind of upload: check and summarise it, keep it in the cache, put its key in the form."""
+
+    @app.callback(
+        Output(f"{P}-{kind}", "value", allow_duplicate=True), Output(f"{P}-{kind}-status", "children"),
+        Input(f"{P}-{kind}-upload", "contents"), State(f"{P}-{kind}-upload", "filename"),
+        State(f"{P}-word_rate", "value"), prevent_initial_call=True,
+    )
+    def receive(contents, filename, word_rate):
+        """A summary of the file and its key, or the reason it cannot be used."""
+        try:
+            upload = decode(contents, filename)
+            summary = describe(kind, upload, float(word_rate or 2.5))
+        except (BriLLMError, ValueError) as exc:
+            return "", html.Span(str(exc), className="upload-error")
+        return store(services.cache, upload), html.Span(f"✓ {summary}", className="upload-ok")
 
 
 def _finite(x: Any) -> Any:

@@ -17,6 +17,13 @@ def wait_until(predicate, timeout: float = 30.0):
     raise AssertionError("condition not met in time")
 
 
+def open_link(dash_duo, link: str) -> None:
+    """Open ``link`` (a path with its hash) as a new page, the way a pasted link opens: straight after
+    ``start_server`` a bare hash change could land while the page is still starting."""
+    dash_duo.driver.get("about:blank")
+    dash_duo.driver.get(dash_duo.server_url + link)
+
+
 def texts(dash_duo, selector: str) -> list[str]:
     """Text of every element matching ``selector``, read in one script (no stale elements)."""
     return dash_duo.driver.execute_script(

@@ -12,7 +12,7 @@ from selenium.webdriver.common.keys import Keys
 from brillm_core import load_checkpoint, recall_activation
 from explorer.app import create_app
 
-from .browser import no_console_errors, texts, wait_until
+from .browser import no_console_errors, open_link, texts, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +51,7 @@ def generate(dash_duo, prompt: str, new_tokens: int = 4) -> None:
     box = dash_duo.find_element("#sp-new")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(new_tokens))
+    wait_until(lambda: dash_duo.find_element("#sp-go").is_enabled())  # disabled while the page's first job runs
     dash_duo.find_element("#sp-go").click()
     wait_until(lambda: len(chips(dash_duo)) == len(prompt) + new_tokens)
 
@@ -98,8 +99,7 @@ def record_first_prompt_box(dash_duo) -> None:
 def test_permalink_switch_and_export(dash_duo, app) -> None:
     dash_duo.start_server(app)
     record_first_prompt_box(dash_duo)
-    dash_duo.driver.get("about:blank")  # so that the link loads a new document, not a hash change
-    dash_duo.driver.get(dash_duo.server_url + "/#m=beta&p=hello&n=3&s=4")
+    open_link(dash_duo, "/#m=beta&p=hello&n=3&s=4")
     # the prompt box opens for typing only together with the link's state, which would overwrite typing
     assert wait_until(lambda: dash_duo.driver.execute_script("return window.firstPromptBox")) == {
         "disabled": True, "value": ""}
@@ -136,7 +136,7 @@ def test_permalink_switch_and_export(dash_duo, app) -> None:
 
 def test_bad_links_show_messages(dash_duo, app) -> None:
     dash_duo.start_server(app)
-    dash_duo.driver.get(dash_duo.server_url + "/#m=..%2F..%2Fetc&p=zz&n=abc&t=-1")
+    open_link(dash_duo, "/#m=..%2F..%2Fetc&p=zz&n=abc&t=-1")
     wait_until(lambda: "not in the configured model folders" in dash_duo.find_element("#sp-msg-state").text)
     assert "new_tokens" in dash_duo.find_element("#sp-msg-state").text
     wait_until(lambda: len(chips(dash_duo)) == 2 + 16)
@@ -149,7 +149,7 @@ def test_bad_links_show_messages(dash_duo, app) -> None:
 
 def test_token_graph_steps_and_node_details(dash_duo, app) -> None:
     dash_duo.start_server(app)
-    dash_duo.driver.get(dash_duo.server_url + "/graph#m=alpha&p=abc&n=3&gk=2&node=4")
+    open_link(dash_duo, "/graph#m=alpha&p=abc&n=3&gk=2&node=4")
     wait_until(lambda: "step 1 of 5" in "".join(texts(dash_duo, "#tg-step-label")))
     wait_until(lambda: "strongest out-edges" in "".join(texts(dash_duo, "#tg-details")))
     assert "#4" in "".join(texts(dash_duo, "#tg-details h4"))
@@ -167,7 +167,7 @@ def test_token_graph_steps_and_node_details(dash_duo, app) -> None:
 
 def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> None:
     dash_duo.start_server(app)
-    dash_duo.driver.get(dash_duo.server_url + "/recall#m=alpha&p=ab&h=2&b=3&bm=4")
+    open_link(dash_duo, "/recall#m=alpha&p=ab&h=2&b=3&bm=4")
     wait_until(lambda: len(texts(dash_duo, "#rc-table td")) > 0)
     dash_duo.find_element("#rc-node").send_keys("3")
     wait_until(lambda: "node=3" in dash_duo.driver.current_url)
@@ -184,6 +184,7 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
         box = dash_duo.find_element(f"#rc-{field}")
         box.send_keys(Keys.CONTROL, "a")
         box.send_keys(value)
+    wait_until(lambda: dash_duo.find_element("#rc-go").is_enabled())
     dash_duo.find_element("#rc-go").click()
     wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
     dash_duo.find_element("#rc-cancel").click()
@@ -195,7 +196,7 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
 
 def test_model_card(dash_duo, app) -> None:
     dash_duo.start_server(app)
-    dash_duo.driver.get(dash_duo.server_url + "/card#m=beta")
+    open_link(dash_duo, "/card#m=beta")
     wait_until(lambda: "hidden_size" in dash_duo.find_element("#mc-body").text)
     assert "4" in dash_duo.find_element("#mc-body").text
     wait_until(lambda: len(dash_duo.find_elements("#mc-loss .scatterlayer .trace")) == 1)

@@ -15,7 +15,7 @@ from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
 from explorer.state import ViewState, from_dict, to_hash
-from .browser import no_console_errors, text, wait_until
+from .browser import no_console_errors, open_link, text, wait_until
 
 CHARS = list(string.ascii_lowercase + " .,!")
 TRAINER_LOSSES = [3.0, 2.5, 2.25]
@@ -120,7 +120,7 @@ def test_hash_round_trip_and_bad_names() -> None:
 @pytest.mark.browser
 def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, comparison) -> None:
     dash_duo.start_server(create_app([root], tmp_path / "cache"))
-    dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&n=6&mb=two")
+    open_link(dash_duo, "/compare#m=one&p=ab&n=6&mb=two")
     wait_until(lambda: "diverge first at step" in text(dash_duo, "#cp-divergence"))
     assert f"step {comparison.first_divergence}:" in text(dash_duo, "#cp-divergence")
     assert len(dash_duo.find_elements("#cp-paths .chip")) == 2 * 8
@@ -142,7 +142,7 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
 @pytest.mark.browser
 def test_compare_refuses_different_vocabularies(dash_duo, root: Path, tmp_path: Path) -> None:
     dash_duo.start_server(create_app([root], tmp_path / "cache"))
-    dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&mb=other")
+    open_link(dash_duo, "/compare#m=one&p=ab&mb=other")
     wait_until(lambda: "different vocabularies" in text(dash_duo, "#cp-msg"))
     assert dash_duo.find_elements("#cp-paths .chip") == []
     dash_duo.driver.get(dash_duo.server_url + "/compare#m=one&p=ab&mb=..%2Fnowhere")

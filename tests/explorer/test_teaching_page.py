@@ -15,7 +15,7 @@ from explorer.app import create_app
 from explorer.figures import teaching as figs
 from explorer.figures.common import token_label
 from explorer.pages import teaching as page
-from .browser import text, wait_until
+from .browser import open_link, text, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
 
@@ -122,7 +122,7 @@ def classes(dash_duo, selector: str) -> str:
 @pytest.mark.browser
 def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> None:
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
-    dash_duo.driver.get(dash_duo.server_url + "/teach")  # a bare link opens a ready example
+    open_link(dash_duo, "/teach")  # a bare link opens a ready example
     wait_until(lambda: dash_duo.find_element("#te-prompt").get_attribute("value") == page.SAMPLE_PROMPT)
     wait_until(lambda: "Which node gets the most energy" in text(dash_duo, "#te-question"))
     dash_duo.driver.get(dash_duo.server_url + "/teach#m=beta&p=abc&n=3")

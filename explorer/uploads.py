@@ -1,0 +1,108 @@
+"""Recorded data uploaded to the organisation page: a stimulus, brain data and network templates.
+
+An upload is decoded and size-checked, parsed at once by the same readers as
+``brillm organization`` (so a bad file is reported on arrival), and kept in the result
+cache under its content hash; links carry only that hash. Nothing is written elsewhere,
+and .npy files are read without pickle.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from brillm_core.organization import (
+    OrganizationError, Stimulus, load_brain, parse_transcript, read_matrix, stimulus_from_text,
+)
+
+from .cache import ResultCache
+
+MAX_UPLOAD_BYTES = 32 * 2**20
+KINDS = ("stimulus", "brain", "templates")
+TRANSCRIPT_SUFFIXES = (".csv", ".tsv")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: its base name (which gives its format) and its bytes."""
+
+    name: str
+    data: bytes
+
+    @property
+    def key(self) -> str:
+        """Content hash of name and bytes: the id links carry."""
+        return hashlib.sha256(self.name.encode() + b"\0" + self.data).hexdigest()[:24]
+
+
+def decode(contents: str, filename: str | None) -> Upload:
+    """dcc.Upload's data URL as an Upload; OrganizationError when it is not base64 or is too large."""
+    header, _, payload = (contents or "").partition(",")
+    if not header.startswith("data:") or not header.endswith(";base64"):
+        raise OrganizationError("the upload is not a base64 data URL")
+    if len(payload) * 3 // 4 > MAX_UPLOAD_BYTES:
+        raise OrganizationError(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; use `brillm organization`")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise OrganizationError(f"the upload is not valid base64: {exc}") from exc
+    name = Path(filename or "upload").name[:200]
+    return Upload(name, data)
+
+
+def _text(upload: Upload) -> str:
+    """An upload's UTF-8 text."""
+    try:
+        return upload.data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OrganizationError(f"{upload.name} is not UTF-8 text: {exc}") from exc
+
+
+def stimulus_of(upload: Upload, word_rate: float) -> Stimulus:
+    """A transcript (.csv/.tsv of word, onset[, offset]) or plain text read at ``word_rate``."""
+    suffix = Path(upload.name).suffix.lower()
+    if suffix in TRANSCRIPT_SUFFIXES:
+        return parse_transcript(_text(upload), "\t" if suffix == ".tsv" else None)
+    return stimulus_from_text(_text(upload), word_rate)
+
+
+def describe(kind: str, upload: Upload, word_rate: float) -> str:
+    """Parse an upload as ``kind`` and summarise it; OrganizationError names what is wrong."""
+    try:
+        if kind == "stimulus":
+            stimulus = stimulus_of(upload, word_rate)
+            return f"{upload.name}: {len(stimulus.words):,} words, {stimulus.duration:.1f} s"
+        if kind == "brain":
+            brain = load_brain(upload.data, name=upload.name)
+            return f"{upload.name}: {brain.data.shape[0]:,} volumes x {brain.n_voxels:,} voxels or regions"
+        values, names = read_matrix(upload.data, upload.name, "templates")
+        columns = "one label per voxel" if values.ndim == 1 or values.shape[1] == 1 else f"{values.shape[1]} networks"
+        return f"{upload.name}: {values.shape[0]:,} voxels, {columns}"
+    except OrganizationError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise OrganizationError(f"{upload.name}: {exc}") from exc
+
+
+def store(cache: ResultCache, upload: Upload) -> str:
+    """Keep the upload in the cache; its key."""
+    cache.set(f"upload:{upload.key}", upload)
+    return upload.key
+
+
+def fetch(cache: ResultCache, keys: dict[str, str]) -> dict[str, Upload]:
+    """The uploads a link names, by kind (kinds without a key are left out); OrganizationError when
+    one was never uploaded here or has been evicted from the cache."""
+    found = {}
+    for kind, key in keys.items():
+        if not key:
+            continue
+        upload = cache.get(f"upload:{key}")
+        if not isinstance(upload, Upload):
+            raise OrganizationError(f"the {kind} file of this link is not in the cache (evicted, or uploaded to "
+                                    "another server): upload it again")
+        found[kind] = upload
+    return found
