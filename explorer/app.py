@@ -17,6 +17,7 @@ from .registry import Registry
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 JOBS_SIZE_LIMIT = 2**28
+MAX_REQUEST_BYTES = 48 * 2**20  # a 32 MB upload, base64-encoded inside a callback's JSON, fits; larger bodies get 413
 
 
 def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEFAULT_SIZE_LIMIT,
@@ -46,6 +47,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     register_opener(app)
     app.layout = html.Div([nav, html.Main(dash.page_container, className="content")])
     app.server.config["BRILLM_MODELS"] = services.registry.names()
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.server.wsgi_app = gate_requests(app.server.wsgi_app)  # type: ignore[method-assign]
     app.server.register_error_handler(DependencyException, lambda _: ("not found", 404))  # a bad asset path
     return app

@@ -140,6 +140,16 @@ def test_links_out_of_the_model_folders_are_refused(session, name: str) -> None:
     assert "links to files outside the configured model folders" in signal_path(session, f"#m={name}&p=ab")
 
 
+def test_oversized_request_body_is_refused(served) -> None:
+    from explorer.app import MAX_REQUEST_BYTES
+
+    body = b"{" + b" " * MAX_REQUEST_BYTES + b"}"
+    answer = requests.post(str(served["url"]) + "/_dash-update-component", data=body,
+                           headers={"Content-Type": "application/json"}, timeout=60)
+    assert answer.status_code == 413
+    assert requests.get(str(served["url"]) + "/", timeout=30).status_code == 200
+
+
 def test_nothing_outside_the_model_folders_was_read(served, opened, session) -> None:
     """Runs last in this module: serves one more good link, then checks the audit log."""
     assert "unknown node" not in signal_path(session, "#m=good&p=ab&n=3")
