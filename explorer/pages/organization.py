@@ -248,6 +248,11 @@ def register(app: Dash, services: Services) -> None:
     for kind in KINDS:
         _register_upload(app, services, kind)
 
+    @app.callback(Output(f"{P}-upload-box", "open"), Input(f"{P}-source", "value"))
+    def show_uploads(source):
+        """Open the upload section when the data source is an uploaded recording."""
+        return source == "upload"
+
     @app.callback(
         Output(f"{P}-download", "data"),
         Input(f"{P}-csv-similarity", "n_clicks"), Input(f"{P}-csv-subgroups", "n_clicks"),

@@ -169,7 +169,7 @@ def test_page_runs_on_uploaded_files(dash_duo, model_root: Path, cache_dir: Path
     dash_duo.start_server(create_app([model_root], cache_dir))
     open_link(dash_duo, "/organization#o_source=upload&m=alpha&o_k=3&o_n_perm=20")
     dash_duo.wait_for_contains_text("#fo-msg", "upload stimulus, brain, templates first", timeout=30)
-    dash_duo.find_element("#fo-upload-box summary").click()
+    assert dash_duo.find_element("#fo-upload-box").get_attribute("open")  # opened for the "upload" source
     bad = recorded / "bad.csv"
     bad.write_text("1,2\n3,oops\n", encoding="utf-8")
     dash_duo.find_element("#fo-brain-upload input[type=file]").send_keys(str(bad))
