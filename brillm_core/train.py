@@ -320,7 +320,7 @@ class Trainer:
         loss = self.loss(ids.to(self.model.device), step)
         loss.backward()
         if self.settings.sparse and not self.info.active:  # rows were gathered as sorted unique indices: skip a needless coalesce
-            for p in self.optimizers["sparse"].param_groups[0]["params"]:
+            for p in (self.params.weights.weight, self.params.biases.weight):
                 g = p.grad
                 p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
         value = loss.detach().clone()

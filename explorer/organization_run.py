@@ -35,9 +35,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "k_true": (1, 16), "atom": (0, 31),
 }
 VIEW_ONLY = ("atom",)
-UPLOADED = KINDS  # settings fields holding upload keys
 SIMULATOR_ONLY = ("n_tr", "nodes", "units", "voxels", "k_true")
-DROPPED = {"sim": ("model", "text", "word_rate", "kind", "pool", *UPLOADED), "model": (*SIMULATOR_ONLY, *UPLOADED),
+DROPPED = {"sim": ("model", "text", "word_rate", "kind", "pool", *KINDS), "model": (*SIMULATOR_ONLY, *KINDS),
            "upload": (*SIMULATOR_ONLY, "text")}
 Progress = Callable[[float, str], None]
 
@@ -89,7 +88,7 @@ def parse(raw: dict[str, Any]) -> tuple[OrgSettings, list[str]]:
             if value not in CHOICES[f.name]:
                 warnings.append(f"{f.name}={value!r} is not one of {', '.join(CHOICES[f.name])}; using {default}")
                 value = default
-        elif f.name in UPLOADED:
+        elif f.name in KINDS:  # upload keys
             value = str(value)
             if not UPLOAD_KEY.fullmatch(value):
                 warnings.append(f"{f.name}={value[:40]!r} is not an upload key; ignored")

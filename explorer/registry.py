@@ -63,8 +63,8 @@ class Registry:
             known = ", ".join(self.names()) or "none configured"
             shown = name if len(name) <= 60 else name[:60] + "..."
             raise UnknownModel(f"no checkpoint called {shown!r} in the configured model folders (available: {known})")
-        self._check_inside(entry)
-        stamp = max((p.stat().st_mtime for p in entry.path.iterdir()), default=0.0)
+        files = self._files_inside(entry)
+        stamp = max((p.stat().st_mtime for p in files), default=0.0)
         key = (entry.path, stamp)
         with self._lock:
             if key in self._loaded:
@@ -78,16 +78,18 @@ class Registry:
                 self._loaded.popitem(last=False)
         return checkpoint
 
-    def _check_inside(self, entry: Entry) -> None:
-        """Refuse a checkpoint whose directory or files resolve (through links) outside every configured folder."""
+    def _files_inside(self, entry: Entry) -> list[Path]:
+        """The checkpoint's files; refused if the directory or a file resolves (through links) outside every configured folder."""
         try:
-            targets = [entry.path.resolve(), *(p.resolve() for p in entry.path.iterdir())]
+            files = list(entry.path.iterdir())
+            targets = [entry.path.resolve(), *(p.resolve() for p in files)]
         except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop
             raise UnknownModel(f"checkpoint {entry.name!r} cannot be listed: {exc}") from exc
         outside = [t for t in targets if not any(t.is_relative_to(root) for root in self.model_dirs)]
         if outside:
             raise UnknownModel(f"checkpoint {entry.name!r} links to files outside the configured model folders "
                                f"({len(outside)} path(s)); copy them in, or add their folder to the model folders")
+        return files
 
 
 def _children(root: Path) -> list[Path]:

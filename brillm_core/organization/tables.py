@@ -23,10 +23,11 @@ Source = str | Path | bytes
 
 def read_matrix(source: Source, name: str | Path, what: str) -> tuple[np.ndarray, list[str] | None]:
     """A numeric matrix and its header names (None without a header row) from a path or a file's
-    bytes; ``name`` gives the format by its suffix. Empty cells are NaN; other text is a ValueError."""
+    bytes; ``name`` gives the format by its suffix. Empty cells are NaN; other text is a ValueError
+    (its message leaves naming the file to the caller, which knows how the user called it)."""
     suffix = Path(name).suffix.lower()
     if suffix not in MATRIX_SUFFIXES:
-        raise ValueError(f"{name}: {what} must be .npy or .csv/.tsv, got {suffix!r}")
+        raise ValueError(f"{what} must be .npy or .csv/.tsv, got {suffix!r}")
 
     def opened():  # a fresh reader each time: bytes are read twice for the header check
         return io.BytesIO(source) if isinstance(source, bytes) else source
@@ -37,7 +38,7 @@ def read_matrix(source: Source, name: str | Path, what: str) -> tuple[np.ndarray
         except ValueError as exc:
             if "pickle" not in str(exc):
                 raise
-            raise ValueError(f"{name} holds pickled Python objects, which are never loaded; save a numeric array") from exc
+            raise ValueError("the file holds pickled Python objects, which are never loaded; save a numeric array") from exc
     sep = "\t" if suffix == ".tsv" else ","
     first = pd.read_csv(opened(), sep=sep, header=None, nrows=1).iloc[0]
     has_header = bool(pd.to_numeric(first, errors="coerce").isna().any() and first.notna().all())
@@ -46,7 +47,7 @@ def read_matrix(source: Source, name: str | Path, what: str) -> tuple[np.ndarray
     junk = numeric.isna() & frame.notna()
     if junk.values.any():
         r, c = np.argwhere(junk.values)[0]
-        raise ValueError(f"{name}: non-numeric value {frame.iat[r, c]!r} at data row {r + 1}, column {c + 1}")
+        raise ValueError(f"non-numeric value {frame.iat[r, c]!r} at data row {r + 1}, column {c + 1}")
     return numeric.to_numpy(dtype=float), [str(c) for c in frame.columns] if has_header else None
 
 
