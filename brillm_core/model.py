@@ -19,13 +19,20 @@ from .errors import CheckpointError
 
 
 def positional_encoding(length: int, width: int) -> torch.Tensor:
-    """The release's PE table: sin/cos of ``p * 10000 ** (2k / d)`` (frequency multiplies)."""
-    position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
-    freq = 10000.0 ** (torch.arange(0, width, 2, dtype=torch.float64) / width)
-    table = torch.zeros(length, width, dtype=torch.float64)
+    """The release's PE table, in the release's own float32 arithmetic, bit for bit.
+
+    ``PE[p, 2k] = sin(p * f_k)``, ``PE[p, 2k+1] = cos(p * f_k)`` with the float32 frequency
+    ``f_k = 10000.0 ** (2k / d)`` (it multiplies the position). Integer positions times
+    float32 frequencies reach millions of radians, so a float64 table rounded to float32 is
+    a different table (0.15 apart at position 511); the release's checkpoints were trained
+    with this one.
+    """
+    position = torch.arange(length).reshape(-1, 1)  # int64, promoted by the float32 product
+    freq = 10000.0 ** (torch.arange(0, width, 2) / width)  # float32
+    table = torch.zeros(length, width)
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq)
-    return table.float()
+    return table
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:

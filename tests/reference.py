@@ -1,8 +1,9 @@
 """An independent, plainly written BriLLM for the tests: Python loops over steps and candidates.
 
 It follows ../shared/BRILLM-MODEL.md literally, in float64 numpy, and shares no code with
-the engine: its own PE formula, GELU via math.erf, row lookup via a dict built by walking
-sources and targets in id order.
+the engine: its own PE code (the release's float32 table, as the checkpoints were trained
+with it), GELU via math.erf, row lookup via a dict built by walking sources and targets in
+id order.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import numpy as np
 
 
 def pe_table(length: int, d: int) -> np.ndarray:
-    """PE[p, 2k] = sin(p * 10000 ** (2k / d)), PE[p, 2k+1] = cos(...)."""
+    """PE[p, 2k] = sin(p * f_k), PE[p, 2k+1] = cos(p * f_k), f_k = 10000 ** (2k / d), all in float32.
+
+    The release's checkpoints were trained with torch's float32 table, so this reference
+    builds it with torch's float32 operations one column at a time (and not in float64:
+    the arguments reach millions of radians), then holds it as float64 like everything else.
+    """
+    import torch
+
     table = np.zeros((length, d))
-    for p in range(length):
-        for k in range(d // 2):
-            f = 10000.0 ** (2 * k / d)
-            table[p, 2 * k] = math.sin(p * f)
-            table[p, 2 * k + 1] = math.cos(p * f)
+    positions = torch.tensor(list(range(length)), dtype=torch.int64)
+    for k in range(d // 2):
+        exponent = torch.tensor([float(2 * k)], dtype=torch.float32) / torch.tensor([float(d)], dtype=torch.float32)
+        f = torch.pow(torch.tensor(10000.0, dtype=torch.float32), exponent)
+        angle = positions.to(torch.float32) * f
+        table[:, 2 * k] = torch.sin(angle).double().numpy()
+        table[:, 2 * k + 1] = torch.cos(angle).double().numpy()
     return table
 
 
