@@ -26,3 +26,14 @@ def small_checkpoint() -> Checkpoint:
 def saved_checkpoint(tmp_path: Path) -> Path:
     """A small checkpoint saved to a temporary directory."""
     return make_checkpoint().save(tmp_path / "ckpt")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let parallel runs on one machine keep apart: DASH_TEST_PORT_BASE moves dash_duo's first port."""
+    import os
+
+    base = os.environ.get("DASH_TEST_PORT_BASE")
+    if base:
+        from dash.testing.application_runners import BaseDashRunner
+
+        BaseDashRunner._next_port = int(base)
