@@ -101,37 +101,58 @@ class BriLLM(nn.Module):
         """Node width d."""
         return self.config.hidden_size
 
-    def start_signal(self, node: int, base: torch.Tensor | None = None) -> torch.Tensor:
-        """e_0 = GELU(base + node_bias[node] + PE[0]); base defaults to ones(d) / d."""
+    def start_signal(self, node: int | torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """e_0 = GELU(base + node_bias[node] + PE[0]); base defaults to ones(d) / d, as the release's.
+
+        ``node`` may be a tensor of N node ids, giving (N, d) start signals.
+        """
         d = self.hidden_size
         if base is None:
-            base = torch.full((d,), 1.0 / d, device=self.device)
+            base = torch.ones(d, device=self.device) / d
         base = torch.as_tensor(base, dtype=self.weights.dtype, device=self.device).reshape(d)
         return gelu(base + self.node_bias[node, 0] + self.pe[0])
 
     def memory_weights(self, step: int) -> torch.Tensor:
-        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``."""
-        return torch.softmax(self.positions[0, :step, 0], dim=0)
+        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``.
+
+        Taken over dimension 1 of the (1, step, 1) slice, as the release does: torch's
+        softmax over a middle dimension rounds differently from a 1-D softmax.
+        """
+        return self.positions[:, :step, :].softmax(1)[0, :, 0]
 
     def memory_signal(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1}, and the weights a."""
+        """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1}, and the weights a.
+
+        An elementwise product summed over j, as the release computes it (a matrix
+        product would add the terms in another order and round differently).
+        """
         weights = self.memory_weights(outputs.shape[0])
-        return weights @ outputs, weights
+        return (outputs * weights[:, None]).sum(0), weights
+
+    def row_outputs(self, signals: torch.Tensor, rows: slice, pe_index: int) -> torch.Tensor:
+        """GELU(x @ W[r] + b[r] + PE[pe_index]) for signals (N, d) and a slice of N rows, or one
+        of them broadcast against the other's N: outputs (N, d).
+
+        Reads a slice of the parameters (no gather) and multiplies as the release does, one
+        (1 x d) @ (d x d) product per row in a batched matmul (a plain (N x d) @ (d x d)
+        product rounds differently).
+        """
+        return gelu(self.row_product(signals, rows) + self.biases[rows, 0] + self.pe[pe_index])
+
+    def row_product(self, signals: torch.Tensor, rows: slice) -> torch.Tensor:
+        """x @ W[r] for signals (N, d) and a slice of rows, paired or broadcast as in ``row_outputs``."""
+        return torch.matmul(signals.unsqueeze(-2), self.weights[rows]).squeeze(-2)
 
     def candidate_outputs(self, source: int, signal: torch.Tensor, pe_index: int) -> torch.Tensor:
         """o(t) = GELU(x @ W[row(s,t)] + b[row(s,t)] + PE[pe_index]) for every target t (V x d).
 
         Only the source's own rows and the shared row are computed; shared edges copy it.
         """
-        targets = self.edges.own_targets(source)
-        start = int(self.edges.indptr[source])
-        rows = torch.arange(start + 1, start + 1 + targets.numel(), device=self.device)
-        pe = self.pe[pe_index]
-        shared = gelu(signal @ self.weights[0] + self.biases[0, 0] + pe)
-        out = shared.expand(self.vocab_size, -1).clone()
-        if targets.numel():
-            own = gelu(torch.matmul(signal, self.weights[rows]) + self.biases[rows, 0] + pe)
-            out[targets] = own
+        start, stop = int(self.edges.indptr[source]), int(self.edges.indptr[source + 1])
+        x = signal.unsqueeze(0)
+        out = self.row_outputs(x, slice(0, 1), pe_index).expand(self.vocab_size, -1).clone()
+        if stop > start:
+            out[self.edges.own_targets(source)] = self.row_outputs(x, slice(start + 1, stop + 1), pe_index)
         return out
 
     def edge_outputs(self, signals: torch.Tensor, rows: torch.Tensor, pe_index: torch.Tensor | int) -> torch.Tensor:
