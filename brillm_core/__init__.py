@@ -5,6 +5,7 @@ Public API (the explorer uses only these names):
     import_release                                 convert the release's files
     BriLLM, ModelConfig, EdgeTable, random_model   the model
     propagate, reroute, DecodeSettings, Trace      paths and their traces
+    edge_strengths, source_energies                the decode rule, batched over every source
     recall_activation, incoming_energy             recall activation and its reverse
     score_ids, Score                               full-vocabulary scoring
     explain_step                                   every number of one step (teaching)
@@ -14,6 +15,7 @@ Public API (the explorer uses only these names):
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .compare import PathComparison, check_same_vocabulary, compare_paths, edge_changes, js_divergence, loss_history
 from .config import ModelConfig
+from .decode import SourceEnergies, edge_strengths, source_energies
 from .edges import EdgeTable
 from .explain import StepExplanation, explain_step
 from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
@@ -27,7 +29,7 @@ from .trace import DecodeSettings, Step, Trace
 
 __all__ = [
     "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings",
-    "EdgeTable", "Encoding", "ModelConfig", "PathComparison", "StepExplanation", "check_same_vocabulary",
+    "EdgeTable", "Encoding", "SourceEnergies", "edge_strengths", "source_energies", "ModelConfig", "PathComparison", "StepExplanation", "check_same_vocabulary",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import decode
 from .model import BriLLM, gelu
 from .trace import Trace
 
@@ -51,15 +52,14 @@ def explain_step(model: BriLLM, trace: Trace, step: int, target: int | None = No
     terms = weights[:, None] * trace.outputs[:step].to(model.device)
     signal = s.signal_in.to(model.device)
     row = int(model.edges.rows(torch.tensor(s.source), torch.tensor(target)))
-    pe_index = step if settings.release_decoder else step + 1
-    product = signal @ model.weights[row]
+    pe_index = decode.pe_index(step, settings)
+    product = model.row_product(signal.unsqueeze(0), slice(row, row + 1))[0]
     bias = model.biases[row, 0]
     pe = model.pe[pe_index]
     pre = product + bias + pe
     output = gelu(pre)
-    temperature = 1.0 if settings.release_decoder else settings.temperature
-    energies = torch.nan_to_num(s.energies.double(), nan=float("-inf")) / temperature
-    log_z = float(torch.logsumexp(energies, 0))
+    temperature = decode.temperature(settings)
+    log_z = float(torch.logsumexp(decode.logits(s.energies.double(), settings), 0))
     energy = float(output.norm())
     return StepExplanation(
         step=step, source=s.source, target=target, row=row, pe_index=pe_index,

@@ -1,10 +1,7 @@
 """Run a path through the graph: teacher-forced prompt steps, then generation, recorded.
 
-Training semantics (the default) follow the spec: step i adds PE[i + 1], every node
-including the current one is a candidate, and probabilities are softmax(E / T). The
-``release_decoder`` switch reproduces the release's decoder instead: PE[i], no
-self-loop candidate, and a temperature that changes nothing (it divided probabilities
-after the softmax, and sampling renormalises them).
+Each step's signal, candidates and probabilities follow the one decode rule in
+``decode.py`` (training semantics by default, the release's decoder on request).
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from .decode import step_distribution, step_signal
 from .errors import PromptError
 from .model import BriLLM
 from .trace import DecodeSettings, Trace
@@ -66,25 +64,6 @@ def _validate_ids(model: BriLLM, ids: Sequence[int]) -> list[int]:
     return out
 
 
-def step_distribution(
-    model: BriLLM, source: int, signal: torch.Tensor, step: int, settings: DecodeSettings
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Outputs (V x d), energies (V, NaN for non-candidates) and probabilities at one step."""
-    pe_index = step if settings.release_decoder else step + 1
-    outputs = model.candidate_outputs(source, signal, pe_index)
-    energies = outputs.norm(dim=-1)
-    logits = energies.clone()
-    if settings.release_decoder:
-        energies[source] = math.nan
-        logits[source] = -math.inf
-    else:
-        logits = logits / settings.temperature
-    probabilities = torch.softmax(logits, dim=0)
-    if settings.release_decoder:
-        probabilities[source] = math.nan
-    return outputs, energies, probabilities
-
-
 def choose_next(
     energies: torch.Tensor, probabilities: torch.Tensor, settings: DecodeSettings, generator: torch.Generator | None
 ) -> int:
@@ -133,13 +112,9 @@ def propagate(
     memory: list[torch.Tensor] = []
     path = list(ids)
     generator = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
-    base = torch.tensor(settings.start_signal) if settings.start_signal is not None else None
     with single_thread():
         for i in range(n):
-            if i == 0:
-                signal, weights = model.start_signal(path[0], base), torch.zeros(0, device=dev)
-            else:
-                signal, weights = model.memory_signal(kept[:i])
+            signal, weights = step_signal(model, path[0], kept[:i], settings)
             outputs, e, p = step_distribution(model, path[i], signal, i, settings)
             if i + 1 >= len(ids):
                 path.append(choose_next(e, p, settings, generator))

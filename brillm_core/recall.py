@@ -16,16 +16,16 @@ signal when there is no context), with the share of s's probability mass that t 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import pandas as pd
 import torch
 
+from .decode import source_energies, start_signals, step_distribution, step_signal
 from .errors import PromptError
-from .model import BriLLM, gelu
-from .propagate import check_path_length, propagate, single_thread, step_distribution
+from .model import BriLLM
+from .propagate import check_path_length, propagate, single_thread
 from .trace import DecodeSettings
 
 
@@ -75,16 +75,14 @@ def recall_activation(
     activation = torch.zeros(V, dtype=torch.float64)
     first_hop = torch.zeros(V, dtype=torch.int64)
     edges: list[tuple[int, int, int, float]] = []
-    base = torch.tensor(settings.start_signal) if settings.start_signal is not None else None
     start = int(trace.path[-1])
     frontier = [(1.0, start, trace.outputs.to(model.device))]
     with single_thread():
         for hop in range(1, hops + 1):
-            step = len(context) - 1 + hop - 1
             grown = []
             for mass, node, kept in frontier:
-                signal = model.start_signal(node, base) if step == 0 else model.memory_signal(kept)[0]
-                outputs, _, probs = step_distribution(model, node, signal, step, settings)
+                signal, _ = step_signal(model, node, kept, settings)
+                outputs, _, probs = step_distribution(model, node, signal, kept.shape[0], settings)
                 p = torch.nan_to_num(probs, nan=-1.0).cpu()
                 order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
                 for t in order:
@@ -120,46 +118,21 @@ def incoming_energy(
     V, dev = model.vocab_size, model.device
     if not 0 <= target < V:
         raise PromptError(f"target {target} is not a node id (0..{V - 1})")
-    base = torch.tensor(settings.start_signal) if settings.start_signal is not None else None
     sources = torch.arange(V, device=dev)
     if context is not None and len(context) >= 2:
         trace = propagate(model, list(context), settings.with_new_tokens(0))
-        step = len(context) - 1
-        signal, _ = model.memory_signal(trace.outputs.to(dev))
-        signals = signal.expand(V, -1)
+        signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
+        energies = source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
     else:
-        step = 0
-        signals = torch.stack([model.start_signal(int(s), base) for s in sources])
-    pe = model.pe[step if settings.release_decoder else step + 1]
-    rows_in = model.edges.rows_into(target)
-    energy = gelu(torch.einsum("vd,vde->ve", signals, model.weights[rows_in]) + model.biases[rows_in, 0] + pe).norm(dim=-1)
-    # Normaliser of each source's softmax: its own edges one by one, its shared edges at once.
-    own_src, own_tgt = model.edges.own_pairs()
-    own_e = gelu(torch.einsum("rd,rde->re", signals[own_src], model.weights[1:]) + model.biases[1:, 0] + pe).norm(dim=-1)
-    shared_e = gelu(signals @ model.weights[0] + model.biases[0, 0] + pe).norm(dim=-1)
-    own_count = torch.bincount(own_src, minlength=V)
-    logits_own, logits_shared, logits_t = own_e, shared_e, energy
-    if not settings.release_decoder:
-        t = settings.temperature
-        logits_own, logits_shared, logits_t = own_e / t, shared_e / t, energy / t
-    shared_count = (V - own_count).double()
-    if settings.release_decoder:  # the self-loop s -> s is not a candidate
-        self_own = own_src == own_tgt
-        logits_own = logits_own.masked_fill(self_own, -math.inf)
-        shared_count = shared_count - (~torch.isin(sources * V + sources, model.edge_keys)).double()
-    peak = torch.maximum(logits_shared, torch.zeros(V, device=dev).scatter_reduce(0, own_src, logits_own, "amax", include_self=False))
-    total = torch.zeros(V, dtype=torch.float64, device=dev).index_add_(0, own_src, (logits_own - peak[own_src]).double().exp())
-    total += shared_count * (logits_shared - peak).double().exp()
-    prob = ((logits_t - peak).double().exp() / total).float()
-    if settings.release_decoder:
-        prob[target] = math.nan
-        energy[target] = math.nan
+        energies = source_energies(model, start_signals(model, sources, settings), 0, settings)
+    energy = energies.into(target)
+    prob = energies.probability_into(target).float()
     frame = pd.DataFrame(
         {
             "source": sources.cpu().numpy(),
             "energy": energy.cpu().numpy(),
             "probability": prob.cpu().numpy(),
-            "own_row": (rows_in > 0).cpu().numpy(),
+            "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
         }
     )
     return frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last").reset_index(drop=True)

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import torch
 
+from .decode import log_probabilities
 from .errors import PromptError
 from .model import BriLLM
 from .propagate import propagate
@@ -70,7 +71,6 @@ def score_ids(
     window = min(window or model.config.max_positions, model.config.max_positions)
     if window < 2:
         raise PromptError(f"the scoring window must hold at least 2 tokens, got {window}")
-    temperature = 1.0 if settings.release_decoder else settings.temperature
     total = Score()
     for start in range(0, len(ids), window):
         chunk = list(ids[start : start + window])
@@ -79,7 +79,7 @@ def score_ids(
         trace = propagate(model, chunk, settings)
         targets = trace.targets
         energies = torch.nan_to_num(trace.energies.double(), nan=-math.inf)
-        log_probs = torch.log_softmax(energies / temperature, dim=1).gather(1, targets[:, None])
+        log_probs = log_probabilities(trace.energies, settings).gather(1, targets[:, None])
         chosen = energies.gather(1, targets[:, None])
         rank = (energies > chosen).sum(dim=1)  # ties count in the target's favour
         total = total.add(

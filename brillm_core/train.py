@@ -63,6 +63,7 @@ from .data import (
     step_generator,
     tokenize_lines,
 )
+from .decode import training_pe_index
 from .edges import EdgeTable
 from .errors import BriLLMError
 from .model import BriLLM, default_device, gelu
@@ -215,7 +216,7 @@ class StepParameters(nn.Module):
             # One gather for several positions: its backward is a single scatter, not one per position.
             part = inv[:, start : start + chunk]
             for i, (w_i, b_i) in enumerate(zip(w[part].unbind(1), b[part].unbind(1)), start):
-                out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[i + 1])
+                out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[training_pe_index(i)])
                 logits.append(out.norm(dim=-1))
                 kept.append(out[:, 0])
                 weights = torch.softmax(self.positions[0, : i + 1, 0], dim=0)

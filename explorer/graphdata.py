@@ -1,8 +1,8 @@
 """The token graph's static data: edge strengths, strongest edges per node, and a 2-D layout.
 
 Edge strength: the energy an own-row edge (s, t) carries on the first step of a path
-that starts at s with the default start signal, ``||GELU(e_0(s) @ W + b + PE[1])||``;
-it is what the Signal path view would show at step 0 for a prompt of one node s. Only
+that starts at s (``brillm_core.edge_strengths``, the core's decode rule); it is what the
+Signal path view would show at step 0 for a prompt of one node s. Only
 edges with their own parameter row are drawn: the shared row gives every other edge of
 a source the same output. The layout is spectral (Laplacian eigenvectors) on the
 strongest ``LAYOUT_K`` edges per node plus a faint ring over node ids that keeps the
@@ -17,15 +17,14 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import torch
 
-from brillm_core import BriLLM
+from brillm_core import BriLLM, DecodeSettings
+from brillm_core import edge_strengths as core_edge_strengths
 
 from .state import MAX_GRAPH_K
 
 LAYOUT_K = 4
 RING_WEIGHT = 0.05
-CHUNK = 65_536
 
 
 @dataclass
@@ -50,19 +49,11 @@ class GraphData:
         return idx[np.argsort(-self.strength[idx], kind="stable")[:k]]
 
 
-@torch.no_grad()
-def edge_strengths(model: BriLLM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sources, targets, strength) of own edges and each source's shared-row strength."""
-    V = model.vocab_size
-    signals = torch.stack([model.start_signal(s) for s in range(V)])
-    src, tgt = model.edges.own_pairs()
-    strength = torch.empty(src.numel())
-    for start in range(0, src.numel(), CHUNK):
-        s = src[start : start + CHUNK]
-        rows = torch.arange(start + 1, start + 1 + s.numel()).unsqueeze(1)
-        strength[start : start + s.numel()] = model.edge_outputs(signals[s], rows, 1)[:, 0].norm(dim=-1).cpu()
-    shared = model.edge_outputs(signals, torch.zeros(V, 1, dtype=torch.int64), 1)[:, 0].norm(dim=-1).cpu()
-    return src.numpy().astype(np.int32), tgt.numpy().astype(np.int32), strength.numpy(), shared.numpy()
+def edge_strengths(model: BriLLM, settings: DecodeSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sources, targets, strength) of own edges and each source's shared-row strength, from the core."""
+    e = core_edge_strengths(model, settings)
+    return (e.own_sources.cpu().numpy().astype(np.int32), e.own_targets.cpu().numpy().astype(np.int32),
+            e.own_energy.cpu().numpy(), e.shared_energy.cpu().numpy())
 
 
 def top_per_source(sources: np.ndarray, strength: np.ndarray, vocab_size: int, k: int) -> np.ndarray:
@@ -99,9 +90,10 @@ def spectral_positions(vocab_size: int, sources: np.ndarray, targets: np.ndarray
     return (2.0 * ranks / (vocab_size - 1) - 1.0).astype(np.float32)
 
 
-def compute_graph_data(model: BriLLM) -> GraphData:
-    """Strengths, strongest edges and the layout of one model (seconds at 4,000 nodes)."""
-    sources, targets, strength, shared = edge_strengths(model)
+def compute_graph_data(model: BriLLM, settings: DecodeSettings | None = None) -> GraphData:
+    """Strengths (under ``settings``, default the training semantics), strongest edges and the
+    layout of one model (seconds at 4,000 nodes)."""
+    sources, targets, strength, shared = edge_strengths(model, settings or DecodeSettings())
     top = top_per_source(sources, strength, model.vocab_size, MAX_GRAPH_K)
     positions = spectral_positions(model.vocab_size, sources, targets, top)
     return GraphData(positions, sources, targets, strength, shared, top)
