@@ -81,6 +81,7 @@ def log_probabilities(energies: torch.Tensor, settings: DecodeSettings) -> torch
     return torch.log_softmax(logits(energies.double(), settings), dim=-1)
 
 
+@torch.no_grad()
 def step_distribution(
     model: BriLLM, source: int, signal: torch.Tensor, step: int, settings: DecodeSettings
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -130,3 +130,42 @@ class ReferenceBriLLM:
             best = max((v, -t) for t, v in enumerate(e) if not np.isnan(v))
             path.append(-best[1])
         return path
+
+
+def release_float32_energies(ref: ReferenceBriLLM, path: list[int], release: bool = False) -> list:
+    """Teacher-force ``path`` with the release's own float32 torch operations, one step at a time.
+
+    Shares no code with the engine. It transcribes the arithmetic BRILLM-MODEL.md
+    attributes to the release: the start signal GELU(ones(1, d) / d + node_bias + PE[0]);
+    the memory as the elementwise product of the kept outputs (1, i, d) with
+    positions[:, :i, :].softmax(1), summed over dimension 1; every candidate's output from
+    one batched matmul of the repeated (1 x d) signal with its (d x d) matrix; energies as
+    norm(2, (-2, -1)). Parameters are the reference's float64 copies of float32 values,
+    so casting back is exact. Returns one float32 tensor of V energies per step (NaN for
+    the source under the release's decoder).
+    """
+    import torch
+
+    act = torch.nn.GELU()
+    weights = torch.from_numpy(ref.W).float()
+    biases = torch.from_numpy(ref.b).float()[:, None, :]
+    node_bias = torch.from_numpy(ref.nb).float()[:, None, :]
+    positions = torch.from_numpy(ref.pos).float()[None, :, None]
+    pe = torch.from_numpy(ref.pe).float()
+    cache = torch.zeros(1, 0, ref.d)
+    steps = []
+    with torch.no_grad():
+        for i in range(len(path) - 1):
+            s = path[i]
+            if i == 0:
+                x = act(torch.ones(1, 1, ref.d) / ref.d + node_bias[s : s + 1] + pe[0])
+            else:
+                x = (cache * positions[:, :i, :].softmax(1)).sum(1, keepdim=True)
+            rows = torch.tensor([ref.rows[(s, t)] for t in range(ref.V)])
+            outputs = act(x.repeat(ref.V, 1, 1).bmm(weights[rows]) + biases[rows] + pe[i if release else i + 1])
+            energies = outputs.norm(2, (-2, -1))
+            if release:
+                energies[s] = float("nan")
+            cache = torch.cat([cache, outputs[path[i + 1]][None]], dim=1)
+            steps.append(energies)
+    return steps

@@ -11,7 +11,7 @@ import torch
 from brillm_core import DecodeSettings, PromptError, positional_encoding, propagate, random_model, reroute
 from brillm_core.edges import EdgeTable
 
-from .reference import ReferenceBriLLM, pe_table, row_map
+from .reference import ReferenceBriLLM, pe_table, release_float32_energies, row_map
 
 TOL = 1e-5
 
@@ -28,11 +28,47 @@ def assert_trace_matches(trace, steps) -> None:
         np.testing.assert_allclose(got.memory_weights.numpy(), ref["memory"], atol=TOL)
 
 
-def test_pe_table_multiplies_position_by_frequency() -> None:
+@pytest.mark.parametrize("length,width", [(512, 32), (1, 2), (7, 6), (100, 4), (64, 64), (300, 50)])
+def test_pe_table_is_the_release_float32_table_bit_for_bit(length: int, width: int) -> None:
+    ours = positional_encoding(length, width)
+    assert ours.dtype == torch.float32
+    assert np.array_equal(ours.numpy().astype(np.float64), pe_table(length, width))
+
+
+def test_pe_table_multiplies_position_by_frequency_in_float32() -> None:
     ours = positional_encoding(512, 32).numpy()
-    np.testing.assert_allclose(ours, pe_table(512, 32), atol=1e-6)
     # The release's quirk: PE[1, 2] = sin(1 * 10000 ** (2/32)), not sin(1 / 10000 ** (2/32)).
     assert ours[1, 2] == pytest.approx(math.sin(10000 ** (2 / 32)), abs=1e-6)
+    # Computed in float64 and rounded, the table would be another one: 0.15 apart by position 511.
+    f = 10000.0 ** (np.arange(0, 32, 2) / 32)
+    float64_row = np.sin(511 * f)
+    assert np.abs(ours[511, 0::2] - float64_row).max() > 0.01
+
+
+def long_path_model():
+    """A random model at the release's width and position table, and a 500-node prompt."""
+    model = random_model(8, 32, 0.4, seed=11, max_positions=512)
+    prompt = torch.randint(0, 8, (500,), generator=torch.Generator().manual_seed(4)).tolist()
+    return model, prompt
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_energies_match_the_reference_over_500_positions(release: bool) -> None:
+    model, prompt = long_path_model()
+    trace = propagate(model, prompt, DecodeSettings(release_decoder=release))
+    steps = ReferenceBriLLM.from_model(model).run(prompt, release=release)
+    assert trace.num_steps == len(steps) == 499
+    expected = np.stack([step["energies"] for step in steps])
+    np.testing.assert_allclose(trace.energies.numpy(), expected, atol=TOL, rtol=0, equal_nan=True)
+    np.testing.assert_allclose(trace.outputs.numpy(), np.stack([step["output"] for step in steps]), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_energies_equal_the_release_float32_arithmetic_bit_for_bit(release: bool) -> None:
+    model, prompt = long_path_model()
+    trace = propagate(model, prompt, DecodeSettings(release_decoder=release))
+    expected = torch.stack(release_float32_energies(ReferenceBriLLM.from_model(model), prompt, release=release))
+    assert torch.equal(trace.energies.nan_to_num(-1.0), expected.nan_to_num(-1.0))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
