@@ -40,6 +40,25 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="none")
 
 
+def memory_weights(positions: torch.Tensor, step: int) -> torch.Tensor:
+    """a = softmax(positions[0, :step, 0]) for position logits (1, L, 1).
+
+    Taken over dimension 1 of the (1, step, 1) slice, as the release does: torch's
+    softmax over a middle dimension rounds differently from a 1-D softmax.
+    """
+    return positions[:, :step, :].softmax(1)[0, :, 0]
+
+
+def memory_signal(positions: torch.Tensor, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x = sum_j a_j c_j over kept outputs (..., i, d), any leading batch dimensions, and the weights a.
+
+    An elementwise product summed over j, as the release computes it (a matrix product
+    would add the terms in another order and round differently).
+    """
+    weights = memory_weights(positions, outputs.shape[-2])
+    return (outputs * weights[:, None]).sum(-2), weights
+
+
 def default_device() -> torch.device:
     """CUDA when present, CPU otherwise."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -113,21 +132,12 @@ class BriLLM(nn.Module):
         return gelu(base + self.node_bias[node, 0] + self.pe[0])
 
     def memory_weights(self, step: int) -> torch.Tensor:
-        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``.
-
-        Taken over dimension 1 of the (1, step, 1) slice, as the release does: torch's
-        softmax over a middle dimension rounds differently from a 1-D softmax.
-        """
-        return self.positions[:, :step, :].softmax(1)[0, :, 0]
+        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``."""
+        return memory_weights(self.positions, step)
 
     def memory_signal(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1}, and the weights a.
-
-        An elementwise product summed over j, as the release computes it (a matrix
-        product would add the terms in another order and round differently).
-        """
-        weights = self.memory_weights(outputs.shape[0])
-        return (outputs * weights[:, None]).sum(0), weights
+        """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1} (i, d), and the weights a."""
+        return memory_signal(self.positions, outputs)
 
     def row_outputs(self, signals: torch.Tensor, rows: slice, pe_index: int) -> torch.Tensor:
         """GELU(x @ W[r] + b[r] + PE[pe_index]) for signals (N, d) and a slice of N rows, or one

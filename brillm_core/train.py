@@ -66,7 +66,7 @@ from .data import (
 from .decode import training_pe_index
 from .edges import EdgeTable
 from .errors import BriLLMError
-from .model import BriLLM, default_device, gelu
+from .model import BriLLM, default_device, gelu, memory_signal
 from .optim import RowAdamW
 from .tokenizer import CharTokenizer, NodeTokenizer, load_tokenizer
 
@@ -219,8 +219,7 @@ class StepParameters(nn.Module):
                 out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[training_pe_index(i)])
                 logits.append(out.norm(dim=-1))
                 kept.append(out[:, 0])
-                weights = torch.softmax(self.positions[0, : i + 1, 0], dim=0)
-                signal = torch.einsum("j,jbd->bd", weights, torch.stack(kept))
+                signal = memory_signal(self.positions, torch.stack(kept, 1))[0]
         stacked = torch.stack(logits, dim=1) + offsets
         target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
         return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
