@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import PromptError
 from .model import BriLLM
 from .trace import DecodeSettings
 
@@ -48,14 +49,23 @@ def excludes_self_loop(settings: DecodeSettings) -> bool:
     return settings.release_decoder
 
 
-def start_base(settings: DecodeSettings) -> torch.Tensor | None:
+def check_start_signal(model: BriLLM, settings: DecodeSettings) -> None:
+    """Raise PromptError unless the user's start signal, if any, has one value per node width."""
+    if settings.start_signal is not None and len(settings.start_signal) != model.hidden_size:
+        raise PromptError(
+            f"start signal must have {model.hidden_size} values (the node width), got {len(settings.start_signal)}"
+        )
+
+
+def start_base(model: BriLLM, settings: DecodeSettings) -> torch.Tensor | None:
     """The user's replacement for ones(d) / d in the start signal, or None for the default."""
+    check_start_signal(model, settings)
     return torch.tensor(settings.start_signal) if settings.start_signal is not None else None
 
 
 def start_signals(model: BriLLM, nodes: torch.Tensor, settings: DecodeSettings) -> torch.Tensor:
     """e_0 of a path starting at each of ``nodes`` (N,) -> (N, d)."""
-    return model.start_signal(nodes.to(model.device), start_base(settings))
+    return model.start_signal(nodes.to(model.device), start_base(model, settings))
 
 
 def step_signal(
@@ -67,7 +77,7 @@ def step_signal(
     later steps receive the position-weighted sum of the kept outputs.
     """
     if kept.shape[0] == 0:
-        return model.start_signal(first_node, start_base(settings)), torch.zeros(0, device=model.device)
+        return model.start_signal(first_node, start_base(model, settings)), torch.zeros(0, device=model.device)
     return model.memory_signal(kept)
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .decode import step_distribution, step_signal
+from .decode import check_start_signal, step_distribution, step_signal
 from .errors import PromptError
 from .model import BriLLM
 from .trace import DecodeSettings, Trace
@@ -100,9 +100,8 @@ def propagate(
     settings = settings or DecodeSettings()
     ids = _validate_ids(model, prompt_ids)
     check_path_length(model, len(ids), settings.max_new_tokens)
+    check_start_signal(model, settings)
     d, V = model.hidden_size, model.vocab_size
-    if settings.start_signal is not None and len(settings.start_signal) != d:
-        raise PromptError(f"start signal must have {d} values (the node width), got {len(settings.start_signal)}")
     n = len(ids) - 1 + settings.max_new_tokens
     dev = model.device
     energies = torch.empty(n, V)

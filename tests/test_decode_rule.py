@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from brillm_core import DecodeSettings, edge_strengths, incoming_energy, propagate, random_model, recall_activation, score_ids
+from brillm_core import DecodeSettings, PromptError, edge_strengths, incoming_energy, propagate, random_model, recall_activation, score_ids
 from brillm_core import decode
 from brillm_core.explain import explain_step
 from brillm_core.train import StepParameters
@@ -164,3 +164,12 @@ def test_default_graph_uses_the_training_semantics() -> None:
     assert np.array_equal(default.strength, edge_strengths(model, DecodeSettings()).own_energy.numpy())
     release = edge_strengths(model, DecodeSettings(release_decoder=True)).own_energy.numpy()
     assert not np.allclose(default.strength, release, equal_nan=True)  # PE[0] instead of PE[1]
+
+
+def test_a_start_signal_of_the_wrong_width_is_refused_by_every_consumer() -> None:
+    model = model_with_self_loops()
+    wrong = DecodeSettings(start_signal=(1.0, 2.0))
+    for run in (lambda: propagate(model, [3], wrong), lambda: incoming_energy(model, 2, None, wrong),
+                lambda: recall_activation(model, [3], hops=1, settings=wrong), lambda: edge_strengths(model, wrong)):
+        with pytest.raises(PromptError, match="6 values"):
+            run()
