@@ -61,14 +61,17 @@ def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
     return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state, progress))
 
 
-def graph_key(checkpoint: Checkpoint) -> str:
-    """Cache key of a checkpoint's graph data."""
-    return cache_key("graph", checkpoint.model_id, {"version": 1})
+def graph_key(checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> str:
+    """Cache key of a checkpoint's graph data under the decode settings its edge strengths follow."""
+    s = settings or DecodeSettings()
+    return cache_key("graph", checkpoint.model_id,
+                     {"version": 2, "release_decoder": s.release_decoder, "start_signal": s.start_signal})
 
 
-def graph_for(cache: ResultCache, checkpoint: Checkpoint) -> GraphData:
-    """Cached graph data (layout and edge strengths) of a checkpoint."""
-    return cache.get_or_compute(graph_key(checkpoint), lambda: compute_graph_data(checkpoint.model))
+def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> GraphData:
+    """Cached graph data (layout and edge strengths) of a checkpoint; the strengths are the step-0
+    energies under ``settings`` (decoder and start signal; default the training semantics)."""
+    return cache.get_or_compute(graph_key(checkpoint, settings), lambda: compute_graph_data(checkpoint.model, settings))
 
 
 def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:

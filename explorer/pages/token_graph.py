@@ -8,11 +8,11 @@ import dash
 import numpy as np
 from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from brillm_core import Checkpoint
+from brillm_core import Checkpoint, DecodeSettings
 
 from .. import components as ui
 from .. import pathview
-from ..compute import graph_for, graph_key
+from ..compute import graph_for, graph_key, settings_of
 from ..context import Services
 from ..figures import common, graph
 from ..graphdata import GraphData
@@ -25,7 +25,8 @@ DETAIL_K = 5
 HELP = [
     html.P("Every node is a token. Drawn edges are those with a parameter row of their own (every other edge "
            "of a source shares one row and so one output); the slider keeps each node's k strongest, where "
-           "an edge's strength is its energy at the first step of a path starting at its source."),
+           "an edge's strength is its energy at the first step of a path starting at its source "
+           "(under the chosen decoder and start signal)."),
     html.P("With a prompt, the path so far is drawn in orange and the nodes are painted with the energy "
            "every node would receive at the current step (the whole-vocabulary landscape). Step with ← and →, "
            "zoom with the mouse or 'Zoom to path', click a node for its strongest edges and bias."),
@@ -50,9 +51,14 @@ def layout(**_query: Any) -> html.Div:
 
 def graph_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
     """Compute (or read) the layout, then the path."""
-    progress(("1", "laying out the graph (once per checkpoint)…"))
-    graph_for(services.cache, checkpoint)
-    return {"graph_key": graph_key(checkpoint), **pathview.trace_work(services, checkpoint, state, progress)}
+    progress(("1", "laying out the graph (once per checkpoint and decoder)…"))
+    graph_for(services.cache, checkpoint, settings_of(state))
+    return {"graph_key": graph_key(checkpoint, settings_of(state)), **pathview.trace_work(services, checkpoint, state, progress)}
+
+
+def request_settings(meta: Meta) -> DecodeSettings:
+    """Decode settings of the request a page's meta was computed for (the graph's strengths follow them)."""
+    return settings_of(from_dict(meta["request"])[0])
 
 
 def node_event(state: ViewState, click: Any, _meta: Meta) -> ViewState:
@@ -118,7 +124,7 @@ def register(app: Dash, services: Services) -> None:
             return common.placeholder("Loading…" if not errors else "No graph"), None, [], 1, "", \
                 ui.messages(errors), no_update
         checkpoint = services.registry.load(meta["request"]["model"])
-        g = graph_for(services.cache, checkpoint)
+        g = graph_for(services.cache, checkpoint, request_settings(meta))
         result = pathview.load_path(services, meta)
         step = pathview.clamp_step(state, meta)
         energies = result.trace.energies[step].numpy() if result else None
@@ -163,7 +169,7 @@ def register(app: Dash, services: Services) -> None:
             return fig
         state, _ = from_dict(state_data or {})
         step = pathview.clamp_step(state, meta)
-        g = graph_for(services.cache, services.registry.load(meta["request"]["model"]))
+        g = graph_for(services.cache, services.registry.load(meta["request"]["model"]), request_settings(meta))
         xr, yr = graph.path_range(g, result.trace.path[: step + 2].tolist())
         fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = xr, yr
         return fig
