@@ -132,6 +132,7 @@ class ReferenceBriLLM:
         return path
 
 
+
 def release_float32_energies(ref: ReferenceBriLLM, path: list[int], release: bool = False) -> list:
     """Teacher-force ``path`` with the release's own float32 torch operations, one step at a time.
 
@@ -154,18 +155,23 @@ def release_float32_energies(ref: ReferenceBriLLM, path: list[int], release: boo
     pe = torch.from_numpy(ref.pe).float()
     cache = torch.zeros(1, 0, ref.d)
     steps = []
-    with torch.no_grad():
-        for i in range(len(path) - 1):
-            s = path[i]
-            if i == 0:
-                x = act(torch.ones(1, 1, ref.d) / ref.d + node_bias[s : s + 1] + pe[0])
-            else:
-                x = (cache * positions[:, :i, :].softmax(1)).sum(1, keepdim=True)
-            rows = torch.tensor([ref.rows[(s, t)] for t in range(ref.V)])
-            outputs = act(x.repeat(ref.V, 1, 1).bmm(weights[rows]) + biases[rows] + pe[i if release else i + 1])
-            energies = outputs.norm(2, (-2, -1))
-            if release:
-                energies[s] = float("nan")
-            cache = torch.cat([cache, outputs[path[i + 1]][None]], dim=1)
-            steps.append(energies)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: on a busy machine a second thread only waits; the bits do not change
+    try:
+        with torch.no_grad():
+            for i in range(len(path) - 1):
+                s = path[i]
+                if i == 0:
+                    x = act(torch.ones(1, 1, ref.d) / ref.d + node_bias[s : s + 1] + pe[0])
+                else:
+                    x = (cache * positions[:, :i, :].softmax(1)).sum(1, keepdim=True)
+                rows = torch.tensor([ref.rows[(s, t)] for t in range(ref.V)])
+                outputs = act(x.repeat(ref.V, 1, 1).bmm(weights[rows]) + biases[rows] + pe[i if release else i + 1])
+                energies = outputs.norm(2, (-2, -1))
+                if release:
+                    energies[s] = float("nan")
+                cache = torch.cat([cache, outputs[path[i + 1]][None]], dim=1)
+                steps.append(energies)
+    finally:
+        torch.set_num_threads(threads)
     return steps

@@ -71,6 +71,18 @@ def test_energies_equal_the_release_float32_arithmetic_bit_for_bit(release: bool
     assert torch.equal(trace.energies.nan_to_num(-1.0), expected.nan_to_num(-1.0))
 
 
+@pytest.mark.parametrize("release", [False, True])
+def test_greedy_generation_of_480_tokens_follows_the_release_float32_arithmetic(release: bool) -> None:
+    model, prompt = long_path_model()
+    trace = propagate(model, prompt[:20], DecodeSettings(max_new_tokens=480, release_decoder=release))
+    path = trace.path.tolist()
+    expected = torch.stack(release_float32_energies(ReferenceBriLLM.from_model(model), path, release=release))
+    assert torch.equal(trace.energies.nan_to_num(-1.0), expected.nan_to_num(-1.0))
+    # Each generated node is the release's greedy choice: the highest energy, the lowest id on ties.
+    best = torch.argmax(expected[19:].nan_to_num(-math.inf), dim=1)
+    assert best.tolist() == path[20:]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_edge_rows_follow_the_release_walk(seed: int) -> None:
     rng = np.random.default_rng(seed)
