@@ -83,8 +83,9 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int, energies: np.ndarra
     bias = checkpoint.model.node_bias[node, 0].detach().numpy()
 
     def table(idx: np.ndarray, other: np.ndarray, title: str) -> html.Table:
-        rows = [html.Tr([html.Td(common.token_label(int(other[e]), token)), html.Td(f"{g.strength[e]:.5g}")])
-                for e in idx]
+        shown = graph.energy_text(g.strength[idx], len(idx))  # '–' for a self-loop the release's decoder bars
+        rows = [html.Tr([html.Td(common.token_label(int(other[e]), token)), html.Td(value)])
+                for e, value in zip(idx, shown)]
         return html.Table([html.Tr([html.Th(title), html.Th("strength")]), *rows])
 
     out_count = int((g.sources == node).sum())

@@ -11,9 +11,11 @@ from brillm_core import Checkpoint, DecodeSettings, edge_strengths, load_checkpo
 from explorer.app import create_app
 from explorer.cache import ResultCache
 from explorer.compute import graph_for, graph_key, settings_of
-from explorer.pages.token_graph import request_settings
+from explorer.graphdata import compute_graph_data
+from explorer.pages.token_graph import DETAIL_K, details, request_settings
 from explorer.state import ViewState
 
+from ..conftest import make_checkpoint
 from .browser import no_console_errors, open_link, text, texts, wait_until
 
 
@@ -48,3 +50,12 @@ def test_graph_page_shows_the_strengths_of_the_views_decoder(dash_duo, model_roo
     lines = texts(dash_duo, "#tg-details div")
     assert any(line.endswith(f"shared-row strength from it: {float(expected):.5g}") for line in lines), lines
     no_console_errors(dash_duo)
+
+
+def test_node_details_show_a_barred_self_loop_as_no_strength() -> None:
+    checkpoint = make_checkpoint(vocab_size=12, own=0.15, seed=0)  # few own edges: a self-loop makes the top 5
+    g = compute_graph_data(checkpoint.model, DecodeSettings(release_decoder=True))
+    loops = [int(s) for s, t in zip(g.sources, g.targets) if s == t]
+    node = next(n for n in loops if n in g.targets[g.out_edges(n, DETAIL_K)])
+    shown = str(details(g, checkpoint, node, None))
+    assert "'–'" in shown and "nan" not in shown.lower()
