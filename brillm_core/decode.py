@@ -175,7 +175,9 @@ def source_energies(model: BriLLM, signals: torch.Tensor, step: int, settings: D
         own_energy[own_sources == own_targets] = math.nan
         nodes = torch.arange(V, device=model.device)
         shared_count = shared_count - (model.edges.rows(nodes, nodes) == 0).long()
-    return SourceEnergies(own_sources, own_targets, own_energy, shared_energy, shared_count, temperature(settings), barred)
+    return SourceEnergies(
+        own_sources, own_targets, own_energy, shared_energy, shared_count, temperature(settings), barred
+    )
 
 
 def edge_strengths(model: BriLLM, settings: DecodeSettings | None = None) -> SourceEnergies:

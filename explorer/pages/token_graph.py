@@ -53,7 +53,8 @@ def graph_work(services: Services, checkpoint: Checkpoint, state: ViewState, pro
     """Compute (or read) the layout, then the path."""
     progress(("1", "laying out the graph (once per checkpoint and decoder)…"))
     graph_for(services.cache, checkpoint, settings_of(state))
-    return {"graph_key": graph_key(checkpoint, settings_of(state)), **pathview.trace_work(services, checkpoint, state, progress)}
+    key = graph_key(checkpoint, settings_of(state))
+    return {"graph_key": key, **pathview.trace_work(services, checkpoint, state, progress)}
 
 
 def request_settings(meta: Meta) -> DecodeSettings:
