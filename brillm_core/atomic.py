@@ -13,6 +13,7 @@ metadata, reports, checkpoints) goes through this module:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -60,6 +61,9 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         with open(target, mode, encoding=encoding) as handle:
             yield handle
         return
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory: cannot write into a non-existent directory",
+                                str(target.parent))
     try:
         keep_mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
