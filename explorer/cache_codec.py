@@ -13,8 +13,8 @@ Anything else raises ``TypeError`` on encode and ``ValueError`` on decode.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -85,15 +85,18 @@ def encode(value: Any) -> bytes:
 
 
 def project_dataclass(name: str) -> type:
-    """The dataclass ``module:qualname`` if its module belongs to this project; ValueError otherwise."""
-    module, _, qualname = name.partition(":")
-    if module.split(".")[0] not in PROJECT_PACKAGES:
-        raise ValueError(f"cache entry names a class outside the project: {name}")
-    found: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    if not (isinstance(found, type) and dataclasses.is_dataclass(found)):
-        raise ValueError(f"cache entry names something that is not a dataclass: {name}")
+    """The dataclass ``module:qualname`` defined in an already imported module of this project;
+    ValueError for anything else (nothing is imported, no private attribute is followed)."""
+    module_name, _, qualname = name.partition(":")
+    module = sys.modules.get(module_name)
+    parts = qualname.split(".")
+    if module_name.split(".")[0] not in PROJECT_PACKAGES or module is None or any(p.startswith("_") for p in parts):
+        raise ValueError(f"cache entry names a class this app does not store: {name}")
+    found: Any = module
+    for part in parts:
+        found = getattr(found, part, None)
+    if not (isinstance(found, type) and dataclasses.is_dataclass(found) and found.__module__ == module_name):
+        raise ValueError(f"cache entry names something that is not one of the project's dataclasses: {name}")
     return found
 
 
@@ -164,5 +167,5 @@ def decode(blob: bytes) -> Any:
         raise ValueError("not a cached value of this version")
     try:
         return _Decoder(tensors).value(tree["value"])
-    except (KeyError, TypeError, AttributeError, ImportError, RecursionError) as exc:
+    except (KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ValueError(f"malformed cache entry: {exc}") from exc

@@ -325,3 +325,22 @@ def test_gunicorn_recovers_when_its_cache_dir_is_deleted(model_root: Path, tmp_p
         assert stat.S_IMODE(cache.stat().st_mode) == 0o700
     finally:
         stop_server(proc)
+
+
+def test_decoding_builds_only_the_projects_dataclasses() -> None:
+    from dataclasses import dataclass
+
+    import explorer.cache_codec as codec
+
+    assert codec.project_dataclass("brillm_core.trace:Trace") is brillm_core.Trace
+    for name in ("subprocess:Popen", "dataclasses:Field", "brillm_core.trace:Trace.__init__",
+                 "brillm_core.trace:Path", "explorer.never_imported:Thing", "brillm_core.trace:propagate"):
+        with pytest.raises(ValueError):
+            codec.project_dataclass(name)
+
+    @dataclass
+    class Elsewhere:
+        x: int
+
+    with pytest.raises(ValueError):
+        decode(encode(Elsewhere(1)))  # a dataclass outside the project's modules is not rebuilt
