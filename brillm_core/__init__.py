@@ -8,8 +8,8 @@ Public API (the explorer uses only these names):
     recall_activation, incoming_energy             recall activation and its reverse
     score_ids, Score                               full-vocabulary scoring
     explain_step                                   every number of one step (teaching)
-    ENGINE_VERSION                                 bump when numbers can change (cache keys carry it)
     compare_paths, edge_changes, loss_history      two checkpoints side by side
+    ENGINE_VERSION                                 bump when numbers can change (cache keys carry it)
 """
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -28,7 +28,7 @@ from .trace import DecodeSettings, Step, Trace
 from .version import ENGINE_VERSION
 
 __all__ = [
-    "BPETokenizer", "BriLLM", "ENGINE_VERSION", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings",
+    "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings", "ENGINE_VERSION",
     "EdgeTable", "Encoding", "ModelConfig", "PathComparison", "StepExplanation", "check_same_vocabulary",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
