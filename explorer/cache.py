@@ -47,6 +47,7 @@ DATABASE = "cache.db"
 DATABASE_FILES = (DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal")
 VALUE_DIR = re.compile(r"[0-9a-f]{2}")  # diskcache keeps large values in two-hex-digit sub-directories
 SECRET_FILE = "signing-secret"
+MIN_SECRET_BYTES = 32
 _DISK_FAILURES = (sqlite3.Error, OSError)
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,10 @@ def signing_secret(cache_dir: Path) -> bytes:
     check_private(path)
     if os.stat(path).st_mode & (stat.S_IRGRP | stat.S_IROTH):
         raise CacheDirError(f"{path} is readable by other users: run `chmod 600 {path}` or delete it")
-    return path.read_bytes().strip()
+    secret = path.read_bytes().strip()
+    if len(secret) < MIN_SECRET_BYTES:  # an empty key would send Dash back to its pickled fallback
+        raise CacheDirError(f"{path} holds no usable key ({len(secret)} bytes): delete it and start again")
+    return secret
 
 
 class DataOnlyDisk(diskcache.Disk):

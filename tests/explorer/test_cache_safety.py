@@ -189,6 +189,19 @@ def test_wsgi_refuses_an_unsafe_cache_dir(model_root: Path, tmp_path: Path) -> N
     assert done.returncode != 0 and "error: " in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_empty_or_readable_signing_key_is_refused(model_root: Path, cache_dir: Path) -> None:
+    create_app([model_root], cache_dir)
+    key = cache_dir / "signing-secret"
+    assert len(key.read_bytes()) == 64 and create_app([model_root], cache_dir).server.secret_key == key.read_bytes()
+    key.chmod(0o644)
+    with pytest.raises(CacheDirError, match="readable by other users"):
+        create_app([model_root], cache_dir)
+    key.chmod(0o600)
+    key.write_bytes(b"")
+    with pytest.raises(CacheDirError, match="holds no usable key"):
+        create_app([model_root], cache_dir)
+
+
 @pytest.fixture
 def served_app(model_root: Path, cache_dir: Path) -> Iterator[tuple[str, Path]]:
     """The app on a free loopback port in this process, with a pickle planted under Dash's
