@@ -10,6 +10,7 @@ Public API (the explorer uses only these names):
     score_ids, Score                               full-vocabulary scoring
     explain_step                                   every number of one step (teaching)
     compare_paths, edge_changes, loss_history      two checkpoints side by side
+    ENGINE_VERSION                                 bump when numbers can change (cache keys carry it)
 """
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -26,10 +27,12 @@ from .release import import_release
 from .scoring import Score, score_ids
 from .tokenizer import BPETokenizer, CharTokenizer, Encoding, train_bpe
 from .trace import DecodeSettings, Step, Trace
+from .version import ENGINE_VERSION
 
 __all__ = [
-    "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings",
-    "EdgeTable", "Encoding", "SourceEnergies", "edge_strengths", "source_energies", "ModelConfig", "PathComparison", "StepExplanation", "check_same_vocabulary",
+    "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings", "ENGINE_VERSION",
+    "EdgeTable", "Encoding", "SourceEnergies", "edge_strengths", "source_energies", "ModelConfig", "PathComparison",
+    "StepExplanation", "check_same_vocabulary",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",

@@ -5,6 +5,8 @@ Layout of a checkpoint directory:
   model.safetensors  weights, biases, node_bias, positions (release keys) + edge_keys
   tokenizer.json     byte-level BPE (or chars.json: the character list)
   metadata.json      training history, evaluation, provenance (free-form JSON object)
+  model_id.json      the content hash of the files above except metadata, with their sizes
+                     and times: computed once at save, trusted while they are unchanged
 Loading reads safetensors and JSON only, so it never executes code from the files.
 """
 
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,17 +27,21 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import fsync_dir, output_directory, write_json_atomic
 from .config import ModelConfig
 from .edges import EdgeTable
 from .errors import BriLLMError, CheckpointError
 from .model import BriLLM, default_device
 from .propagate import propagate
-from .tokenizer import Encoding, NodeTokenizer, load_tokenizer
+from .tokenizer import BPE_FILE, CHAR_FILE, Encoding, NodeTokenizer, load_tokenizer
 from .trace import DecodeSettings, Trace
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+MODEL_ID_FILE = "model_id.json"
+ID_FILES = (CONFIG_FILE, WEIGHTS_FILE, BPE_FILE, CHAR_FILE)  # what the numbers and the token mapping depend on
+MAX_MODEL_ID_BYTES = 4096
 PARAMETER_KEYS = ("weights", "biases", "node_bias", "positions")
 
 
@@ -54,19 +61,14 @@ class Checkpoint:
 
     @cached_property
     def model_id(self) -> str:
-        """SHA-256 of the saved files (or of the parameters when never saved): a cache key."""
-        digest = hashlib.sha256()
+        """A content hash of the model: of its identity files when saved (read back from
+        ``model_id.json`` while their sizes and times match), else of the parameters."""
         if self.path is not None:
-            for name in sorted(os.listdir(self.path)):
-                if name == METADATA_FILE:
-                    continue  # evaluation results may be added later without changing the model
-                with open(self.path / name, "rb") as handle:
-                    digest.update(name.encode())
-                    digest.update(hashlib.file_digest(handle, "sha256").digest())
-        else:
-            for name in PARAMETER_KEYS:
-                digest.update(getattr(self.model, name).detach().cpu().numpy().tobytes())
-            digest.update(self.model.edge_keys.cpu().numpy().tobytes())
+            return stored_model_id(self.path) or compute_model_id(self.path)
+        digest = hashlib.sha256()
+        for name in PARAMETER_KEYS:
+            digest.update(getattr(self.model, name).detach().cpu().numpy().tobytes())
+        digest.update(self.model.edge_keys.cpu().numpy().tobytes())
         return digest.hexdigest()[:16]
 
     def encode(self, text: str) -> Encoding:
@@ -96,29 +98,53 @@ class Checkpoint:
         return save_checkpoint(self, directory, overwrite=overwrite, dtype=dtype)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Flush a directory entry so a rename survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _identity_stats(directory: Path) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each identity file present as a regular file; anything
+    else under those names (a FIFO, a device, a directory) is left out and never opened."""
+    stats = {}
+    for name in ID_FILES:
+        try:
+            info = os.stat(directory / name)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            stats[name] = [info.st_size, info.st_mtime_ns]
+    return stats
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def compute_model_id(directory: Path) -> str:
+    """SHA-256 (16 hex digits) over the names and contents of the checkpoint's identity files:
+    the files that fix its numbers and its token mapping. Metadata, model cards and stray
+    entries are never read."""
+    digest = hashlib.sha256()
+    for name in sorted(_identity_stats(directory)):
+        with open(directory / name, "rb") as handle:
+            digest.update(name.encode())
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def stored_model_id(directory: Path) -> str | None:
+    """The id saved in ``model_id.json`` if the identity files still have the sizes and times
+    recorded with it; None when there is none or a file changed (then recompute)."""
+    path = directory / MODEL_ID_FILE
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if not stat.S_ISREG(os.stat(path).st_mode) or os.stat(path).st_size > MAX_MODEL_ID_BYTES:
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("files") != _identity_stats(directory):
+        return None
+    model_id = record.get("model_id")
+    return model_id if isinstance(model_id, str) and len(model_id) == 16 else None
+
+
+def write_model_id(directory: Path) -> str:
+    """Compute the id of the checkpoint in ``directory`` and store it with its files' sizes and times."""
+    model_id = compute_model_id(directory)
+    write_json_atomic(directory / MODEL_ID_FILE, {"model_id": model_id, "files": _identity_stats(directory)})
+    return model_id
 
 
 def save_checkpoint(
@@ -130,7 +156,10 @@ def save_checkpoint(
     replaced only after the new one is complete. ``dtype`` (e.g. float16) shrinks the
     stored parameters; loading converts back to float32.
     """
-    target = Path(directory)
+    try:
+        target = output_directory(directory)
+    except NotADirectoryError as exc:
+        raise CheckpointError(f"cannot save a checkpoint at {directory}: {exc}") from exc
     if target.exists() and not overwrite:
         raise CheckpointError(f"output directory {target} already exists; choose a new path or pass overwrite")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +173,7 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(model.config.to_json(), encoding="utf-8")
         checkpoint.tokenizer.save(tmp)
         write_json_atomic(tmp / METADATA_FILE, checkpoint.metadata)
+        model_id = write_model_id(tmp)
         for name in os.listdir(tmp):
             with open(tmp / name, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -154,12 +184,12 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     checkpoint.path = target
-    checkpoint.__dict__.pop("model_id", None)
+    checkpoint.__dict__["model_id"] = model_id
     return target
 
 

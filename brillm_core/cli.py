@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import commands_train
-from .checkpoint import Checkpoint, load_checkpoint, write_json_atomic
+from .atomic import write_atomic, write_json_atomic
+from .checkpoint import Checkpoint, load_checkpoint
 from .errors import BriLLMError, PromptError
 from .organization import cli as organization_cli
 from .recall import incoming_energy, recall_activation
@@ -168,7 +169,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
         frame = result.to_frame(tokens)
     frame = frame.head(args.top)
     if args.csv:
-        frame.to_csv(args.csv, index=False)
+        write_atomic(args.csv, frame.to_csv(index=False))
     print(frame.to_string(index=False))
     return 0
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, write_json_atomic
+from .atomic import write_json_atomic
+from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
 from .errors import BriLLMError
 from .scoring import Score, score_ids

@@ -8,7 +8,7 @@ import dash
 from dash import Dash, html
 from dash.exceptions import DependencyException
 
-from .cache import DEFAULT_SIZE_LIMIT, ResultCache
+from .cache import DEFAULT_SIZE_LIMIT, ResultCache, prepare_cache_dir, signing_secret
 from .context import Services
 from .jobs import HealingCache, JobManager, gate_requests
 from .opener import opener, register as register_opener
@@ -23,8 +23,9 @@ MAX_REQUEST_BYTES = 48 * 2**20  # a 32 MB upload, base64-encoded inside a callba
 def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEFAULT_SIZE_LIMIT,
                title: str = "BriLLM Explorer") -> Dash:
     """Build the explorer for the checkpoints found in ``model_dirs`` (each a checkpoint or a
-    folder of checkpoints), caching results and background jobs under ``cache_dir``."""
-    cache_dir = Path(cache_dir)
+    folder of checkpoints), caching results and background jobs under ``cache_dir``, which must be
+    private to this user (CacheDirError otherwise: Dash's job store unpickles what it reads)."""
+    cache_dir = prepare_cache_dir(cache_dir)
     services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size))
     jobs = HealingCache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT)
     app = Dash(
@@ -46,6 +47,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
                    className="navbar")
     register_opener(app)
     app.layout = html.Div([nav, html.Main(dash.page_container, className="content")])
+    app.server.secret_key = signing_secret(cache_dir)  # else Dash would keep it in the job store, pickled
     app.server.config["BRILLM_MODELS"] = services.registry.names()
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.server.wsgi_app = gate_requests(app.server.wsgi_app)  # type: ignore[method-assign]

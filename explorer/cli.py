@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-import tempfile
 from pathlib import Path
 
+from .cache import CacheDirError, default_cache_dir
+
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
-DEFAULT_CACHE = Path(tempfile.gettempdir()) / "brillm-explorer-cache"
 
 
 def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to listen on (default 127.0.0.1; anything else exposes the app to the network)")
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help=f"where traces, layouts and background jobs are cached (default {DEFAULT_CACHE})")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where traces, layouts and background jobs are cached; it must be yours and writable by "
+                             "no one else (default $XDG_CACHE_HOME/brillm-explorer, else ~/.cache/brillm-explorer)")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error overlay; loopback only)")
     parser.set_defaults(handler=run_explore)
 
@@ -59,7 +60,11 @@ def run_explore(args: argparse.Namespace) -> int:
         return 2
     from .app import create_app  # Dash is imported only when the command runs
 
-    app = create_app(model_dirs, args.cache_dir)
+    try:
+        app = create_app(model_dirs, args.cache_dir or default_cache_dir())
+    except CacheDirError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     names = app.server.config.get("BRILLM_MODELS", [])
     if not names:
         print(f"warning: no checkpoint found in {', '.join(map(str, model_dirs))}; the app will say so",

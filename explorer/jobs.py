@@ -14,25 +14,28 @@ this module fixes each:
 3. A job ending between "is it alive?" and "kill its children" raised NoSuchProcess
    (HTTP 500); a job that is already gone now counts as terminated.
 Also: torch runs single-threaded in a job (OpenMP used by the parent hangs a forked
-child), and the job store (``HealingCache``) rebuilds itself when its directory is
-deleted or corrupted under the running app, as the result cache does.
+child), and the job store (``HealingCache``) reopens itself when its directory is
+deleted (or healed by another worker) and rebuilds itself when corrupted under the
+running app, as the result cache does.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sqlite3
 import threading
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import dash
 import diskcache
 import psutil
 import torch
+
+from .cache import claim_store, clear_store, database_identity, is_corrupt
 
 RESULT_SECONDS = 600
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -105,36 +108,55 @@ def gate_requests(wsgi_app: WSGIApp) -> WSGIApp:
 
 
 class HealingCache(diskcache.Cache):
-    """A diskcache.Cache that starts afresh when its directory was deleted or its database corrupted."""
+    """A diskcache.Cache that follows its directory: reopened when the database was deleted or
+    replaced (another worker healed it), rebuilt when it is corrupt, and only ever in a private
+    directory (``claim_store``); nothing but diskcache's own files is deleted (``clear_store``)."""
 
     def __init__(self, directory: str, **settings: Any) -> None:
         self._settings = settings
-        self._heal_lock = threading.Lock()
-        super().__init__(directory, **settings)
+        self._heal_lock = threading.RLock()
+        self._open(Path(directory))
 
-    def _broken(self, exc: Exception) -> bool:
-        """True when ``exc`` means the store is gone or corrupt (not merely busy)."""
-        gone = not os.path.isfile(os.path.join(self.directory, "cache.db"))
-        return gone or (isinstance(exc, sqlite3.DatabaseError) and "locked" not in str(exc))
+    def _open(self, directory: Path) -> None:
+        """Open the store in ``directory``; a corrupt database is cleared first (only in a directory we made)."""
+        claim_store(directory)
+        try:
+            diskcache.Cache.__init__(self, str(directory), **self._settings)
+        except (sqlite3.Error, OSError):
+            clear_store(directory)
+            diskcache.Cache.__init__(self, str(directory), **self._settings)
+        self._identity = database_identity(directory)
 
-    def _heal(self) -> None:
-        """Delete whatever is left and open an empty store in the same place."""
+    def _follow(self) -> None:
+        """Reopen when the database file is not the one this object opened."""
+        directory = Path(self.directory)
+        if database_identity(directory) != self._identity:
+            with self._heal_lock:
+                if database_identity(directory) != self._identity:
+                    self._reopen(clear=False)
+
+    def _reopen(self, clear: bool) -> None:
+        """Close, clear the store first if ``clear``, and open it again in the same place."""
         with self._heal_lock:
             self.close()
-            shutil.rmtree(self.directory, ignore_errors=True)
-            diskcache.Cache.__init__(self, self.directory, **self._settings)
+            if clear:
+                clear_store(Path(self.directory))
+            self._open(Path(self.directory))
 
 
 def _healing(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method``, retried once on a rebuilt store if the store was deleted or corrupted."""
+    """``method`` on the current store, retried once on a rebuilt store if it failed because the
+    store was deleted or corrupted."""
     @functools.wraps(method)
     def healing(self: HealingCache, *args: Any, **kwargs: Any) -> Any:
+        self._follow()
         try:
             return method(self, *args, **kwargs)
         except (sqlite3.Error, OSError) as exc:
-            if not self._broken(exc):
+            gone = database_identity(Path(self.directory)) is None
+            if not (gone or is_corrupt(exc)):
                 raise
-            self._heal()
+            self._reopen(clear=not gone)
             return method(self, *args, **kwargs)
     return healing
 

@@ -2,12 +2,14 @@
 
 Configured by environment variables, read when a worker imports this module:
   BRILLM_MODEL_DIRS  checkpoint folders separated by ':' (default: the bundled sample models)
-  BRILLM_CACHE_DIR   the disk cache shared by all workers (default: as ``brillm explore``)
+  BRILLM_CACHE_DIR   the disk cache shared by all workers (default: as ``brillm explore``);
+                     it must belong to the serving user and be writable by no one else
   BRILLM_SECRET_KEY  optional: signs background-job handles; without it the workers share
-                     a random key kept in the cache, so one worker restarted after the
-                     cache was wiped would disagree with the others
+                     a random key kept in a private file of the cache, so one worker
+                     restarted after the cache was wiped would disagree with the others
 Every worker opens the same cache directory, so a background job started by one worker
-is answered by whichever worker the browser's next poll reaches.
+is answered by whichever worker the browser's next poll reaches. If the directory is
+deleted while they run, each worker reopens a fresh store on its next request.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import os
 from pathlib import Path
 
 from .app import create_app
-from .cli import DEFAULT_CACHE, SAMPLE_MODELS
+from .cache import CacheDirError, default_cache_dir
+from .cli import SAMPLE_MODELS
 
 
 def model_dirs_from(value: str | None) -> list[Path]:
@@ -28,7 +31,10 @@ def model_dirs_from(value: str | None) -> list[Path]:
     return dirs
 
 
-app = create_app(model_dirs_from(os.environ.get("BRILLM_MODEL_DIRS")),
-                 Path(os.environ.get("BRILLM_CACHE_DIR") or DEFAULT_CACHE))
+try:
+    app = create_app(model_dirs_from(os.environ.get("BRILLM_MODEL_DIRS")),
+                     Path(os.environ.get("BRILLM_CACHE_DIR") or default_cache_dir()))
+except CacheDirError as exc:
+    raise SystemExit(f"error: {exc}") from None
 server = app.server
 server.secret_key = os.environ.get("BRILLM_SECRET_KEY") or server.secret_key

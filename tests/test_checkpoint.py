@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,54 @@ def test_broken_checkpoints_give_clear_errors(tmp_path: Path, damage: str, messa
         save_file(tensors, str(weights))
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
+
+
+def test_model_id_is_stored_at_save_and_read_back_without_hashing(tmp_path: Path, monkeypatch) -> None:
+    path = make_checkpoint(seed=3).save(tmp_path / "m")
+    record = json.loads((path / "model_id.json").read_text())
+    assert set(record["files"]) == {"config.json", "model.safetensors", "chars.json"}
+    assert record["model_id"] == checkpoint_module.compute_model_id(path)
+
+    def no_hashing(directory: Path) -> str:
+        raise AssertionError("the stored id should have been used")
+
+    monkeypatch.setattr(checkpoint_module, "compute_model_id", no_hashing)
+    (path / "MODEL_CARD.md").write_text("a card written later")
+    assert load_checkpoint(path).model_id == record["model_id"]
+
+
+def test_a_changed_parameter_file_changes_the_id(tmp_path: Path) -> None:
+    path = make_checkpoint(seed=3).save(tmp_path / "m")
+    before = load_checkpoint(path).model_id
+    make_checkpoint(seed=4).save(tmp_path / "other")
+    weights = path / "model.safetensors"
+    weights.write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())  # same size, new numbers
+    assert load_checkpoint(path).model_id != before
+    assert load_checkpoint(path).model_id == checkpoint_module.compute_model_id(path)
+
+
+def test_old_checkpoints_get_their_id_from_the_parameter_files_only(tmp_path: Path) -> None:
+    path = make_checkpoint(seed=3).save(tmp_path / "m")
+    stored = json.loads((path / "model_id.json").read_text())["model_id"]
+    (path / "model_id.json").unlink()
+    (path / "MODEL_CARD.md").write_text("not part of the model")
+    (path / "metadata.json").write_text('{"evaluation": {"perplexity": 3.0}}')
+    assert load_checkpoint(path).model_id == stored
+
+
+def test_fifo_subdirectory_and_dev_zero_link_in_a_checkpoint_are_never_read(tmp_path: Path) -> None:
+    path = make_checkpoint(seed=3).save(tmp_path / "m")
+    stored = json.loads((path / "model_id.json").read_text())["model_id"]
+    os.mkfifo(path / "a-fifo")
+    (path / "a-subdirectory").mkdir()
+    (path / "zeros").symlink_to("/dev/zero")
+    for recompute in (False, True):
+        if recompute:
+            (path / "model_id.json").unlink()
+        ckpt = load_checkpoint(path)
+        assert ckpt.model_id == stored
+        assert ckpt.trace("ab", DecodeSettings(max_new_tokens=2)).model_id == stored
+        info = subprocess.run([sys.executable, "-m", "brillm_core", "info", str(path), "--json"],
+                              capture_output=True, text=True, timeout=60)
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["model_id"] == stored

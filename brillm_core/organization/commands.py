@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_target
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..compare import check_same_vocabulary
 from ..errors import BriLLMError
@@ -27,8 +28,9 @@ __all__ = ["write_atomically", "figure_tables", "write_report", "run_command"]
 
 
 def write_atomically(directory: Path, fill: Callable[[Path], None]) -> Path:
-    """Let `fill` write into a temporary sibling of `directory`, then rename it into place (never over a directory)."""
-    target = Path(directory)
+    """Let `fill` write into a temporary sibling of `directory`, then rename it into place (never over a directory;
+    a symbolic link is kept and the directory created where it points)."""
+    target = write_target(directory)
     if target.exists():
         raise OrganizationError(f"output directory {target} already exists; choose a new path")
     target.parent.mkdir(parents=True, exist_ok=True)

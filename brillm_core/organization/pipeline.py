@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -12,6 +10,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_atomic
 from .atoms import AtomModel, Stability, atom_stability, fit_atoms, match_atoms
 from .controls import compare_with_control, lexical_responses, phase_randomise
 from .encoding import BrainData, EncodingResult, fit_encoding, held_out_prediction, prepare_brain
@@ -35,17 +34,6 @@ TOP_ANS_IN_JSON = 50  # the JSON lists each sub-group's strongest ANs; the CSV t
 
 def _noop(fraction: float, message: str) -> None:
     """Default progress callback."""
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file and a rename, so readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -145,7 +133,7 @@ class OrganizationReport:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         path = d / "report.json"
-        _write_atomic(path, json.dumps(self.summary(), indent=1, default=_json_default))
+        write_atomic(path, json.dumps(self.summary(), indent=1, default=_json_default))
         return path
 
     def to_csv_tables(self, directory: str | Path) -> list[Path]:
@@ -155,7 +143,7 @@ class OrganizationReport:
         paths = []
         for name, table in self.tables().items():
             paths.append(d / f"{name}.csv")
-            _write_atomic(paths[-1], table.to_csv(index=False))
+            write_atomic(paths[-1], table.to_csv(index=False))
         return paths
 
 
