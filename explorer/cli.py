@@ -1,7 +1,7 @@
 """`brillm explore [MODEL_DIR ...]`: start the explorer on 127.0.0.1 with the given checkpoints.
 
-The core's `brillm` command dispatches `explore` here (the core never imports Dash);
-``main(argv)`` runs it standalone: ``python -m explorer.cli [MODEL_DIR ...]``.
+The core's `brillm` command runs ``main(argv)`` here for `explore` (importing this module
+only then, so the core's commands never import Dash); ``python -m explorer.cli`` runs it too.
 """
 
 from __future__ import annotations
@@ -14,14 +14,6 @@ from pathlib import Path
 
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "brillm-explorer-cache"
-
-
-def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `explore` sub-command to a `brillm` argument parser."""
-    parser = subparsers.add_parser("explore", help="browse signal paths, recall and checkpoints in a web app",
-                                   description=__doc__.splitlines()[0])
-    configure(parser)
-    return parser
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

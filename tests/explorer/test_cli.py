@@ -13,9 +13,8 @@ from explorer import cli
 
 def test_parser_defaults() -> None:
     parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    cli.add_explore_parser(sub)
-    args = parser.parse_args(["explore"])
+    cli.configure(parser)
+    args = parser.parse_args([])
     assert (args.host, args.port, args.model_dirs, args.debug) == ("127.0.0.1", 8050, [], False)
     assert args.handler is cli.run_explore
 
@@ -57,3 +56,11 @@ def test_wsgi_reads_model_folders_from_the_environment(model_root: Path, tmp_pat
     assert wsgi.model_dirs_from(f"{model_root}:{model_root / 'alpha'}") == [model_root, model_root / "alpha"]
     with pytest.raises(SystemExit, match="names no directory"):
         wsgi.model_dirs_from(str(tmp_path / "missing"))
+
+
+def test_brillm_explore_runs_the_apps_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The core's `brillm` hands `explore` and its arguments to this module."""
+    from brillm_core.cli import main
+
+    assert main(["explore", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """The ``brillm`` command's engine subcommands: thin wrappers over the public API.
 
 Each handler returns an exit code; a BriLLMError becomes ``error: ...`` on stderr and
-exit code 1, a usage error exit code 2 (argparse). ``build_parser`` is reused by the
-explorer's entry point, which adds ``explore`` (the core never imports the app).
+exit code 1, a usage error exit code 2 (argparse). ``register`` adds them to the parser
+that ``brillm_core.cli`` builds.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import commands_train
-from .checkpoint import Checkpoint, load_checkpoint, write_json_atomic
-from .errors import BriLLMError, PromptError
-from .organization import cli as organization_cli
-from .recall import incoming_energy, recall_activation
-from .release import import_release
-from .scoring import score_ids
-from .trace import DecodeSettings
+from ..checkpoint import Checkpoint, load_checkpoint, write_json_atomic
+from ..errors import BriLLMError, PromptError
+from ..recall import incoming_energy, recall_activation
+from ..release import import_release
+from ..scoring import score_ids
+from ..trace import DecodeSettings
 
 
 def read_text_file(path: str | Path) -> str:
@@ -199,11 +197,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    """The ``brillm`` parser with the engine's subcommands (callers may add more)."""
-    parser = argparse.ArgumentParser(prog="brillm", description="BriLLM Explorer: run, trace and inspect BriLLM models.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the engine's subcommands (import-release, generate, trace, recall, score, info)."""
     p = sub.add_parser("import-release", help="convert the release's state_dict, vocabulary and counts")
     p.add_argument("weights", help="the release's state_dict file (loaded with weights_only=True)")
     p.add_argument("--vocab", required=True, help="vocabulary JSON {token: id}")
@@ -244,29 +239,3 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.add_argument("model", help="checkpoint directory")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_info)
-    organization_cli.register(sub)
-    commands_train.register(sub)
-    return parser, sub
-
-
-def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse and dispatch; user errors print one line and return 1."""
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except BriLLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # an output path in a missing directory, a full disk, no permission
-        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Engine-only entry point (``python -m brillm_core``)."""
-    parser, _ = build_parser()
-    return run(parser, argv)
