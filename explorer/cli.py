@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 import tempfile
 from pathlib import Path
+
+from werkzeug.serving import make_server
 
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "brillm-explorer-cache"
@@ -49,6 +52,10 @@ def run_explore(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(missing)}", file=sys.stderr)
         return 2
+    taken = port_problem(args.host, args.port)
+    if taken:
+        print(f"error: {taken}", file=sys.stderr)
+        return 1
     from .app import create_app  # Dash is imported only when the command runs
 
     app = create_app(model_dirs, args.cache_dir)
@@ -59,9 +66,29 @@ def run_explore(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach this machine can use the "
               "app (it has no login); use 127.0.0.1 unless that is what you want", file=sys.stderr)
-    print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}")
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    if args.debug:  # Dash's development tools and reloader; they print their own start lines
+        app.run(host=args.host, port=args.port, debug=True)
+        return 0
+    server = make_server(args.host, args.port, app.server, threaded=True)  # bound before the start line
+    print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the app could not listen on host:port (taken, not an address of this machine), or None."""
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host.strip("[]"), port))
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
