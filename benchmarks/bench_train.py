@@ -17,7 +17,7 @@ spread of the per-repeat ratios. By default it runs with ``brillm train``'s allo
 setting (glibc keeps freed memory, see brillm_core/allocator.py); ``--default-allocator``
 measures glibc's default instead (the setting cannot be undone within one process).
 To compare another trainer, add an entry to ``TRAINERS``.
-Usage: python benchmarks/bench_train.py [--steps N] [--repeats R] [--batch-size B] [--threads T]
+Usage: python benchmarks/bench_train.py [--steps N] [--repeats R] [--batch-size B] [--threads T] [--tokens N]
 """
 
 from __future__ import annotations
@@ -63,13 +63,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per trainer (default 3)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=495_000,
+                        help="length of the random token stream whose bigrams get own rows (default 495,000: "
+                             "about 480,000 rows as the release; the dense trainer then needs about 14 GB)")
     parser.add_argument("--default-allocator", action="store_true", help="keep glibc's default allocator")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     allocator = "glibc default allocator"
     if not args.default_allocator:
         allocator = "freed memory kept (brillm train)" if keep_freed_memory() else "not glibc: default allocator"
-    stream = torch.randint(0, V, (495_000,), generator=torch.Generator().manual_seed(0))
+    stream = torch.randint(0, V, (args.tokens,), generator=torch.Generator().manual_seed(0))
     counts = BigramCounts.from_stream(stream, V)
     edges = counts.edges()
     config = ModelConfig(vocab_size=V, hidden_size=D, max_positions=512, num_rows=edges.num_rows)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import jsonfile
-from .checkpoint import Checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, all_finite, save_checkpoint
 from .config import ModelConfig
 from .edges import EdgeTable
 from .errors import BriLLMError, CheckpointError
@@ -27,6 +27,7 @@ from .model import BriLLM
 from .tokenizer import BPETokenizer, CharTokenizer, NodeTokenizer, vocab_to_list
 
 RELEASE_KEYS = ("weights", "biases", "node_bias", "positions")
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # converted to float32
 MAX_VOCAB_BYTES = 64 * 2**20  # the release's vocabularies are about 100 KB
 
 
@@ -121,6 +122,9 @@ def load_release_state(path: str | Path) -> dict[str, torch.Tensor]:
     bad = [k for k in RELEASE_KEYS if not torch.is_tensor(state[k]) or state[k].dim() != 3]
     if bad:
         raise CheckpointError(f"{path}: {', '.join(bad)} must be 3-dimensional tensors")
+    exotic = [f"{k} ({state[k].dtype})" for k in RELEASE_KEYS if state[k].dtype not in FLOAT_DTYPES]
+    if exotic:
+        raise CheckpointError(f"{path}: {', '.join(exotic)} must be float16, bfloat16, float32 or float64 tensors")
     return {k: state[k] for k in RELEASE_KEYS}
 
 
@@ -182,6 +186,10 @@ def import_release(
     zero = zero_count_mask(counts, tokens, progress)
     edges = EdgeTable.from_own_mask(~zero)
     d, L = check_release_shapes(state, len(tokens), edges.num_own)
+    for key in RELEASE_KEYS:
+        state[key] = state[key].to(torch.float32)  # checked after conversion: 1e300 in float64 is inf here
+        if not all_finite(state[key]):
+            raise CheckpointError(f"{key} in {weights} holds NaN or infinite values (in float32)")
     config = ModelConfig(
         vocab_size=len(tokens), hidden_size=d, max_positions=L, num_rows=edges.num_rows,
         tokenizer=tok.kind, unk_id=tok.unk_id, name=output.name,

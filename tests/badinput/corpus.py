@@ -202,6 +202,10 @@ RELEASE_CASES: dict[str, tuple[object, object, object, str]] = {
     "weights-not-a-state-dict": ([1, 2, 3], VOCAB, COUNTS, "state_dict"),
     "weights-binary-garbage": (b"\x00\x01garbage" * 100, VOCAB, COUNTS, "refusing"),
     "vocab-deep-nesting": (_release_state(25), Raw(DEEP), COUNTS, "nests 100000 levels"),
+    "weights-float8": ({**_release_state(25), "weights": torch.zeros(25, 4, 4).to(torch.float8_e4m3fn)}, VOCAB, COUNTS,
+                       "must be float16"),
+    "biases-overflow-float32": ({**_release_state(25), "biases": torch.full((25, 1, 4), 1e300, dtype=torch.float64)},
+                                VOCAB, COUNTS, "NaN or infinite"),
     "counts-deep-nesting": (_release_state(25), VOCAB, Raw('{"a": ' + "[" * 200_000), "must be an object"),
 }
 RELEASE_NAMES = (*RELEASE_CASES, "tokenizer-garbage")

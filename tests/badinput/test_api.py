@@ -84,6 +84,8 @@ def test_overflowing_weights_never_give_energies(tmp_path: Path) -> None:
     checkpoint = load_checkpoint(corpus.overflowing_checkpoint(tmp_path / "over"), device="cpu")
     with pytest.raises(BriLLMError, match="overflowed float32"):
         checkpoint.trace("ab", DecodeSettings(max_new_tokens=3))
+    with pytest.raises(BriLLMError, match="overflowed float32"):
+        checkpoint.trace("ab", DecodeSettings(max_new_tokens=3, greedy=False, seed=1))
     ids = torch.tensor(checkpoint.encode("ab ba ab ba").ids)
     BigramCounts.from_stream(ids, checkpoint.config.vocab_size).save(checkpoint.path / COUNTS_FILE)
     with pytest.raises(BriLLMError, match="overflowed float32"):
