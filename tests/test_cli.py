@@ -114,3 +114,22 @@ def test_console_script_is_the_cores() -> None:
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["brillm"] == "brillm_core.cli:main"
     assert "explore" in build_parser().format_help()
+
+
+def test_every_model_command_takes_a_run_folder(tmp_path: Path) -> None:
+    """`info RUN_DIR` and `trace RUN_DIR` (like `eval RUN_DIR`) read the run's newest checkpoint."""
+    from tests.conftest import make_checkpoint
+
+    run = tmp_path / "run"
+    older = make_checkpoint(seed=1).save(run / "checkpoints" / "step-00000002")
+    newer = make_checkpoint(seed=2).save(run / "checkpoints" / "step-00000010")
+
+    def model_id(path: Path) -> str:
+        result = brillm("info", str(path), "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["model_id"]
+
+    assert model_id(run) == model_id(newer) != model_id(older)
+    trace = brillm("trace", str(run), "--ids", "3,1", "--max-new-tokens", "1", "--json", "-")
+    assert trace.returncode == 0, trace.stderr
+    assert json.loads(trace.stdout)["model_id"] == model_id(newer)

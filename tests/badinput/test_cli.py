@@ -18,8 +18,10 @@ import pytest
 from . import corpus
 
 # A sample of the corpus (the API tests run all of it; every case takes the same path to stderr).
-CHECKPOINT_CASES = ["config-is-a-directory", "pickle-payload", "oversized-sparse-file", "vocab-count-disagree"]
-RELEASE_CASES = ["weights-pickle-payload", "counts-name-unknown-target"]
+CHECKPOINT_CASES = ["config-is-a-directory", "pickle-payload", "oversized-sparse-file", "vocab-count-disagree",
+                    "config-deep-nesting", "config-5000-digit-size", "config-float-size", "weights-float8",
+                    "config-huge-positions", "biases-overflow-float32", "tokenizer-gapped-ids"]
+RELEASE_CASES = ["weights-pickle-payload", "counts-name-unknown-target", "vocab-deep-nesting", "counts-deep-nesting"]
 # (arguments with {good}, {tmp}, {dir} placeholders, expected exit code, fragment of stderr)
 ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["generate", "{good}", "--prompt-file", "{dir}"], 1, "cannot read"),
@@ -55,7 +57,7 @@ ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["train", "{tmp}/short.txt", "-o", "{tmp}/run-s", "--seed", "-1"], 1, "--seed must be in"),
     (["train", "{tmp}/short.txt", "-o", "{tmp}/run-t", "--threads", "-4"], 1, "--threads must be >= 1"),
     (["train", "{tmp}/short.txt", "-o", "{tmp}/short.txt/run", "--tokenizer", "char"], 1, "cannot write checkpoints"),
-    (["info", "{run}"], 0, ""),
+    (["info", "{run}"], 0, ""),  # a run folder: its newest checkpoint (tests/test_cli.py checks which)
 ]
 
 
