@@ -7,17 +7,26 @@ of 495,000 tokens), batch 8. The dense baseline computes the same loss but gathe
 rows by indexing the full ``weights``/``biases`` (so their gradients are dense P x d x d
 tensors) and runs AdamW over every row, as the release's training does; it gathers each
 batch's rows once rather than once per position, which favours the baseline.
-Prints tokens (predicted positions) per second for both and their ratio, first with
-glibc's default allocator, then with freed memory kept in the process (what
-``brillm train`` sets, see brillm_core/allocator.py).
-Usage: python benchmarks/bench_train.py [--steps N] [--batch-size B] [--threads T]
+
+Every trainer is timed ``--repeats`` times over ``--steps`` steps each (after one warm-up
+step), the repeats interleaved so that a change in machine load hits every trainer alike;
+each repeat builds its trainer afresh, so only one model (several GB) is in memory at once.
+It prints each trainer's tokens (predicted positions) per second as min / median / max
+over the repeats, and each one's ratio to the first trainer: the ratio of medians and the
+spread of the per-repeat ratios. By default it runs with ``brillm train``'s allocator
+setting (glibc keeps freed memory, see brillm_core/allocator.py); ``--default-allocator``
+measures glibc's default instead (the setting cannot be undone within one process).
+To compare another trainer, add an entry to ``TRAINERS``.
+Usage: python benchmarks/bench_train.py [--steps N] [--repeats R] [--batch-size B] [--threads T] [--tokens N]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import time
+from typing import Any
 
 import torch
 
@@ -26,47 +35,70 @@ from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches
 from brillm_core.train import TrainSettings, Trainer, init_model
 
+V, D, SEQ, NEGATIVES = 4000, 32, 32, 400
+# Trainers compared: label -> TrainSettings fields that differ. The first is the reference.
+TRAINERS: dict[str, dict[str, Any]] = {
+    "sparse rows, RowAdamW": {"sparse": True},
+    "dense gradients, AdamW": {"sparse": False},
+}
 
-def measure(sparse: bool, stream: torch.Tensor, counts: BigramCounts, args: argparse.Namespace) -> float:
-    """Tokens per second of ``args.steps`` timed steps after one warm-up step."""
-    edges = counts.edges()
-    config = ModelConfig(vocab_size=4000, hidden_size=32, max_positions=512, num_rows=edges.num_rows)
-    settings = TrainSettings(hidden_size=32, seq_len=32, batch_size=args.batch_size, negatives=400, sparse=sparse)
-    trainer = Trainer(init_model(config, edges, 0), settings, counts)
-    batches = SequenceBatches(stream, 32, args.batch_size, seed=0)
-    steps = args.steps if sparse else max(2, args.steps // 4)
-    trainer.step(batches.batch(0), 0)
+
+def time_steps(trainer: Trainer, batches: SequenceBatches, first: int, steps: int, batch_size: int) -> float:
+    """Tokens per second over ``steps`` steps starting at batch ``first``."""
     start = time.perf_counter()
-    for step in range(1, steps + 1):
-        loss = trainer.step(batches.batch(step), step)
-    seconds = time.perf_counter() - start
-    rate = steps * args.batch_size * 31 / seconds
-    kind = "sparse rows, RowAdamW" if sparse else "dense gradients, AdamW"
-    print(f"{kind:24s} {steps:3d} steps  {seconds / steps:7.3f} s/step  {rate:9.0f} tokens/s  (loss {loss:.3f})", flush=True)
-    return rate
+    for step in range(first, first + steps):
+        trainer.step(batches.batch(step), step)
+    return steps * batch_size * (SEQ - 1) / (time.perf_counter() - start)
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    """'min / median / max' of ``values``."""
+    return " / ".join(f"{v:,.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:
-    """Build the random model's data, time both trainers, print the ratio."""
+    """Build the random model's data, time every trainer in interleaved repeats, print rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per repeat (default 6)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per trainer (default 3)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=495_000,
+                        help="length of the random token stream whose bigrams get own rows (default 495,000: "
+                             "about 480,000 rows as the release; the dense trainer then needs about 14 GB)")
+    parser.add_argument("--default-allocator", action="store_true", help="keep glibc's default allocator")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    stream = torch.randint(0, 4000, (495_000,), generator=torch.Generator().manual_seed(0))
-    counts = BigramCounts.from_stream(stream, 4000)
-    print(f"V 4000, d 32, k 400, {counts.keys.numel() + 1:,} parameter rows, batch {args.batch_size} x 32 tokens, {args.threads} thread(s)")
-    for allocator in ("default allocator", "freed memory kept (brillm train)"):
-        if allocator != "default allocator" and not keep_freed_memory():
-            print("not glibc: the allocator setting does not apply here")
-            break
-        print(allocator)
-        sparse = measure(True, stream, counts, args)
-        gc.collect()
-        dense = measure(False, stream, counts, args)
-        gc.collect()
-        print(f"sparse / dense: {sparse / dense:.1f}x")
+    allocator = "glibc default allocator"
+    if not args.default_allocator:
+        allocator = "freed memory kept (brillm train)" if keep_freed_memory() else "not glibc: default allocator"
+    stream = torch.randint(0, V, (args.tokens,), generator=torch.Generator().manual_seed(0))
+    counts = BigramCounts.from_stream(stream, V)
+    edges = counts.edges()
+    config = ModelConfig(vocab_size=V, hidden_size=D, max_positions=512, num_rows=edges.num_rows)
+    print(f"V {V}, d {D}, k {NEGATIVES}, {edges.num_rows:,} parameter rows, batch {args.batch_size} x {SEQ} tokens, "
+          f"{args.threads} thread(s), {allocator}; {args.repeats} repeats x {args.steps} steps each", flush=True)
+    batches = SequenceBatches(stream, SEQ, args.batch_size, seed=0)
+    rates: dict[str, list[float]] = {label: [] for label in TRAINERS}
+    for repeat in range(args.repeats):
+        for label, fields in TRAINERS.items():
+            settings = TrainSettings(hidden_size=D, seq_len=SEQ, batch_size=args.batch_size, negatives=NEGATIVES,
+                                     **fields)
+            trainer = Trainer(init_model(config, edges, 0), settings, counts)
+            trainer.step(batches.batch(0), 0)  # warm-up: first-touch allocations, lazy optimiser state
+            rates[label].append(time_steps(trainer, batches, 1, args.steps, args.batch_size))
+            del trainer
+            gc.collect()
+            print(f"  repeat {repeat + 1}: {label:24s} {rates[label][-1]:9,.0f} tokens/s", flush=True)
+    reference = next(iter(rates))
+    print(f"tokens per second, min / median / max over {args.repeats} repeats:")
+    for label, values in rates.items():
+        line = f"  {label:24s} {spread(values)}"
+        if label != reference:
+            ratios = [r / v for r, v in zip(rates[reference], values)]
+            line += (f"   {reference} is {statistics.median(rates[reference]) / statistics.median(values):.1f}x "
+                     f"(per repeat {spread(ratios, 1)})")
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

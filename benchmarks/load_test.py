@@ -110,7 +110,9 @@ def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
     meta = s.call("sp-meta.data", {"sp-request.data": request}, "sp-request.data")["sp-meta"]["data"]
     _check(not meta.get("error"), f"trace job failed: {meta.get('error')}")
     view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": state}, "sp-meta.data")
-    _check(len(view["sp-chips"]["children"]) == len(prompt) + n, "wrong number of token chips")
+    # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
+    _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
+           "wrong number of token chips")
     return state, meta
 
 

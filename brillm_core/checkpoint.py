@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from . import jsonfile
 
 from .atomic import fsync_dir, output_directory, write_json_atomic
 from .config import ModelConfig
@@ -43,6 +45,12 @@ MODEL_ID_FILE = "model_id.json"
 ID_FILES = (CONFIG_FILE, WEIGHTS_FILE, BPE_FILE, CHAR_FILE)  # what the numbers and the token mapping depend on
 MAX_MODEL_ID_BYTES = 4096
 PARAMETER_KEYS = ("weights", "biases", "node_bias", "positions")
+# Stored dtypes a checkpoint may use: parameters are converted to float32 on load (F8 and
+# other exotic types have no arithmetic on every device); edge keys must be integers.
+PARAMETER_DTYPES = ("F16", "BF16", "F32", "F64")
+EDGE_KEY_DTYPES = ("I32", "I64", "U32")
+MAX_CONFIG_BYTES = 1 * 2**20  # a config is a few hundred bytes
+MAX_METADATA_BYTES = 16 * 2**20  # training history and evaluations; the app holds it in memory
 
 
 @dataclass
@@ -90,8 +98,9 @@ class Checkpoint:
             ids, unknown = encoding.ids, encoding.unknown
         else:
             ids = list(prompt)
-        return propagate(self.model, ids, settings, token_text=self.token, unknown=unknown, model_id=self.model_id,
-                         progress=progress)
+        trace = propagate(self.model, ids, settings, token_text=self.token, unknown=unknown, model_id=self.model_id,
+                          progress=progress)
+        return require_finite(trace)
 
     def save(self, directory: str | Path, *, overwrite: bool = False, dtype: torch.dtype | None = None) -> Path:
         """Save atomically (see ``save_checkpoint``)."""
@@ -110,6 +119,23 @@ def _identity_stats(directory: Path) -> dict[str, list[int]]:
         if stat.S_ISREG(info.st_mode):
             stats[name] = [info.st_size, info.st_mtime_ns]
     return stats
+
+
+def require_finite(trace: Trace) -> Trace:
+    """The trace, unless float32 overflowed on its path: NaN or infinite numbers are never a result.
+
+    An energy is NaN only where a node is no candidate (one per step under the release's
+    decoder, which drops self-loops); any other NaN or infinity means the parameters or the
+    start signal overflowed float32.
+    """
+    excluded = 1 if trace.settings.release_decoder else 0
+    bad_energies = torch.isinf(trace.energies).any(dim=1) | (torch.isnan(trace.energies).sum(dim=1) > excluded)
+    bad_signals = ~torch.isfinite(trace.signals_in).all(dim=1) | ~torch.isfinite(trace.outputs).all(dim=1)
+    bad = (bad_energies | bad_signals).nonzero()
+    if bad.numel():
+        raise BriLLMError(f"the signal overflowed float32 at step {int(bad[0])}: the checkpoint's parameters or the "
+                          "start signal are too large for this model's arithmetic, so no energies can be shown")
+    return trace
 
 
 def compute_model_id(directory: Path) -> str:
@@ -193,16 +219,9 @@ def save_checkpoint(
     return target
 
 
-def _read_json(path: Path, what: str) -> Any:
-    """JSON from a file with a clear error naming the file."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{what} is missing: {path}") from exc
-    except OSError as exc:  # a directory in its place, no permission, an I/O error
-        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from exc
+def _read_json(path: Path, what: str, max_bytes: int) -> Any:
+    """JSON from a file within the limits of ``jsonfile``, with a clear error naming the file."""
+    return jsonfile.read(path, what, max_bytes, CheckpointError)
 
 
 def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -226,27 +245,37 @@ def all_finite(tensor: torch.Tensor, chunk: int = 1 << 22) -> bool:
     return all(bool(torch.isfinite(flat[i : i + chunk]).all()) for i in range(0, flat.numel(), chunk))
 
 
+def _read_tensors(weights_path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """The safetensors file's tensors, after its header's names, shapes and dtypes fit ``cfg``."""
+    try:
+        with safe_open(str(weights_path), "pt") as handle:
+            header = {key: handle.get_slice(key) for key in handle.keys()}
+            problems = []
+            for key, shape in _expected_shapes(cfg).items():
+                allowed = EDGE_KEY_DTYPES if key == "edge_keys" else PARAMETER_DTYPES
+                if key not in header:
+                    problems.append(f"missing tensor {key!r}")
+                elif tuple(header[key].get_shape()) != shape:
+                    problems.append(f"{key} has shape {tuple(header[key].get_shape())}, config says {shape}")
+                elif header[key].get_dtype() not in allowed:
+                    problems.append(f"{key} is stored as {header[key].get_dtype()}; accepted: {', '.join(allowed)}")
+            if problems:
+                raise CheckpointError(f"{weights_path} does not fit config.json: " + "; ".join(problems))
+            return {key: handle.get_tensor(key) for key in _expected_shapes(cfg)}
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
+
+
 def load_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> Checkpoint:
     """Load a native checkpoint directory; every inconsistency is a CheckpointError."""
     path = Path(directory)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory not found: {path}")
-    cfg = ModelConfig.from_dict(_read_json(path / CONFIG_FILE, "config.json"))
+    cfg = ModelConfig.from_dict(_read_json(path / CONFIG_FILE, "config.json", MAX_CONFIG_BYTES))
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
         raise CheckpointError(f"{WEIGHTS_FILE} is missing in {path}")
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{weights_path} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
-    problems = []
-    for key, shape in _expected_shapes(cfg).items():
-        if key not in tensors:
-            problems.append(f"missing tensor {key!r}")
-        elif tuple(tensors[key].shape) != shape:
-            problems.append(f"{key} has shape {tuple(tensors[key].shape)}, config says {shape}")
-    if problems:
-        raise CheckpointError(f"{weights_path} does not fit config.json: " + "; ".join(problems))
+    tensors = _read_tensors(weights_path, cfg)
     try:
         tokenizer = load_tokenizer(path)
     except BriLLMError as exc:
@@ -255,10 +284,12 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
         raise CheckpointError(
             f"tokenizer has {tokenizer.vocab_size} tokens but the model has {cfg.vocab_size} nodes"
         )
-    metadata = _read_json(path / METADATA_FILE, "metadata.json") if (path / METADATA_FILE).exists() else {}
+    metadata = (_read_json(path / METADATA_FILE, "metadata.json", MAX_METADATA_BYTES)
+                if (path / METADATA_FILE).exists() else {})
     for key in PARAMETER_KEYS:
+        tensors[key] = tensors[key].to(torch.float32)  # checked after conversion: 1e300 in F64 is inf here
         if not all_finite(tensors[key]):
-            raise CheckpointError(f"{key} in {weights_path} holds NaN or infinite values")
+            raise CheckpointError(f"{key} in {weights_path} holds NaN or infinite values (in float32)")
     edges = EdgeTable(cfg.vocab_size, tensors.pop("edge_keys").to(torch.int64))
     model = BriLLM(cfg, edges, tensors)
     del tensors

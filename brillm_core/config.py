@@ -12,6 +12,14 @@ from .errors import CheckpointError
 CONFIG_FORMAT = "brillm-explorer/config"
 CONFIG_VERSION = 1
 
+# Limits on what a config may ask for, checked before any tensor is allocated (the
+# release uses V = 4,001, d = 32, L = 512; a self-consistent file beyond these would
+# make the engine allocate many GB before anything else could refuse it).
+MAX_VOCAB_SIZE = 1_000_000  # energies and CSR offsets are V long; the V x V edge map is sparse
+MAX_HIDDEN_SIZE = 1024  # one parameter row is d x d floats: 4 MiB at this width
+MAX_POSITIONS = 65_536  # the PE table is L x d floats and a path is at most L steps
+_INT_FIELDS = ("vocab_size", "hidden_size", "max_positions", "num_rows", "unk_id")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -27,7 +35,19 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        mistyped = [f"{name} = {getattr(self, name)!r}" for name in _INT_FIELDS
+                    if type(getattr(self, name)) is not int]  # noqa: E721 - bool and float are refused too
+        if not isinstance(self.name, str) or not isinstance(self.extra, dict):
+            mistyped.append("name must be a string and extra an object")
+        if mistyped:
+            raise CheckpointError("invalid model config, mistyped: sizes must be whole numbers, got " + ", ".join(mistyped))
         problems = []
+        if self.vocab_size > MAX_VOCAB_SIZE:
+            problems.append(f"vocab_size {self.vocab_size} is over the limit of {MAX_VOCAB_SIZE:,} nodes")
+        if self.hidden_size > MAX_HIDDEN_SIZE:
+            problems.append(f"hidden_size {self.hidden_size} is over the limit of {MAX_HIDDEN_SIZE}")
+        if self.max_positions > MAX_POSITIONS:
+            problems.append(f"max_positions {self.max_positions} is over the limit of {MAX_POSITIONS:,}")
         if self.vocab_size < 1:
             problems.append(f"vocab_size must be >= 1, got {self.vocab_size}")
         if self.hidden_size < 2 or self.hidden_size % 2:

@@ -36,9 +36,24 @@ from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize
 from .errors import BriLLMError
 from .scoring import Score, score_ids
 
+# Texts to score are tokenised whole, which holds them many times over in memory; 2 MiB
+# (about half a million tokens) is far more than a held-out split needs.
+MAX_TEXT_BYTES = 2 * 2**20
+
 
 class EvaluationError(BriLLMError):
     """The held-out text or the checkpoint cannot be evaluated as asked."""
+
+
+def check_text_size(path: str | Path) -> None:
+    """Refuse a text over MAX_TEXT_BYTES before reading it (tokenising it whole would hold it many times over)."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return  # reading it reports the problem with its own message
+    if size > MAX_TEXT_BYTES:
+        raise EvaluationError(f"{path} has {size:,} bytes; scoring reads at most {MAX_TEXT_BYTES:,} "
+                              "(about half a million tokens): score a sample, or split the text and score each part")
 
 
 def windows(ids: torch.Tensor, length: int) -> list[torch.Tensor]:
@@ -156,6 +171,10 @@ def training_window(checkpoint: Checkpoint) -> int:
 
 def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None = None, discount: float | None = None) -> Evaluation:
     """Score the model and both baselines on a held-out UTF-8 text file."""
+    if discount is not None and not 0 <= discount < 1:  # also refuses NaN
+        raise EvaluationError(f"the Kneser-Ney discount D must be in [0, 1), got {discount} "
+                              "(outside it the baselines' probabilities are negative or sum past 1)")
+    check_text_size(text_file)
     if checkpoint.path is None or not (checkpoint.path / COUNTS_FILE).is_file():
         raise EvaluationError(
             f"{checkpoint.path} has no {COUNTS_FILE}: the baselines need the training split's bigram counts "
@@ -178,6 +197,8 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
         sel = inverse == h
         kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
     scored = score_ids(checkpoint.model, ids.tolist(), window=length)
+    if not math.isfinite(scored.nll):
+        raise EvaluationError("the model's energies overflowed float32 on this text: its perplexity is not a number")
     return Evaluation(
         model=scored,
         unigram_mle=unigram_mle,

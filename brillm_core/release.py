@@ -9,17 +9,17 @@ source at a time, and only a V x V bit mask of zero-count edges is kept.
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import ijson
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, save_checkpoint
+from . import jsonfile
+from .checkpoint import Checkpoint, all_finite, save_checkpoint
 from .config import ModelConfig
 from .edges import EdgeTable
 from .errors import BriLLMError, CheckpointError
@@ -27,15 +27,43 @@ from .model import BriLLM
 from .tokenizer import BPETokenizer, CharTokenizer, NodeTokenizer, vocab_to_list
 
 RELEASE_KEYS = ("weights", "biases", "node_bias", "positions")
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # converted to float32
+MAX_VOCAB_BYTES = 64 * 2**20  # the release's vocabularies are about 100 KB
+
+
+def _count_events(handle) -> Iterator[tuple[str, str, object]]:
+    """(source, target, count) of a count table, read event by event so that no value is built whole.
+
+    The table must be ``{source: {target: number}}``; anything else (an array, a deeper
+    object, a string count) is refused at its first token, before memory can grow.
+    """
+    depth, source, target = 0, None, None  # depth 1: inside the table, 2: inside one source's counts
+    for _, event, value in ijson.parse(handle, use_float=True):
+        if depth == 0 and event == "start_map":
+            depth = 1
+        elif depth == 1 and event == "map_key":
+            source = value
+        elif depth == 1 and event == "start_map":
+            depth = 2
+        elif depth == 1 and event == "end_map":
+            depth = 0
+        elif depth == 2 and event == "map_key":
+            target = value
+        elif depth == 2 and event == "number":
+            yield source, target, value
+        elif depth == 2 and event == "end_map":
+            depth = 1
+            yield source, "", None  # the end of one source's counts
+        elif depth == 0:
+            raise CheckpointError("must be an object {source: {target: count}}")
+        else:
+            raise CheckpointError(f"counts of {source!r} must be an object {{target: count}} of numbers")
 
 
 def read_vocab(path: str | Path) -> list[str]:
     """The release's node list from ``{token: id}`` JSON."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read vocabulary {path}: {exc}") from exc
+    data = jsonfile.read(path, "vocabulary", MAX_VOCAB_BYTES, CheckpointError)
     try:
         return vocab_to_list(data)
     except BriLLMError as exc:
@@ -50,19 +78,22 @@ def zero_count_mask(path: str | Path, tokens: list[str], progress: Callable[[int
     path = Path(path)
     try:
         with open(path, "rb") as handle:
-            for n, (source, targets) in enumerate(ijson.kvitems(handle, "", use_float=True)):
+            sources = 0
+            for source, target, count in _count_events(handle):
                 s = index.get(source)
                 if s is None:
-                    raise CheckpointError(f"count table {path} names source token {source!r}, which is not in the vocabulary")
-                if not isinstance(targets, dict):
-                    raise CheckpointError(f"count table {path}: counts of {source!r} must be an object {{target: count}}")
-                zeros = [t for t, c in targets.items() if c == 0]
-                missing = [t for t in zeros if t not in index]
-                if missing:
-                    raise CheckpointError(f"count table {path} names target token {missing[0]!r} (after {source!r}), which is not in the vocabulary")
-                mask[s, [index[t] for t in zeros]] = True
-                if progress:
-                    progress(n + 1)
+                    raise CheckpointError(f"names source token {source!r}, which is not in the vocabulary")
+                if count is None:
+                    sources += 1
+                    if progress:
+                        progress(sources)
+                elif count == 0:
+                    t = index.get(target)
+                    if t is None:
+                        raise CheckpointError(f"names target token {target!r} (after {source!r}), which is not in the vocabulary")
+                    mask[s, t] = True
+    except CheckpointError as exc:
+        raise CheckpointError(f"count table {path}: {exc}") from exc
     except OSError as exc:
         raise CheckpointError(f"cannot read count table {path}: {exc}") from exc
     except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
@@ -91,6 +122,9 @@ def load_release_state(path: str | Path) -> dict[str, torch.Tensor]:
     bad = [k for k in RELEASE_KEYS if not torch.is_tensor(state[k]) or state[k].dim() != 3]
     if bad:
         raise CheckpointError(f"{path}: {', '.join(bad)} must be 3-dimensional tensors")
+    exotic = [f"{k} ({state[k].dtype})" for k in RELEASE_KEYS if state[k].dtype not in FLOAT_DTYPES]
+    if exotic:
+        raise CheckpointError(f"{path}: {', '.join(exotic)} must be float16, bfloat16, float32 or float64 tensors")
     return {k: state[k] for k in RELEASE_KEYS}
 
 
@@ -152,6 +186,10 @@ def import_release(
     zero = zero_count_mask(counts, tokens, progress)
     edges = EdgeTable.from_own_mask(~zero)
     d, L = check_release_shapes(state, len(tokens), edges.num_own)
+    for key in RELEASE_KEYS:
+        state[key] = state[key].to(torch.float32)  # checked after conversion: 1e300 in float64 is inf here
+        if not all_finite(state[key]):
+            raise CheckpointError(f"{key} in {weights} holds NaN or infinite values (in float32)")
     config = ModelConfig(
         vocab_size=len(tokens), hidden_size=d, max_positions=L, num_rows=edges.num_rows,
         tokenizer=tok.kind, unk_id=tok.unk_id, name=output.name,

@@ -74,10 +74,10 @@ class BPETokenizer:
             self._tok.decoder = decoders.ByteLevel()
         unk = self._tok.token_to_id(unk_token)
         self.unk_id = 0 if unk is None else int(unk)
-        self._vocab = [""] * self._tok.get_vocab_size(with_added_tokens=True)
-        for token, node in self._tok.get_vocab(with_added_tokens=True).items():
-            if 0 <= node < len(self._vocab):
-                self._vocab[node] = token
+        try:  # nodes are ids 0..V-1: a gap would be a node without text, a repeat two texts for one node
+            self._vocab = vocab_to_list(self._tok.get_vocab(with_added_tokens=True))
+        except TokenizerError as exc:
+            raise TokenizerError(f"tokenizer vocabulary is not a node list: {exc}") from exc
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BPETokenizer":

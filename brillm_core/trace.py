@@ -21,6 +21,11 @@ from .errors import BriLLMError
 
 TRACE_SCHEMA = "brillm-trace"
 TRACE_VERSION = 1
+# Energies are divided by the temperature in float32: below this, ordinary energies
+# overflow to infinity and sampling has no distribution left (use greedy decoding instead).
+MIN_TEMPERATURE = 1e-3
+MAX_SEED = 2**64 - 1  # torch generators take seeds in 0..2**64-1
+FLOAT32_MAX = 3.4028234663852886e38  # a start-signal value beyond this is infinite in float32
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,17 @@ class DecodeSettings:
             raise BriLLMError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
         if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)) or self.temperature <= 0:
             raise BriLLMError(f"temperature must be a finite number > 0, got {self.temperature}")
+        if self.temperature < MIN_TEMPERATURE:
+            raise BriLLMError(f"temperature must be at least {MIN_TEMPERATURE:g} (lower overflows float32 energies; "
+                              f"use greedy decoding for the highest-energy node), got {self.temperature:g}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise BriLLMError(f"seed must be in 0..2**64-1, got {self.seed}")
         if self.top_k is not None and self.top_k < 1:
             raise BriLLMError(f"top_k must be >= 1 or unset, got {self.top_k}")
         if self.start_signal is not None:
             values = tuple(float(v) for v in self.start_signal)
-            if not all(math.isfinite(v) for v in values):
-                raise BriLLMError("start_signal must hold finite numbers")
+            if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
+                raise BriLLMError("start_signal must hold finite numbers within the float32 range")
             object.__setattr__(self, "start_signal", values)
 
     def with_new_tokens(self, count: int) -> "DecodeSettings":

@@ -33,6 +33,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ class TrainSettings:
             problems.append("--max-steps and --save-every must be >= 1")
         if self.keep_checkpoints < 0:
             problems.append("--keep must be >= 0 (0 keeps every checkpoint)")
+        if not 0 <= self.seed < 2**63:
+            problems.append(f"--seed must be in 0..2**63-1, got {self.seed}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"--threads must be >= 1, got {self.threads}")
         if problems:
             raise TrainingError("; ".join(problems))
 
@@ -378,8 +383,8 @@ def checkpoint_dirs(run_dir: Path) -> list[tuple[int, Path]]:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory itself, or the newest checkpoint of a training run directory."""
     path = Path(path)
-    if (path / "config.json").is_file():
-        return path
+    if not path.is_dir() or (path / "config.json").exists():
+        return path  # loading it says what is wrong with it, if anything
     found = checkpoint_dirs(path)
     if found:
         return found[-1][1]
@@ -398,6 +403,18 @@ def _fsync_tree(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail now, not at the first save after the training work, if checkpoints cannot be written."""
+    root = Path(run_dir) / CHECKPOINTS
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrainingError(f"cannot write checkpoints into {root}: {exc.strerror or exc}") from exc
 
 
 def write_checkpoint(run_dir: Path, step: int, checkpoint: Checkpoint, counts: BigramCounts, state: dict[str, torch.Tensor]) -> Path:
@@ -433,7 +450,7 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints (0 keeps all) and stale temporaries."""
     root = Path(run_dir) / CHECKPOINTS
     for name in os.listdir(root) if root.is_dir() else []:
-        if name.startswith(".staging-"):
+        if name.startswith((".staging-", "..staging-")):  # the second: a save's own temporary, left by a kill
             shutil.rmtree(root / name, ignore_errors=True)
     if keep:
         for _, path in checkpoint_dirs(run_dir)[:-keep]:
@@ -583,6 +600,7 @@ def train(
         # a KJV step (V 1500, d 8, k 400, batch 32) took 0.36 s on one thread, 4.2 s on two.
         torch.set_num_threads(settings.threads or 1)
     files = read_corpus(corpus)
+    check_writable(run_dir)
     lines = corpus_lines(files)
     fingerprint = make_fingerprint(files, settings, info, tokenizer_file)
     point = load_resume_point(run_dir, fingerprint) if resume else None

@@ -1,27 +1,22 @@
 """`brillm explore [MODEL_DIR ...]`: start the explorer on 127.0.0.1 with the given checkpoints.
 
-The core's `brillm` command dispatches `explore` here (the core never imports Dash);
-``main(argv)`` runs it standalone: ``python -m explorer.cli [MODEL_DIR ...]``.
+The core's `brillm` command runs ``main(argv)`` here for `explore` (importing this module
+only then, so the core's commands never import Dash); ``python -m explorer.cli`` runs it too.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from pathlib import Path
+
+from werkzeug.serving import make_server
 
 from .cache import CacheDirError, default_cache_dir
 
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
-
-
-def add_explore_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `explore` sub-command to a `brillm` argument parser."""
-    parser = subparsers.add_parser("explore", help="browse signal paths, recall and checkpoints in a web app",
-                                   description=__doc__.splitlines()[0])
-    configure(parser)
-    return parser
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +53,10 @@ def run_explore(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(missing)}", file=sys.stderr)
         return 2
+    taken = port_problem(args.host, args.port)
+    if taken:
+        print(f"error: {taken}", file=sys.stderr)
+        return 1
     from .app import create_app  # Dash is imported only when the command runs
 
     try:
@@ -72,9 +71,29 @@ def run_explore(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach this machine can use the "
               "app (it has no login); use 127.0.0.1 unless that is what you want", file=sys.stderr)
-    print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}")
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    if args.debug:  # Dash's development tools and reloader; they print their own start lines
+        app.run(host=args.host, port=args.port, debug=True)
+        return 0
+    server = make_server(args.host, args.port, app.server, threaded=True)  # bound before the start line
+    print(f"BriLLM Explorer on http://{args.host}:{args.port}/ with {len(names)} checkpoint(s): {', '.join(names)}",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the app could not listen on host:port (taken, not an address of this machine), or None."""
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host.strip("[]"), port))
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,10 @@ this module fixes each:
    its own key; results expire after ``RESULT_SECONDS``.
 3. A job ending between "is it alive?" and "kill its children" raised NoSuchProcess
    (HTTP 500); a job that is already gone now counts as terminated.
+4. Dash's manager never joins the processes it starts: each finished job stayed a zombie
+   until a later start reaped it, and nothing bounded how many ran at once. Each job is
+   now joined by a thread as it ends, and at most ``MAX_RUNNING_JOBS`` run together (a
+   request that would start one more waits for a slot).
 Also: torch runs single-threaded in a job (OpenMP used by the parent hangs a forked
 child), and the job store (``HealingCache``) reopens itself when its directory is
 deleted (or healed by another worker) and rebuilds itself when corrupted under the
@@ -38,6 +42,9 @@ import torch
 from .cache import claim_store, clear_store, database_identity, is_corrupt
 
 RESULT_SECONDS = 600
+# Job processes running at once: every job is CPU-bound on one thread, so more than two
+# per core only adds memory (each is a fork of the server) without finishing sooner.
+MAX_RUNNING_JOBS = 2 * (os.cpu_count() or 1)
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
@@ -177,10 +184,31 @@ class JobManager(dash.DiskcacheManager):
     def __init__(self, cache: HealingCache) -> None:
         super().__init__(cache, cache_by=[lambda: uuid.uuid4().hex], expire=RESULT_SECONDS)
 
-    def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> Any:
-        """Start the job's process while no other request is inside the app."""
-        with GATE.exclusive():
-            return super().call_job_fn(key, functools.partial(_single_threaded, job_fn), args, context)
+    _slots = threading.BoundedSemaphore(MAX_RUNNING_JOBS)
+
+    def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> int:
+        """Wait for a free slot, start the job's process while no other request is inside the app,
+        and join it from a thread when it ends (no zombie, and the slot is free again)."""
+        from multiprocess import Process  # what Dash's manager uses; imported where it does
+
+        self._slots.acquire()
+        try:
+            process = Process(target=functools.partial(_single_threaded, job_fn),
+                              args=(key, self._make_progress_key(key), args, context))
+            with GATE.exclusive():
+                process.start()
+        except BaseException:
+            self._slots.release()
+            raise
+        threading.Thread(target=self._reap, args=(process,), name=f"reap-job-{process.pid}", daemon=True).start()
+        return process.pid
+
+    def _reap(self, process: Any) -> None:
+        """Join a job's process when it ends and give its slot back."""
+        try:
+            process.join()
+        finally:
+            self._slots.release()
 
     def terminate_job(self, job: Any) -> None:
         """Kill a job and its children; one that already ended is fine."""

@@ -8,6 +8,9 @@ import binascii
 import dash
 from dash import Dash, Input, Output, dcc, html, no_update
 
+from brillm_core import BriLLMError
+from brillm_core.jsonfile import loads as checked_json
+
 from .state import import_document, to_hash
 
 MAX_FILE_BYTES = 64 * 2**20
@@ -41,8 +44,9 @@ def register(app: Dash) -> None:
         """Navigate to the file's view, or say why the file cannot be opened."""
         try:
             text = base64.b64decode((contents or "").split(",", 1)[-1], validate=True).decode("utf-8")
+            checked_json(text, "the file")  # depth, number and size limits before the state reader sees it
             view, state, warnings = import_document(text)
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, BriLLMError, binascii.Error, UnicodeDecodeError) as exc:
             return no_update, f"cannot open this file: {exc}"
         path = view_path(view)
         if path is None:

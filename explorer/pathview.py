@@ -68,6 +68,12 @@ def resolve_model(state: ViewState, names: list[str], preferred: str = "") -> tu
     ]
 
 
+def stand_in(services: Services, state: ViewState, names: list[str], preferred: str = "") -> str:
+    """What ``resolve_model`` falls back to: ``preferred`` or the first listed checkpoint that loads
+    (looked up only when the state's model is not listed, so a valid link loads nothing extra)."""
+    return preferred if state.model in names else services.registry.usable_name(preferred)
+
+
 def form_values(state: ViewState, extra: tuple[str, ...] = ()) -> list[Any]:
     """Control values that show a state's prompt, settings and extra fields (order of FORM + extra)."""
     return [state.prompt, state.new_tokens, "greedy" if state.greedy else "sample", state.temperature,
@@ -211,7 +217,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
                 return out  # our own hash write coming back
             if old is None and not (url or "").strip("#") and page.default_prompt:
                 state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
-            state, more = resolve_model(state, names, page.default_model)
+            state, more = resolve_model(state, names, stand_in(services, state, names, page.default_model))
             out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
                        options=[{"label": n, "value": n} for n in names], model=state.model,
                        msg=ui.messages([], warnings + more), locked=[False, False])

@@ -78,6 +78,21 @@ class Registry:
                 self._loaded.popitem(last=False)
         return checkpoint
 
+    def usable_name(self, preferred: str = "") -> str:
+        """``preferred`` if it loads, else the first listed checkpoint that loads ('' if none does).
+
+        The stand-in for a link that names no listed checkpoint: a broken checkpoint listed
+        first must not become every such link's model.
+        """
+        names = self.names()
+        for name in ([preferred] if preferred in names else []) + names:
+            try:
+                self.load(name)
+            except BriLLMError:
+                continue
+            return name
+        return ""
+
     def _files_inside(self, entry: Entry) -> list[Path]:
         """The checkpoint's files; refused if the directory or a file resolves (through links) outside every configured folder."""
         try:

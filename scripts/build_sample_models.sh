@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-/tmp/brillm-samples}
-TRAIN="$PY -m brillm_core.commands_train"
+TRAIN="$PY -m brillm_core.cli.train"
 what=${1:-all}
 mkdir -p "$WORK"
 

@@ -20,8 +20,8 @@ def brillm(*args: str, input_bytes: bytes | None = None) -> subprocess.Completed
 
 
 def test_every_command_has_help() -> None:
-    parser, sub = build_parser()
-    assert set(COMMANDS) <= set(sub.choices)
+    parser = build_parser()
+    assert set(COMMANDS) <= set(parser._subparsers._group_actions[0].choices)
     for command in COMMANDS:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
@@ -88,9 +88,48 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_greedy_wins_over_seed_and_sampling_follows_seed(saved_checkpoint: Path) -> None:
-    parser, _ = build_parser()
-    from brillm_core.cli import _settings
+    parser = build_parser()
+    from brillm_core.cli.engine import _settings
 
     assert _settings(parser.parse_args(["trace", "m", "--ids", "1", "--greedy", "--seed", "3", "--json", "-"])).greedy
     sampled = _settings(parser.parse_args(["trace", "m", "--ids", "1", "--top-k", "3", "--json", "-"]))
     assert not sampled.greedy and sampled.top_k == 3 and sampled.temperature == 1.0
+
+
+def test_engine_commands_never_import_the_app(saved_checkpoint: Path) -> None:
+    """`brillm trace` runs without importing Dash or the explorer (the app registers only `explore`)."""
+    code = ("import sys; from brillm_core.cli import main; "
+            f"code = main(['trace', {str(saved_checkpoint)!r}, '--ids', '3,1', '--max-new-tokens', '2', '--json', '-']); "
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dash', 'plotly', 'explorer')); "
+            "print('LOADED', code, loaded, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED 0 []" in result.stderr.decode()
+
+
+def test_console_script_is_the_cores() -> None:
+    """pyproject's `brillm` script is the core's main, and it lists the app's `explore` in --help."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["brillm"] == "brillm_core.cli:main"
+    assert "explore" in build_parser().format_help()
+
+
+def test_every_model_command_takes_a_run_folder(tmp_path: Path) -> None:
+    """`info RUN_DIR` and `trace RUN_DIR` (like `eval RUN_DIR`) read the run's newest checkpoint."""
+    from tests.conftest import make_checkpoint
+
+    run = tmp_path / "run"
+    older = make_checkpoint(seed=1).save(run / "checkpoints" / "step-00000002")
+    newer = make_checkpoint(seed=2).save(run / "checkpoints" / "step-00000010")
+
+    def model_id(path: Path) -> str:
+        result = brillm("info", str(path), "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["model_id"]
+
+    assert model_id(run) == model_id(newer) != model_id(older)
+    trace = brillm("trace", str(run), "--ids", "3,1", "--max-new-tokens", "1", "--json", "-")
+    assert trace.returncode == 0, trace.stderr
+    assert json.loads(trace.stdout)["model_id"] == model_id(newer)

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from brillm_core.commands_train import main as cli_main
+from brillm_core.cli.train import main as cli_main
 from brillm_core.data import BigramCounts
 from brillm_core.evaluate import (
     estimate_discount,

@@ -15,7 +15,7 @@ import torch
 
 import brillm_core.train as train_mod
 from brillm_core.checkpoint import load_checkpoint
-from brillm_core.commands_train import main as cli_main
+from brillm_core.cli.train import main as cli_main
 from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches, build_tokenizer, corpus_lines, read_corpus, tokenize_lines
 from brillm_core.trace import DecodeSettings
@@ -125,7 +125,7 @@ def _candidate_targets(trainer: Trainer, ids: torch.Tensor, step: int) -> torch.
 def _cli(*args: str) -> subprocess.Popen:
     """Start ``brillm train ...`` in a subprocess (the module entry point)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "brillm_core.commands_train", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "brillm_core.cli.train", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -162,7 +162,7 @@ def test_two_process_torchrun_stays_in_step(tmp_path):
               "--max-steps", "40", "--save-every", "20", "--no-progress", "--lr", "1e-2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "brillm_core.commands_train", "train", str(corpus), "-o", str(tmp_path / "ddp"), "--batch-size", "4", *common]
+           "-m", "brillm_core.cli.train", "train", str(corpus), "-o", str(tmp_path / "ddp"), "--batch-size", "4", *common]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     meta = load_checkpoint(checkpoint_dirs(tmp_path / "ddp")[-1][1], device="cpu").metadata["training"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from brillm_core.checkpoint import load_checkpoint
-from brillm_core.commands_train import main as cli_main
+from brillm_core.cli.train import main as cli_main
 from brillm_core.train import checkpoint_dirs
 from tests.test_train import parameters
 from tests.toy_grammar import write_toy

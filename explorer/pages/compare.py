@@ -168,7 +168,7 @@ def register(app: Dash, services: Services) -> None:
             state, model_b, warnings = parse_hash(url)
             if old is not None and compare_hash(state, model_b) == compare_hash(*old):
                 return out
-            state, more = pathview.resolve_model(state, names)
+            state, more = pathview.resolve_model(state, names, pathview.stand_in(services, state, names))
             model_b, more_b = resolve_b(model_b, state.model, names)
             options = [{"label": n, "value": n} for n in names]
             out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,

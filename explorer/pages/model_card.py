@@ -14,7 +14,7 @@ from brillm_core import BriLLMError, Checkpoint
 from .. import components as ui
 from ..context import Services
 from ..figures import card, common
-from ..pathview import resolve_model
+from ..pathview import resolve_model, stand_in
 from ..state import export_document, from_hash, to_hash
 
 NAME, PATH, ORDER = "Model card", "/card", 9
@@ -80,7 +80,7 @@ def register(app: Dash, services: Services) -> None:
         names = services.registry.names()
         if ctx.triggered_id == f"{P}-model" and picked in names:
             state = state.with_(model=picked)
-        state, more = resolve_model(state, names)
+        state, more = resolve_model(state, names, stand_in(services, state, names))
         options = [{"label": n, "value": n} for n in names]
         empty = common.placeholder("No checkpoint.")
         try:

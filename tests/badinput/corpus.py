@@ -68,6 +68,29 @@ def _edit_config(path: Path, **changes: object) -> None:
     (path / "config.json").write_text(json.dumps({**config, **changes}))
 
 
+def _retype(path: Path, key: str, dtype: torch.dtype, value: float | None = None) -> None:
+    """Store one tensor in another dtype, optionally with its first element set to ``value``."""
+    def edit(tensors: dict[str, torch.Tensor]) -> None:
+        tensors[key] = tensors[key].to(dtype)
+        if value is not None:
+            tensors[key].view(-1)[0] = value
+    _edit_tensors(path, edit)
+
+
+def _bad_bpe(path: Path, duplicate: bool) -> None:
+    """A tokenizer.json (read before chars.json) whose ids have a gap or a repeat."""
+    from tokenizers import Tokenizer, models
+
+    vocab = {token: i for i, token in enumerate(CHARS)}
+    vocab[CHARS[-1]] = 0 if duplicate else len(CHARS) + 5
+    doc = json.loads(Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(CHARS)}, merges=[])).to_str())
+    doc["model"]["vocab"] = vocab
+    (path / "tokenizer.json").write_text(json.dumps(doc))
+
+
+DEEP = "[" * 100_000  # nesting that overflows Python's recursive JSON parser
+
+
 def _sparse(path: Path, size: int) -> None:
     """Extend a file to ``size`` bytes without using the disk (a hole)."""
     with open(path, "r+b") as handle:
@@ -100,7 +123,20 @@ CHECKPOINT_DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "config-is-binary": (lambda p: (p / "config.json").write_bytes(b"\x00\xff\xfe" * 50), "not valid JSON"),
     "config-is-a-directory": (lambda p: ((p / "config.json").unlink(), (p / "config.json").mkdir()), "config.json"),
     "config-string-size": (lambda p: _edit_config(p, vocab_size="30"), "mistyped"),
-    "config-absurd-size": (lambda p: _edit_config(p, vocab_size=10**30, num_rows=10**30), "does not fit"),
+    "config-absurd-size": (lambda p: _edit_config(p, vocab_size=10**30, num_rows=10**30), "over the limit"),
+    "config-deep-nesting": (lambda p: (p / "config.json").write_text('{"extra": ' + DEEP), "nests 100001 levels"),
+    "config-5000-digit-size": (lambda p: (p / "config.json").write_text(
+        (p / "config.json").read_text().replace('"vocab_size": 30', '"vocab_size": ' + "9" * 5000)), "5000 digits"),
+    "config-float-size": (lambda p: _edit_config(p, hidden_size=6.0), "whole numbers"),
+    "config-huge-positions": (lambda p: _edit_config(p, max_positions=200_000_000), "max_positions 200000000 is over"),
+    "config-huge-width": (lambda p: _edit_config(p, hidden_size=40_000), "hidden_size 40000 is over"),
+    "weights-float8": (lambda p: _retype(p, "weights", torch.float8_e4m3fn), "stored as F8"),
+    "biases-overflow-float32": (lambda p: _retype(p, "biases", torch.float64, 1e300), "NaN or infinite"),
+    "edge-keys-fractional": (lambda p: _retype(p, "edge_keys", torch.float32, 0.5), "edge_keys is stored as F32"),
+    "metadata-deep-nesting": (lambda p: (p / "metadata.json").write_text(DEEP), "nests"),
+    "metadata-too-large": (lambda p: _sparse(p / "metadata.json", 17 * 2**20), "larger than 16 MiB"),
+    "tokenizer-gapped-ids": (lambda p: _bad_bpe(p, duplicate=False), "not a node list"),
+    "tokenizer-duplicate-ids": (lambda p: _bad_bpe(p, duplicate=True), "not a node list"),
     "config-negative-width": (lambda p: _edit_config(p, hidden_size=-6), "hidden_size"),
     "config-unk-out-of-range": (lambda p: _edit_config(p, unk_id=999), "unk_id"),
     "config-other-format": (lambda p: _edit_config(p, format="pytorch"), "format"),
@@ -110,6 +146,13 @@ CHECKPOINT_DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "vocab-truncated": (lambda p: (p / "chars.json").write_text(json.dumps(CHARS)[:20]), "chars.json"),
     "metadata-truncated": (lambda p: (p / "metadata.json").write_text('{"note": '), "metadata.json"),
 }
+
+
+def overflowing_checkpoint(directory: Path) -> Path:
+    """A loadable checkpoint whose weights (3e38, finite in float32) overflow every step's signal."""
+    path = good_checkpoint(directory)
+    _edit_tensors(path, lambda t: t["weights"].fill_(3e38))
+    return path
 
 
 def build_checkpoints(root: Path) -> dict[str, Broken]:
@@ -139,6 +182,10 @@ def _release_state(rows: int, vocab: int = 6, d: int = 4) -> dict[str, torch.Ten
             "node_bias": torch.zeros(vocab, 1, d), "positions": torch.ones(1, 32, 1)}
 
 
+class Raw(str):
+    """File text written as is (not JSON-encoded)."""
+
+
 TOKENS = ["<unk>", "a", "b", "c", "d", "e"]
 VOCAB = {t: i for i, t in enumerate(TOKENS)}
 COUNTS = {s: {t: 0 for t in TOKENS[:2]} for s in TOKENS}  # 12 zero-count edges -> 36 - 12 + 1 = 25 rows
@@ -154,6 +201,12 @@ RELEASE_CASES: dict[str, tuple[object, object, object, str]] = {
     "weights-pickle-payload": (None, VOCAB, COUNTS, "refusing"),
     "weights-not-a-state-dict": ([1, 2, 3], VOCAB, COUNTS, "state_dict"),
     "weights-binary-garbage": (b"\x00\x01garbage" * 100, VOCAB, COUNTS, "refusing"),
+    "vocab-deep-nesting": (_release_state(25), Raw(DEEP), COUNTS, "nests 100000 levels"),
+    "weights-float8": ({**_release_state(25), "weights": torch.zeros(25, 4, 4).to(torch.float8_e4m3fn)}, VOCAB, COUNTS,
+                       "must be float16"),
+    "biases-overflow-float32": ({**_release_state(25), "biases": torch.full((25, 1, 4), 1e300, dtype=torch.float64)},
+                                VOCAB, COUNTS, "NaN or infinite"),
+    "counts-deep-nesting": (_release_state(25), VOCAB, Raw('{"a": ' + "[" * 200_000), "must be an object"),
 }
 RELEASE_NAMES = (*RELEASE_CASES, "tokenizer-garbage")
 
@@ -171,8 +224,8 @@ def build_release(root: Path) -> dict[str, ReleaseFiles]:
             weights.write_bytes(state)
         else:
             torch.save(state, weights)
-        (folder / "vocab.json").write_text(json.dumps(vocab_doc))
-        (folder / "counts.json").write_text(json.dumps(counts_doc))
+        (folder / "vocab.json").write_text(vocab_doc if isinstance(vocab_doc, Raw) else json.dumps(vocab_doc))
+        (folder / "counts.json").write_text(counts_doc if isinstance(counts_doc, Raw) else json.dumps(counts_doc))
         out[name] = ReleaseFiles(weights, folder / "vocab.json", folder / "counts.json", message)
     garbage = root / "tokenizer-garbage"
     garbage.mkdir()
@@ -195,6 +248,16 @@ PROMPTS: dict[str, tuple[str | list[int], str]] = {
     "ids-negative": ([1, -1, 2], "error:not a node id"),
     "ids-too-large": ([1, 10**30], "error:not a node id"),
     "ids-past-vocab": ([len(CHARS)], "error:not a node id"),
+}
+
+# Exported view files for "Open view file": name -> (file text, fragment of the message shown).
+VIEW_FILES: dict[str, tuple[str, str]] = {
+    "deep-nesting": ('{"schema": "brillm-explorer/view", "state": ' + DEEP, "nests"),
+    "400-digit-number": ('{"schema": "brillm-explorer/view", "version": 1, "view": "signal_path", '
+                         '"state": {"seed": ' + "9" * 400 + "}}", "400 digits"),
+    "infinite-number": ('{"schema": "brillm-explorer/view", "version": 1, "view": "signal_path", '
+                        '"state": {"temperature": 1e999}}', "outside the float range"),
+    "not-json": ("\x00 not json", "not valid JSON"),
 }
 
 # URL hashes of the explorer: name -> (hash, fragment of the message the page shows).

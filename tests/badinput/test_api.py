@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from brillm_core import (BriLLMError, CheckpointError, DecodeSettings, PromptError, Trace, import_release,
                          load_checkpoint, recall_activation)
+from brillm_core.data import COUNTS_FILE, BigramCounts
+from brillm_core.evaluate import EvaluationError, evaluate_path
+from brillm_core.train import TrainingError, TrainSettings, prune_checkpoints, train
+from explorer.registry import Registry
 
 from . import corpus
 
@@ -69,3 +77,73 @@ def test_bad_prompts_fail_clearly_or_warn(good, name: str) -> None:
 def test_bad_arguments_raise_brillm_errors(good, call) -> None:
     with pytest.raises(BriLLMError):
         call(good)
+
+
+def test_overflowing_weights_never_give_energies(tmp_path: Path) -> None:
+    """3e38 weights are finite in float32 but overflow the signal: an error, not NaN energies or [UNK]s."""
+    checkpoint = load_checkpoint(corpus.overflowing_checkpoint(tmp_path / "over"), device="cpu")
+    with pytest.raises(BriLLMError, match="overflowed float32"):
+        checkpoint.trace("ab", DecodeSettings(max_new_tokens=3))
+    with pytest.raises(BriLLMError, match="overflowed float32"):
+        checkpoint.trace("ab", DecodeSettings(max_new_tokens=3, greedy=False, seed=1))
+    ids = torch.tensor(checkpoint.encode("ab ba ab ba").ids)
+    BigramCounts.from_stream(ids, checkpoint.config.vocab_size).save(checkpoint.path / COUNTS_FILE)
+    with pytest.raises(BriLLMError, match="overflowed float32"):
+        evaluate_path(checkpoint.path, _text(tmp_path), discount=0.5)
+
+
+def _text(tmp_path: Path) -> Path:
+    """A short held-out text."""
+    (tmp_path / "text.txt").write_text("ab ba ab ba\n")
+    return tmp_path / "text.txt"
+
+
+@pytest.mark.parametrize("settings", [dict(temperature=1e-300, greedy=False), dict(seed=2**64), dict(seed=-1),
+                                      dict(start_signal=(1e39, 0, 0, 0, 0, 0))],
+                         ids=["temperature-1e-300", "seed-2**64", "seed-negative", "start-signal-past-float32"])
+def test_decode_settings_out_of_range(settings: dict) -> None:
+    with pytest.raises(BriLLMError):
+        DecodeSettings(**settings)
+
+
+@pytest.mark.parametrize("settings", [dict(seed=-1), dict(seed=2**63), dict(threads=-4), dict(threads=0)])
+def test_train_settings_out_of_range(settings: dict) -> None:
+    with pytest.raises(TrainingError, match="--seed|--threads"):
+        TrainSettings(**settings)
+
+
+@pytest.mark.parametrize("discount", [math.nan, 2.0, -1.0, 1.0])
+def test_kneser_ney_discount_outside_0_1_is_refused(good, tmp_path: Path, discount: float) -> None:
+    with pytest.raises(EvaluationError, match=r"in \[0, 1\)"):
+        evaluate_path(good.path, _text(tmp_path), discount=discount)
+    assert "evaluations" not in json.loads((good.path / "metadata.json").read_text())
+
+
+def test_prune_removes_a_killed_saves_temporaries(tmp_path: Path) -> None:
+    """A SIGKILL during save_checkpoint leaves checkpoints/..staging-step-N.tmp-XXXX; pruning removes it."""
+    root = tmp_path / "checkpoints"
+    corpus.good_checkpoint(root / "step-00000001")
+    (root / "..staging-step-00000002.tmp-abc123").mkdir()
+    (root / ".staging-step-00000002").mkdir()
+    prune_checkpoints(tmp_path, keep=0)
+    assert sorted(os.listdir(root)) == ["step-00000001"]
+
+
+def test_train_onto_a_file_fails_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output check comes before the tokeniser is trained (the first costly step)."""
+    monkeypatch.setattr("brillm_core.train.shared_tokenizer", lambda *a, **k: pytest.fail("training work started"))
+    with pytest.raises(TrainingError, match="cannot write checkpoints"):
+        train([_text(tmp_path)], _text(tmp_path) / "run", TrainSettings(tokenizer="char", max_positions=64, seq_len=8),
+              progress=False)
+
+
+def test_a_broken_checkpoint_is_never_the_stand_in(tmp_path: Path) -> None:
+    """A link naming no listed checkpoint falls back to the first one that loads, not the first listed."""
+    corpus.good_checkpoint(tmp_path / "a-broken")
+    (tmp_path / "a-broken" / "model.safetensors").write_bytes(b"")
+    corpus.good_checkpoint(tmp_path / "b-good")
+    registry = Registry([tmp_path])
+    assert registry.names() == ["a-broken", "b-good"]
+    assert registry.usable_name() == "b-good" and registry.usable_name("b-good") == "b-good"
+    (tmp_path / "b-good" / "model.safetensors").write_bytes(b"")
+    assert registry.usable_name() == ""

@@ -8,12 +8,15 @@ folders, the cache and the installed code is read, and nothing outside the cache
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import psutil
 import pytest
 import requests
 
@@ -148,6 +151,27 @@ def test_oversized_request_body_is_refused(served) -> None:
                            headers={"Content-Type": "application/json"}, timeout=60)
     assert answer.status_code == 413
     assert requests.get(str(served["url"]) + "/", timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("name", sorted(corpus.VIEW_FILES))
+def test_bad_view_file_shows_a_message(session, name: str) -> None:
+    """"Open view file" with a broken file: a message under the button, no navigation, no HTTP 500."""
+    text, fragment = corpus.VIEW_FILES[name]
+    contents = "data:application/json;base64," + base64.b64encode(text.encode()).decode()
+    out = session.call("open-view-msg.children", {"open-view.contents": contents}, "open-view.contents")
+    assert fragment in texts(out.get("open-view-msg", {}))
+    assert "open-view-go" not in out
+
+
+def test_finished_jobs_leave_no_zombies(session) -> None:
+    """Every job process is joined as it ends: none stays a zombie once its result has arrived."""
+    signal_path(session, "#m=good&p=ba&n=2")
+    for _ in range(100):  # the reaper thread joins the job just after its result is stored
+        zombies = [c for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE]
+        if not zombies:
+            break
+        time.sleep(0.1)
+    assert zombies == []
 
 
 def test_nothing_outside_the_model_folders_was_read(served, opened, session) -> None:

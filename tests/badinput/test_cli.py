@@ -18,8 +18,10 @@ import pytest
 from . import corpus
 
 # A sample of the corpus (the API tests run all of it; every case takes the same path to stderr).
-CHECKPOINT_CASES = ["config-is-a-directory", "pickle-payload", "oversized-sparse-file", "vocab-count-disagree"]
-RELEASE_CASES = ["weights-pickle-payload", "counts-name-unknown-target"]
+CHECKPOINT_CASES = ["config-is-a-directory", "pickle-payload", "oversized-sparse-file", "vocab-count-disagree",
+                    "config-deep-nesting", "config-5000-digit-size", "config-float-size", "weights-float8",
+                    "config-huge-positions", "biases-overflow-float32", "tokenizer-gapped-ids"]
+RELEASE_CASES = ["weights-pickle-payload", "counts-name-unknown-target", "vocab-deep-nesting", "counts-deep-nesting"]
 # (arguments with {good}, {tmp}, {dir} placeholders, expected exit code, fragment of stderr)
 ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["generate", "{good}", "--prompt-file", "{dir}"], 1, "cannot read"),
@@ -40,6 +42,22 @@ ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["info", "{tmp}/one-token.txt"], 1, "not found"),
     (["generate", "{good}", "--prompt", "ab", "--max-new-tokens", "many"], 2, "invalid int value"),
     (["generate", "{good}", "--prompt", "~~~~\x01\x02", "--max-new-tokens", "2"], 0, "warning: 6 prompt piece(s)"),
+    (["generate", "{good}", "--prompt-file", "{tmp}/two-mib.txt"], 1, "limit for a prompt"),
+    (["generate", "{good}", "--prompt", "ab", "--temperature", "1e-300"], 1, "temperature must be at least"),
+    (["generate", "{good}", "--prompt", "ab", "--seed", "18446744073709551616"], 1, "seed must be in 0..2**64-1"),
+    (["generate", "{good}", "--prompt", "ab", "--start-signal", "1e39,0,0,0,0,0"], 1, "float32 range"),
+    (["generate", "{over}", "--prompt", "ab"], 1, "overflowed float32"),
+    (["generate", "{over}", "--prompt", "ab", "--start-signal", "3e38,3e38,3e38,3e38,3e38,3e38"], 1, "overflowed"),
+    (["score", "{over}", "{tmp}/short.txt"], 1, "perplexity is not a number"),
+    (["score", "{good}", "{tmp}/three-mib.txt"], 1, "scoring reads at most"),
+    (["eval", "{good}", "{tmp}/three-mib.txt"], 1, "scoring reads at most"),
+    (["eval", "{good}", "{tmp}/short.txt", "--discount", "nan"], 1, "discount D must be in [0, 1)"),
+    (["eval", "{good}", "{tmp}/short.txt", "--discount", "2"], 1, "discount D must be in [0, 1)"),
+    (["eval", "{good}", "{tmp}/short.txt", "--discount", "-1"], 1, "discount D must be in [0, 1)"),
+    (["train", "{tmp}/short.txt", "-o", "{tmp}/run-s", "--seed", "-1"], 1, "--seed must be in"),
+    (["train", "{tmp}/short.txt", "-o", "{tmp}/run-t", "--threads", "-4"], 1, "--threads must be >= 1"),
+    (["train", "{tmp}/short.txt", "-o", "{tmp}/short.txt/run", "--tokenizer", "char"], 1, "cannot write checkpoints"),
+    (["info", "{run}"], 0, ""),  # a run folder: its newest checkpoint (tests/test_cli.py checks which)
 ]
 
 
@@ -62,10 +80,17 @@ def results(files, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     """Every CLI case run once (two processes at a time), with its sandbox."""
     tmp = tmp_path_factory.mktemp("cli")
     good = corpus.good_checkpoint(tmp / "good")
+    over = corpus.overflowing_checkpoint(tmp / "over")
+    run_dir = tmp / "run"
+    corpus.good_checkpoint(run_dir / "checkpoints" / "step-00000003")
+    (tmp / "short.txt").write_text("ab ba ab ba\n")
+    (tmp / "two-mib.txt").write_text("ab" * 2**20)
+    (tmp / "three-mib.txt").write_text("ab" * 3 * 2**19)
     (tmp / "huge.txt").write_text("ab" * 100_000)
     (tmp / "one-token.txt").write_text("a")
     (tmp / "a-directory").mkdir()
-    fields = {"good": str(good), "tmp": str(tmp), "dir": str(tmp / "a-directory")}
+    fields = {"good": str(good), "tmp": str(tmp), "dir": str(tmp / "a-directory"), "over": str(over),
+              "run": str(run_dir)}
     jobs: dict[str, list[str | bytes]] = {}
     for name in CHECKPOINT_CASES:
         jobs[f"checkpoint:{name}"] = ["info", str(files[0][name].path)]

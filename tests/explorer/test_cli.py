@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,8 @@ from explorer import cli
 
 def test_parser_defaults() -> None:
     parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    cli.add_explore_parser(sub)
-    args = parser.parse_args(["explore"])
+    cli.configure(parser)
+    args = parser.parse_args([])
     assert (args.host, args.port, args.model_dirs, args.debug) == ("127.0.0.1", 8050, [], False)
     assert args.handler is cli.run_explore
 
@@ -25,22 +26,53 @@ def test_missing_dir_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "not a directory" in capsys.readouterr().err
 
 
-def test_serves_the_given_models(model_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
-    served = {}
-    monkeypatch.setattr("dash.Dash.run", lambda self, **kw: served.update(kw))
-    assert cli.main([str(model_root), "--port", "8123", "--cache-dir", str(tmp_path / "c")]) == 0
-    assert served == {"host": "127.0.0.1", "port": 8123, "debug": False}
-    assert "alpha, beta" in capsys.readouterr().out
+PORT = str(int(os.environ.get("DASH_TEST_PORT_BASE", "8050")) + 77)  # a port of this test run's own range
+
+
+class FakeServer:
+    """Records what make_server was given; serve_forever returns at once."""
+
+    def __init__(self, served: dict) -> None:
+        self.served = served
+
+    def __call__(self, host: str, port: int, app: object, threaded: bool) -> "FakeServer":
+        self.served.update(host=host, port=port, threaded=threaded)
+        return self
+
+    def serve_forever(self) -> None:
+        self.served["serving"] = True
+
+
+def test_serves_the_given_models_with_one_start_line(model_root: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    served: dict = {}
+    monkeypatch.setattr(cli, "make_server", FakeServer(served))
+    assert cli.main([str(model_root), "--port", PORT, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert served == {"host": "127.0.0.1", "port": int(PORT), "threaded": True, "serving": True}
+    out = capsys.readouterr()
+    assert out.out.count("\n") == 1 and "alpha, beta" in out.out and "Dash is running" not in out.out + out.err
+
+
+def test_a_taken_port_prints_only_the_error(model_root: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        assert cli.main([str(model_root), "--port", port, "--cache-dir", str(tmp_path / "c")]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("error: cannot listen on 127.0.0.1:" + port)
+    assert out.err.count("\n") == 1
 
 
 def test_non_loopback_host_warns_and_refuses_debug(model_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    served = {}
-    monkeypatch.setattr("dash.Dash.run", lambda self, **kw: served.update(kw))
-    assert cli.main([str(model_root), "--host", "0.0.0.0", "--cache-dir", str(tmp_path / "c")]) == 0
+    served: dict = {}
+    monkeypatch.setattr(cli, "make_server", FakeServer(served))
+    assert cli.main([str(model_root), "--host", "0.0.0.0", "--port", PORT, "--cache-dir", str(tmp_path / "c")]) == 0
     assert served["host"] == "0.0.0.0" and "not loopback" in capsys.readouterr().err
-    assert cli.main([str(model_root), "--host", "::1", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert cli.main([str(model_root), "--host", "::1", "--port", PORT, "--cache-dir", str(tmp_path / "c")]) == 0
     assert "warning" not in capsys.readouterr().err
     assert cli.main([str(model_root), "--host", "192.168.1.5", "--debug"]) == 2
     assert "loopback --host only" in capsys.readouterr().err
@@ -57,3 +89,11 @@ def test_wsgi_reads_model_folders_from_the_environment(model_root: Path, tmp_pat
     assert wsgi.model_dirs_from(f"{model_root}:{model_root / 'alpha'}") == [model_root, model_root / "alpha"]
     with pytest.raises(SystemExit, match="names no directory"):
         wsgi.model_dirs_from(str(tmp_path / "missing"))
+
+
+def test_brillm_explore_runs_the_apps_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The core's `brillm` hands `explore` and its arguments to this module."""
+    from brillm_core.cli import main
+
+    assert main(["explore", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -1,33 +1,42 @@
 """The ``brillm`` command's engine subcommands: thin wrappers over the public API.
 
 Each handler returns an exit code; a BriLLMError becomes ``error: ...`` on stderr and
-exit code 1, a usage error exit code 2 (argparse). ``build_parser`` is reused by the
-explorer's entry point, which adds ``explore`` (the core never imports the app).
+exit code 1, a usage error exit code 2 (argparse). ``register`` adds them to the parser
+that ``brillm_core.cli`` builds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import commands_train
-from .atomic import write_atomic, write_json_atomic
-from .checkpoint import Checkpoint, load_checkpoint
-from .errors import BriLLMError, PromptError
-from .organization import cli as organization_cli
-from .recall import incoming_energy, recall_activation
-from .release import import_release
-from .scoring import score_ids
-from .trace import DecodeSettings
+from ..atomic import write_atomic, write_json_atomic
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..errors import BriLLMError, PromptError
+from ..evaluate import MAX_TEXT_BYTES, check_text_size
+from ..recall import incoming_energy, recall_activation
+from ..release import import_release
+from ..scoring import score_ids
+from ..trace import DecodeSettings
+from ..train import resolve_checkpoint
+
+# A prompt must fit the position table (at most MAX_POSITIONS = 65,536 tokens); 1 MiB is
+# more text than that, and tokenising it whole stays within a few hundred MB.
+MAX_PROMPT_FILE_BYTES = 2**20
 
 
-def read_text_file(path: str | Path) -> str:
-    """A UTF-8 text file's content, with a clear error for missing or non-UTF-8 files."""
+def read_text_file(path: str | Path, max_bytes: int, what: str = "text") -> str:
+    """A UTF-8 text file of at most ``max_bytes``, with a clear error for missing, large or non-UTF-8 files."""
     try:
-        return Path(path).read_bytes().decode("utf-8")
+        with open(path, "rb") as handle:
+            blob = handle.read(max_bytes + 1)
+        if len(blob) > max_bytes:
+            raise BriLLMError(f"{path} is larger than {max_bytes:,} bytes, the limit for a {what}")
+        return blob.decode("utf-8")
     except FileNotFoundError as exc:
         raise BriLLMError(f"file not found: {path}") from exc
     except OSError as exc:  # a directory, no permission, an I/O error
@@ -95,7 +104,7 @@ def _prompt(args: argparse.Namespace) -> str | list[int]:
     if args.ids is not None:
         return parse_ids(args.ids)
     if args.prompt_file is not None:
-        return read_text_file(args.prompt_file)
+        return read_text_file(args.prompt_file, MAX_PROMPT_FILE_BYTES, "prompt")
     return args.prompt
 
 
@@ -118,6 +127,11 @@ def _node(checkpoint: Checkpoint, text: str) -> int:
     raise PromptError(f"{text!r} is neither a node id nor a token of this model")
 
 
+def load_model(path: str) -> Checkpoint:
+    """A checkpoint directory, or a training run's newest checkpoint (as `eval` takes it)."""
+    return load_checkpoint(resolve_checkpoint(path))
+
+
 def cmd_import_release(args: argparse.Namespace) -> int:
     """brillm import-release."""
     def progress(n: int) -> None:
@@ -132,7 +146,7 @@ def cmd_import_release(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """brillm generate: print the prompt and its continuation."""
-    ckpt = load_checkpoint(args.model)
+    ckpt = load_model(args.model)
     trace = ckpt.trace(_prompt(args), _settings(args))
     _warn_unknown(trace.unknown)
     print(ckpt.tokenizer.decode(trace.path.tolist()))
@@ -141,7 +155,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """brillm trace: write the full trace as JSON (schema brillm-trace v1)."""
-    ckpt = load_checkpoint(args.model)
+    ckpt = load_model(args.model)
     trace = ckpt.trace(_prompt(args), _settings(args))
     _warn_unknown(trace.unknown)
     if args.json == "-":
@@ -154,7 +168,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_recall(args: argparse.Namespace) -> int:
     """brillm recall: activation spread from a context, or the reverse view of one node."""
-    ckpt = load_checkpoint(args.model)
+    ckpt = load_model(args.model)
     prompt = _prompt(args)
     encoding = ckpt.encode(prompt) if isinstance(prompt, str) else None
     ids = encoding.ids if encoding else prompt
@@ -176,11 +190,14 @@ def cmd_recall(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """brillm score: full-vocabulary perplexity and top-1/top-5 accuracy of a text file."""
-    ckpt = load_checkpoint(args.model)
-    encoding = ckpt.encode(read_text_file(args.text))
+    check_text_size(args.text)
+    ckpt = load_model(args.model)
+    encoding = ckpt.encode(read_text_file(args.text, MAX_TEXT_BYTES))
     _warn_unknown(encoding.unknown)
     score = score_ids(ckpt.model, encoding.ids, DecodeSettings(release_decoder=args.release_decoder))
     figures = score.to_dict()
+    if not math.isfinite(score.nll):
+        raise BriLLMError("the model's energies overflowed float32 on this text: its perplexity is not a number")
     print(json.dumps(figures, indent=2) if args.json else
           f"tokens {figures['tokens']}  perplexity {figures['perplexity']:.3f}  "
           f"top-1 {figures['top1_accuracy']:.4f}  top-5 {figures['top5_accuracy']:.4f}")
@@ -189,7 +206,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """brillm info: sizes, own vs shared rows, tokeniser, metadata keys."""
-    ckpt = load_checkpoint(args.model)
+    ckpt = load_model(args.model)
     info = {**ckpt.model.describe(), "tokenizer": ckpt.tokenizer.kind, "unk_id": ckpt.tokenizer.unk_id,
             "model_id": ckpt.model_id, "metadata": sorted(ckpt.metadata)}
     if args.json:
@@ -200,11 +217,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    """The ``brillm`` parser with the engine's subcommands (callers may add more)."""
-    parser = argparse.ArgumentParser(prog="brillm", description="BriLLM Explorer: run, trace and inspect BriLLM models.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the engine's subcommands (import-release, generate, trace, recall, score, info)."""
     p = sub.add_parser("import-release", help="convert the release's state_dict, vocabulary and counts")
     p.add_argument("weights", help="the release's state_dict file (loaded with weights_only=True)")
     p.add_argument("--vocab", required=True, help="vocabulary JSON {token: id}")
@@ -216,7 +230,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     for name, handler, text in (("generate", cmd_generate, "continue a prompt and print the text"),
                                 ("trace", cmd_trace, "run a prompt and write every step as JSON")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("model", help="checkpoint directory")
+        p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
         _add_prompt(p)
         _add_decoding(p)
         if name == "trace":
@@ -224,7 +238,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
         p.set_defaults(handler=handler)
 
     p = sub.add_parser("recall", help="recall activation from a context, or --reverse NODE")
-    p.add_argument("model", help="checkpoint directory")
+    p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
     _add_prompt(p)
     p.add_argument("--hops", type=int, default=3, help="hops to spread (default 3)")
     p.add_argument("--branch", type=int, default=5, help="successors expanded per path (default 5)")
@@ -235,39 +249,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     p.set_defaults(handler=cmd_recall)
 
     p = sub.add_parser("score", help="full-vocabulary perplexity and top-1/top-5 accuracy of a text file")
-    p.add_argument("model", help="checkpoint directory")
+    p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
     p.add_argument("text", help="UTF-8 text file")
     p.add_argument("--release-decoder", action="store_true", help="score with the release decoder's semantics")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_score)
 
     p = sub.add_parser("info", help="sizes, own vs shared rows, tokeniser")
-    p.add_argument("model", help="checkpoint directory")
+    p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_info)
-    organization_cli.register(sub)
-    commands_train.register(sub)
-    return parser, sub
-
-
-def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse and dispatch; user errors print one line and return 1."""
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except BriLLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # an output path in a missing directory, a full disk, no permission
-        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Engine-only entry point (``python -m brillm_core``)."""
-    parser, _ = build_parser()
-    return run(parser, argv)

@@ -1,7 +1,7 @@
 """``brillm train`` and ``brillm eval``: argparse wiring over ``train`` and ``evaluate``.
 
 ``register(subparsers)`` adds both to the ``brillm`` command; ``main`` runs them alone
-(``python -m brillm_core.commands_train``, which is also what ``torchrun -m`` starts).
+(``python -m brillm_core.cli.train``, which is also what ``torchrun -m`` starts).
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from .allocator import keep_freed_memory
-from .evaluate import evaluate_path
-from .train import TrainSettings, train
+from ..allocator import keep_freed_memory
+from ..evaluate import evaluate_path
+from ..train import TrainSettings, train
+from .runner import run
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -112,8 +113,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``train``/``eval`` without the rest of the CLI."""
-    from .cli import run
-
     parser = argparse.ArgumentParser(prog="brillm")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return run(parser, argv)
