@@ -8,7 +8,7 @@ metadata, reports, checkpoints) goes through this module:
   with a regular file, and ``/dev/stdout``-like paths would stop working);
 - a regular file (or a new one) is written to a temporary sibling, flushed to disk and
   renamed over the target, so a reader never sees half a file and a crash leaves the
-  old one; an existing file keeps its permission bits.
+  old one; an existing file keeps its permission bits (and, when root writes it, its owner).
 """
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _keep_owner_and_mode(tmp: str, existing: os.stat_result | None) -> None:
+    """Give the new file the replaced file's permission bits and, where allowed (as root), its owner."""
+    if existing is None:
+        os.chmod(tmp, NEW_FILE_MODE)
+        return
+    os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(tmp, existing.st_uid, existing.st_gid)
+        except PermissionError:  # only root may give a file away; the content still lands
+            pass
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open ``path`` for writing (``mode`` "w" or "wb") so that it is replaced only when the
@@ -65,16 +78,16 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         raise FileNotFoundError(errno.ENOENT, "No such file or directory: cannot write into a non-existent directory",
                                 str(target.parent))
     try:
-        keep_mode = stat.S_IMODE(os.stat(target).st_mode)
+        existing: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        keep_mode = NEW_FILE_MODE
+        existing = None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, keep_mode)
+        _keep_owner_and_mode(tmp, existing)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

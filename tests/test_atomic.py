@@ -36,6 +36,16 @@ def test_new_and_existing_files_are_replaced_whole_keeping_their_mode(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]  # no temporary file left
 
 
+def test_root_replacing_a_users_file_keeps_its_owner(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can write a file as its owner's")
+    path = tmp_path / "theirs.json"
+    path.write_text("old")
+    os.chown(path, 54321, 54322)
+    write_json_atomic(path, {"new": True})
+    assert (path.stat().st_uid, path.stat().st_gid) == (54321, 54322) and json.loads(path.read_text()) == {"new": True}
+
+
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     path = tmp_path / "out.txt"
     path.write_text("old")
@@ -125,3 +135,12 @@ def test_checkpoint_onto_a_file_or_device_is_refused(tmp_path: Path) -> None:
         with pytest.raises(CheckpointError, match="not a directory"):
             make_checkpoint().save(path, overwrite=True)
     assert (tmp_path / "file").read_text() == "keep me" and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+
+
+def test_report_directory_through_a_dangling_link_is_made_at_its_target(tmp_path: Path) -> None:
+    from brillm_core.organization.commands import write_atomically
+
+    link = tmp_path / "report"
+    link.symlink_to(tmp_path / "reports-here", target_is_directory=True)
+    write_atomically(link, lambda d: (d / "summary.json").write_text("{}"))
+    assert link.is_symlink() and (tmp_path / "reports-here" / "summary.json").read_text() == "{}"
