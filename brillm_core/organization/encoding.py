@@ -281,7 +281,7 @@ def cross_validated_predictions(design: np.ndarray, y: np.ndarray, tr: float, me
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     gap = cv_gap(tr)
     folds = blocked_folds(design.shape[0], gap=gap)
-    if min(len(train) for train, _ in folds) <= design.shape[1] + 2 * gap:
+    if min(len(train) for train, _ in folds) <= design.shape[1]:
         raise ValueError(f"{design.shape[0]} volumes leave too few training volumes per fold for "
                          f"{design.shape[1] - 1} regressors (folds leave {gap} volumes out on each side)")
     pred = np.empty_like(y, dtype=float)

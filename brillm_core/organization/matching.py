@@ -10,6 +10,7 @@ from scipy.ndimage import gaussian_filter
 __all__ = [
     "VOXEL_NULL",
     "SPATIAL_NULL",
+    "map_smoothness",
     "FORMULAS",
     "NetworkMatch",
     "check_templates",

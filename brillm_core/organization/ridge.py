@@ -32,9 +32,11 @@ def cv_gap(tr: float) -> int:
 
 
 def blocked_folds(n: int, n_folds: int = N_FOLDS, gap: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index pairs: `n_folds` contiguous test blocks, training on the rest minus `gap` on each side."""
+    """(train, test) index pairs: `n_folds` contiguous test blocks, training on the rest minus `gap` on each side
+    (at most n / (2 n_folds), so that short series keep most of their volumes for training)."""
     if n_folds < 2 or n < n_folds:
         raise ValueError(f"cannot cut {n} volumes into {n_folds} blocked folds")
+    gap = min(gap, n // (2 * n_folds))
     edges = np.linspace(0, n, n_folds + 1).round().astype(int)
     folds = []
     for lo, hi in zip(edges[:-1], edges[1:]):
