@@ -60,7 +60,8 @@ def main() -> None:
     """Presets at each K, then the complete-null table at each length."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--k", type=int, nargs="+", default=[8])
-    ap.add_argument("--presets", nargs="+", choices=tuple(PRESETS), default=list(PRESETS))
+    ap.add_argument("--presets", nargs="*", choices=tuple(PRESETS), default=list(PRESETS),
+                    help="simulator presets to run (none: only the complete-null table)")
     ap.add_argument("--n-perm", type=int, default=1000)
     ap.add_argument("--null-volumes", type=int, nargs="+", default=[300, 100])
     ap.add_argument("--null-voxels", type=int, default=1000)

@@ -204,7 +204,7 @@ def test_held_out_prediction_separates_coupled_from_null(small_sim):
     coupled = small_sim.coupled_mask.any(axis=0)
     assert r[coupled].mean() > 0.3 and abs(r[~coupled].mean()) < 0.1  # blocked folds: fold means shift with slow noise
     with pytest.raises(ValueError, match="too few"):
-        held_out_prediction(small_sim.atoms[:40], small_sim.bold[:40], small_sim.tr)
+        held_out_prediction(small_sim.atoms[:6], small_sim.bold[:6], small_sim.tr)
 
 
 def test_separate_models_equal_one_atom_fits(small_sim):
