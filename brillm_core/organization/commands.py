@@ -265,7 +265,8 @@ def _real(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """brillm organization: simulator or checkpoints (arguments as `cli.register` defines them)."""
-    given = [f"--{flag.replace('_', '-')}" for flag in ("hard", *SIMULATOR_FLAGS) if getattr(args, flag) not in (None, False)]
+    given = [f"--{flag.replace('_', '-')}" for flag in ("hard", *SIMULATOR_FLAGS)
+             if getattr(args, flag) is not None and getattr(args, flag) is not False]
     if given and not args.simulate:
         raise OrganizationError(f"{', '.join(given)} apply to the simulator only (--simulate)")
     if args.k < 1:
