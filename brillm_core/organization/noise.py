@@ -51,9 +51,21 @@ def yule_walker(rho: np.ndarray, p: int) -> tuple[np.ndarray, float]:
     return phi, float(1.0 - phi @ rho[1 : p + 1])
 
 
+def _stationary_rows(phi: np.ndarray) -> np.ndarray:
+    """Per row of (rows x p) AR coefficients: do all roots of z^p - phi_1 z^(p-1) - ... - phi_p lie inside the unit
+    circle (with a margin)? The roots are the eigenvalues of the companion matrix, found for all rows at once."""
+    rows, p = phi.shape
+    if p == 0:
+        return np.ones(rows, dtype=bool)
+    companion = np.zeros((rows, p, p))
+    companion[:, 0, :] = phi
+    companion[:, 1:, :-1] = np.eye(p - 1)
+    return np.abs(np.linalg.eigvals(companion)).max(axis=1) < STATIONARY_MARGIN
+
+
 def _stationary(phi: np.ndarray) -> bool:
-    """True when every root of z^p - phi_1 z^(p-1) - ... - phi_p lies inside the unit circle (with a margin)."""
-    return phi.size == 0 or bool(np.abs(np.roots(np.r_[1.0, -phi])).max() < STATIONARY_MARGIN)
+    """`_stationary_rows` for one coefficient vector."""
+    return bool(_stationary_rows(np.atleast_2d(phi))[0])
 
 
 def _sample_acf(e: np.ndarray, lags: int) -> np.ndarray:
@@ -135,8 +147,7 @@ def fit_noise_model(residuals: np.ndarray, design: np.ndarray, max_order: int = 
     weight = np.clip(1.0 - np.divide(sampling, spread, out=np.ones_like(spread), where=spread > 0), 0.0, 1.0)
     voxel = pooled + weight * (voxel - pooled)
     if weight.any():
-        bad = [v for v in range(voxel.shape[0]) if not _stationary(voxel[v])]
-        voxel[bad] = pooled
+        voxel[~_stationary_rows(voxel)] = pooled
     else:
         voxel[:] = pooled
     return NoiseModel(order, pooled, voxel, weight, aic)
@@ -146,9 +157,10 @@ def _voxel_estimates(acf: np.ndarray, bias: np.ndarray, order: int) -> np.ndarra
     """Yule-Walker AR(order) coefficients (columns x order) of residual autocorrelations (lags x columns) minus bias."""
     own = acf - bias[:, None]
     own[0] = 1.0
-    if order == 1:
-        return own[1][:, None]
-    return np.array([solve_toeplitz(own[:order, v], own[1 : order + 1, v]) for v in range(own.shape[1])])
+    lags = np.abs(np.subtract.outer(np.arange(order), np.arange(order)))
+    with np.errstate(all="ignore"):  # a singular voxel gives non-finite coefficients, replaced by the caller's check
+        phi = np.linalg.solve(own.T[:, lags], own[1 : order + 1].T[..., None])[..., 0]
+    return np.nan_to_num(phi, nan=2.0, posinf=2.0, neginf=2.0)  # 2 is never stationary
 
 
 def whiten(x: np.ndarray, phi: np.ndarray) -> np.ndarray:

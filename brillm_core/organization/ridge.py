@@ -57,11 +57,9 @@ def choose_alphas(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, n_
     for train, test in blocked_folds(x.shape[0], n_folds, gap):
         xc, yc, mx, my = _centred(x[train], y[train])
         u, s, vt = np.linalg.svd(xc, full_matrices=False)
-        uy = u.T @ yc
-        xt = x[test] - mx
+        uy, xt, yt = u.T @ yc, (x[test] - mx) @ vt.T, y[test] - my
         for i, a in enumerate(alphas):
-            pred = xt @ (vt.T @ ((s / (s * s + a))[:, None] * uy)) + my
-            errors[i] += ((y[test] - pred) ** 2).sum(axis=0)
+            errors[i] += ((yt - xt @ ((s / (s * s + a))[:, None] * uy)) ** 2).sum(axis=0)
     return np.asarray(alphas, dtype=float)[np.argmin(errors, axis=0)]
 
 
