@@ -22,6 +22,7 @@ def test_k8_recovers_atoms_and_subgroups(full_sim, fit8):
     assert (fit8.loadings.sum(axis=1) >= 0).all()  # sign convention
 
 
+@pytest.mark.slow
 def test_k16_still_recovers_the_eight_atoms(full_sim):
     model = fit_atoms(full_sim.responses, 16, seed=0)
     rec = atom_recovery(full_sim, model)
