@@ -28,7 +28,7 @@ MAX_TEXT = 5000
 UPLOAD_KEY = re.compile(r"[0-9a-f]{24}|")
 TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynamic response to return
 CHOICES = {"source": ("sim", "model", "upload"), "kind": ("node_gated", "landscape"), "pool": ("sum", "mean", "last"),
-           "method": ("ols_ar1", "ols", "ridge")}
+           "method": ("ols_ar", "ols", "ridge"), "encoding": ("auto", "joint", "per-atom")}
 LIMITS: dict[str, tuple[float, float]] = {
     "word_rate": (0.5, 10.0), "tr": (0.5, 5.0), "k": (1, 32), "alpha": (0.0, 5.0), "seed": (0, 2**31 - 1),
     "n_perm": (10, 2000), "n_tr": (60, 600), "nodes": (4, 200), "units": (2, 32), "voxels": (200, 8000),
@@ -55,7 +55,8 @@ class OrgSettings:
     k: int = 6
     alpha: float = 0.2
     seed: int = 0
-    method: str = "ols_ar1"
+    method: str = "ols_ar"
+    encoding: str = "auto"
     n_perm: int = 200
     n_tr: int = 200
     nodes: int = 40
@@ -149,7 +150,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
     if s.source == "sim":
         try:
             result = run_simulation(
-                s.k, alpha=s.alpha, seed=s.seed, method=s.method, n_perm=s.n_perm, stability_seeds=(s.seed + 1,),
+                s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding, n_perm=s.n_perm,
+                stability_seeds=(s.seed + 1, s.seed + 2),
                 n_phase_null=5, lexical_control=True, progress=progress, n_tr=s.n_tr, tr=s.tr, k_true=s.k_true,
                 n_nodes=s.nodes, units_per_node=s.units, n_voxels=s.voxels,
                 voxels_per_atom=min(250, s.voxels // (2 * s.k_true)),
@@ -171,8 +173,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
                                s.kind, s.pool)
     bold, templates, names = simulated_brain(first.matrix, s.tr, n_signals=min(4, s.k), seed=s.seed)
     run = run_checkpoint(checkpoint, stimulus, prepare_brain(bold, n_tr, s.tr), templates, names, tr=s.tr,
-                         kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method,
-                         n_perm=s.n_perm, stability_seeds=(s.seed + 1,), n_phase_null=5, progress=progress)
+                         kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding,
+                         n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), n_phase_null=5, progress=progress)
     note = (f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
             f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "
             "(demonstration of the method, not a finding); use `brillm organization` for recorded fMRI.")
@@ -193,8 +195,8 @@ def _recorded(s: OrgSettings, checkpoint: Checkpoint, progress: Progress, files:
     check_fits(stimulus, s.tr, n_tr)
     templates, names = load_templates(files["templates"].data, brain.n_voxels, name=files["templates"].name)
     run = run_checkpoint(checkpoint, stimulus, brain, templates, names, tr=s.tr, kind=s.kind, how=s.pool, k=s.k,
-                         alpha=s.alpha, seed=s.seed, method=s.method, n_perm=s.n_perm,
-                         stability_seeds=(s.seed + 1,), n_phase_null=5, progress=progress)
+                         alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding, n_perm=s.n_perm,
+                         stability_seeds=(s.seed + 1, s.seed + 2), n_phase_null=5, progress=progress)
     note = (f"Recorded data: {files['stimulus'].name} ({len(stimulus.words)} words), {files['brain'].name} "
             f"({n_tr} volumes of {s.tr:g} s x {brain.n_voxels} voxels or regions), templates "
             f"{files['templates'].name} ({len(names)} networks).")

@@ -1,7 +1,8 @@
 """Functional organisation of BriLLM's artificial neurons (Sun et al., arXiv 2410.19542).
 
-Atoms of AN responses by sparse dictionary learning, voxel-wise encoding with an HRF and AR(1)-prewhitened OLS,
-matching with network templates, controls, a simulator with known truth, stimulus handling and checkpoint runs.
+Atoms of AN responses by sparse dictionary learning, voxel-wise encoding with an HRF and AR(p)-prewhitened OLS or
+ridge, matching with network templates, controls that can win, a simulator with known truth (and a hard preset),
+stimulus handling and checkpoint runs.
 Returns data, never figures. Names are imported lazily (on first use), so `brillm` starts without scipy/sklearn.
 """
 from __future__ import annotations
@@ -10,16 +11,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "atoms": ("AtomModel", "Stability", "Subgroup", "atom_stability", "fit_atoms", "match_atoms"),
+    "atoms": ("AtomModel", "Stability", "Subgroup", "atom_stability", "fit_atoms", "fit_best_atoms", "match_atoms"),
     "checkpoints": ("CheckpointRun", "comparison_table", "run_checkpoint", "simulated_brain", "untrained_model"),
-    "controls": ("compare_with_control", "lexical_responses", "phase_randomise"),
-    "encoding": ("BrainData", "EncodingResult", "fdr_bh", "fit_encoding", "held_out_prediction", "load_brain",
-                 "prepare_brain"),
+    "controls": ("compare_with_control", "lexical_responses"),
+    "encoding": ("BrainData", "EncodingResult", "cross_validated_predictions", "fdr_bh", "fit_encoding",
+                 "held_out_prediction", "load_brain", "prepare_brain"),
     "hrf": ("convolve_hrf", "spm_hrf"),
     "matching": ("FORMULAS", "NetworkMatch", "network_similarity", "summary_measures", "templates_from_labels"),
-    "pipeline": ("OrganizationReport", "SimulationResult", "recovery_figures", "run_organization", "run_simulation"),
-    "responses": ("landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses"),
-    "simulate": ("SimulatedData", "simulate"),
+    "pipeline": ("ENCODINGS", "OrganizationReport", "SimulationResult", "recovery_figures", "run_organization", "run_simulation"),
+    "responses": ("context_free", "landscape_responses", "node_gated_responses", "pool_to_trs", "trace_responses"),
+    "simulate": ("HARD", "SimulatedData", "simulate"),
+    "surrogates": ("block_bootstrap_means", "phase_randomise"),
     "tables": ("load_templates", "read_matrix"),
     "stimulus": ("OrganizationError", "Stimulus", "StimulusResponses", "TokenTimeline", "check_fits", "parse_transcript",
                  "read_stimulus", "stimulus_from_text", "stimulus_responses", "tokenize_stimulus", "words_per_tr"),

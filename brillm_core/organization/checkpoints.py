@@ -10,7 +10,6 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..model import BriLLM
-from .controls import lexical_responses
 from .encoding import BrainData
 from .hrf import convolve_hrf
 from .pipeline import OrganizationReport, ProgressFn, run_organization
@@ -20,7 +19,6 @@ from .stimulus import (
     StimulusResponses,
     TokenTimeline,
     check_fits,
-    lexical_words,
     stimulus_responses,
     tokenize_stimulus,
 )
@@ -100,19 +98,23 @@ def run_checkpoint(
     k: int = 8,
     alpha: float = 0.2,
     seed: int = 0,
-    method: str = "ols_ar1",
+    method: str = "ols_ar",
+    encoding: str = "auto",
+    fdr_q: float = 0.05,
     n_perm: int = 1000,
     untrained: bool = True,
     lexical: bool = True,
     stability_seeds: Sequence[int] = (1, 2),
     n_phase_null: int = 10,
+    grid: np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckpointRun:
     """Responses of `checkpoint` to the stimulus, then the whole pipeline with the lexical and untrained controls.
 
     The untrained control has the checkpoint's graph with parameters re-initialised from `seed`; the lexical control
-    has one column per distinct word (see `lexical_words`). Pipeline errors (K too large, templates that do not fit
-    the voxels, ...) become OrganizationError.
+    is the same neurons' context-free responses in the checkpoint's own tokenisation (each token's mean response,
+    see `StimulusResponses.lexical`). Pipeline errors (K too large, templates that do not fit the voxels, ...)
+    become OrganizationError.
     """
     n_tr = brain.data.shape[0]
     timeline = tokenize_stimulus(checkpoint.tokenizer, stimulus)
@@ -121,7 +123,7 @@ def run_checkpoint(
     responses = stimulus_responses(checkpoint.model, timeline, tr, n_tr, kind, how, _scaled(progress, 0.0, share))
     controls: dict[str, np.ndarray] = {}
     if lexical:
-        controls["lexical"] = lexical_responses(lexical_words(stimulus.words), stimulus.onsets, tr, n_tr, how)[0]
+        controls["lexical"] = responses.lexical
     if untrained:
         fresh = untrained_model(checkpoint.model, seed)
         controls["untrained"] = stimulus_responses(fresh, timeline, tr, n_tr, kind, how,
@@ -129,8 +131,9 @@ def run_checkpoint(
     try:
         report = run_organization(
             responses.matrix, brain, templates, network_names, tr=tr, k=k, alpha=alpha, seed=seed, method=method,
-            n_perm=n_perm, stability_seeds=stability_seeds, an_labels=responses.labels(checkpoint.token),
-            controls=controls, n_phase_null=n_phase_null, progress=_scaled(progress, RESPONSE_SHARE, 1.0),
+            encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
+            an_labels=responses.labels(checkpoint.token), controls=controls, n_phase_null=n_phase_null, grid=grid,
+            progress=_scaled(progress, RESPONSE_SHARE, 1.0),
         )
     except OrganizationError:
         raise
@@ -156,11 +159,13 @@ def comparison_table(reports: Mapping[str, OrganizationReport]) -> pd.DataFrame:
             **{m: v["value"] for m, v in r.measures.items()},
             "n_significant": int(r.encoding.significant.sum()),
             "held_out_r_mean": float(np.nanmean(r.held_out_r)),
-            "stability_min_abs_r": None if r.stability is None else r.stability.min_abs_r,
+            "stability_min_abs_r": None if r.stability is None else min(r.stability.min_abs_r.values(), default=None),
+            "atoms_stable": None if r.stability is None else r.stability.stable,
             "n_matched_atoms": int((r.match.best >= 0).sum()),
+            "above_phase_null": r.phase_null.get("above_null"),
         }
         for control, c in r.controls.items():
-            row[f"{control}_held_out_r_mean"] = c["control_mean_r"]
-            row[f"beats_{control}"] = c["model_better"]
+            row[f"{control}_held_out_r_mean"] = c["held_out_r_mean"]
+            row[f"{control}_verdict"] = c["verdict_code"]
         rows.append(row)
     return pd.DataFrame(rows)

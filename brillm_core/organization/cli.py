@@ -6,7 +6,7 @@ Output directory (written into a temporary sibling, then renamed; an existing DI
   figures/atoms_under_words.csv       atom time courses per volume with the words starting in it
   figures/similarity_r.csv, figures/similarity_dice.csv   atom x network matrices
   figures/timeline.csv                each stimulus token with its node, time and word (checkpoints)
-  recovery.json                       recovery against the known truth (--simulate)
+  recovery.json                       recovery and calibration against the known truth (--simulate)
   comparison.csv + one sub-directory per checkpoint   when several checkpoints are given
 """
 from __future__ import annotations
@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["POOLING", "METHODS", "register", "cmd_organization"]
+__all__ = ["POOLING", "METHODS", "ENCODINGS", "NOISE_KINDS", "register", "cmd_organization"]
 
 POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy/sklearn
-METHODS = ("ols_ar1", "ols", "ridge")  # = encoding.METHODS
+METHODS = ("ols_ar", "ols", "ridge")  # = encoding.METHODS
+ENCODINGS = ("auto", "joint", "per-atom")  # = pipeline.ENCODINGS
+NOISE_KINDS = ("ar1", "ar2", "pink")  # = simulate.NOISE_KINDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,7 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=POOLING, default="sum", help="pool token steps into volumes (default sum)")
     p.add_argument("-k", type=int, default=8, help="number of atoms K (default 8)")
     p.add_argument("--alpha", type=float, default=0.2, help="sparsity of the loadings (L1 penalty, default 0.2)")
-    p.add_argument("--method", choices=METHODS, default="ols_ar1", help="encoding model (default ols_ar1)")
+    p.add_argument("--method", choices=METHODS, default="ols_ar",
+                   help="encoding model: OLS with AR(p) prewhitening (default), plain OLS, or ridge")
+    p.add_argument("--encoding", choices=ENCODINGS, default="auto",
+                   help="all atoms in one model (joint), one model per atom, or auto (default): joint unless the "
+                        "convolved atoms are collinear (variance inflation > 10), then per atom")
+    p.add_argument("--random-starts", type=int, default=2,
+                   help="random dictionary starts besides the SVD start; the lowest objective wins and the others' "
+                        "agreement with it is the stability (default 2)")
     p.add_argument("--fdr-q", type=float, default=0.05, help="FDR level across voxels (default 0.05)")
     p.add_argument("--n-perm", type=int, default=1000, help="permutations for the matching p-values (default 1000)")
     p.add_argument("--phase-null", type=int, default=10, help="phase-randomised atom sets (default 10)")
@@ -61,6 +70,26 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sim.add_argument("--voxels", type=int, default=4000, help="voxels (default 4000)")
     sim.add_argument("--voxels-per-atom", type=int, default=250, help="voxels coupled to each true atom (default 250)")
     sim.add_argument("--k-true", type=int, default=8, help="true atoms (default 8)")
+    hard = p.add_argument_group("departures from the method's assumptions (--simulate; --hard sets them all, any "
+                                "flag given overrides it)")
+    hard.add_argument("--hard", action="store_true", help="the hard preset: every departure below at once")
+    hard.add_argument("--neuron-noise", type=float, help="noise norm of each neuron's response (default 0.5, hard 1.0)")
+    hard.add_argument("--coupling-snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                      help="signal SD / noise SD of coupled voxels, drawn uniformly (default 0.35 0.7, hard 0.2 0.5)")
+    hard.add_argument("--noise", choices=NOISE_KINDS, help="noise process: AR(1) (default), AR(2) or pink 1/f (hard)")
+    hard.add_argument("--noise-rho", type=float, help="AR(1) coefficient of --noise ar1 (default 0.3)")
+    hard.add_argument("--hrf-peak", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                      help="seconds at which each voxel's HRF peaks, drawn uniformly; the fitted HRF peaks at 5 "
+                           "(default 5 5, hard 4 8)")
+    hard.add_argument("--atom-correlation", type=float, help="correlation between true atoms (default 0, hard 0.3)")
+    hard.add_argument("--atom-smoothness", type=float, help="Gaussian smoothing of true atoms in TRs (default 3, hard 6)")
+    hard.add_argument("--spatial-smoothness", type=float,
+                      help="voxels on a grid with coupled blobs and noise smoothed by this many voxels; the matching "
+                           "null is then spatially smooth too (default 0 = independent voxels, hard 1.5)")
+    hard.add_argument("--template-overlap", type=float,
+                      help="share of each coupled set its template keeps, the rest other voxels (default 1, hard 0.6)")
+    hard.add_argument("--lexical-drive", type=float,
+                      help="share of variance half the atoms take from word occurrences (default 0, hard 0.5)")
     p.set_defaults(handler=cmd_organization)
     return p
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from ..errors import BriLLMError
 from .checkpoints import CheckpointRun, comparison_table, run_checkpoint
 from .encoding import BrainData, load_brain, prepare_brain
 from .pipeline import OrganizationReport, SimulationResult, run_simulation
+from .simulate import simulate
 from .stimulus import OrganizationError, Stimulus, check_fits, read_stimulus, words_per_tr
 from .tables import load_templates
 from .volumes import VoxelGrid, is_nifti, read_mask, read_recording, write_maps
@@ -122,16 +124,42 @@ def _progress(fraction: float, message: str) -> None:
     print(f"  [{100 * fraction:5.1f} %] {message}", file=sys.stderr)
 
 
+SIMULATOR_FLAGS = {  # argparse destination -> simulate() parameter, for the departures --hard combines
+    "neuron_noise": "an_noise", "coupling_snr": "coupling_snr", "noise": "noise", "noise_rho": "noise_rho",
+    "hrf_peak": "hrf_peak", "atom_correlation": "atom_correlation", "atom_smoothness": "smoothness",
+    "spatial_smoothness": "spatial_smoothness", "template_overlap": "template_overlap", "lexical_drive": "lexical_drive",
+}
+
+
+def _starts(args: argparse.Namespace) -> tuple[int, ...]:
+    """Seeds of the random dictionary starts."""
+    if args.random_starts < 0:
+        raise OrganizationError(f"--random-starts must be >= 0, got {args.random_starts}")
+    return tuple(args.seed + 1 + i for i in range(args.random_starts))
+
+
+def _departures(args: argparse.Namespace) -> dict:
+    """simulate() keyword arguments: the hard preset if asked, then every flag given."""
+    from .simulate import HARD
+
+    chosen = dict(HARD) if args.hard else {}
+    for flag, name in SIMULATOR_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            chosen[name] = tuple(value) if isinstance(value, list) else value
+    return chosen
+
+
 def _simulate(args: argparse.Namespace) -> int:
-    """Simulator mode: run, print the recovery figures, write the report."""
+    """Simulator mode: run, print the recovery and calibration figures, write the report."""
     if args.models or args.stimulus or args.transcript or args.brain or args.templates:
         raise OrganizationError("--simulate takes no MODEL, stimulus, brain data or templates")
     try:
         result: SimulationResult = run_simulation(
-            args.k, alpha=args.alpha, seed=args.seed, method=args.method, fdr_q=args.fdr_q, n_perm=args.n_perm,
-            stability_seeds=(args.seed + 1,), n_phase_null=args.phase_null, lexical_control=True, progress=_progress,
-            n_tr=args.n_tr, tr=args.tr or 1.5, k_true=args.k_true, n_nodes=args.nodes, units_per_node=args.units,
-            n_voxels=args.voxels, voxels_per_atom=args.voxels_per_atom,
+            args.k, alpha=args.alpha, seed=args.seed, method=args.method, encoding=args.encoding, fdr_q=args.fdr_q,
+            n_perm=args.n_perm, stability_seeds=_starts(args), n_phase_null=args.phase_null, lexical_control=True,
+            progress=_progress, n_tr=args.n_tr, tr=args.tr or 1.5, k_true=args.k_true, n_nodes=args.nodes,
+            units_per_node=args.units, n_voxels=args.voxels, voxels_per_atom=args.voxels_per_atom, **_departures(args),
         )
     except ValueError as exc:
         raise OrganizationError(str(exc)) from exc
@@ -139,35 +167,49 @@ def _simulate(args: argparse.Namespace) -> int:
     words = words_per_tr(sim.words, sim.onsets, sim.tr, sim.atoms.shape[0])
     write_atomically(args.output, lambda d: write_report(
         result.report, d, figure_tables(result.report, words, sim.tr), {"recovery": f}))
-    print(f"simulator: {sim.responses.shape[0]} TRs, {sim.responses.shape[1]} ANs, {sim.bold.shape[1]} voxels, "
+    defaults = {k: p.default for k, p in inspect.signature(simulate).parameters.items()}
+    departures = {k: v for k, v in sim.settings.items() if np.atleast_1d(v).tolist() != np.atleast_1d(defaults[k]).tolist()}
+    print(f"simulator ({'hard preset' if args.hard else 'default' if not departures else 'custom'}): "
+          f"{sim.responses.shape[0]} TRs, {sim.responses.shape[1]} ANs, {sim.bold.shape[1]} voxels, "
           f"K = {args.k} (true {sim.atoms.shape[1]}); {result.seconds:.1f} s")
-    print(f"  matched atoms |r| min {f['atom_abs_r_min']:.3f}   sub-group accuracy {f['subgroup_accuracy']:.4f}")
+    if departures:
+        print("  departures: " + ", ".join(f"{k} {v}" for k, v in departures.items()))
+    print("recovery:")
+    print(f"  matched atoms |r| min {f['atom_abs_r_min']:.3f}   sub-group accuracy {f['subgroup_accuracy']:.4f} "
+          f"(one-to-one {f['subgroup_accuracy_one_to_one']:.4f})")
     print(f"  Dice of coupled voxels mean {f['dice_mean']:.3f} (min {f['dice_min']:.3f})   "
-          f"false positives among null voxels {100 * f['false_positive_rate']:.2f} %")
-    print(f"  network match accuracy {f['network_match_accuracy']:.2f}   phase-randomised atoms: "
-          f"{f['phase_null_mean_significant']} significant (atom, voxel) pairs on average")
+          f"network match accuracy {f['network_match_accuracy']:.2f}")
+    print("calibration (voxels coupled to no atom):")
+    print(f"  p < .05 in {100 * f['null_p05_rate']:.2f} % of (atom, null voxel) pairs (nominal 5 %)   "
+          f"FDR-significant {100 * f['false_positive_rate']:.2f} %, in {f['null_fdr_atoms']} of {args.k} atoms")
     _print_measures(result.report)
     print(f"wrote {args.output}")
     return 0
 
 
 def _print_measures(report: OrganizationReport) -> None:
-    """Measures, control verdicts and warnings of one report."""
+    """Tests used, measures, stability, the phase null's and controls' verdicts, and warnings of one report."""
+    print(f"  encoding: {report.encoding.describe()}; {'joint model' if report.encoding.joint else 'one model per atom'}")
+    print(f"  matching null: {report.match.null}")
     print("  " + "   ".join(f"{n} {v['value']:.3f}" for n, v in report.measures.items()))
+    if report.stability is not None:
+        print(f"  stability: {report.stability.describe()}")
+    if report.phase_null:
+        print(f"  phase null: {report.phase_null['verdict']}")
     for control in report.controls.values():
-        print(f"  {control['verdict']}")
+        print(f"  {control['control']} control [{control['verdict_code']}]: {control['verdict']}")
     for warning in report.warnings:
         print(f"  warning: {warning}")
 
 
 def _run_one(checkpoint: Checkpoint, args: argparse.Namespace, stimulus: Stimulus, brain: BrainData,
-             templates: np.ndarray, names: list[str]) -> tuple[CheckpointRun, list[str]]:
+             templates: np.ndarray, names: list[str], grid: VoxelGrid | None) -> tuple[CheckpointRun, list[str]]:
     """One checkpoint's run and the token text of its stimulus timeline."""
     run = run_checkpoint(
         checkpoint, stimulus, brain, templates, names, tr=args.tr, kind=args.responses.replace("-", "_"),
-        how=args.pool, k=args.k, alpha=args.alpha, seed=args.seed, method=args.method, n_perm=args.n_perm,
-        untrained=not args.no_untrained, stability_seeds=(args.seed + 1,), n_phase_null=args.phase_null,
-        progress=_progress,
+        how=args.pool, k=args.k, alpha=args.alpha, seed=args.seed, method=args.method, encoding=args.encoding,
+        fdr_q=args.fdr_q, n_perm=args.n_perm, untrained=not args.no_untrained, stability_seeds=_starts(args),
+        n_phase_null=args.phase_null, grid=None if grid is None else grid.mask, progress=_progress,
     )
     if run.timeline.unknown:
         print(f"warning: {len(run.timeline.unknown)} stimulus piece(s) map to the unknown node", file=sys.stderr)
@@ -193,7 +235,7 @@ def _real(args: argparse.Namespace) -> int:
     runs: dict[str, tuple[CheckpointRun, list[str]]] = {}
     for name, checkpoint in checkpoints.items():
         print(f"checkpoint {name}", file=sys.stderr)
-        runs[name] = _run_one(checkpoint, args, stimulus, brain, templates, names)
+        runs[name] = _run_one(checkpoint, args, stimulus, brain, templates, names, grid)
 
     def fill(directory: Path) -> None:
         for name, (run, tokens) in runs.items():
@@ -225,6 +267,10 @@ def _real(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """brillm organization: simulator or checkpoints (arguments as `cli.register` defines them)."""
+    given = [f"--{flag.replace('_', '-')}" for flag in ("hard", *SIMULATOR_FLAGS)
+             if getattr(args, flag) is not None and getattr(args, flag) is not False]
+    if given and not args.simulate:
+        raise OrganizationError(f"{', '.join(given)} apply to the simulator only (--simulate)")
     if args.k < 1:
         raise OrganizationError(f"-k must be at least 1, got {args.k}")
     if args.simulate:

@@ -1,4 +1,5 @@
-"""Voxel-wise encoding of brain data by HRF-convolved atoms, with AR(1)-prewhitened OLS or ridge and FDR control."""
+"""Voxel-wise encoding of brain data by HRF-convolved atoms: AR(p)-prewhitened OLS or ridge, FDR control, and
+cross-validated prediction with blocked folds (see `noise` and `ridge` for why each test holds its nominal rate)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
-from sklearn.linear_model import RidgeCV
 
 from .hrf import convolve_hrf
+from .noise import NoiseModel, fit_noise_model, whiten
+from .ridge import N_RIDGE_NULL, RIDGE_ALPHAS, blocked_folds, choose_alphas, cv_gap, fit_ridge, ridge_betas
 from .tables import read_matrix
 
 __all__ = [
@@ -19,16 +21,14 @@ __all__ = [
     "load_brain",
     "design_matrix",
     "variance_inflation",
-    "prais_winsten",
-    "ar1_coefficients",
     "fdr_bh",
     "fit_encoding",
+    "cross_validated_predictions",
     "held_out_prediction",
 ]
 
-METHODS = ("ols_ar1", "ols", "ridge")
-RIDGE_ALPHAS = np.logspace(-2, 4, 13)
-RHO_DECIMALS = 2  # AR(1) coefficients are binned to 0.01 so that voxels sharing a bin share one whitened design
+METHODS = ("ols_ar", "ols", "ridge")
+GLS_CHUNK = 512  # voxels whitened at once (each has its own whitened design): bounds memory to tens of MB
 
 
 @dataclass(frozen=True)
@@ -116,35 +116,6 @@ def variance_inflation(design: np.ndarray) -> np.ndarray:
     return np.diag(np.linalg.inv(np.atleast_2d(c)))
 
 
-def prais_winsten(x: np.ndarray, rho: float) -> np.ndarray:
-    """Whiten rows of x for AR(1) noise with coefficient rho: first row times sqrt(1-rho^2), then x_t - rho x_{t-1}."""
-    out = np.empty_like(x, dtype=float)
-    out[0] = np.sqrt(1.0 - rho**2) * x[0]
-    out[1:] = x[1:] - rho * x[:-1]
-    return out
-
-
-def ar1_coefficients(residuals: np.ndarray, design: np.ndarray | None = None) -> np.ndarray:
-    """AR(1) coefficient of each residual column, bias-corrected for the fit when `design` is given, in [-0.99, 0.99].
-
-    Without a design this is the lag-1 autocorrelation c1. OLS residuals e = R y (R = I - X X^+) are biased
-    towards negative autocorrelation by the projection, most for smooth regressors; with the design, rho solves
-    c1 = (tr(R D) + rho tr(R D R S2)) / (tr(R) + rho tr(R S2)) (Worsley et al. 2002, NeuroImage 15:1, first
-    order), where S2 is the lag-1 shift plus its transpose and D = S2 / 2.
-    """
-    e = np.asarray(residuals, dtype=float)
-    den = (e * e).sum(axis=0)
-    c1 = np.divide((e[1:] * e[:-1]).sum(axis=0), den, out=np.zeros_like(den), where=den > 0)
-    if design is None:
-        return np.clip(c1, -0.99, 0.99)
-    n = e.shape[0]
-    r = np.eye(n) - design @ np.linalg.pinv(design)
-    s2 = np.eye(n, k=1) + np.eye(n, k=-1)
-    rs2 = r @ s2
-    tr_r, tr_rd, m2, m3 = np.trace(r), np.trace(rs2) / 2, np.trace(rs2), np.trace(rs2 @ rs2) / 2
-    return np.clip((c1 * tr_r - tr_rd) / (m3 - c1 * m2), -0.99, 0.99)
-
-
 def fdr_bh(p: np.ndarray, axis: int = -1) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values along an axis (reject where adjusted p <= q)."""
     return stats.false_discovery_control(np.asarray(p, dtype=float), axis=axis, method="bh")
@@ -160,42 +131,30 @@ def _ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return beta, np.sqrt(np.outer(np.diag(xtx_inv), s2)), dof
 
 
-def _ols_ar1(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """Two-pass AR(1) GLM: bias-corrected rho per voxel from OLS residuals, Prais-Winsten whitening, refit by rho bin."""
-    beta0 = np.linalg.lstsq(x, y, rcond=None)[0]
-    rho = np.round(ar1_coefficients(y - x @ beta0, x), RHO_DECIMALS)
-    beta = np.empty((x.shape[1], y.shape[1]))
-    se = np.empty_like(beta)
-    dof = x.shape[0] - x.shape[1]
-    for r in np.unique(rho):
-        cols = np.flatnonzero(rho == r)
-        beta[:, cols], se[:, cols], _ = _ols(prais_winsten(x, r), prais_winsten(y[:, cols], r))
-    return beta, se, dof, rho
-
-
-def _ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """RidgeCV (efficient leave-one-out, one alpha per voxel) with approximate sandwich standard errors.
-
-    Ridge betas are shrunk towards zero, so its t statistics are conservative approximations; dof per voxel is
-    n - trace(hat matrix).
-    """
-    xc = x[:, :-1]
-    model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(xc, y)
-    beta = np.atleast_2d(model.coef_).T  # K x voxels
-    alpha = np.broadcast_to(model.alpha_, (y.shape[1],)).astype(float)
-    resid = y - model.predict(xc).reshape(y.shape)
-    xm = xc - xc.mean(axis=0)
-    gram = xm.T @ xm
-    se = np.empty_like(beta)
-    dof = np.empty(y.shape[1])
-    for a in np.unique(alpha):
-        cols = np.flatnonzero(alpha == a)
-        inv = np.linalg.inv(gram + a * np.eye(len(gram)))
-        d = x.shape[0] - 1 - np.trace(gram @ inv)
-        s2 = (resid[:, cols] ** 2).sum(axis=0) / d
-        se[:, cols] = np.sqrt(np.outer(np.diag(inv @ gram @ inv), s2))
-        dof[cols] = d
-    return beta, se, dof, alpha
+def _ols_ar(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, NoiseModel]:
+    """Two-pass GLM: an AR(p) noise model from the OLS residuals (see `noise`), then OLS of the whitened data and
+    design, voxel by voxel (batched), since shrinkage may give each voxel its own coefficients."""
+    resid = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    noise = fit_noise_model(resid, x)
+    p, n, c = noise.order, x.shape[0], x.shape[1]
+    dof = n - p - c
+    if p == 0:
+        beta, se, _ = _ols(x, y)
+        return beta, se, dof, noise
+    lagged = np.stack([x[p - j : n - j] for j in range(p + 1)])  # (p+1) x (n-p) x c
+    beta, se = np.empty((c, y.shape[1])), np.empty((c, y.shape[1]))
+    for lo in range(0, y.shape[1], GLS_CHUNK):
+        cols = slice(lo, lo + GLS_CHUNK)
+        phi = noise.voxel[cols]
+        xw = lagged[0][None] - np.einsum("vj,jtc->vtc", phi, lagged[1:])
+        yw = whiten(y[:, cols], phi)
+        inv = np.linalg.inv(np.einsum("vtc,vtd->vcd", xw, xw))
+        b = np.einsum("vcd,vtd,tv->vc", inv, xw, yw, optimize=True)
+        r = yw - np.einsum("vtc,vc->tv", xw, b)
+        s2 = (r * r).sum(axis=0) / dof
+        beta[:, cols] = b.T
+        se[:, cols] = np.sqrt(np.diagonal(inv, axis1=1, axis2=2) * s2[:, None]).T
+    return beta, se, dof, noise
 
 
 @dataclass(frozen=True)
@@ -211,9 +170,19 @@ class EncodingResult:
     significant: np.ndarray  # K x voxels, q <= fdr_q
     fdr_q: float
     vif: np.ndarray  # K, variance inflation factor of each convolved atom (large = collinear, maps unreliable)
-    rho: np.ndarray | None  # AR(1) coefficient used (ols_ar1 only): voxels if joint, else K x voxels
+    ar_order: list[int] | None  # ols_ar only: the AR order of each model (one if joint, else one per atom)
     ridge_alpha: np.ndarray | None  # ridge only: voxels if joint, else K x voxels
     voxel_mask: np.ndarray  # voxels, True where the voxel was used
+
+    def describe(self) -> str:
+        """The test behind the p-values, in one line for the report."""
+        if self.method == "ols_ar":
+            return (f"OLS after AR(p) prewhitening (p = {', '.join(map(str, self.ar_order))} chosen by AIC on the pooled, "
+                    "bias-corrected residual autocorrelation; voxel coefficients shrunk to the pooled ones)")
+        if self.method == "ridge":
+            return ("ridge, penalty per voxel by blocked cross-validation; t = beta / RMS of the betas on "
+                    f"{N_RIDGE_NULL} phase-randomised designs, p from t with that many degrees of freedom")
+        return "plain OLS (assumes white noise: anti-conservative on autocorrelated fMRI noise)"
 
 
 def _full(values: np.ndarray, brain: BrainData, fill: float = np.nan) -> np.ndarray:
@@ -232,34 +201,34 @@ def _as_brain(brain: BrainData | np.ndarray, n_tr: int) -> BrainData:
     return prepare_brain(brain, n_tr=n_tr)
 
 
-def _fit(
-    x: np.ndarray, y: np.ndarray, method: str, ridge_alphas: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | int, np.ndarray | None, np.ndarray | None]:
-    """Atom betas, standard errors, dof, AR(1) rho and ridge alpha of one design (last column the intercept)."""
+def _fit(x: np.ndarray, y: np.ndarray, method: str, ridge_alphas: np.ndarray, gap: int, seed: int
+         ) -> tuple[np.ndarray, np.ndarray, int, int | None, np.ndarray | None]:
+    """Atom betas, standard errors, dof, AR order and ridge alpha of one design (last column the intercept)."""
     if method == "ridge":
-        beta, se, dof, alpha = _ridge(x, y, np.asarray(ridge_alphas, dtype=float))
+        beta, se, dof, alpha = fit_ridge(x[:, :-1], y, np.asarray(ridge_alphas, dtype=float), gap, seed=seed)
         return beta, se, dof, None, alpha
     if method == "ols":
         beta, se, dof = _ols(x, y)
         return beta[:-1], se[:-1], dof, None, None
-    beta, se, dof, rho = _ols_ar1(x, y)
-    return beta[:-1], se[:-1], dof, rho, None
+    beta, se, dof, noise = _ols_ar(x, y)
+    return beta[:-1], se[:-1], dof, noise.order, None
 
 
 def fit_encoding(
     atoms: np.ndarray,
     brain: BrainData | np.ndarray,
     tr: float,
-    method: str = "ols_ar1",
+    method: str = "ols_ar",
     fdr_q: float = 0.05,
     ridge_alphas: np.ndarray = RIDGE_ALPHAS,
     joint: bool = True,
+    seed: int = 0,
 ) -> EncodingResult:
     """Fit every voxel on the HRF-convolved atoms and return per-atom beta, t, p and FDR maps.
 
     joint fits all atoms in one model (each map is the atom's unique contribution; collinear atoms, see `vif`,
     make maps unreliable); joint=False fits one model per atom (atom + intercept), robust to collinearity but
-    crediting each atom with what it shares with the others.
+    crediting each atom with what it shares with the others. `seed` draws the ridge null's surrogates.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -269,14 +238,15 @@ def fit_encoding(
     b = _as_brain(brain, x.shape[0])
     if x.shape[1] >= x.shape[0]:
         raise ValueError(f"{x.shape[1] - 1} atoms leave no residual degrees of freedom with {x.shape[0]} volumes")
-    y = b.data
+    y, gap = b.data, cv_gap(tr)
     if joint:
-        beta, se, dof, rho, alpha = _fit(x, y, method, ridge_alphas)
+        beta, se, dof, order, alpha = _fit(x, y, method, ridge_alphas, gap, seed)
+        orders = None if order is None else [order]
     else:
-        fits = [_fit(x[:, [k, -1]], y, method, ridge_alphas) for k in range(x.shape[1] - 1)]
+        fits = [_fit(x[:, [k, -1]], y, method, ridge_alphas, gap, seed + k) for k in range(x.shape[1] - 1)]
         beta, se = np.vstack([f[0] for f in fits]), np.vstack([f[1] for f in fits])
         dof = np.vstack([np.broadcast_to(f[2], (y.shape[1],)) for f in fits])
-        rho = None if fits[0][3] is None else np.vstack([f[3] for f in fits])
+        orders = None if fits[0][3] is None else [f[3] for f in fits]
         alpha = None if fits[0][4] is None else np.vstack([f[4] for f in fits])
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, beta / se, 0.0)
@@ -292,40 +262,52 @@ def fit_encoding(
         significant=_full(q <= fdr_q, b, fill=False),
         fdr_q=fdr_q,
         vif=variance_inflation(x),
-        rho=None if rho is None else _full(rho, b),
+        ar_order=orders,
         ridge_alpha=None if alpha is None else _full(alpha, b),
         voxel_mask=b.mask,
     )
+
+
+def cross_validated_predictions(design: np.ndarray, y: np.ndarray, tr: float, method: str = "ols_ar",
+                                ridge_alphas: np.ndarray = RIDGE_ALPHAS) -> np.ndarray:
+    """Out-of-fold predictions (time x voxels) of y from a design (last column the intercept) by blocked CV.
+
+    Each contiguous fold is predicted by a model trained on the other volumes minus `cv_gap(tr)` on each side of
+    the fold. OLS methods predict with the OLS fit (prewhitening changes the tests, not the prediction); ridge
+    chooses each voxel's penalty by blocked CV inside the training volumes (nested, so the test fold never
+    chooses it).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    gap = cv_gap(tr)
+    folds = blocked_folds(design.shape[0], gap=gap)
+    if min(len(train) for train, _ in folds) <= design.shape[1]:
+        raise ValueError(f"{design.shape[0]} volumes leave too few training volumes per fold for "
+                         f"{design.shape[1] - 1} regressors (folds leave {gap} volumes out on each side)")
+    pred = np.empty_like(y, dtype=float)
+    for train, test in folds:
+        if method != "ridge" or design.shape[1] == 1:
+            pred[test] = design[test] @ np.linalg.lstsq(design[train], y[train], rcond=None)[0]
+        else:
+            xt = design[train, :-1]
+            alpha = choose_alphas(xt, y[train], np.asarray(ridge_alphas, dtype=float), gap)
+            beta = ridge_betas(xt, y[train], alpha)
+            pred[test] = (design[test, :-1] - xt.mean(axis=0)) @ beta + y[train].mean(axis=0)
+    return pred
 
 
 def held_out_prediction(
     atoms: np.ndarray,
     brain: BrainData | np.ndarray,
     tr: float,
-    test_fraction: float = 0.2,
-    method: str = "ols_ar1",
+    method: str = "ols_ar",
     ridge_alphas: np.ndarray = RIDGE_ALPHAS,
 ) -> np.ndarray:
-    """Pearson r per voxel between BOLD and its prediction on the last `test_fraction` of volumes, fitted on the rest.
-
-    OLS methods predict with the OLS fit (prewhitening changes the tests, not the prediction); ridge uses RidgeCV.
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    """Pearson r per voxel between BOLD and its blocked cross-validated prediction from the atoms (NaN if excluded)."""
     x = design_matrix(atoms, tr)
     b = _as_brain(brain, x.shape[0])
-    n_test = int(round(test_fraction * x.shape[0]))
-    n_train = x.shape[0] - n_test
-    if n_test < 3 or n_train <= x.shape[1]:
-        raise ValueError(f"a {test_fraction} split of {x.shape[0]} volumes leaves too few volumes to fit or test")
     y = b.data
-    if method == "ridge":
-        model = RidgeCV(alphas=ridge_alphas, alpha_per_target=True).fit(x[:n_train, :-1], y[:n_train])
-        pred = model.predict(x[n_train:, :-1]).reshape(n_test, -1)
-    else:
-        pred = x[n_train:] @ np.linalg.lstsq(x[:n_train], y[:n_train], rcond=None)[0]
-    yt = y[n_train:] - y[n_train:].mean(axis=0)
-    pt = pred - pred.mean(axis=0)
+    pred = cross_validated_predictions(x, y, tr, method, ridge_alphas)
+    yt, pt = y - y.mean(axis=0), pred - pred.mean(axis=0)
     den = np.sqrt((yt * yt).sum(axis=0) * (pt * pt).sum(axis=0))
-    r = np.divide((yt * pt).sum(axis=0), den, out=np.zeros(y.shape[1]), where=den > 0)
-    return _full(r, b)
+    return _full(np.divide((yt * pt).sum(axis=0), den, out=np.zeros(y.shape[1]), where=den > 0), b)

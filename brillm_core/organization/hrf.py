@@ -27,9 +27,13 @@ def spm_hrf(
     return h / h.sum()
 
 
-def convolve_hrf(regressors: np.ndarray, tr: float) -> np.ndarray:
-    """Causally convolve each column of a (time x regressors) matrix with the canonical HRF, keeping the length."""
+def convolve_hrf(regressors: np.ndarray, tr: float, shift: float = 0.0) -> np.ndarray:
+    """Causally convolve each column of a (time x regressors) matrix with the canonical HRF, keeping the length.
+
+    `shift` seconds move the response and its undershoot later (the simulator's HRF mismatch): shift 1 makes the
+    canonical response, which peaks at 5 s, peak at 6 s.
+    """
     x = np.asarray(regressors, dtype=float)
     if x.ndim not in (1, 2):
         raise ValueError(f"regressors must be 1-D or (time x regressors), got shape {x.shape}")
-    return lfilter(spm_hrf(tr), [1.0], x, axis=0)
+    return lfilter(spm_hrf(tr, peak_delay=6.0 + shift, undershoot_delay=16.0 + shift), [1.0], x, axis=0)

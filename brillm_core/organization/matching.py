@@ -5,8 +5,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 __all__ = [
+    "VOXEL_NULL",
+    "SPATIAL_NULL",
+    "map_smoothness",
     "FORMULAS",
     "NetworkMatch",
     "check_templates",
@@ -21,12 +25,18 @@ __all__ = [
 FORMULAS = {
     "pearson_r": "r(atom k, network n) = Pearson correlation over voxels of atom k's t map and template column n",
     "dice": "Dice = 2 |S_k & T_n| / (|S_k| + |T_n|), S_k = FDR-significant voxels of atom k, T_n = voxels with template > 0",
-    "permutation_p": "p = (1 + #{permutations with statistic >= observed}) / (1 + n_perm), voxels permuted (ignores spatial autocorrelation)",
+    "permutation_p": "p = (1 + #{null maps with statistic >= observed}) / (1 + n_perm); the null maps are named in the report",
     "match": "atom k matches network n when r >= r_threshold and both permutation p-values (r, Dice) <= p_threshold",
     "diversity": "diversity = 1 - mean over atom pairs i < j of |Pearson r(D_i, D_j)|",
     "consistency": "consistency = (number of atoms matching exactly one network) / K",
     "effective_rank": "effective rank = exp(-sum_i p_i log p_i), p_i = s_i / sum_j s_j, s = singular values of D",
 }
+
+
+VOXEL_NULL = "voxels permuted (assumes independent voxels: anti-conservative for spatially smooth maps)"
+SPATIAL_NULL = ("smooth Gaussian random fields on the image grid, each atom's as smooth as its t map (neighbour "
+                "correlation), its significant set the field's top voxels in equal number")
+SMOOTHNESS_STEP = 0.25  # atoms whose estimated smoothness rounds to the same step share their null fields
 
 
 def check_templates(
@@ -85,6 +95,7 @@ class NetworkMatch:
     n_perm: int
     r_threshold: float
     p_threshold: float
+    null: str = VOXEL_NULL  # how the null maps were made
 
     def atoms_per_network(self) -> dict[str, list[int]]:
         """For each network, the atoms whose best match it is."""
@@ -101,10 +112,13 @@ def network_similarity(
     seed: int = 0,
     r_threshold: float = 0.2,
     p_threshold: float = 0.05,
+    grid: np.ndarray | None = None,
 ) -> NetworkMatch:
     """Compare each atom's t map and significant voxels with each template, over voxels in `voxel_mask`.
 
-    Permutation p-values shuffle voxels (the same permutations for every atom and network), n_perm in [1, 100000].
+    Null maps, n_perm in [1, 100000]: without `grid`, the voxels are shuffled (the same permutations for every atom
+    and network); with `grid` (a 3-D bool mask whose True cells, in C order, are the voxels) they are smooth random
+    fields as smooth as each atom's map, which keeps the spatial autocorrelation real maps have (see SPATIAL_NULL).
     Voxels of one network share signal, so the r test alone is anti-conservative; a match also needs the atom's
     FDR-significant voxels to overlap the template beyond chance (Dice p), which an atom without a map never does.
     """
@@ -118,6 +132,8 @@ def network_similarity(
         raise ValueError(f"voxel mask has shape {mask.shape}, expected ({t_maps.shape[1]},)")
     if not 1 <= n_perm <= 100_000:
         raise ValueError(f"n_perm must be in [1, 100000], got {n_perm}")
+    if grid is not None and int(np.count_nonzero(grid)) != t_maps.shape[1]:
+        raise ValueError(f"the grid holds {int(np.count_nonzero(grid))} voxels but the maps have {t_maps.shape[1]}")
     m, s, tm = t_maps[:, mask], sig[:, mask], tmpl[mask]
     if not np.isfinite(m).all():
         raise ValueError("t maps hold NaN inside the voxel mask")
@@ -129,18 +145,62 @@ def network_similarity(
     r = mz @ tz
     dice = 2 * (s @ tpos) / size
     rng = np.random.default_rng(seed)
-    exceed_r = np.zeros_like(r)
-    exceed_d = np.zeros_like(dice)
-    base = np.arange(m.shape[1])
-    chunk = max(1, 4_000_000 // m.size)  # permutations per batch, bounding memory to a few tens of MB
+    if grid is None:
+        exceed_r, exceed_d = _voxel_null(mz, s, tz, tpos, size, r, dice, n_perm, rng)
+    else:
+        exceed_r, exceed_d = _spatial_null(t_maps, s, tz, tpos, size, r, dice, n_perm, rng, np.asarray(grid, bool), mask)
+    p_r, p_dice = (1 + exceed_r) / (1 + n_perm), (1 + exceed_d) / (1 + n_perm)
+    matches = (r >= r_threshold) & (p_r <= p_threshold) & (p_dice <= p_threshold)
+    best = np.where(matches.any(axis=1), np.argmax(np.where(matches, r, -np.inf), axis=1), -1)
+    return NetworkMatch(names, r, dice, p_r, p_dice, matches, best, n_perm, r_threshold, p_threshold,
+                        VOXEL_NULL if grid is None else SPATIAL_NULL)
+
+
+def _voxel_null(mz, s, tz, tpos, size, r, dice, n_perm, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Exceedance counts of r and Dice over voxel permutations (shared by all atoms and networks)."""
+    exceed_r, exceed_d = np.zeros_like(r), np.zeros_like(dice)
+    base = np.arange(mz.shape[1])
+    chunk = max(1, 4_000_000 // mz.size)  # permutations per batch, bounding memory to a few tens of MB
     for start in range(0, n_perm, chunk):
         idx = rng.permuted(np.tile(base, (min(chunk, n_perm - start), 1)), axis=1)  # chunk x voxels
         exceed_r += (np.einsum("kcv,vn->kcn", mz[:, idx], tz) >= r[:, None, :] - 1e-12).sum(axis=1)
         exceed_d += (2 * np.einsum("kcv,vn->kcn", s[:, idx].astype(float), tpos) / size[:, None, :] >= dice[:, None, :] - 1e-12).sum(axis=1)
-    p_r, p_dice = (1 + exceed_r) / (1 + n_perm), (1 + exceed_d) / (1 + n_perm)
-    matches = (r >= r_threshold) & (p_r <= p_threshold) & (p_dice <= p_threshold)
-    best = np.where(matches.any(axis=1), np.argmax(np.where(matches, r, -np.inf), axis=1), -1)
-    return NetworkMatch(names, r, dice, p_r, p_dice, matches, best, n_perm, r_threshold, p_threshold)
+    return exceed_r, exceed_d
+
+
+def map_smoothness(values: np.ndarray, grid: np.ndarray) -> float:
+    """Gaussian kernel width (voxels) that gives a white field the map's mean neighbour correlation on the grid:
+    neighbours of a field smoothed by sigma correlate exp(-1 / (4 sigma^2))."""
+    vol = np.full(grid.shape, np.nan)
+    vol[grid] = values
+    corrs = []
+    for axis in range(vol.ndim):
+        a, b = np.moveaxis(vol, axis, 0)[1:].ravel(), np.moveaxis(vol, axis, 0)[:-1].ravel()
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() > 2 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0:
+            corrs.append(np.corrcoef(a[ok], b[ok])[0, 1])
+    rho = float(np.clip(np.mean(corrs) if corrs else 0.0, 0.01, 0.99))
+    return float(np.sqrt(-1.0 / (4.0 * np.log(rho))))
+
+
+def _spatial_null(t_maps, s, tz, tpos, size, r, dice, n_perm, rng, grid, mask) -> tuple[np.ndarray, np.ndarray]:
+    """Exceedance counts of r and Dice over smooth random fields matched to each atom's smoothness."""
+    exceed_r, exceed_d = np.zeros_like(r), np.zeros_like(dice)
+    sigmas = np.array([map_smoothness(np.where(mask, t, np.nan), grid) for t in t_maps])
+    steps = np.round(sigmas / SMOOTHNESS_STEP) * SMOOTHNESS_STEP
+    n_sig = s.sum(axis=1)
+    for sigma in np.unique(steps):
+        atoms = np.flatnonzero(steps == sigma)
+        for _ in range(n_perm):
+            field = gaussian_filter(rng.standard_normal(grid.shape), sigma, mode="reflect")[grid][mask]
+            fz = _zscore_rows(field)
+            exceed_r[atoms] += fz @ tz >= r[atoms] - 1e-12
+            order = np.argsort(-field, kind="stable")
+            for k in atoms:
+                top = np.zeros(field.size)
+                top[order[: n_sig[k]]] = 1.0
+                exceed_d[k] += 2 * (top @ tpos) / size[k] >= dice[k] - 1e-12
+    return exceed_r, exceed_d
 
 
 def diversity(atoms: np.ndarray) -> float:

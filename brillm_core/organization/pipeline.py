@@ -11,14 +11,16 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import write_atomic
-from .atoms import AtomModel, Stability, atom_stability, fit_atoms, match_atoms
-from .controls import compare_with_control, lexical_responses, phase_randomise
+from .atoms import AtomModel, Stability, fit_best_atoms, match_atoms
+from .controls import compare_with_control, lexical_responses
 from .encoding import BrainData, EncodingResult, fit_encoding, held_out_prediction, prepare_brain
 from .matching import FORMULAS, NetworkMatch, check_templates, network_similarity, summary_measures
 from .simulate import SimulatedData, simulate
+from .surrogates import phase_randomise
 
 __all__ = [
     "ProgressFn",
+    "ENCODINGS",
     "OrganizationReport",
     "SimulationResult",
     "run_organization",
@@ -28,7 +30,8 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[float, str], None]
-MAX_VIF = 10.0  # above this variance inflation the report warns that joint maps are unreliable
+MAX_VIF = 10.0  # above this variance inflation joint maps are unreliable: "auto" then fits one model per atom
+ENCODINGS = ("auto", "joint", "per-atom")
 TOP_ANS_IN_JSON = 50  # the JSON lists each sub-group's strongest ANs; the CSV table has them all
 
 
@@ -78,7 +81,11 @@ class OrganizationReport:
                 "time_courses": self.atom_model.atoms.T.tolist(),
             },
             "subgroups": subgroups,
-            "stability": None if self.stability is None else vars(self.stability),
+            "stability": None if self.stability is None else {
+                **vars(self.stability), "equally_good": self.stability.equally_good(), "stable": self.stability.stable,
+                "description": self.stability.describe()},
+            "encoding_test": self.encoding.describe(),
+            "matching_null": self.match.null,
             "held_out_r_mean": float(np.nanmean(self.held_out_r)),
             "similarity": self.similarity_table().to_dict(orient="records"),
             "atoms_per_network": m.atoms_per_network(),
@@ -111,8 +118,6 @@ class OrganizationReport:
         atoms.insert(0, "volume", np.arange(len(atoms)))
         rows = [(g.atom, int(a), self.an_labels[a], float(w)) for g in am.subgroups() for a, w in zip(g.ans, g.loadings)]
         maps = {"voxel": np.arange(self.brain.n_voxels), "used": enc.voxel_mask, "held_out_r": self.held_out_r}
-        if enc.rho is not None and enc.joint:
-            maps["ar1_rho"] = enc.rho
         for i in range(k):
             maps |= {f"beta_{i}": enc.betas[i], f"t_{i}": enc.t[i], f"q_{i}": enc.q[i], f"significant_{i}": enc.significant[i]}
         measures = pd.DataFrame([{"measure": n, **v} for n, v in self.measures.items()])
@@ -156,14 +161,45 @@ def _json_default(x: object) -> object:
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def _analyse(
-    responses: np.ndarray, brain: BrainData, tr: float, k: int, alpha: float, seed: int, method: str, fdr_q: float,
-    joint: bool,
-) -> tuple[AtomModel, EncodingResult, np.ndarray]:
-    """Atoms, encoding maps and held-out r for one response matrix."""
-    model = fit_atoms(responses, k, alpha, seed)
-    enc = fit_encoding(model.atoms, brain, tr, method, fdr_q, joint=joint)
-    return model, enc, held_out_prediction(model.atoms, brain, tr, method=method)
+def _encode(atoms: np.ndarray, brain: BrainData, tr: float, method: str, fdr_q: float, encoding: str, seed: int
+            ) -> tuple[EncodingResult, list[str]]:
+    """Encoding maps as `encoding` asks ("auto": joint unless the convolved atoms are collinear, then per atom),
+    with the warnings the choice calls for."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    enc = fit_encoding(atoms, brain, tr, method, fdr_q, joint=encoding != "per-atom", seed=seed)
+    if not enc.joint or enc.vif.max() <= MAX_VIF:
+        return enc, []
+    collinear = f"atoms are collinear after HRF convolution (max variance inflation {enc.vif.max():.0f} > {MAX_VIF:g})"
+    if encoding == "joint":
+        return enc, [f"{collinear}: the joint maps are unreliable; use fewer atoms or per-atom models"]
+    per_atom = fit_encoding(atoms, brain, tr, method, fdr_q, joint=False, seed=seed)
+    return per_atom, [f"{collinear}: one model per atom was fitted instead of the joint model (each map then "
+                      "credits its atom with what it shares with the others)"]
+
+
+def _phase_null(atoms: np.ndarray, brain: BrainData, tr: float, method: str, fdr_q: float, joint: bool, seed: int,
+                n_null: int, real: int) -> dict:
+    """Significant (atom, voxel) pairs of phase-randomised atom sets against the real count, with a verdict."""
+    counts = [int(fit_encoding(phase_randomise(atoms, seed + i), brain, tr, method, fdr_q, joint=joint,
+                               seed=seed + i).significant.sum()) for i in range(n_null)]
+    p = (1 + sum(c >= real for c in counts)) / (1 + n_null)
+    above = real > max(counts)
+    return {
+        "n_surrogates": n_null,
+        "counts": counts,
+        "mean_significant": float(np.mean(counts)),
+        "max_significant": max(counts),
+        "mean_fraction": float(np.mean(counts)) / (atoms.shape[1] * brain.kept.size),
+        "real_significant": real,
+        "p": p,
+        "above_null": bool(above),
+        "verdict": (f"the atoms' maps ({real} significant pairs) exceed every one of {n_null} phase-randomised atom "
+                    f"sets (at most {max(counts)}; p = {p:.3g})" if above else
+                    f"the atoms' maps ({real} significant pairs) do not exceed {n_null} phase-randomised atom sets "
+                    f"(up to {max(counts)}; p = {p:.3g}): atoms with the same spectra but no alignment with the "
+                    "stimulus map as much"),
+    }
 
 
 def run_organization(
@@ -176,8 +212,8 @@ def run_organization(
     k: int = 8,
     alpha: float = 0.2,
     seed: int = 0,
-    method: str = "ols_ar1",
-    joint: bool = True,
+    method: str = "ols_ar",
+    encoding: str = "auto",
     fdr_q: float = 0.05,
     n_perm: int = 1000,
     r_threshold: float = 0.2,
@@ -186,14 +222,16 @@ def run_organization(
     an_labels: Sequence[str] | None = None,
     controls: Mapping[str, np.ndarray] | None = None,
     n_phase_null: int = 10,
+    grid: np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> OrganizationReport:
     """Atoms of the responses (time x ANs), their encoding maps in the brain data, network matching and controls.
 
-    `controls` maps a name ("lexical", "untrained", ...) to another (time x columns) response matrix that goes
-    through the same pipeline and is compared with the model on held-out prediction. The phase null encodes
-    `n_phase_null` phase-randomised copies of the atoms (seeds seed, seed+1, ...) and reports how many
-    (atom, voxel) pairs they make significant, on average and at most.
+    Atoms start from an SVD and from a random start per stability seed; the lowest objective wins and the others'
+    agreement with it is the stability. `controls` maps a name ("lexical", "untrained", ...) to another (time x
+    columns) response matrix that goes through the same pipeline (same K, same encoding model) and is compared with
+    the model by `compare_with_control`. The phase null encodes `n_phase_null` phase-randomised copies of the atoms
+    (seeds seed, seed+1, ...). `grid` (a 3-D mask of the voxels) makes the matching null spatially smooth.
     """
     say = progress or _noop
     x = np.asarray(responses, dtype=float)
@@ -207,7 +245,7 @@ def run_organization(
     if len(labels) != x.shape[1]:
         raise ValueError(f"{len(labels)} AN labels for {x.shape[1]} ANs")
     control_items = dict(controls or {})
-    n_stages = 4 + len(stability_seeds) + bool(n_phase_null) + len(control_items)
+    n_stages = 4 + bool(n_phase_null) + len(control_items)
     done = 0
 
     def step(message: str) -> None:
@@ -215,40 +253,26 @@ def run_organization(
         say(done / n_stages, message)
         done += 1
 
-    step(f"dictionary learning, K = {k}")
-    model = fit_atoms(x, k, alpha, seed)
-    others = []
-    for s in stability_seeds:
-        step(f"stability: dictionary learning with seed {s}")
-        others.append(fit_atoms(x, k, alpha, s))
-    stability = atom_stability([model, *others]) if others else None
-    step(f"encoding ({method}) of {b.kept.size} voxels")
-    enc = fit_encoding(model.atoms, b, tr, method, fdr_q, joint=joint)
+    step(f"dictionary learning, K = {k}, from an SVD start and {len(stability_seeds)} random start(s)")
+    model, stability = fit_best_atoms(x, k, alpha, stability_seeds)
     warn = []
-    if joint and enc.vif.max() > MAX_VIF:
-        warn.append(
-            f"atoms are collinear after HRF convolution (max variance inflation {enc.vif.max():.0f} > {MAX_VIF}): "
-            "the joint maps are unreliable; use fewer atoms or separate models per atom (joint=False)"
-        )
-    step("held-out prediction")
+    if stability is not None and not stability.stable:
+        warn.append(f"atoms are not stable: an equally good start matches the chosen atoms only at |r| = "
+                    f"{stability.worst_equally_good_r:.2f} (< {stability.threshold}); atoms that do not replicate "
+                    "should not be interpreted")
+    step(f"encoding ({method}, {encoding}) of {b.kept.size} voxels")
+    enc, enc_warnings = _encode(model.atoms, b, tr, method, fdr_q, encoding, seed)
+    warn += enc_warnings
+    step("held-out prediction (blocked cross-validation)")
     held = held_out_prediction(model.atoms, b, tr, method=method)
-    step(f"matching with {len(names)} networks ({n_perm} permutations)")
-    match = network_similarity(enc.t, enc.significant, tmpl, names, enc.voxel_mask, n_perm, seed, r_threshold, p_threshold)
+    step(f"matching with {len(names)} networks ({n_perm} null maps)")
+    match = network_similarity(enc.t, enc.significant, tmpl, names, enc.voxel_mask, n_perm, seed, r_threshold,
+                               p_threshold, grid)
     measures = summary_measures(model.atoms, match)
     null = {}
     if n_phase_null:
         step(f"{n_phase_null} phase-randomised copies of the atoms")
-        counts = [
-            int(fit_encoding(phase_randomise(model.atoms, seed + i), b, tr, method, fdr_q, joint=joint).significant.sum())
-            for i in range(n_phase_null)
-        ]
-        null = {
-            "n_surrogates": n_phase_null,
-            "mean_significant": float(np.mean(counts)),
-            "max_significant": max(counts),
-            "mean_fraction": float(np.mean(counts)) / (k * b.kept.size),
-            "real_significant": int(enc.significant.sum()),
-        }
+        null = _phase_null(model.atoms, b, tr, method, fdr_q, enc.joint, seed, n_phase_null, int(enc.significant.sum()))
     control_out = {}
     for name, cx in control_items.items():
         step(f"control: {name}")
@@ -256,22 +280,24 @@ def run_organization(
         k_c = min(k, *cx.shape, int(np.count_nonzero(np.ptp(cx, axis=0) > 0)))
         if k_c < 1:
             raise ValueError(f"control {name!r} has no varying response")
-        cm, cenc, cheld = _analyse(cx, b, tr, k_c, alpha, seed, method, fdr_q, joint)
-        cmatch = network_similarity(cenc.t, cenc.significant, tmpl, names, cenc.voxel_mask, n_perm, seed, r_threshold, p_threshold)
+        cm = fit_best_atoms(cx, k_c, alpha, ())[0]
+        cenc = fit_encoding(cm.atoms, b, tr, method, fdr_q, joint=enc.joint, seed=seed)
+        cmatch = network_similarity(cenc.t, cenc.significant, tmpl, names, cenc.voxel_mask, n_perm, seed, r_threshold,
+                                    p_threshold, grid)
         control_out[name] = {
             "k_used": k_c,
             "reconstruction_r2": cm.r2,
             "n_significant": int(cenc.significant.sum()),
-            "held_out_r_mean": float(np.nanmean(cheld)),
+            "held_out_r_mean": float(np.nanmean(held_out_prediction(cm.atoms, b, tr, method=method))),
             **{m: v["value"] for m, v in summary_measures(cm.atoms, cmatch).items()},
-            **compare_with_control(held, cheld, name),
+            **compare_with_control(model.atoms, cm.atoms, b, tr, name, seed=seed),
         }
     say(1.0, "done")
     settings = {
         "n_tr": x.shape[0], "n_ans": x.shape[1], "tr": tr, "k": k, "alpha": alpha, "seed": seed,
-        "method": method, "joint": joint, "fdr_q": fdr_q, "n_perm": n_perm, "r_threshold": r_threshold,
-        "p_threshold": p_threshold, "stability_seeds": list(stability_seeds), "n_phase_null": n_phase_null,
-        "network_names": names,
+        "method": method, "encoding": encoding, "joint": enc.joint, "fdr_q": fdr_q, "n_perm": n_perm,
+        "r_threshold": r_threshold, "p_threshold": p_threshold, "stability_seeds": list(stability_seeds),
+        "n_phase_null": n_phase_null, "network_names": names,
     }
     return OrganizationReport(settings, model, labels, stability, b, enc, held, match, measures, null, control_out, warn)
 
@@ -316,8 +342,9 @@ def atom_recovery(sim: SimulatedData, model: AtomModel) -> dict:
 def recovery_figures(sim: SimulatedData, report: OrganizationReport) -> dict:
     """Atom recovery plus map recovery: Dice of coupled voxels, false positives among null voxels, phase null.
 
-    Dice compares each true atom's coupled voxels with the FDR-significant voxels of its matched fitted atom;
-    the false positive rate is the share of (fitted atom, null voxel) pairs that are FDR-significant.
+    Dice compares each true atom's coupled voxels with the FDR-significant voxels of its matched fitted atom.
+    Calibration on the voxels coupled to no atom: the share of (fitted atom, null voxel) pairs with p < .05 (5 % if
+    the test holds its nominal rate), the share that are FDR-significant, and how many atoms have any.
     """
     fig = atom_recovery(sim, report.atom_model)
     sig = report.encoding.significant
@@ -328,11 +355,14 @@ def recovery_figures(sim: SimulatedData, report: OrganizationReport) -> dict:
         "dice": [float(d) for d in dice],
         "dice_mean": float(np.mean(dice)),
         "dice_min": float(np.min(dice)),
+        "null_p05_rate": float((report.encoding.p[:, null] < 0.05).mean()),
+        "null_fdr_atoms": int(sig[:, null].any(axis=1).sum()),
         "false_positive_rate": float(sig[:, null].mean()),
         "false_positive_any_atom": float(sig[:, null].any(axis=0).mean()),
         "network_match_accuracy": float(np.mean([report.match.best[f] == t for t, f in pairs])),
         "max_variance_inflation": float(report.encoding.vif.max()),
         "phase_null_mean_significant": report.phase_null.get("mean_significant"),
+        "phase_null_above": report.phase_null.get("above_null"),
         "phase_null_fraction": report.phase_null.get("mean_fraction"),
         "real_significant": int(sig.sum()),
     }
@@ -343,8 +373,8 @@ def run_simulation(
     *,
     alpha: float = 0.2,
     seed: int = 0,
-    method: str = "ols_ar1",
-    joint: bool = True,
+    method: str = "ols_ar",
+    encoding: str = "auto",
     fdr_q: float = 0.05,
     n_perm: int = 1000,
     stability_seeds: Sequence[int] = (),
@@ -353,7 +383,11 @@ def run_simulation(
     progress: ProgressFn | None = None,
     **simulation: object,
 ) -> SimulationResult:
-    """Simulate (keyword arguments go to `simulate`, with the same seed), run the pipeline, and score recovery."""
+    """Simulate (keyword arguments go to `simulate`, with the same seed), run the pipeline, and score recovery.
+
+    The lexical control is the simulation's word occurrences (one column per word type). Spatially smooth
+    simulations lie on a grid, and the matching null is then spatially smooth too.
+    """
     start = time.perf_counter()
     sim = simulate(seed=seed, **simulation)
     controls = {}
@@ -362,7 +396,8 @@ def run_simulation(
     labels = [f"{sim.node_names[v]}:{u}" for v, u in zip(sim.an_nodes, sim.an_units)]
     report = run_organization(
         sim.responses, sim.bold, sim.templates, sim.network_names, tr=sim.tr, k=k, alpha=alpha, seed=seed,
-        method=method, joint=joint, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds, an_labels=labels,
-        controls=controls, n_phase_null=n_phase_null, progress=progress,
+        method=method, encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
+        an_labels=labels, controls=controls, n_phase_null=n_phase_null, grid=sim.grid_mask, progress=progress,
     )
+    report.settings["simulation"] = sim.settings
     return SimulationResult(sim, report, recovery_figures(sim, report), time.perf_counter() - start)

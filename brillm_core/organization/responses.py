@@ -15,6 +15,7 @@ __all__ = [
     "pooling_matrix",
     "pool_to_trs",
     "trace_responses",
+    "context_free",
 ]
 
 POOLING = ("sum", "mean", "last")
@@ -143,3 +144,19 @@ def trace_responses(
         e = landscape_responses(trace.energies)
         return pool_to_trs(e, times, tr, n_tr, how, strict), np.arange(e.shape[1]), np.full(e.shape[1], -1)
     raise ValueError(f"kind must be 'node_gated' or 'landscape', got {kind!r}")
+
+
+def context_free(step_responses: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each step's response row replaced by the mean row of all steps with the same key (its token).
+
+    This is the model's own route to the brain with the context removed: which tokens occur, weighted by how each
+    token's neurons respond on average. A brain that follows it is lexical, whatever the model's context does.
+    """
+    x = np.asarray(step_responses, dtype=float)
+    k = np.asarray(keys)
+    if k.shape != (x.shape[0],):
+        raise ValueError(f"{k.shape[0] if k.ndim else 0} keys for {x.shape[0]} steps")
+    uniq, inverse = np.unique(k, return_inverse=True)
+    sums = np.zeros((uniq.size, x.shape[1]))
+    np.add.at(sums, inverse, x)
+    return (sums / np.bincount(inverse)[:, None])[inverse]

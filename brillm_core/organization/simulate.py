@@ -1,14 +1,22 @@
-"""Simulator with known atoms, sub-groups and couplings, so the method can be checked without fMRI data."""
+"""Simulator with known atoms, sub-groups and couplings, so the method can be checked without fMRI data.
+
+The defaults generate data exactly as the method assumes (one HRF, AR(1) noise, independent voxels, templates equal
+to the coupled sets, words independent of atoms): recovery there shows that the code runs. Each departure real
+recordings have is a parameter, and `HARD` combines them, so that the method can be seen to fail where it does.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
+from scipy.signal import lfilter
 
 from .hrf import convolve_hrf
+from .responses import pool_to_trs
 
-__all__ = ["NETWORK_NAMES", "SimulatedData", "simulate"]
+__all__ = ["NETWORK_NAMES", "NOISE_KINDS", "AR2_COEFFICIENTS", "HARD", "SimulatedData", "simulate", "simulate_noise"]
 
 NETWORK_NAMES = (
     "Auditory",
@@ -20,6 +28,21 @@ NETWORK_NAMES = (
     "Ventral attention",
     "Frontoparietal control",
 )
+NOISE_KINDS = ("ar1", "ar2", "pink")
+AR2_COEFFICIENTS = (0.6, 0.25)  # a persistent AR(2) (roots 0.88 and -0.28) that AR(1) whitening leaves coloured
+CANONICAL_PEAK = 5.0  # seconds: where the fitted (canonical) HRF peaks
+LEXICAL_WORDS_PER_ATOM = 3  # word types whose occurrences drive a lexically driven atom
+HARD = {  # the --hard preset: every departure at once, each at a level real recordings reach
+    "an_noise": 1.0,  # twice the default neuron noise
+    "coupling_snr": (0.2, 0.5),
+    "noise": "pink",
+    "hrf_peak": (4.0, 8.0),
+    "atom_correlation": 0.3,
+    "smoothness": 6.0,
+    "spatial_smoothness": 1.5,
+    "template_overlap": 0.6,
+    "lexical_drive": 0.5,
+}
 
 
 @dataclass(frozen=True)
@@ -42,11 +65,55 @@ class SimulatedData:
     network_names: list[str]
     words: list[str]
     onsets: np.ndarray  # seconds
+    grid_mask: np.ndarray | None = None  # 3-D bool: where the voxels lie on a grid (spatially smooth data only)
+    settings: dict | None = None  # the departures from the method's assumptions used
 
     @property
     def null_mask(self) -> np.ndarray:
         """Voxels coupled to no atom."""
         return ~self.coupled_mask.any(axis=0)
+
+
+def simulate_noise(kind: str, n_tr: int, n_voxels: int, rng: np.random.Generator, rho: float = 0.3) -> np.ndarray:
+    """Unit-variance noise (time x voxels): AR(1) with coefficient rho, AR(2) with `AR2_COEFFICIENTS`, or pink
+    (power proportional to 1/f, drawn in the Fourier domain over 4 n_tr volumes and cut, so it is not periodic)."""
+    if kind == "pink":
+        m = 4 * n_tr
+        f = np.fft.rfftfreq(m)
+        amplitude = np.zeros_like(f)
+        amplitude[1:] = f[1:] ** -0.5
+        spectrum = amplitude[:, None] * (rng.standard_normal((f.size, n_voxels)) + 1j * rng.standard_normal((f.size, n_voxels)))
+        x = np.fft.irfft(spectrum, n=m, axis=0)[:n_tr]
+        return x / x.std()
+    if kind == "ar1":
+        if not 0 <= rho < 1:
+            raise ValueError(f"noise_rho must be in [0, 1), got {rho}")
+        phi = np.array([rho])
+    elif kind == "ar2":
+        phi = np.array(AR2_COEFFICIENTS)
+    else:
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+    burn = 200  # volumes discarded so that the series starts in its stationary state
+    x = lfilter([1.0], np.r_[1.0, -phi], rng.standard_normal((n_tr + burn, n_voxels)), axis=0)[burn:]
+    return x / x.std()
+
+
+def _grid(n_voxels: int) -> np.ndarray:
+    """A cubic grid's mask holding the first n_voxels grid points in C order."""
+    side = math.ceil(n_voxels ** (1 / 3))
+    mask = np.zeros(side**3, dtype=bool)
+    mask[:n_voxels] = True
+    return mask.reshape(side, side, side)
+
+
+def _smooth_on_grid(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing (sigma in voxels) of (rows x voxels) values laid on the grid, rescaled to unit SD overall."""
+    out = np.empty_like(values)
+    vol = np.zeros(mask.shape)
+    for i, row in enumerate(values):
+        vol[mask] = row
+        out[i] = gaussian_filter(vol, sigma, mode="constant")[mask]
+    return out / out.std()
 
 
 def simulate(
@@ -61,25 +128,57 @@ def simulate(
     smoothness: float = 3.0,
     an_noise: float = 0.5,
     coupling_snr: tuple[float, float] = (0.35, 0.7),
+    noise: str = "ar1",
     noise_rho: float = 0.3,
+    hrf_peak: tuple[float, float] = (CANONICAL_PEAK, CANONICAL_PEAK),
+    atom_correlation: float = 0.0,
+    spatial_smoothness: float = 0.0,
+    template_overlap: float = 1.0,
+    lexical_drive: float = 0.0,
     word_rate: float = 2.5,
     seed: int = 0,
 ) -> SimulatedData:
-    """Generate the shared page's ground truth: smooth atoms, AN sub-groups, coupled voxels and AR(1) noise.
+    """Generate the shared page's ground truth: smooth atoms, AN sub-groups, coupled voxels and noise.
 
-    Atoms are Gaussian-smoothed white noise (`smoothness` in TRs), centred and unit-norm. Each AN loads
-    U(0.5, 1.5) on one atom, plus U(0.2, 0.5) on a second atom for `secondary_fraction` of ANs, with white
-    noise of total norm `an_noise`. Voxel v coupled to atom k gets BOLD = c * conv(atom k) with c set so the
-    signal's SD over the noise's SD is U(coupling_snr); noise is AR(1) with unit variance.
+    Atoms are Gaussian-smoothed white noise (`smoothness` in TRs), centred and unit-norm; `atom_correlation` mixes
+    in a shared time course so that atom pairs correlate about that much; `lexical_drive` makes the first half of
+    the atoms that share of their variance from the occurrences of `LEXICAL_WORDS_PER_ATOM` word types each. Each
+    AN loads U(0.5, 1.5) on one atom, plus U(0.2, 0.5) on a second atom for `secondary_fraction` of ANs, with white
+    noise of total norm `an_noise`. Voxel v coupled to atom k gets BOLD = c * conv(atom k, HRF_v) with c set so the
+    signal's SD over the noise's SD is U(coupling_snr); HRF_v peaks at U(hrf_peak) seconds (the fitted one at 5 s).
+    Noise (`noise`, see `simulate_noise`) has unit variance. With `spatial_smoothness` > 0 (voxels) the voxels lie on
+    a grid, coupled sets are blobs of smooth random fields and the noise is spatially smooth too. Templates keep
+    `template_overlap` of each coupled set and fill the rest with other voxels.
     """
     n_ans = n_nodes * units_per_node
     if k_true * voxels_per_atom > n_voxels:
         raise ValueError(f"{k_true} atoms x {voxels_per_atom} coupled voxels exceed {n_voxels} voxels")
-    if not 0 <= noise_rho < 1:
-        raise ValueError(f"noise_rho must be in [0, 1), got {noise_rho}")
+    for name, value, lo, hi in (("atom_correlation", atom_correlation, 0, 0.99), ("lexical_drive", lexical_drive, 0, 1),
+                                ("template_overlap", template_overlap, 0.01, 1), ("an_noise", an_noise, 0, 1e6)):
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+    if not 1 <= hrf_peak[0] <= hrf_peak[1] <= 20:
+        raise ValueError(f"hrf_peak must be a range of seconds within [1, 20], got {hrf_peak}")
+    if not 0 <= coupling_snr[0] <= coupling_snr[1]:
+        raise ValueError(f"coupling_snr must be a range low <= high of non-negative numbers, got {coupling_snr}")
     rng = np.random.default_rng(seed)
 
+    node_names = [f"word{v:03d}" for v in range(n_nodes)]
+    n_words = int(n_tr * tr * word_rate)
+    onsets = np.sort(rng.uniform(0.0, n_tr * tr, n_words))
+    word_ids = rng.integers(0, n_nodes, n_words)
+
     atoms = gaussian_filter1d(rng.standard_normal((n_tr, k_true)), smoothness, axis=0, mode="wrap")
+    atoms /= atoms.std(axis=0)
+    if atom_correlation > 0:
+        shared = gaussian_filter1d(rng.standard_normal(n_tr), smoothness, mode="wrap")
+        atoms = np.sqrt(1 - atom_correlation) * atoms + np.sqrt(atom_correlation) * (shared / shared.std())[:, None]
+    if lexical_drive > 0:
+        for k in range((k_true + 1) // 2):
+            chosen = rng.choice(n_nodes, LEXICAL_WORDS_PER_ATOM, replace=False)
+            counts = pool_to_trs(np.isin(word_ids, chosen)[:, None].astype(float), onsets, tr, n_tr)[:, 0]
+            counts = (counts - counts.mean()) / counts.std()
+            atoms[:, k] = np.sqrt(1 - lexical_drive) * atoms[:, k] + np.sqrt(lexical_drive) * counts
     atoms -= atoms.mean(axis=0)
     atoms /= np.linalg.norm(atoms, axis=0)
 
@@ -94,26 +193,47 @@ def simulate(
         loadings[secondary[has_second], cols[has_second]] = rng.uniform(0.2, 0.5, has_second.sum())
     responses = atoms @ loadings + rng.standard_normal((n_tr, n_ans)) * an_noise / np.sqrt(n_tr)
 
-    regressors = convolve_hrf(atoms, tr)
-    order = rng.permutation(n_voxels)
+    grid = _grid(n_voxels) if spatial_smoothness > 0 else None
     coupled = np.zeros((k_true, n_voxels), dtype=bool)
+    if grid is None:
+        order = rng.permutation(n_voxels)
+        for k in range(k_true):
+            coupled[k, order[k * voxels_per_atom : (k + 1) * voxels_per_atom]] = True
+    else:
+        fields = _smooth_on_grid(rng.standard_normal((k_true, n_voxels)), grid, spatial_smoothness)
+        free = np.ones(n_voxels, dtype=bool)
+        for k in range(k_true):
+            top = np.argsort(-np.where(free, fields[k], -np.inf), kind="stable")[:voxels_per_atom]
+            coupled[k, top] = True
+            free[top] = False
+
+    shifts = np.round(rng.uniform(*hrf_peak, n_voxels) * 4) / 4 - CANONICAL_PEAK  # quarter-second bins
     couplings = np.zeros((k_true, n_voxels))
-    for k in range(k_true):
-        vox = order[k * voxels_per_atom : (k + 1) * voxels_per_atom]
-        coupled[k, vox] = True
-        couplings[k, vox] = rng.uniform(*coupling_snr, voxels_per_atom) / regressors[:, k].std()
-    innovations = rng.standard_normal((n_tr, n_voxels)) * np.sqrt(1 - noise_rho**2)
-    noise = np.empty_like(innovations)
-    noise[0] = rng.standard_normal(n_voxels)
-    for t in range(1, n_tr):
-        noise[t] = noise_rho * noise[t - 1] + innovations[t]
-    bold = regressors @ couplings + noise
+    signal = np.zeros((n_tr, n_voxels))
+    for shift in np.unique(shifts):
+        vox = np.flatnonzero(shifts == shift)
+        regressors = convolve_hrf(atoms, tr, shift)
+        snr = rng.uniform(*coupling_snr, (k_true, vox.size)) * coupled[:, vox]
+        couplings[:, vox] = snr / regressors.std(axis=0)[:, None]
+        signal[:, vox] = regressors @ couplings[:, vox]
+    noise_values = simulate_noise(noise, n_tr, n_voxels, rng, noise_rho)
+    if grid is not None:
+        noise_values = _smooth_on_grid(noise_values, grid, spatial_smoothness)
+    bold = signal + noise_values
+
+    templates = coupled.T.astype(float)
+    if template_overlap < 1:
+        for k in range(k_true):
+            members = np.flatnonzero(coupled[k])
+            n_swap = int(round((1 - template_overlap) * members.size))
+            templates[rng.choice(members, n_swap, replace=False), k] = 0.0
+            templates[rng.choice(np.flatnonzero(~coupled[k]), n_swap, replace=False), k] = 1.0
 
     names = [NETWORK_NAMES[k] if k < len(NETWORK_NAMES) else f"Network {k + 1}" for k in range(k_true)]
-    node_names = [f"word{v:03d}" for v in range(n_nodes)]
-    n_words = int(n_tr * tr * word_rate)
-    onsets = np.sort(rng.uniform(0.0, n_tr * tr, n_words))
-    words = [node_names[i] for i in rng.integers(0, n_nodes, n_words)]
+    settings = {"an_noise": an_noise, "coupling_snr": list(coupling_snr), "noise": noise, "noise_rho": noise_rho,
+                "hrf_peak": list(hrf_peak), "atom_correlation": atom_correlation, "smoothness": smoothness,
+                "spatial_smoothness": spatial_smoothness, "template_overlap": template_overlap,
+                "lexical_drive": lexical_drive}
     return SimulatedData(
         tr=tr,
         atoms=atoms,
@@ -127,8 +247,10 @@ def simulate(
         couplings=couplings,
         coupled_mask=coupled,
         bold=bold,
-        templates=coupled.T.astype(float),
+        templates=templates,
         network_names=names,
-        words=words,
+        words=[node_names[i] for i in word_ids],
         onsets=onsets,
+        grid_mask=grid,
+        settings=settings,
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -32,7 +31,7 @@ from ..model import BriLLM
 from ..propagate import propagate
 from ..tokenizer import NodeTokenizer
 from ..trace import DecodeSettings
-from .responses import POOLING, node_gated_responses, pooling_matrix
+from .responses import POOLING, context_free, node_gated_responses, pooling_matrix
 
 __all__ = [
     "KINDS",
@@ -47,7 +46,6 @@ __all__ = [
     "tokenize_stimulus",
     "check_fits",
     "words_per_tr",
-    "lexical_words",
     "stimulus_responses",
 ]
 
@@ -85,9 +83,11 @@ class TokenTimeline:
 
 @dataclass(frozen=True)
 class StimulusResponses:
-    """TR-pooled responses (volumes x ANs) with each AN's node and unit (-1 for landscape ANs)."""
+    """TR-pooled responses (volumes x ANs) with each AN's node and unit (-1 for landscape ANs), and the same ANs'
+    context-free responses (the lexical control, see `responses.context_free`)."""
 
     matrix: np.ndarray
+    lexical: np.ndarray
     nodes: np.ndarray
     units: np.ndarray
     kind: str
@@ -243,11 +243,6 @@ def words_per_tr(words: Sequence[str], onsets: np.ndarray, tr: float, n_tr: int)
     return [" ".join(w) for w in out]
 
 
-def lexical_words(words: Sequence[str]) -> list[str]:
-    """Word identities for the lexical control: lower-cased, surrounding punctuation stripped (kept if nothing is left)."""
-    return [w.lower().strip(string.punctuation + "“”‘’«»") or w.lower() for w in words]
-
-
 def stimulus_responses(
     model: BriLLM,
     timeline: TokenTimeline,
@@ -261,6 +256,8 @@ def stimulus_responses(
 
     Node-gated ANs are (node, unit) for the nodes that occur as targets; landscape ANs are the V nodes' energies.
     Pooling uses one (volumes x steps) matrix for the whole stimulus, so windows add up exactly for every pooling.
+    The lexical responses replace each step's response by its token's mean over the stimulus: node-gated, the mean
+    output of the target node; landscape, the mean energies of the steps leaving the same source node.
     """
     if kind not in KINDS:
         raise OrganizationError(f"responses must be one of {KINDS}, got {kind!r}")
@@ -277,6 +274,8 @@ def stimulus_responses(
     starts = list(range(0, n_steps, length - 1))
     targets, outputs = [], []
     landscape = np.zeros((n_tr, model.vocab_size)) if kind == "landscape" else None
+    sources, inverse = np.unique(timeline.ids[:n_steps], return_inverse=True)
+    source_sums = np.zeros((sources.size, model.vocab_size)) if kind == "landscape" else None
     for w, s in enumerate(starts):
         if progress:
             progress(w / len(starts), f"propagating window {w + 1} of {len(starts)} ({n_steps} steps)")
@@ -285,15 +284,21 @@ def stimulus_responses(
         if landscape is not None:
             energies = torch.nan_to_num(trace.energies, nan=0.0, posinf=0.0, neginf=0.0).double().numpy()
             landscape += pool[:, s : s + e] @ energies
+            np.add.at(source_sums, inverse[s : s + e], energies)
         else:
             targets.append(trace.targets.numpy())
             outputs.append(trace.outputs.double().numpy())
     if landscape is not None:
         nodes, units, matrix = np.arange(model.vocab_size), np.full(model.vocab_size, -1), landscape
+        per_source = sparse.csr_matrix((np.ones(n_steps), (np.arange(n_steps), inverse)), shape=(n_steps, sources.size))
+        lexical = (pool @ per_source) @ (source_sums / np.bincount(inverse, minlength=sources.size)[:, None])
     else:
-        gated = node_gated_responses(np.concatenate(targets), np.concatenate(outputs))
+        steps_targets, steps_outputs = np.concatenate(targets), np.concatenate(outputs)
+        gated = node_gated_responses(steps_targets, steps_outputs)
         nodes, units = gated.nodes, gated.units
         matrix = np.asarray(sparse.csr_matrix(pool @ gated.matrix).toarray())
+        plain = node_gated_responses(steps_targets, context_free(steps_outputs, steps_targets))
+        lexical = np.asarray(sparse.csr_matrix(pool @ plain.matrix).toarray())
     if progress:
         progress(1.0, f"{matrix.shape[1]} {kind.replace('_', '-')} ANs pooled into {n_tr} volumes ({how})")
-    return StimulusResponses(matrix, nodes, units, kind, how, n_steps, len(starts))
+    return StimulusResponses(matrix, np.asarray(lexical), nodes, units, kind, how, n_steps, len(starts))

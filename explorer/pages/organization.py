@@ -25,7 +25,7 @@ from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
 P_COLUMNS = ("q", "p_r", "p_dice")  # shown with 3 significant digits, not rounded to 0
-FORM = ("source", "model", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "n_perm",
+FORM = ("source", "model", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "encoding", "n_perm",
         "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)
 UPLOAD_LABELS = {
     "stimulus": "Stimulus: plain text (read at the word rate) or a transcript .csv/.tsv of word, onset[, offset]",
@@ -36,7 +36,7 @@ HELP = [
     html.P("Sun et al. (arXiv 2410.19542) factor artificial neurons' responses to a story into K atoms (time courses) "
            "with sparse loadings by dictionary learning; each atom's sub-group is the set of neurons loading on it. "
            "Each atom, convolved with a double-gamma HRF, is a regressor of a voxel-wise encoding model (OLS with "
-           "AR(1) prewhitening, FDR across voxels); its map is compared with network templates."),
+           "AR(p) prewhitening, FDR across voxels; 'auto' fits one model per atom when the atoms are collinear); its map is compared with network templates."),
     html.P("Here a neuron is a unit of a node: node-gated (node x unit, responding where the node is active) or "
            "landscape (every node's energy at every step). The simulator has a known truth, so its recovery is shown. "
            "A checkpoint run uses the typed stimulus and brain data simulated from the model's own responses: it "
@@ -82,6 +82,7 @@ def layout(**_query: Any) -> html.Div:
         html.H2(NAME), ui.help_box(HELP), ui.message_box(f"{P}-msg-state"), ui.message_box(f"{P}-msg"),
         html.Div([_radio("source", "Data"), ui.model_picker(P), _number("tr", "TR (s)", 0.1), _number("k", "Atoms K"),
                   _number("alpha", "Sparsity α", 0.05), _number("seed", "Seed"), _radio("method", "Encoding"),
+                  _radio("encoding", "Atoms per model"),
                   _number("n_perm", "Permutations"), html.Button("Run", id=f"{P}-go", className="go")],
                  className="controls"),
         html.Details([html.Summary("Simulator size"),

@@ -1,8 +1,8 @@
-"""Dictionary learning: recovery of the simulator's atoms and sub-groups at K = 8 and 16, stability, bad input."""
+"""Dictionary learning: recovery at K = 8 and 16, SVD start vs random starts, stability, bad input."""
 import numpy as np
 import pytest
 
-from brillm_core.organization.atoms import atom_stability, fit_atoms, match_atoms
+from brillm_core.organization.atoms import Stability, atom_stability, fit_atoms, fit_best_atoms, match_atoms
 from brillm_core.organization.encoding import fit_encoding
 from brillm_core.organization.pipeline import atom_recovery
 
@@ -22,6 +22,7 @@ def test_k8_recovers_atoms_and_subgroups(full_sim, fit8):
     assert (fit8.loadings.sum(axis=1) >= 0).all()  # sign convention
 
 
+@pytest.mark.slow
 def test_k16_still_recovers_the_eight_atoms(full_sim):
     model = fit_atoms(full_sim.responses, 16, seed=0)
     rec = atom_recovery(full_sim, model)
@@ -53,13 +54,24 @@ def test_subgroups_list_nonzero_loadings_strongest_first(fit8, full_sim):
     assert sum(g.ans.size for g in groups) == np.count_nonzero(fit8.loadings)
 
 
-def test_stability_across_seeds(small_sim):
-    models = [fit_atoms(small_sim.responses, 4, seed=s) for s in (0, 1, 2)]
-    st = atom_stability(models)
-    assert set(st.pair_mean_abs_r) == {"0-1", "0-2", "1-2"}
-    assert st.min_abs_r > 0.95
+def test_svd_start_escapes_the_local_minimum_a_random_start_falls_into(full_sim, fit8):
+    stuck = fit_atoms(full_sim.responses, 8, seed=2, init="random")
+    assert atom_recovery(full_sim, stuck)["atom_abs_r_min"] < 0.5  # seed 2 loses an atom on the default simulator
+    assert fit8.init == "svd" and stuck.objective > 1.05 * fit8.objective
+    st = atom_stability([fit8, stuck])
+    assert st.chosen == "svd" and st.min_abs_r["seed 2"] < 0.5
+    assert st.equally_good() == [] and st.stable  # a worse minimum is not an alternative answer
+
+
+def test_stability_of_equally_good_starts(small_sim):
+    best, st = fit_best_atoms(small_sim.responses, 4, seeds=(1, 2))
+    assert set(st.objectives) == {"svd", "seed 1", "seed 2"} and best.objective == min(st.objectives.values())
+    assert min(st.min_abs_r.values()) > 0.95 and st.stable and "lowest objective" in st.describe()
+    split = Stability("svd", {"svd": 100.0, "seed 1": 100.5}, {"seed 1": 0.6}, {"seed 1": 0.2})
+    assert split.equally_good() == ["seed 1"] and not split.stable
     with pytest.raises(ValueError, match="two"):
-        atom_stability(models[:1])
+        atom_stability([best])
+    assert fit_best_atoms(small_sim.responses, 4, seeds=())[1] is None
 
 
 def test_match_atoms_finds_permutation_and_sign():
@@ -83,3 +95,5 @@ def test_bad_input():
         fit_atoms(x, 0)
     with pytest.raises(ValueError, match="time x ANs"):
         fit_atoms(x[0], 1)
+    with pytest.raises(ValueError, match="init"):
+        fit_atoms(x, 2, init="kmeans")

@@ -11,7 +11,10 @@ from brillm_core import Checkpoint, CharTokenizer, random_model
 from brillm_core.cli import main
 from brillm_core.organization import cli as org_cli
 from brillm_core.organization.encoding import METHODS
+from brillm_core.organization.matching import SPATIAL_NULL, VOXEL_NULL
+from brillm_core.organization.pipeline import ENCODINGS
 from brillm_core.organization.responses import POOLING
+from brillm_core.organization.simulate import NOISE_KINDS
 
 CHARS = ["<unk>"] + list(string.ascii_lowercase + " .,")
 SIM = ["--n-tr", "120", "--nodes", "16", "--units", "8", "--voxels", "400", "--voxels-per-atom", "40",
@@ -44,6 +47,7 @@ def real_args(inputs, out: Path, *extra: str, models=("m0",)) -> list[str]:
 
 def test_choices_match_the_pipeline():
     assert org_cli.POOLING == POOLING and org_cli.METHODS == METHODS
+    assert org_cli.ENCODINGS == ENCODINGS and org_cli.NOISE_KINDS == NOISE_KINDS
 
 
 def test_simulate_prints_recovery_and_writes_report(tmp_path, capsys):
@@ -51,6 +55,8 @@ def test_simulate_prints_recovery_and_writes_report(tmp_path, capsys):
     assert main(["organization", "--simulate", *SIM, "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "matched atoms |r| min" in printed and "sub-group accuracy" in printed and "Dice" in printed
+    assert "(one-to-one" in printed and "calibration (voxels coupled to no atom)" in printed and "p < .05 in" in printed
+    assert "simulator (default)" in printed and "departures" not in printed and "phase null:" in printed
     recovery = json.loads((out / "recovery.json").read_text())
     assert recovery["atom_abs_r_min"] >= 0.95 and recovery["subgroup_accuracy"] >= 0.95
     report = json.loads((out / "report.json").read_text())
@@ -63,6 +69,18 @@ def test_simulate_prints_recovery_and_writes_report(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_simulate_hard_preset_and_flags(tmp_path, capsys):
+    out = tmp_path / "hard"
+    assert main(["organization", "--simulate", *SIM, "--hard", "--noise", "ar2", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "simulator (hard preset)" in printed and "departures:" in printed and "noise ar2" in printed
+    assert "hrf_peak [4.0, 8.0]" in printed and "calibration" in printed and "smooth Gaussian random fields" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["simulation"]["noise"] == "ar2" and report["matching_null"] == SPATIAL_NULL
+    assert main(["organization", *SIM[:2], "--hard", "-o", str(tmp_path / "x")]) == 1
+    assert "apply to the simulator only" in capsys.readouterr().err
+
+
 def test_real_mode_one_checkpoint(inputs, tmp_path, capsys):
     out = tmp_path / "one"
     assert main(real_args(inputs, out)) == 0
@@ -71,7 +89,31 @@ def test_real_mode_one_checkpoint(inputs, tmp_path, capsys):
     assert report["settings"]["responses"] == "node_gated" and report["settings"]["n_tr"] == N_TR
     timeline = pd.read_csv(out / "figures" / "timeline.csv", keep_default_na=False)
     assert timeline["time_s"].is_monotonic_increasing and timeline["word_index"].max() == 139
-    assert "lexical control" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "lexical control [" in printed and "phase null: the atoms' maps" in printed and "stability:" in printed
+    assert f"matching null: {VOXEL_NULL}" in printed
+
+
+def test_fdr_q_and_encoding_reach_checkpoint_runs(inputs, tmp_path):
+    """--fdr-q used to be dropped for checkpoints: brain data that follow the model must give fewer hits at 0.001."""
+    from brillm_core import load_checkpoint
+    from brillm_core.organization.checkpoints import simulated_brain
+    from brillm_core.organization.stimulus import read_stimulus, stimulus_responses, tokenize_stimulus
+
+    ckpt = load_checkpoint(inputs["m0"], device="cpu")
+    timeline = tokenize_stimulus(ckpt.tokenizer, read_stimulus(inputs["story"]))
+    responses = stimulus_responses(ckpt.model, timeline, 1.5, N_TR).matrix
+    bold, _, _ = simulated_brain(responses, 1.5, n_signals=3, n_voxels=N_VOX, voxels_per_signal=30, snr=0.5)
+    np.save(tmp_path / "follows.npy", bold)
+    counts = {}
+    for q in ("0.05", "0.001"):
+        args = replace(real_args(inputs, tmp_path / q, "--no-untrained", "--fdr-q", q, "--encoding", "per-atom"),
+                       str(inputs["brain"]), str(tmp_path / "follows.npy"))
+        assert main(args) == 0
+        report = json.loads((tmp_path / q / "report.json").read_text())
+        assert report["settings"]["fdr_q"] == float(q) and report["settings"]["joint"] is False
+        counts[q] = int(pd.read_csv(tmp_path / q / "maps.csv").filter(like="significant_").to_numpy().sum())
+    assert counts["0.05"] > counts["0.001"] > 0
 
 
 def test_real_mode_compares_checkpoints(inputs, tmp_path, capsys):
@@ -156,9 +198,14 @@ def test_nifti_inputs_give_the_matrix_result_and_map_images(inputs, tmp_path):
     args = replace(replace(real_args(inputs, tmp_path / "nifti"), str(inputs["brain"]), str(files["brain"])),
                    str(inputs["templates"]), str(files["labels"]))
     assert main([*args, "--mask", str(files["mask"]), "--network-names", str(files["names"])]) == 0
-    for table in ("similarity", "maps", "measures"):
+    for table in ("maps", "measures"):
         a, b = (pd.read_csv(tmp_path / run / f"{table}.csv") for run in ("matrix", "nifti"))
         pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    a, b = (pd.read_csv(tmp_path / run / "similarity.csv") for run in ("matrix", "nifti"))
+    pd.testing.assert_frame_equal(a[["atom", "network", "pearson_r", "dice"]], b[["atom", "network", "pearson_r", "dice"]],
+                                  rtol=1e-5)  # same statistics; the NIfTI run's null keeps spatial smoothness
+    assert json.loads((tmp_path / "nifti" / "report.json").read_text())["matching_null"] == SPATIAL_NULL
+    assert json.loads((tmp_path / "matrix" / "report.json").read_text())["matching_null"] == VOXEL_NULL
     beta = nib.load(str(tmp_path / "nifti" / "maps" / "beta.nii.gz"))
     values = np.asarray(beta.dataobj)
     assert values.shape == (6, 5, 4, 3) and np.allclose(beta.affine, np.diag([2.0, 2.0, 2.0, 1.0]))
@@ -172,7 +219,7 @@ def test_nifti_inputs_give_the_matrix_result_and_map_images(inputs, tmp_path):
     (tmp_path / "plain.txt").write_text("Auditory\nLanguage\nVisual\n", encoding="utf-8")
     args = replace(replace(args, str(files["labels"]), str(tmp_path / "stack.nii.gz")), str(tmp_path / "nifti"), str(tmp_path / "stack"))
     assert main([*args, "--mask", str(files["mask"]), "--network-names", str(tmp_path / "plain.txt")]) == 0
-    pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / run / "similarity.csv") for run in ("matrix", "stack")), rtol=1e-5)
+    pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path / run / "similarity.csv") for run in ("nifti", "stack")), rtol=1e-5)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 
 from brillm_core.organization.encoding import fit_encoding
-from brillm_core.organization.pipeline import run_organization, run_simulation
+from brillm_core.organization.pipeline import _encode, run_organization, run_simulation
 
 
 @pytest.fixture(scope="module")
 def full_run():
     calls = []
-    result = run_simulation(8, seed=0, lexical_control=True, stability_seeds=(1,), progress=lambda f, m: calls.append((f, m)))
+    result = run_simulation(8, seed=0, lexical_control=True, stability_seeds=(1,), n_perm=200,
+                            progress=lambda f, m: calls.append((f, m)))
     return result, calls
 
 
@@ -26,19 +27,26 @@ def test_full_size_recovery(full_run):
     assert f["false_positive_rate"] <= 0.01
     assert f["network_match_accuracy"] == 1.0
     assert result.report.measures["consistency"]["value"] == 1.0
-    assert result.report.stability.min_abs_r > 0.95
+    assert result.report.stability.stable and not result.report.warnings
+
+
+def test_calibration_on_the_null_voxels(full_run):
+    f = full_run[0].figures
+    assert 0.035 <= f["null_p05_rate"] <= 0.065  # nominal 5 %
+    assert f["subgroup_accuracy_one_to_one"] >= 0.95  # with coupled voxels present, FDR admits q of its discoveries
 
 
 def test_phase_randomised_atoms_find_about_nothing(full_run):
-    f = full_run[0].figures
+    f, null = full_run[0].figures, full_run[0].report.phase_null
     assert f["phase_null_fraction"] <= 0.005  # of all (atom, voxel) pairs
     assert f["phase_null_mean_significant"] < 0.05 * f["real_significant"]
+    assert null["above_null"] and null["p"] == pytest.approx(1 / 11) and "exceed every one of 10" in null["verdict"]
 
 
 def test_lexical_control_is_beaten_and_reported(full_run):
     lex = full_run[0].report.controls["lexical"]
-    assert lex["model_better"] and lex["n_significant"] < 20
-    assert lex["control_mean_r"] < 0.05 < lex["model_mean_r"]
+    assert lex["verdict_code"] == "beyond lexical" and lex["n_significant"] < 20
+    assert lex["held_out_r_mean"] < 0.05 and lex["r2_model"] > 0 and lex["p_added_by_model"] <= 0.05
 
 
 def test_plain_ols_inflates_false_positives(full_run):
@@ -68,9 +76,31 @@ def test_report_files(full_run, tmp_path):
     sim = pd.read_csv(tmp_path / "out" / "similarity.csv")
     assert len(sim) == 64 and sim["match"].sum() == 8
     maps = pd.read_csv(tmp_path / "out" / "maps.csv")
-    assert len(maps) == 4000 and "t_7" in maps and "ar1_rho" in maps
+    assert len(maps) == 4000 and "t_7" in maps
+    assert data["encoding_test"].startswith("OLS after AR(p) prewhitening") and "permuted" in data["matching_null"]
+    assert data["stability"]["chosen"] == "svd" and data["stability"]["stable"]
     assert len(pd.read_csv(tmp_path / "out" / "subgroups.csv")) == np.count_nonzero(report.atom_model.loadings)
     assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+@pytest.mark.slow
+def test_collinear_atoms_switch_to_per_atom_models(full_sim):
+    """At K = 16 atoms split and the joint model collapses; "auto" notices and fits one model per atom."""
+    auto = run_organization(full_sim.responses, full_sim.bold, full_sim.templates, tr=full_sim.tr, k=16, n_perm=20,
+                            stability_seeds=(), n_phase_null=0)
+    assert not auto.encoding.joint and auto.settings["joint"] is False
+    assert any("one model per atom was fitted" in w for w in auto.warnings)
+    joint, warnings = _encode(auto.atom_model.atoms, auto.brain, full_sim.tr, "ols_ar", 0.05, "joint", 0)
+    assert joint.joint and any("unreliable" in w for w in warnings)
+    assert auto.encoding.significant.sum() > 3 * joint.significant.sum()
+
+
+def test_unstable_atoms_are_warned_about():
+    noise = np.random.default_rng(0).standard_normal((120, 200))
+    bold = np.random.default_rng(1).standard_normal((120, 100))
+    rep = run_organization(noise, bold, np.repeat(np.eye(2), 50, axis=0), tr=1.5, k=4, n_perm=10,
+                           stability_seeds=(1, 2), n_phase_null=0)
+    assert not rep.stability.stable and any("atoms are not stable" in w for w in rep.warnings)
 
 
 def test_bad_inputs(small_sim):

@@ -11,7 +11,6 @@ from brillm_core.organization.responses import node_gated_responses, pool_to_trs
 from brillm_core.organization.stimulus import (
     OrganizationError,
     check_fits,
-    lexical_words,
     parse_transcript,
     read_stimulus,
     stimulus_from_text,
@@ -110,13 +109,22 @@ def test_windows_equal_separate_propagations(ckpt):
     for how in ("mean", "last"):
         land = stimulus_responses(ckpt.model, tl, tr, n_tr, "landscape", how)
         np.testing.assert_allclose(land.matrix, pool_to_trs(np.concatenate(energies), tl.times[1:], tr, n_tr, how), rtol=1e-6)
+    # the lexical control, by hand: each step's output (energies) replaced by its token's mean over the stimulus
+    steps_t, steps_o, steps_e = np.concatenate(targets), np.concatenate(outputs), np.concatenate(energies)
+    mean_out = {v: steps_o[steps_t == v].mean(axis=0) for v in set(steps_t.tolist())}
+    plain = node_gated_responses(steps_t, np.array([mean_out[v] for v in steps_t]))
+    np.testing.assert_allclose(got.lexical, pool_to_trs(plain.matrix, tl.times[1:], tr, n_tr), rtol=1e-5, atol=1e-9)
+    assert not np.allclose(got.lexical, got.matrix)  # the context changes the outputs
+    sources = tl.ids[:-1]
+    mean_energy = {v: steps_e[sources == v].mean(axis=0) for v in set(sources.tolist())}
+    np.testing.assert_allclose(land.lexical, pool_to_trs(np.array([mean_energy[v] for v in sources]), tl.times[1:],
+                                                         tr, n_tr, "last"), rtol=1e-5, atol=1e-9)
     assert land.units.tolist() == [-1] * len(CHARS)
     assert got.labels(ckpt.token)[0].startswith(f"{ckpt.token(int(got.nodes[0]))}#{got.nodes[0]}:0")
 
 
-def test_words_per_tr_and_lexical_words():
+def test_words_per_tr():
     assert words_per_tr(["a", "b", "c"], np.array([0.1, 0.2, 3.1]), 1.5, 3) == ["a b", "", "c"]
-    assert lexical_words(["The", "the,", "“Cat”", "..."]) == ["the", "the", "cat", "..."]
 
 
 def test_untrained_model_same_graph_seeded(ckpt):
@@ -140,6 +148,7 @@ def test_run_checkpoint_with_controls_and_comparison(ckpt):
     assert run.report.settings["n_windows"] == run.responses.n_windows > 1
     assert calls == sorted(calls) and calls[-1] == 1.0
     table = comparison_table({"a": run.report, "b": run.report})
-    assert table["checkpoint"].tolist() == ["a", "b"] and {"diversity", "beats_lexical", "beats_untrained"} <= set(table)
+    assert table["checkpoint"].tolist() == ["a", "b"] and {"diversity", "lexical_verdict", "untrained_verdict"} <= set(table)
+    assert table["lexical_verdict"].iloc[0] == run.report.controls["lexical"]["verdict_code"]
     with pytest.raises(OrganizationError, match="K = 500"):
         run_checkpoint(ckpt, s, brain, templates, tr=1.5, k=500, untrained=False)
