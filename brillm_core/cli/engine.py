@@ -12,7 +12,6 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..atomic import write_atomic, write_json_atomic
 from ..checkpoint import Checkpoint, load_checkpoint
