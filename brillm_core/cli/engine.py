@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..checkpoint import Checkpoint, load_checkpoint, write_json_atomic
 from ..errors import BriLLMError, PromptError
