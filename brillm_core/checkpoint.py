@@ -28,11 +28,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from . import jsonfile
-
 from .atomic import fsync_dir, output_directory, write_json_atomic
 from .config import ModelConfig
 from .edges import EdgeTable
-from .errors import BriLLMError, CheckpointError
+from .errors import BriLLMError, CheckpointError, SignalOverflowError
 from .model import BriLLM, default_device
 from .propagate import propagate
 from .tokenizer import BPE_FILE, CHAR_FILE, Encoding, NodeTokenizer, load_tokenizer
@@ -133,8 +132,7 @@ def require_finite(trace: Trace) -> Trace:
     bad_signals = ~torch.isfinite(trace.signals_in).all(dim=1) | ~torch.isfinite(trace.outputs).all(dim=1)
     bad = (bad_energies | bad_signals).nonzero()
     if bad.numel():
-        raise BriLLMError(f"the signal overflowed float32 at step {int(bad[0])}: the checkpoint's parameters or the "
-                          "start signal are too large for this model's arithmetic, so no energies can be shown")
+        raise SignalOverflowError(f" at step {int(bad[0])}")
     return trace
 
 

@@ -15,3 +15,11 @@ class PromptError(BriLLMError):
 
 class TokenizerError(BriLLMError):
     """A tokeniser file is unusable or does not match the model's vocabulary."""
+
+
+class SignalOverflowError(BriLLMError):
+    """float32 overflowed on a path (absurd parameters or start signal): no energies to show."""
+
+    def __init__(self, where: str = "") -> None:
+        super().__init__(f"the signal overflowed float32{where}: the checkpoint's parameters or the start signal "
+                         "are too large for this model's arithmetic, so no energies can be shown")

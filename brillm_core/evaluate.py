@@ -33,7 +33,7 @@ import torch
 from .atomic import write_json_atomic
 from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
-from .errors import BriLLMError
+from .errors import BriLLMError, SignalOverflowError
 from .scoring import Score, score_ids
 
 # Texts to score are tokenised whole, which holds them many times over in memory; 2 MiB
@@ -43,6 +43,13 @@ MAX_TEXT_BYTES = 2 * 2**20
 
 class EvaluationError(BriLLMError):
     """The held-out text or the checkpoint cannot be evaluated as asked."""
+
+
+def require_finite_score(score: Score) -> Score:
+    """The score, unless the model's energies overflowed float32 on the text (its perplexity would be NaN)."""
+    if not math.isfinite(score.nll):
+        raise SignalOverflowError(" on this text (its perplexity would not be a number)")
+    return score
 
 
 def check_text_size(path: str | Path) -> None:
@@ -196,9 +203,7 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
     for h in range(hist.numel()):  # one history at a time keeps memory at V floats per row
         sel = inverse == h
         kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
-    scored = score_ids(checkpoint.model, ids.tolist(), window=length)
-    if not math.isfinite(scored.nll):
-        raise EvaluationError("the model's energies overflowed float32 on this text: its perplexity is not a number")
+    scored = require_finite_score(score_ids(checkpoint.model, ids.tolist(), window=length))
     return Evaluation(
         model=scored,
         unigram_mle=unigram_mle,

@@ -52,8 +52,13 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def loads(text: str, what: str, error: type[BriLLMError] = BriLLMError, max_depth: int = MAX_DEPTH) -> Any:
+def loads(text: str | bytes, what: str, error: type[BriLLMError] = BriLLMError, max_depth: int = MAX_DEPTH) -> Any:
     """Parse ``text``; anything malformed, too deep, too long a number or non-finite is ``error``."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{what} is not valid JSON: not UTF-8 text ({exc})") from exc
     depth = nesting_depth(text)
     if depth > max_depth:
         raise error(f"{what} nests {depth} levels deep (at most {max_depth} are accepted)")

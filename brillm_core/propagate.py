@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from .decode import check_start_signal, step_distribution, step_signal
-from .errors import BriLLMError, PromptError
+from .errors import PromptError, SignalOverflowError
 from .model import BriLLM
 from .trace import DecodeSettings, Trace
 
@@ -78,8 +78,7 @@ def choose_next(
         mask[keep] = True
         p = torch.where(mask, p, torch.zeros_like(p))
     if not (torch.isfinite(p).all() and p.sum() > 0):  # energies overflowed float32: no distribution to sample
-        raise BriLLMError("the signal overflowed float32: the checkpoint's parameters or the start signal are too "
-                          "large for this model's arithmetic, so no energies can be shown")
+        raise SignalOverflowError()
     return int(torch.multinomial(p.cpu().double(), 1, generator=generator))
 
 

@@ -13,10 +13,12 @@ from typing import Protocol
 
 from tokenizers import Tokenizer, decoders
 
+from . import jsonfile
 from .errors import PromptError, TokenizerError
 
 BPE_FILE = "tokenizer.json"
 CHAR_FILE = "chars.json"
+MAX_VOCAB_FILE_BYTES = 64 * 2**20  # a chars.json of a million nodes is a few MB
 
 
 @dataclass
@@ -151,11 +153,7 @@ class CharTokenizer:
     @classmethod
     def from_file(cls, path: str | Path) -> "CharTokenizer":
         """Load ``chars.json`` (a JSON list of node texts, index = node id)."""
-        path = Path(path)
-        try:
-            chars = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TokenizerError(f"cannot read character vocabulary {path}: {exc}") from exc
+        chars = jsonfile.read(path, "character vocabulary", MAX_VOCAB_FILE_BYTES, TokenizerError)
         if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
             raise TokenizerError(f"{path} must hold a JSON list of strings")
         return cls(chars)

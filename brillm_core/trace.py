@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from . import jsonfile
 from .errors import BriLLMError
 
 TRACE_SCHEMA = "brillm-trace"
@@ -274,11 +275,7 @@ class Trace:
     @classmethod
     def from_json(cls, text: str) -> "Trace":
         """Parse JSON text written by to_json."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BriLLMError(f"trace file is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(jsonfile.loads(text, "trace file"))
 
 
 def _floats(t: torch.Tensor) -> list[float | None]:

@@ -110,6 +110,9 @@ def test_eval_bad_inputs(tmp_path, capsys):
     assert cli_main(["eval", str(path), str(tmp_path / "bad.txt")]) == 1
     assert "not UTF-8" in capsys.readouterr().err
     assert cli_main(["eval", str(tmp_path / "nowhere"), str(corpus)]) == 1
+    assert "checkpoint directory not found" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["eval", str(tmp_path / "empty"), str(corpus)]) == 1
     assert "neither a checkpoint" in capsys.readouterr().err
     # a tokenizer whose vocabulary does not match the checkpoint's nodes
     (path / "tokenizer.json").write_text(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from ..atomic import write_atomic, write_json_atomic
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import BriLLMError, PromptError
-from ..evaluate import MAX_TEXT_BYTES, check_text_size
+from ..evaluate import MAX_TEXT_BYTES, check_text_size, require_finite_score
 from ..recall import incoming_energy, recall_activation
 from ..release import import_release
 from ..scoring import score_ids
@@ -194,9 +193,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     encoding = ckpt.encode(read_text_file(args.text, MAX_TEXT_BYTES))
     _warn_unknown(encoding.unknown)
     score = score_ids(ckpt.model, encoding.ids, DecodeSettings(release_decoder=args.release_decoder))
-    figures = score.to_dict()
-    if not math.isfinite(score.nll):
-        raise BriLLMError("the model's energies overflowed float32 on this text: its perplexity is not a number")
+    figures = require_finite_score(score).to_dict()
     print(json.dumps(figures, indent=2) if args.json else
           f"tokens {figures['tokens']}  perplexity {figures['perplexity']:.3f}  "
           f"top-1 {figures['top1_accuracy']:.4f}  top-5 {figures['top5_accuracy']:.4f}")

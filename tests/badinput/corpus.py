@@ -144,6 +144,7 @@ CHECKPOINT_DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "vocab-repeats": (lambda p: (p / "chars.json").write_text(json.dumps(["a"] * len(CHARS))), "repeated"),
     "vocab-not-strings": (lambda p: (p / "chars.json").write_text(json.dumps(list(range(len(CHARS))))), "list of strings"),
     "vocab-truncated": (lambda p: (p / "chars.json").write_text(json.dumps(CHARS)[:20]), "chars.json"),
+    "vocab-deep-nesting": (lambda p: (p / "chars.json").write_text(DEEP), "nests 100000 levels"),
     "metadata-truncated": (lambda p: (p / "metadata.json").write_text('{"note": '), "metadata.json"),
 }
 

@@ -71,9 +71,12 @@ def test_bad_prompts_fail_clearly_or_warn(good, name: str) -> None:
     lambda ck: Trace.from_json('{"schema": "brillm-trace", "version": 1, "path": "x"}'),
     lambda ck: Trace.from_json("\x00\x01"),
     lambda ck: Trace.from_json('{"schema": "other"}'),
+    lambda ck: Trace.from_json("[" * 100_000),
+    lambda ck: Trace.from_json('{"schema": "brillm-trace", "version": ' + "9" * 5000 + "}"),
 ], ids=["negative-new-tokens", "nan-temperature", "top-k-0", "infinite-start", "start-wrong-width",
         "absurd-new-tokens", "binary-bytes", "float-ids", "recall-0-hops", "recall-negative-branch",
-        "trace-json-wrong-types", "trace-json-binary", "trace-json-other-schema"])
+        "trace-json-wrong-types", "trace-json-binary", "trace-json-other-schema", "trace-json-deep",
+        "trace-json-5000-digits"])
 def test_bad_arguments_raise_brillm_errors(good, call) -> None:
     with pytest.raises(BriLLMError):
         call(good)

@@ -48,7 +48,7 @@ ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["generate", "{good}", "--prompt", "ab", "--start-signal", "1e39,0,0,0,0,0"], 1, "float32 range"),
     (["generate", "{over}", "--prompt", "ab"], 1, "overflowed float32"),
     (["generate", "{over}", "--prompt", "ab", "--start-signal", "3e38,3e38,3e38,3e38,3e38,3e38"], 1, "overflowed"),
-    (["score", "{over}", "{tmp}/short.txt"], 1, "perplexity is not a number"),
+    (["score", "{over}", "{tmp}/short.txt"], 1, "perplexity would not be a number"),
     (["score", "{good}", "{tmp}/three-mib.txt"], 1, "scoring reads at most"),
     (["eval", "{good}", "{tmp}/three-mib.txt"], 1, "scoring reads at most"),
     (["eval", "{good}", "{tmp}/short.txt", "--discount", "nan"], 1, "discount D must be in [0, 1)"),
