@@ -10,6 +10,10 @@ batch's rows once rather than once per position, which favours the baseline.
 Prints tokens (predicted positions) per second for both and their ratio, first with
 glibc's default allocator, then with freed memory kept in the process (what
 ``brillm train`` sets, see brillm_core/allocator.py).
+Then the two objectives on the same model and batches, sparse rows: the exact
+full-vocabulary softmax (own rows + one shared-row term) against the release's sampled
+(1 + k)-way loss with k = 400 hard negatives, and the same sampled loss with k = V - 1
+(also exact, by padding every position to all V targets), each as tokens per second.
 Usage: python benchmarks/bench_train.py [--steps N] [--batch-size B] [--threads T]
 """
 
@@ -28,10 +32,10 @@ from brillm_core.train import TrainSettings, Trainer, init_model
 
 
 def measure(sparse: bool, stream: torch.Tensor, counts: BigramCounts, args: argparse.Namespace) -> float:
-    """Tokens per second of ``args.steps`` timed steps after one warm-up step."""
+    """Tokens per second of ``args.steps`` timed steps after one warm-up step (the sampled objective)."""
     edges = counts.edges()
     config = ModelConfig(vocab_size=4000, hidden_size=32, max_positions=512, num_rows=edges.num_rows)
-    settings = TrainSettings(hidden_size=32, seq_len=32, batch_size=args.batch_size, negatives=400, sparse=sparse)
+    settings = TrainSettings(hidden_size=32, seq_len=32, batch_size=args.batch_size, objective="sampled", negatives=400, sparse=sparse)
     trainer = Trainer(init_model(config, edges, 0), settings, counts)
     batches = SequenceBatches(stream, 32, args.batch_size, seed=0)
     steps = args.steps if sparse else max(2, args.steps // 4)
@@ -43,6 +47,22 @@ def measure(sparse: bool, stream: torch.Tensor, counts: BigramCounts, args: argp
     rate = steps * args.batch_size * 31 / seconds
     kind = "sparse rows, RowAdamW" if sparse else "dense gradients, AdamW"
     print(f"{kind:24s} {steps:3d} steps  {seconds / steps:7.3f} s/step  {rate:9.0f} tokens/s  (loss {loss:.3f})", flush=True)
+    return rate
+
+
+def measure_objective(objective: str, negatives: int, stream: torch.Tensor, counts: BigramCounts, args: argparse.Namespace) -> float:
+    """Tokens per second of one objective (sparse rows), ``args.steps`` timed steps after a warm-up step."""
+    edges = counts.edges()
+    config = ModelConfig(vocab_size=4000, hidden_size=32, max_positions=512, num_rows=edges.num_rows)
+    settings = TrainSettings(hidden_size=32, seq_len=32, batch_size=args.batch_size, objective=objective, negatives=negatives)
+    trainer = Trainer(init_model(config, edges, 0), settings, counts)
+    batches = SequenceBatches(stream, 32, args.batch_size, seed=0)
+    trainer.step(batches.batch(0), 0)
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        trainer.step(batches.batch(step), step)
+    rate = args.steps * args.batch_size * 31 / (time.perf_counter() - start)
+    print(f"{objective:8s} objective, k = {negatives if objective == 'sampled' else 'all':>4}: {rate:9.0f} tokens/s", flush=True)
     return rate
 
 
@@ -67,6 +87,11 @@ def main() -> None:
         dense = measure(False, stream, counts, args)
         gc.collect()
         print(f"sparse / dense: {sparse / dense:.1f}x")
+    print("objectives (sparse rows, freed memory kept)")
+    sampled = measure_objective("sampled", 400, stream, counts, args)
+    padded = measure_objective("sampled", 3999, stream, counts, args)
+    exact = measure_objective("exact", 400, stream, counts, args)
+    print(f"exact / sampled k=400: {exact / sampled:.2f}x   exact / sampled k=V-1: {exact / padded:.2f}x")
 
 
 if __name__ == "__main__":
