@@ -48,6 +48,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-biases", type=float, help="learning rate of edge and node biases (default: --lr)")
     p.add_argument("--lr-positions", type=float, help="learning rate of the position logits (default: --lr)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay of W (default 0, as the release)")
+    p.add_argument("--adam-eps", type=float, default=1e-8,
+                   help="AdamW epsilon (default 1e-8, the release's); larger values stop rows with tiny gradients taking full steps")
     p.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="constant",
                    help="learning-rate decay over --max-steps after the warm-up (default constant)")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default 0)")
@@ -109,6 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
         lr_biases=args.lr_biases,
         lr_positions=args.lr_positions,
         weight_decay=args.weight_decay,
+        adam_eps=args.adam_eps,
         schedule=args.schedule,
         warmup=args.warmup,
         patience=args.patience,

@@ -113,6 +113,7 @@ class TrainSettings:
     lr_biases: float | None = None  # None: --lr (edge and node biases)
     lr_positions: float | None = None  # None: --lr (position logits)
     weight_decay: float = 0.0  # decoupled (AdamW) decay of the edge matrices W only
+    adam_eps: float = EPS  # AdamW's epsilon; larger values keep tiny gradients from full-size steps
     schedule: str = "constant"
     warmup: int = 0  # steps of linear warm-up before the schedule
     max_steps: int = 1000
@@ -133,6 +134,8 @@ class TrainSettings:
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
                 problems.append(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        if not (self.adam_eps > 0 and math.isfinite(self.adam_eps)):
+            problems.append(f"--adam-eps must be a positive number, got {self.adam_eps}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.max_steps < 1 or self.save_every < 1:
@@ -406,11 +409,11 @@ class Trainer:
         param_groups = [dict(params=ps, lr=settings.group_lr(g), base_lr=settings.group_lr(g), weight_decay=wd) for ps, g, wd in groups]
         if settings.sparse:
             self.optimizers = {
-                "sparse": RowAdamW(param_groups[:2], lr=settings.lr, betas=BETAS, eps=EPS),
-                "dense": torch.optim.AdamW(param_groups[2:], lr=settings.lr, betas=BETAS, eps=EPS),
+                "sparse": RowAdamW(param_groups[:2], lr=settings.lr, betas=BETAS, eps=settings.adam_eps),
+                "dense": torch.optim.AdamW(param_groups[2:], lr=settings.lr, betas=BETAS, eps=settings.adam_eps),
             }
         else:
-            self.optimizers = {"dense": torch.optim.AdamW(param_groups, lr=settings.lr, betas=BETAS, eps=EPS)}
+            self.optimizers = {"dense": torch.optim.AdamW(param_groups, lr=settings.lr, betas=BETAS, eps=settings.adam_eps)}
         self.names = {id(p): name for p, name in zip([w, b, model.node_bias, model.positions], ("weights", "biases", "node_bias", "positions"))}
 
     def candidate_rows(self, ids: torch.Tensor, step: int) -> torch.Tensor:

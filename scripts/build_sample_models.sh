@@ -43,10 +43,11 @@ if [[ $what == kjv || $what == all ]]; then
   # Byte-level BPE of 1,500 tokens, d = 8; the recipe and every experiment behind it are
   # in sample_models/kjv-final/MODEL_CARD.md.
   $TRAIN train "$WORK/kjv/train.txt" -o "$WORK/kjv/run" --tokenizer bpe --vocab-size 1500 \
-    --hidden-size 8 --seq-len 32 --batch-size 32 KJV_RECIPE \
+    --hidden-size 8 --seq-len 32 --batch-size 32 --objective exact --min-count 1 --init counts --init-code 0.5 \
+    --lr 1e-4 --lr-biases 1e-5 --lr-weights 1e-3 --lr-positions 1e-2 --warmup 20 --schedule cosine --max-steps 300 \
     --save-every 100 --keep 0 --validation "$WORK/kjv/valid.txt" --seed 0 --threads 1
-  $PY scripts/export_sample_model.py "$WORK/kjv/run/checkpoints/KJV_EARLY" sample_models/kjv-early --fp16 --name kjv-early
-  $PY scripts/export_sample_model.py "$WORK/kjv/run/checkpoints/KJV_FINAL" sample_models/kjv-final --fp16 --name kjv-final
+  $PY scripts/export_sample_model.py "$WORK/kjv/run/checkpoints/step-00000100" sample_models/kjv-early --fp16 --name kjv-early
+  $PY scripts/export_sample_model.py "$WORK/kjv/run/checkpoints/step-00000300" sample_models/kjv-final --fp16 --name kjv-final
   for model in kjv-early kjv-final; do
     $TRAIN eval sample_models/$model "$WORK/kjv/heldout.txt"
     $TRAIN eval sample_models/$model "$WORK/kjv/web.txt"
