@@ -1,8 +1,10 @@
-"""Training: the spec's (1 + k)-way energy cross-entropy with sparse rows, checkpoints, resume, DDP.
+"""Training: the exact full-vocabulary energy cross-entropy (or the release's sampled one), sparse rows, checkpoints, resume, DDP.
 
-Per sequence u_0..u_{T-1} and position i, the gold edge (u_i, u_{i+1}) is class 0 among
-1 + k candidate edges from u_i; each candidate's logit is its energy ||o_i(t)|| computed
-with the gold path's memory; the loss is the mean cross-entropy over positions.
+Per sequence u_0..u_{T-1} and position i, each candidate target's logit is its energy
+||o_i(t)|| computed with the gold path's memory, and the loss is the mean cross-entropy
+over positions. The exact objective (the default) lets all V targets compete; it reads
+only the source's own rows plus the shared row once (``StepParameters.exact_loss``). The
+release's sampled objective makes the gold edge class 0 among 1 + k candidate edges.
 
 Sparse mode gathers only the parameter rows a batch uses, through sparse
 ``nn.Embedding`` modules over flat views of ``weights``/``biases`` (``StepParameters``),

@@ -74,7 +74,7 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("changes", [
     dict(objective="sampled"),
-    dict(objective="exact", weight_decay=0.5, lr_weights=2e-2, lr_positions=1e-1, warmup=2, schedule="cosine", max_steps=5),
+    dict(objective="exact", weight_decay=0.5, lr_weights=2e-2, lr_positions=1e-1, warmup=2, schedule="cosine", max_steps=5, adam_eps=1e-4),
 ])
 def test_sparse_and_dense_training_agree_on_the_first_steps(tmp_path, changes):
     # Every row is touched at every step here, so RowAdamW's lazy decay equals AdamW's.
@@ -353,3 +353,14 @@ def test_validation_perplexity_equals_brillm_eval(tmp_path):
     from brillm_core.evaluate import evaluate
 
     assert ck.metadata["training"]["validation_history"][-1][1] == pytest.approx(evaluate(ck, held).model.perplexity, rel=1e-5)
+
+
+def test_count_start_with_a_code_learns_w_from_the_code_channels_only(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=20, save_every=20, init="counts", init_code=0.5, lr=1e-2),
+                 progress=False)
+    model = load_checkpoint(path, device="cpu").model
+    assert torch.count_nonzero(model.weights[:, 0, :]) == 0  # the energy channel's input row stays at its start, 0
+    assert torch.count_nonzero(model.weights[:, 1:, :]) > 0
+    ramp = model.positions[0, :4, 0]
+    assert (ramp[1:] > ramp[:-1]).all()  # position logits start as a ramp: the memory favours recent outputs
