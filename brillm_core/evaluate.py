@@ -1,4 +1,6 @@
-"""``brillm eval``: full-vocabulary perplexity and top-1/top-5 beside unigram and Kneser-Ney bigram baselines.
+"""``brillm eval``: full-vocabulary perplexity, top-1/top-5 and mean rank beside unigram and Kneser-Ney bigram baselines.
+
+Top-k accuracy and rank count ties fairly for every model alike (``scoring.expected_hits``).
 
 The model and the baselines are scored on exactly the same predictions: the text is tokenised
 with the model's tokeniser, cut into windows of the training sequence length, and in
@@ -34,7 +36,7 @@ from .atomic import write_json_atomic
 from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
 from .errors import BriLLMError, SignalOverflowError
-from .scoring import Score, score_ids
+from .scoring import Score, score_ids, tie_ranks
 
 # Texts to score are tokenised whole, which holds them many times over in memory; 2 MiB
 # (about half a million tokens) is far more than a held-out split needs.
@@ -77,18 +79,16 @@ def pairs(chunks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def score_table(probs: torch.Tensor, targets: torch.Tensor) -> Score:
-    """Score from each prediction's full distribution (rows) and its target; ties favour the target."""
-    chosen = probs.gather(1, targets[:, None])
-    rank = (probs > chosen).sum(dim=1)
-    nll = float(-torch.log(chosen).sum())
-    return Score(predicted=int(targets.numel()), nll=nll, top1=int((rank < 1).sum()), top5=int((rank < 5).sum()))
+    """Score from each prediction's full distribution (rows) and its target; ties shared fairly (see scoring)."""
+    greater, tied = tie_ranks(probs, targets)
+    return Score.from_ranks(greater, tied, float(-torch.log(probs.gather(1, targets[:, None])).sum()))
 
 
 def unigram_score(probs: torch.Tensor, targets: torch.Tensor) -> Score:
-    """Score of one fixed distribution on every target (rank computed once per node)."""
-    rank = (probs[None, :] > probs[:, None]).sum(dim=1)[targets]
-    nll = float(-torch.log(probs[targets]).sum())
-    return Score(predicted=int(targets.numel()), nll=nll, top1=int((rank < 1).sum()), top5=int((rank < 5).sum()))
+    """Score of one fixed distribution on every target (ranks computed once per node; ties shared fairly)."""
+    greater = (probs[None, :] > probs[:, None]).sum(dim=1)[targets]
+    tied = (probs[None, :] == probs[:, None]).sum(dim=1)[targets]
+    return Score.from_ranks(greater, tied, float(-torch.log(probs[targets]).sum()))
 
 
 def unigram_probs(counts: BigramCounts, discount: float = 0.0) -> torch.Tensor:
@@ -159,14 +159,15 @@ class Evaluation:
 
     def table(self) -> str:
         """Human-readable comparison."""
-        lines = [f"{'':32s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}"]
+        lines = [f"{'':32s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}{'mean rank':>11s}"]
         for name, s in (
             ("BriLLM (this model)", self.model),
             (f"unigram (MLE, {self.unseen_unigram} unseen)", self.unigram_mle),
             (f"unigram (discounted, D={self.discount:.3f})", self.unigram),
             (f"Kneser-Ney bigram (D={self.discount:.3f})", self.kneser_ney),
         ):
-            lines.append(f"{name:32s}{s.perplexity:12.2f}{s.top1_accuracy:9.1%}{s.top5_accuracy:9.1%}")
+            lines.append(f"{name:32s}{s.perplexity:12.2f}{s.top1_accuracy:9.1%}{s.top5_accuracy:9.1%}{s.mean_rank:11.1f}")
+        lines.append("top-k: expected accuracy with ties broken at random (a tie of m nodes counts 1/m each)")
         return "\n".join(lines)
 
 

@@ -1,8 +1,10 @@
-"""Training: the spec's (1 + k)-way energy cross-entropy with sparse rows, checkpoints, resume, DDP.
+"""Training: the exact full-vocabulary energy cross-entropy (or the release's sampled one), sparse rows, checkpoints, resume, DDP.
 
-Per sequence u_0..u_{T-1} and position i, the gold edge (u_i, u_{i+1}) is class 0 among
-1 + k candidate edges from u_i; each candidate's logit is its energy ||o_i(t)|| computed
-with the gold path's memory; the loss is the mean cross-entropy over positions.
+Per sequence u_0..u_{T-1} and position i, each candidate target's logit is its energy
+||o_i(t)|| computed with the gold path's memory, and the loss is the mean cross-entropy
+over positions. The exact objective (the default) lets all V targets compete; it reads
+only the source's own rows plus the shared row once (``StepParameters.exact_loss``). The
+release's sampled objective makes the gold edge class 0 among 1 + k candidate edges.
 
 Sparse mode gathers only the parameter rows a batch uses, through sparse
 ``nn.Embedding`` modules over flat views of ``weights``/``biases`` (``StepParameters``),
@@ -48,6 +50,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .countinit import count_initialise
 from .config import ModelConfig
 from .data import (
     COUNTS_FILE,
@@ -67,6 +70,7 @@ from .data import (
 from .decode import training_pe_index
 from .edges import EdgeTable
 from .errors import BriLLMError
+from .evaluate import windows
 from .model import BriLLM, default_device, gelu, memory_signal
 from .optim import RowAdamW
 from .tokenizer import CharTokenizer, NodeTokenizer, load_tokenizer
@@ -80,11 +84,16 @@ GATHER_BYTES = 512 * 2**20  # memory for the rows gathered at once (positions pe
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 # Settings that may change when resuming; every other one must match the original run.
-RESUMABLE = ("max_steps", "save_every", "keep_checkpoints", "threads")
+RESUMABLE = ("max_steps", "save_every", "keep_checkpoints", "patience", "threads")
 
 
 class TrainingError(BriLLMError):
     """Training cannot start, resume or save; the message says what to change."""
+
+
+OBJECTIVES = ("exact", "sampled")
+INITS = ("random", "counts")
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,24 @@ class TrainSettings:
     max_positions: int = 512
     seq_len: int = 32
     batch_size: int = 32
+    objective: str = "exact"  # the release: "sampled" ((1 + k)-way with k negatives)
     negatives: int = 400
     hard_negatives: bool = True
     min_count: int = 1
+    init: str = "random"  # "counts": the Kneser-Ney bigram set into the biases (see countinit)
+    init_code: float = 0.0  # with init "counts": scale of the random code in the other bias channels
     lr: float = 5e-2
+    lr_weights: float | None = None  # None: --lr (edge matrices W)
+    lr_biases: float | None = None  # None: --lr (edge and node biases)
+    lr_positions: float | None = None  # None: --lr (position logits)
+    weight_decay: float = 0.0  # decoupled (AdamW) decay of the edge matrices W only
+    adam_eps: float = EPS  # AdamW's epsilon; larger values keep tiny gradients from full-size steps
+    schedule: str = "constant"
+    warmup: int = 0  # steps of linear warm-up before the schedule
     max_steps: int = 1000
     save_every: int = 100
     keep_checkpoints: int = 2  # newest checkpoints kept; 0 keeps all
+    patience: int = 0  # stop after this many validations without a new best (0: never)
     seed: int = 0
     sparse: bool = True
     threads: int | None = None
@@ -114,12 +134,21 @@ class TrainSettings:
             problems.append(f"--seq-len {self.seq_len} exceeds the position table ({self.max_positions})")
         if self.negatives < 1:
             problems.append(f"--negatives must be >= 1, got {self.negatives}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            problems.append(f"--lr must be a positive number, got {self.lr}")
+        for name in ("lr", "lr_weights", "lr_biases", "lr_positions"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                problems.append(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        if not (self.adam_eps > 0 and math.isfinite(self.adam_eps)):
+            problems.append(f"--adam-eps must be a positive number, got {self.adam_eps}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.max_steps < 1 or self.save_every < 1:
             problems.append("--max-steps and --save-every must be >= 1")
-        if self.keep_checkpoints < 0:
-            problems.append("--keep must be >= 0 (0 keeps every checkpoint)")
+        if self.keep_checkpoints < 0 or self.patience < 0 or self.warmup < 0:
+            problems.append("--keep, --patience and --warmup must be >= 0")
+        for name, allowed in (("objective", OBJECTIVES), ("init", INITS), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                problems.append(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not 0 <= self.seed < 2**63:
             problems.append(f"--seed must be in 0..2**63-1, got {self.seed}")
         if self.threads is not None and self.threads < 1:
@@ -130,6 +159,22 @@ class TrainSettings:
     def fixed(self) -> dict[str, Any]:
         """The settings a resumed run must share with the original."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE}
+
+    def group_lr(self, group: str) -> float:
+        """Base learning rate of a parameter group ("weights", "biases" or "positions")."""
+        value = getattr(self, f"lr_{group}")
+        return self.lr if value is None else value
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of every base learning rate at ``step`` (0-based): linear warm-up, then the schedule."""
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return 1.0
+        progress = (step - self.warmup) / max(1, self.max_steps - self.warmup)
+        if self.schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -190,6 +235,26 @@ def compact_candidates(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([gold, own, torch.zeros_like(gold)], -1), torch.cat([zero, pad, multiplicity], -1)
 
 
+def step_pe(pe: torch.Tensor, step: int) -> torch.Tensor:
+    """The PE row added to every edge output at path step ``step`` under the training rules (the decode rule's)."""
+    return pe[training_pe_index(step)]
+
+
+def own_row_ranges(edges: EdgeTable, sources: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every own row leaving each source, flattened: (rows, position index of each row, own-row count per source).
+
+    A source's own rows are contiguous in the edge table (``indptr[s] + 1 .. indptr[s + 1]``),
+    so the ragged list is an arange per position; ``sources`` is flattened in its own order.
+    """
+    flat = sources.reshape(-1)
+    first = edges.indptr[flat] + 1
+    count = edges.indptr[flat + 1] - edges.indptr[flat]
+    owner = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), count)
+    starts = torch.cumsum(count, 0) - count
+    rows = first[owner] + torch.arange(owner.numel(), device=flat.device) - starts[owner]
+    return rows, owner, count
+
+
 class StepParameters(nn.Module):
     """Everything a training step reads, as one module (what DistributedDataParallel wraps):
     the edge rows as embeddings over flat views of the model's tensors (sparse ones give
@@ -200,12 +265,24 @@ class StepParameters(nn.Module):
         super().__init__()
         P, d = model.config.num_rows, model.hidden_size
         self.hidden_size = d
+        self.vocab_size = model.vocab_size
+        self.edges = model.edges
         self.weights = nn.Embedding(P, d * d, sparse=sparse, _weight=model.weights.data.view(P, d * d))
         self.biases = nn.Embedding(P, d, sparse=sparse, _weight=model.biases.data.view(P, d))
         self.node_bias, self.positions = model.node_bias, model.positions
         self.pe = model.pe  # a constant table, not a parameter
 
-    def forward(self, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, rows: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+        """Training loss of sequences ``ids`` (B, T): the sampled objective over ``rows``, or the exact one if None."""
+        if rows is None:
+            return self.exact_loss(ids, reduction)
+        return self.sampled_loss(ids, rows)
+
+    def _next_signal(self, kept: list[torch.Tensor], step: int) -> torch.Tensor:
+        """x_{step+1}: the position-weighted sum of the outputs kept so far."""
+        return memory_signal(self.positions, torch.stack(kept, 1))[0]
+
+    def sampled_loss(self, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Mean (1 + k)-way energy cross-entropy of sequences ``ids`` (B, T); ``rows`` (B, T-1, 1+k): candidate edges' rows, gold first."""
         d = self.hidden_size
         rows, offsets = compact_candidates(rows)
@@ -213,21 +290,60 @@ class StepParameters(nn.Module):
         uniq, inv = torch.unique(rows, return_inverse=True)
         w, b = self.weights(uniq).view(-1, d, d), self.biases(uniq)
         chunk = max(1, GATHER_BYTES // (B * K * d * d * w.element_size()))
-        pe = self.pe
-        signal = gelu(1.0 / d + self.node_bias[ids[:, 0], 0] + pe[0])
+        signal = gelu(1.0 / d + self.node_bias[ids[:, 0], 0] + self.pe[0])
         kept: list[torch.Tensor] = []
         logits = []
         for start in range(0, steps, chunk):
             # One gather for several positions: its backward is a single scatter, not one per position.
             part = inv[:, start : start + chunk]
             for i, (w_i, b_i) in enumerate(zip(w[part].unbind(1), b[part].unbind(1)), start):
-                out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + pe[training_pe_index(i)])
+                out = gelu(torch.einsum("bd,bkde->bke", signal, w_i) + b_i + step_pe(self.pe, i))
                 logits.append(out.norm(dim=-1))
                 kept.append(out[:, 0])
-                signal = memory_signal(self.positions, torch.stack(kept, 1))[0]
+                signal = self._next_signal(kept, i)
         stacked = torch.stack(logits, dim=1) + offsets
         target = torch.zeros(stacked.shape[0] * stacked.shape[1], dtype=torch.int64, device=stacked.device)
         return F.cross_entropy(stacked.reshape(-1, stacked.shape[-1]), target)
+
+    def exact_loss(self, ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """Full-vocabulary cross-entropy of sequences ``ids`` (B, T): every node competes at every position.
+
+        At a step every target on the shared row 0 has the same output (same row, signal
+        and PE), so log-sum-exp over all V targets is taken over the source's own rows plus
+        one shared term with offset log(number of shared-row targets): exact, at the cost
+        of the own rows alone. ``reduction`` "mean" or "sum" (summed NLL, for validation).
+        """
+        d, V = self.hidden_size, self.vocab_size
+        B, T = ids.shape
+        sources, gold = ids[:, :-1].T.contiguous(), ids[:, 1:].T.contiguous()  # step-major: step i's B positions are contiguous
+        own, owner, count = own_row_ranges(self.edges, sources)
+        gold_rows = self.edges.rows(sources, gold).reshape(-1)
+        uniq, inv = torch.unique(torch.cat([own, gold_rows, own.new_zeros(1)]), return_inverse=True)
+        w, b = self.weights(uniq).view(-1, d, d), self.biases(uniq)
+        inv_own, inv_gold, inv_shared = inv[: own.numel()], inv[own.numel() : -1], inv[-1]
+        bounds = torch.cumsum(count, 0).tolist()
+        shared_targets = (V - count).to(w.dtype)
+        signal = gelu(1.0 / d + self.node_bias[ids[:, 0], 0] + self.pe[0])
+        kept: list[torch.Tensor] = []
+        losses = []
+        for i in range(T - 1):
+            pe = step_pe(self.pe, i)
+            lo = bounds[i * B - 1] if i else 0
+            hi = bounds[(i + 1) * B - 1]
+            seg = owner[lo:hi] - i * B
+            out = gelu(torch.einsum("nd,nde->ne", signal[seg], w[inv_own[lo:hi]]) + b[inv_own[lo:hi]] + pe)
+            energy = out.norm(dim=-1)
+            shared = gelu(signal @ w[inv_shared] + b[inv_shared] + pe).norm(dim=-1)
+            g = inv_gold[i * B : (i + 1) * B]
+            gold_out = gelu(torch.einsum("bd,bde->be", signal, w[g]) + b[g] + pe)
+            top = shared.detach().clone().scatter_reduce_(0, seg, energy.detach(), "amax")
+            mass = torch.exp(shared - top) * shared_targets[i * B : (i + 1) * B]
+            mass = mass.index_add(0, seg, torch.exp(energy - top[seg]))
+            losses.append(top + torch.log(mass) - gold_out.norm(dim=-1))
+            kept.append(gold_out)
+            signal = self._next_signal(kept, i)
+        total = torch.stack(losses)
+        return total.mean() if reduction == "mean" else total.sum()
 
 
 def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
@@ -286,20 +402,26 @@ class Trainer:
             self.loss_fn = nn.parallel.DistributedDataParallel(self.params, device_ids=device_ids, broadcast_buffers=False)
             self.loss_fn.register_comm_hook(info.world, average_gradients)
         self.k = min(settings.negatives, model.vocab_size - 1)
-        self.hard = hard_negative_table(counts, self.k).to(model.device) if settings.hard_negatives else None
+        sampled = settings.objective == "sampled"
+        self.hard = hard_negative_table(counts, self.k).to(model.device) if sampled and settings.hard_negatives else None
         if self.hard is not None:  # rows of the hard candidates, looked up once
             self.hard_rows = model.edges.rows(torch.arange(model.vocab_size, device=model.device)[:, None], self.hard)
-        rows = [self.params.weights.weight, self.params.biases.weight]
-        dense = [model.node_bias, model.positions]
-        adamw = dict(lr=settings.lr, betas=BETAS, eps=EPS, weight_decay=0.0)
+        w, b = self.params.weights.weight, self.params.biases.weight
+        groups = [  # (parameters, lr group, weight decay): W, edge and node biases, position logits
+            ([w], "weights", settings.weight_decay),
+            ([b], "biases", 0.0),
+            ([model.node_bias], "biases", 0.0),
+            ([model.positions], "positions", 0.0),
+        ]
+        param_groups = [dict(params=ps, lr=settings.group_lr(g), base_lr=settings.group_lr(g), weight_decay=wd) for ps, g, wd in groups]
         if settings.sparse:
             self.optimizers = {
-                "sparse": RowAdamW(rows, lr=settings.lr, betas=BETAS, eps=EPS),
-                "dense": torch.optim.AdamW(dense, **adamw),
+                "sparse": RowAdamW(param_groups[:2], lr=settings.lr, betas=BETAS, eps=settings.adam_eps),
+                "dense": torch.optim.AdamW(param_groups[2:], lr=settings.lr, betas=BETAS, eps=settings.adam_eps),
             }
         else:
-            self.optimizers = {"dense": torch.optim.AdamW([*rows, *dense], **adamw)}
-        self.names = {id(p): name for p, name in zip([*rows, *dense], ("weights", "biases", "node_bias", "positions"))}
+            self.optimizers = {"dense": torch.optim.AdamW(param_groups, lr=settings.lr, betas=BETAS, eps=settings.adam_eps)}
+        self.names = {id(p): name for p, name in zip([w, b, model.node_bias, model.positions], ("weights", "biases", "node_bias", "positions"))}
 
     def candidate_rows(self, ids: torch.Tensor, step: int) -> torch.Tensor:
         """(B, T-1, 1+k) parameter rows of each position's candidate edges: gold first, then k negatives."""
@@ -316,18 +438,44 @@ class Trainer:
 
     def loss(self, ids: torch.Tensor, step: int) -> torch.Tensor:
         """Training loss of one batch (differentiable; under torchrun its backward averages the gradients)."""
+        if self.settings.objective == "exact":
+            return self.loss_fn(ids)
         return self.loss_fn(ids, self.candidate_rows(ids, step))
+
+    def set_learning_rates(self, step: int) -> None:
+        """Every group's learning rate at ``step``: its base rate times the schedule's factor."""
+        factor = self.settings.lr_factor(step)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+
+    @torch.no_grad()
+    def validation_nll(self, chunks: Sequence[torch.Tensor]) -> tuple[float, int]:
+        """Summed full-vocabulary NLL and number of predictions over held-out windows (the exact objective)."""
+        total, predicted = 0.0, 0
+        by_length: dict[int, list[torch.Tensor]] = {}
+        for chunk in chunks:
+            by_length.setdefault(chunk.numel(), []).append(chunk)
+        for length, group in by_length.items():
+            for start in range(0, len(group), 64):
+                ids = torch.stack(group[start : start + 64]).to(self.model.device)
+                total += float(self.params.exact_loss(ids, reduction="sum"))
+                predicted += ids.shape[0] * (length - 1)
+        return total, predicted
 
     def step(self, ids: torch.Tensor, step: int) -> float:
         """One optimisation step on this rank's batch; returns the loss averaged over ranks."""
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
+        self.set_learning_rates(step)
         loss = self.loss(ids.to(self.model.device), step)
         loss.backward()
         if self.settings.sparse and not self.info.active:  # rows were gathered as sorted unique indices: skip a needless coalesce
             for p in (self.params.weights.weight, self.params.biases.weight):
                 g = p.grad
                 p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
+        if self.settings.init == "counts" and self.settings.init_code > 0:
+            self._drop_energy_input_gradient()
         value = loss.detach().clone()
         if self.info.active:
             dist.all_reduce(value)
@@ -335,6 +483,23 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.step()
         return float(value)
+
+    def _drop_energy_input_gradient(self) -> None:
+        """Keep W's first input row at its count initialisation (0).
+
+        After ``--init counts`` channel 0 of every output is its energy, so the signal's
+        channel 0 is a weighted sum of earlier energies, nearly the same at every step: W's
+        first row would act as a second bias, one that learns 20-40 times faster than the
+        biases and overfits the training bigrams. W learns only from the code channels.
+        """
+        d = self.model.hidden_size
+        grad = self.params.weights.weight.grad
+        if grad is None:
+            return
+        if grad.is_sparse:
+            grad._values()[:, :d] = 0
+        else:
+            grad.view(-1, d, d)[:, 0, :] = 0
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Optimiser state as tensors (for safetensors) plus JSON scalars; never pickled."""
@@ -548,6 +713,7 @@ class Run:
     unknown: int
     batches: SequenceBatches
     training: dict[str, Any]
+    validation: list[torch.Tensor] = dataclasses.field(default_factory=list)
 
     def metadata(self, trainer: Trainer, step: int, history: list[float], seconds: float, rate: float) -> dict[str, Any]:
         """metadata.json of the checkpoint taken after ``step`` steps (optimiser scalars included)."""
@@ -569,6 +735,7 @@ class Run:
                 "data_position": self.batches.position(step),
                 "rng": {"seed": self.settings.seed, "scheme": "data order from (seed, epoch); negatives from (seed, step, rank)"},
                 "loss_history": history,
+                "validation_history": self.training.get("validation_history", []),
                 "train_seconds": seconds,
                 "tokens_per_second": rate,
                 "tokens_seen": step * per_step,
@@ -589,9 +756,15 @@ def train(
     *,
     resume: bool = False,
     tokenizer_file: str | None = None,
+    validation: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train (or resume) a run in ``run_dir``; returns the newest checkpoint's path."""
+    """Train (or resume) a run in ``run_dir``; returns the newest checkpoint's path.
+
+    With a ``validation`` text, every checkpoint records its full-vocabulary perplexity
+    on it (windows of --seq-len, as ``brillm eval`` scores), and --patience stops the
+    run after that many checkpoints without a new best.
+    """
     run_dir = Path(run_dir)
     device = training_device()
     info = init_distributed(device)
@@ -616,6 +789,8 @@ def train(
     batches = SequenceBatches(stream, settings.seq_len, settings.batch_size, settings.seed, info.world, info.rank)
     if point is None:
         model = _new_model(settings, tokenizer, counts, run_dir.name)
+        if settings.init == "counts":
+            count_initialise(model, counts, settings.min_count, code=settings.init_code, seed=settings.seed)
     if info.active:  # every rank records rank 0's run id
         run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
         dist.broadcast(run_id, src=0)
@@ -625,8 +800,21 @@ def train(
     trainer = Trainer(model, settings, counts, info)
     if point is not None:
         trainer.load_state(point.state, training.get("optimizer_scalars", {}))
-    run = Run(settings, info, files, fingerprint, stream, unknown, batches, training)
+    held = windows(tokenize_lines(tokenizer, corpus_lines(read_corpus([validation])))[0], settings.seq_len) if validation else []
+    run = Run(settings, info, files, fingerprint, stream, unknown, batches, training, held)
     return _loop(run, trainer, Checkpoint(model, tokenizer, {}), counts, run_dir, progress)
+
+
+def _validate(run: Run, trainer: Trainer, step: int) -> bool:
+    """Record the validation perplexity after ``step``; True when --patience says to stop."""
+    nll, predicted = trainer.validation_nll(run.validation)
+    history = run.training.setdefault("validation_history", [])
+    history.append([step, math.exp(nll / predicted)])
+    patience = run.settings.patience
+    if not patience or len(history) <= patience:
+        return False
+    best_before = min(ppl for _, ppl in history[:-patience])
+    return min(ppl for _, ppl in history[-patience:]) >= best_before
 
 
 def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCounts, run_dir: Path, progress: bool) -> Path:
@@ -640,6 +828,9 @@ def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCoun
     per_step = settings.batch_size * (settings.seq_len - 1) * info.world
     last = checkpoint_dirs(run_dir)[-1][1] if start else None
     bar = tqdm(total=settings.max_steps, initial=start, unit="step", disable=not progress or info.rank != 0, dynamic_ncols=True)
+    if run.validation and start == 0:  # the starting point (e.g. the count initialisation) is part of the record
+        _validate(run, trainer, 0)
+        bar.write(f"step 0: validation perplexity {run.training['validation_history'][-1][1]:.2f}")
     started = time.perf_counter()
     for step in range(start, settings.max_steps):
         loss = trainer.step(run.batches.batch(step), step)
@@ -651,7 +842,11 @@ def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCoun
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", refresh=False)
         done = step + 1
+        stop = False
         if done % settings.save_every == 0 or done == settings.max_steps:
+            if run.validation:
+                stop = _validate(run, trainer, done)
+                bar.write(f"step {done}: validation perplexity {run.training['validation_history'][-1][1]:.2f}")
             checkpoint.metadata = run.metadata(trainer, done, history, seconds + elapsed, rate)
             if info.active:
                 checkpoint.metadata["training"]["rank_checksums"] = rank_checksums(trainer.model)
@@ -660,6 +855,9 @@ def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCoun
                 prune_checkpoints(run_dir, settings.keep_checkpoints)
             if info.active:
                 dist.barrier()
+        if stop:
+            bar.write(f"early stop after step {done}: no better validation perplexity in {settings.patience} checkpoints")
+            break
     bar.close()
     if info.active:
         dist.barrier()

@@ -120,3 +120,34 @@ def test_eval_bad_inputs(tmp_path, capsys):
     )
     assert cli_main(["eval", str(path), str(corpus)]) == 1
     assert "tokens but the model has" in capsys.readouterr().err
+
+
+def shared_row_model(own_bias: list[float], shared_bias: float):
+    """V = 6, d = 2, W = 0; only edges (0, 1) and (0, 2) own a row: from node 0, targets 0, 3, 4, 5 tie on row 0."""
+    from brillm_core.config import ModelConfig
+    from brillm_core.edges import EdgeTable
+    from brillm_core.model import BriLLM
+
+    edges = EdgeTable(6, torch.tensor([1, 2]))
+    config = ModelConfig(vocab_size=6, hidden_size=2, max_positions=8, num_rows=edges.num_rows)
+    biases = torch.tensor([shared_bias, *own_bias]).reshape(3, 1, 1).expand(3, 1, 2).clone()
+    params = {"weights": torch.zeros(3, 2, 2), "biases": biases, "node_bias": torch.zeros(6, 1, 2), "positions": torch.ones(1, 8, 1)}
+    return BriLLM(config, edges, params)
+
+
+def test_ties_count_as_a_hit_with_probability_one_over_the_number_tied():
+    # Shared row highest: target 3 ties with 0, 4, 5 at the top (g = 0, m = 4).
+    top = score_ids(shared_row_model([-3.0, -2.0], 3.0), [0, 3])
+    assert (top.top1, top.top5, top.mean_rank) == pytest.approx((1 / 4, 1.0, 2.5))
+    # Shared row below both own rows: g = 2, m = 4; top-1 impossible, top-5 (5 - 2) / 4 = 0.75, rank 2 + 2.5.
+    low = score_ids(shared_row_model([3.0, 2.5], -3.0), [0, 3])
+    assert (low.top1, low.top5, low.mean_rank) == pytest.approx((0.0, 0.75, 4.5))
+    # An own-row target alone at the top is a plain hit.
+    own = score_ids(shared_row_model([3.0, 2.5], -3.0), [0, 1])
+    assert (own.top1, own.top5, own.mean_rank) == (1.0, 1.0, 1.0)
+
+
+def test_baselines_share_ties_fairly_too():
+    # A uniform distribution over 4 nodes: every target ties with all 4 (top-1 1/4, top-5 1, rank 2.5).
+    score = unigram_score(torch.full((4,), 0.25, dtype=torch.float64), torch.tensor([0, 3]))
+    assert (score.top1, score.top5, score.mean_rank) == pytest.approx((0.5, 2.0, 2.5))

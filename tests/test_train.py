@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import subprocess
@@ -71,8 +72,13 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_sparse_and_dense_training_agree_on_the_first_steps(tmp_path):
-    sparse, dense, batches = _trainer_pair(tmp_path)
+@pytest.mark.parametrize("changes", [
+    dict(objective="sampled"),
+    dict(objective="exact", weight_decay=0.5, lr_weights=2e-2, lr_positions=1e-1, warmup=2, schedule="cosine", max_steps=5, adam_eps=1e-4),
+])
+def test_sparse_and_dense_training_agree_on_the_first_steps(tmp_path, changes):
+    # Every row is touched at every step here, so RowAdamW's lazy decay equals AdamW's.
+    sparse, dense, batches = _trainer_pair(tmp_path, **changes)
     assert sparse.params.weights.weight.data_ptr() == sparse.model.weights.data_ptr()  # flat view shares storage
     for step in range(4):
         ids = batches.batch(step)
@@ -101,7 +107,7 @@ def reference_loss(model, ids: torch.Tensor, cands: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("hard", [True, False])
 def test_training_loss_matches_the_spec_written_plainly(tmp_path, hard):
-    trainer, _, batches = _trainer_pair(tmp_path, hard_negatives=hard, negatives=3)
+    trainer, _, batches = _trainer_pair(tmp_path, objective="sampled", hard_negatives=hard, negatives=3)
     with torch.no_grad():
         trainer.model.positions.uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
     ids = batches.batch(0)
@@ -264,3 +270,97 @@ def test_training_allocator_keeps_freed_memory(mode):
         assert out[0] == "True" and returned < 2**24
     else:
         assert returned > 2**27
+
+
+def test_exact_objective_equals_a_brute_force_softmax_over_all_targets():
+    """float64: own rows + one shared term weighted by its count = the softmax over all V targets, per the reference."""
+    from brillm_core.model import random_model
+    from brillm_core.train import StepParameters
+    from tests.reference import ReferenceBriLLM
+
+    model = random_model(23, hidden_size=6, own_edges=0.3, seed=3, max_positions=16).double()
+    with torch.no_grad():
+        model.weights.mul_(3.0)  # spread the energies so that the softmax is far from uniform
+    ids = torch.randint(0, 23, (3, 9), generator=torch.Generator().manual_seed(1))
+    ids[0, 1:4] = ids[0, 0]  # self-loops are candidates and targets too
+    reference = ReferenceBriLLM.from_model(model)
+    brute = [-math.log(step["probabilities"][t]) for seq in ids.tolist() for step, t in zip(reference.run(seq), seq[1:])]
+    exact = StepParameters(model, sparse=True).exact_loss(ids, reduction="sum").detach()
+    assert exact.dtype == torch.float64
+    assert float(exact) == pytest.approx(sum(brute), abs=1e-6 * len(brute))
+    assert float(StepParameters(model, sparse=True).exact_loss(ids).detach()) == pytest.approx(sum(brute) / len(brute), abs=1e-6)
+
+
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_count_initialised_model_gives_the_row_tied_kneser_ney_bigram(min_count):
+    """Every step's full-vocabulary distribution is the bigram's (own rows: Kneser-Ney; shared row: the rest, evenly)."""
+    from brillm_core.countinit import count_initialise, tied_bigram_probs
+    from brillm_core.evaluate import estimate_discount, kneser_ney_probs
+    from brillm_core.propagate import propagate
+
+    V = 12
+    gen = torch.Generator().manual_seed(5)
+    stream = torch.multinomial(torch.linspace(1, 3, V) ** 3, 400, replacement=True, generator=gen)
+    counts = BigramCounts.from_stream(stream, V)
+    edges = counts.edges(min_count)
+    model = init_model(ModelConfig(vocab_size=V, hidden_size=8, max_positions=64, num_rows=edges.num_rows), edges, seed=0)
+    count_initialise(model, counts, min_count)
+    tied = tied_bigram_probs(counts, min_count, torch.arange(V))
+    kn = kneser_ney_probs(counts, torch.arange(V), estimate_discount(counts))
+    assert tied.sum(1).tolist() == pytest.approx([1.0] * V)
+    own = torch.zeros(V, V, dtype=torch.bool)
+    own[edges.own_pairs()] = True
+    assert torch.equal(tied[own], kn[own]) and not torch.equal(tied, kn)  # own rows exact; unseen successors tied
+    path = torch.randint(0, V, (60,), generator=gen).tolist()  # 59 steps: PE[1..59] all differ
+    trace = propagate(model, path, DecodeSettings().with_new_tokens(0))
+    got = torch.log_softmax(trace.energies.double(), dim=1)
+    want = tied[torch.tensor(path[:-1])].log()
+    # Bound (brillm_core.countinit): OFF channels move a log-probability by <= (d - 1) * 3.4e-6 = 2.4e-5;
+    # float32 energies near 25 round by about 2e-6 each.
+    assert (got - want).abs().max().item() < 3e-5
+
+
+def test_learning_rate_schedules():
+    cosine = TrainSettings(max_steps=12, warmup=2, schedule="cosine")
+    assert [cosine.lr_factor(s) for s in (0, 1, 2, 7)] == pytest.approx([0.5, 1.0, 1.0, 0.5])
+    assert cosine.lr_factor(11) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))
+    assert TrainSettings(max_steps=10, schedule="linear").lr_factor(5) == pytest.approx(0.5)
+    assert TrainSettings(lr=0.1, lr_weights=0.01).group_lr("weights") == 0.01
+    assert TrainSettings(lr=0.1, lr_weights=0.01).group_lr("biases") == 0.1
+    with pytest.raises(TrainingError, match="--schedule"):
+        TrainSettings(schedule="step")
+
+
+def test_validation_is_recorded_and_patience_stops_the_run(tmp_path, monkeypatch):
+    corpus = write_toy(tmp_path / "toy.txt")
+    held = write_toy(tmp_path / "held.txt", sentences=40, seed=9)
+    worse = iter([10.0, 8.0, 9.0, 9.5, 9.9, 1.0])  # summed NLL per validation: best at step 10, then no better twice
+    monkeypatch.setattr(Trainer, "validation_nll", lambda self, chunks: (next(worse), 1))
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=60, save_every=10, keep_checkpoints=0, patience=2),
+                 validation=held, progress=False)
+    training = load_checkpoint(path, device="cpu").metadata["training"]
+    assert training["step"] == 30  # stopped after steps 20 and 30 brought no new best
+    assert training["validation_history"] == [[0, pytest.approx(math.exp(10))], [10, pytest.approx(math.exp(8))],
+                                              [20, pytest.approx(math.exp(9))], [30, pytest.approx(math.exp(9.5))]]
+
+
+def test_validation_perplexity_equals_brillm_eval(tmp_path):
+    """The exact objective on held-out windows is the full-vocabulary perplexity `brillm eval` reports."""
+    corpus = write_toy(tmp_path / "toy.txt")
+    held = write_toy(tmp_path / "held.txt", sentences=30, seed=9)
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=20, save_every=20), validation=held, progress=False)
+    ck = load_checkpoint(path, device="cpu")
+    from brillm_core.evaluate import evaluate
+
+    assert ck.metadata["training"]["validation_history"][-1][1] == pytest.approx(evaluate(ck, held).model.perplexity, rel=1e-5)
+
+
+def test_count_start_with_a_code_learns_w_from_the_code_channels_only(tmp_path):
+    corpus = write_toy(tmp_path / "toy.txt")
+    path = train([corpus], tmp_path / "run", toy_settings(max_steps=20, save_every=20, init="counts", init_code=0.5, lr=1e-2),
+                 progress=False)
+    model = load_checkpoint(path, device="cpu").model
+    assert torch.count_nonzero(model.weights[:, 0, :]) == 0  # the energy channel's input row stays at its start, 0
+    assert torch.count_nonzero(model.weights[:, 1:, :]) > 0
+    ramp = model.positions[0, :4, 0]
+    assert (ramp[1:] > ramp[:-1]).all()  # position logits start as a ramp: the memory favours recent outputs

@@ -196,7 +196,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     figures = require_finite_score(score).to_dict()
     print(json.dumps(figures, indent=2) if args.json else
           f"tokens {figures['tokens']}  perplexity {figures['perplexity']:.3f}  "
-          f"top-1 {figures['top1_accuracy']:.4f}  top-5 {figures['top5_accuracy']:.4f}")
+          f"top-1 {figures['top1_accuracy']:.4f}  top-5 {figures['top5_accuracy']:.4f}  mean rank {figures['mean_rank']:.1f}"
+          " (ties broken at random, in expectation)")
     return 0
 
 

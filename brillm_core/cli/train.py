@@ -21,8 +21,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a BriLLM on UTF-8 text files (sparse rows; resumable; torchrun for several processes)",
-        description="Train a BriLLM with the (1+k)-way energy cross-entropy. Checkpoints go to "
-        "DIR/checkpoints/step-NNNNNNNN; --resume continues the newest one exactly.",
+        description="Train a BriLLM on the full-vocabulary energy cross-entropy (or the release's sampled "
+        "(1+k)-way one). Checkpoints go to DIR/checkpoints/step-NNNNNNNN; --resume continues the newest one exactly.",
     )
     p.add_argument("corpus", nargs="+", help="UTF-8 text files (one or more)")
     p.add_argument("-o", "--output", required=True, help="run directory (checkpoints are written inside)")
@@ -33,12 +33,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-positions", type=int, default=512, help="length L of the position table (default 512)")
     p.add_argument("--seq-len", type=int, default=32, help="tokens per training sequence (default 32)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step and process (default 32)")
-    p.add_argument("--negatives", type=int, default=400, help="negative edges per position, k (default 400; capped at V-1)")
+    p.add_argument("--objective", choices=("exact", "sampled"), default="exact",
+                   help="exact: softmax over all V targets (default); sampled: the release's (1+k)-way loss over k negatives")
+    p.add_argument("--negatives", type=int, default=400, help="sampled objective: negative edges per position, k (default 400; capped at V-1)")
     neg = p.add_mutually_exclusive_group()
     neg.add_argument("--hard-negatives", dest="hard", action="store_true", default=True, help="the k most frequent successors (default, as the release)")
     neg.add_argument("--random-negatives", dest="hard", action="store_false", help="k uniformly drawn other nodes")
     p.add_argument("--min-count", type=int, default=1, help="bigram count an edge needs for its own row (default 1: count > 0)")
-    p.add_argument("--lr", type=float, default=5e-2, help="learning rate (default 5e-2, constant)")
+    p.add_argument("--init", choices=("random", "counts"), default="random",
+                   help="random: the release's uniform start (default); counts: the Kneser-Ney bigram of the training text")
+    p.add_argument("--init-code", type=float, default=0.0,
+                   help="with --init counts: bias channels other than the energy's hold a random U(-x, x) code (default 0: silent)")
+    p.add_argument("--lr", type=float, default=5e-2, help="learning rate of every group not set below (default 5e-2)")
+    p.add_argument("--lr-weights", type=float, help="learning rate of the edge matrices W (default: --lr)")
+    p.add_argument("--lr-biases", type=float, help="learning rate of edge and node biases (default: --lr)")
+    p.add_argument("--lr-positions", type=float, help="learning rate of the position logits (default: --lr)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay of W (default 0, as the release)")
+    p.add_argument("--adam-eps", type=float, default=1e-8,
+                   help="AdamW epsilon (default 1e-8, the release's); larger values stop rows with tiny gradients taking full steps")
+    p.add_argument("--schedule", choices=("constant", "linear", "cosine"), default="constant",
+                   help="learning-rate decay over --max-steps after the warm-up (default constant)")
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default 0)")
+    p.add_argument("--validation", help="held-out UTF-8 text: its perplexity is recorded at every checkpoint")
+    p.add_argument("--patience", type=int, default=0, help="with --validation: stop after N checkpoints without a new best (default 0: never)")
     p.add_argument("--max-steps", type=int, default=1000, help="total optimisation steps (default 1000)")
     p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     p.add_argument("--keep", type=int, default=2, help="newest checkpoints to keep, 0 = all (default 2)")
@@ -84,10 +101,21 @@ def run_train(args: argparse.Namespace) -> int:
         max_positions=args.max_positions,
         seq_len=args.seq_len,
         batch_size=args.batch_size,
+        objective=args.objective,
         negatives=args.negatives,
         hard_negatives=args.hard,
         min_count=args.min_count,
+        init=args.init,
+        init_code=args.init_code,
         lr=args.lr,
+        lr_weights=args.lr_weights,
+        lr_biases=args.lr_biases,
+        lr_positions=args.lr_positions,
+        weight_decay=args.weight_decay,
+        adam_eps=args.adam_eps,
+        schedule=args.schedule,
+        warmup=args.warmup,
+        patience=args.patience,
         max_steps=args.max_steps,
         save_every=args.save_every,
         keep_checkpoints=args.keep,
@@ -96,7 +124,8 @@ def run_train(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     keep_freed_memory()  # a step's large buffers are reused instead of faulted in again
-    path = train(args.corpus, args.output, settings, resume=args.resume, tokenizer_file=args.tokenizer_file, progress=not args.no_progress)
+    path = train(args.corpus, args.output, settings, resume=args.resume, tokenizer_file=args.tokenizer_file,
+                 validation=args.validation, progress=not args.no_progress)
     print(f"newest checkpoint: {path}")
     return 0
 
