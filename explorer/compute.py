@@ -13,7 +13,7 @@ from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, T
 from brillm_core import incoming_energy
 
 from .cache import ResultCache, cache_key
-from .graphdata import GraphData, compute_graph_data
+from .graphdata import LAYOUT_VERSION, GraphData, compute_graph_data
 from .state import ViewState
 
 
@@ -63,7 +63,7 @@ def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
 
 def graph_key(checkpoint: Checkpoint) -> str:
     """Cache key of a checkpoint's graph data."""
-    return cache_key("graph", checkpoint.model_id, {"version": 1})
+    return cache_key("graph", checkpoint.model_id, {"version": 1, "layout": LAYOUT_VERSION})
 
 
 def graph_for(cache: ResultCache, checkpoint: Checkpoint) -> GraphData:
