@@ -30,7 +30,7 @@ from brillm_core import BriLLM
 from .state import MAX_GRAPH_K
 
 LAYOUT_K = 5  # strongest own edges per node that pull it towards their targets
-LAYOUT_EPOCHS = 300  # UMAP iterations: the score stops improving beyond this at 1,500-4,000 nodes
+LAYOUT_EPOCHS = 200  # UMAP iterations: 300 add 3 % to the score (kjv-final) for 50 % more time
 LAYOUT_SEED = 0
 LAYOUT_VERSION = 2  # part of the cache key: a new layout must not be read from an old cache
 SPECTRAL_K, RING_WEIGHT = 4, 0.05  # the baseline layout's settings
