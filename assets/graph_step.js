@@ -24,9 +24,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         marker: Object.assign({}, nodes.marker, {color: colour, cmin: lo, cmax: hi, showscale: true})});
       data[T.path] = Object.assign({}, data[T.path],
         {x: frames.path_x.slice(0, s + 2), y: frames.path_y.slice(0, s + 2)});
-      var labels = frames.labels[s];
-      data[T.labels] = Object.assign({}, data[T.labels], {x: labels.x, y: labels.y, text: labels.text});
-      var layout = Object.assign({}, figure.layout, {annotations: frames.arrows.slice(0, 2 * (s + 1))});
+      var layout = Object.assign({}, figure.layout,
+        {annotations: frames.arrows.slice(0, 2 * (s + 1)).concat(frames.labels[s].notes)});
       var hash = window.location.hash.replace(/^#/, "").split("&").filter(function (part) {
         return part && part.split("=")[0] !== "s";
       });

@@ -122,8 +122,7 @@ Plotly.newPlot('g', fig.data, fig.layout, {scrollZoom: true}).then(frame).then(f
     data[T.nodes] = Object.assign({}, data[T.nodes], {customdata: row,
       marker: Object.assign({}, data[T.nodes].marker, {color: row, cmin: frames.range[s][0], cmax: frames.range[s][1]})});
     data[T.path] = Object.assign({}, data[T.path], {x: frames.path_x.slice(0, s + 2), y: frames.path_y.slice(0, s + 2)});
-    data[T.labels] = Object.assign({}, data[T.labels], frames.labels[s]);
-    var layout = Object.assign({}, gd.layout, {annotations: frames.arrows.slice(0, 2 * (s + 1))});
+    var layout = Object.assign({}, gd.layout, {annotations: frames.arrows.slice(0, 2 * (s + 1)).concat(frames.labels[s].notes)});
     var t0 = performance.now();
     return Plotly.react(gd, data, layout).then(frame).then(function () { steps.push(performance.now() - t0); });
   }

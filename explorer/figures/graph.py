@@ -1,5 +1,5 @@
 """Token graph figure: WebGL edges (float32, NaN-separated) and nodes, the path as numbered
-arrows, labels that never overlap, and the selected node's strongest edges.
+arrows, labels that never overlap (annotations), and the selected node's strongest edges.
 
 The figure itself holds what does not change with the step. What does (node colours = the
 energy landscape, the path so far, arrows, labels, the step title) is computed here for
@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from ..graphdata import GraphData
 from .common import CANDIDATE, CHOSEN, PATH, base_layout
 
-EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, LABELS, MARKS = range(7)
+EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
 HEIGHT = 600
 MARGIN = {"l": 10, "r": 10, "t": 70, "b": 10}
@@ -105,6 +105,15 @@ def label_priority(path: list[int], step: int, energies: np.ndarray) -> list[int
     return [*reversed(shown), *(int(n) for n in strongest)]
 
 
+def label_notes(graph: GraphData, labels: list[str], nodes: list[int]) -> list[dict[str, Any]]:
+    """Annotations writing each node's label centred above it on a light background (annotations
+    are drawn above the WebGL layer, so edges and nodes never cover a label)."""
+    shift = LABEL_GAP / 2 + (LABEL_FONT + LABEL_GAP) / 2
+    return [{"x": float(graph.positions[n, 0]), "y": float(graph.positions[n, 1]), "xref": "x", "yref": "y",
+             "text": labels[n], "showarrow": False, "yshift": shift, "font": {"size": LABEL_FONT, "color": "#111"},
+             "bgcolor": "rgba(255,255,255,0.75)", "borderpad": 0} for n in nodes]
+
+
 def path_arrows(graph: GraphData, path: list[int], titles: list[str]) -> list[dict[str, Any]]:
     """Two annotations per step, in step order: an arrow from source to target, and the step's
     number at the arrow's middle (a repeated edge's numbers stacked, not on top of each other)."""
@@ -145,10 +154,9 @@ def step_frames(graph: GraphData, labels: list[str], energies: np.ndarray, path:
     label_sets = []
     for step in range(steps):
         nodes = choose_labels(graph.positions, labels, label_priority(path, step, energies[step]))
-        label_sets.append({"x": graph.positions[nodes, 0].tolist(), "y": graph.positions[nodes, 1].tolist(),
-                           "text": [labels[n] for n in nodes], "node": nodes})
+        label_sets.append({"node": nodes, "notes": label_notes(graph, labels, nodes)})
     return {
-        "traces": {"nodes": NODES, "path": PATH_TRACE, "labels": LABELS},
+        "traces": {"nodes": NODES, "path": PATH_TRACE},
         "steps": steps, "vocab": vocab, "energies": encode_float32(energies),
         "range": [energy_range(row) for row in energies], "hover": ENERGY_HOVER,
         "path_x": graph.positions[path, 0].tolist(), "path_y": graph.positions[path, 1].tolist(),
@@ -186,7 +194,7 @@ def selection_patch(fig: Any, graph: GraphData, node: int, k: int, label: str) -
 
 def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1, detail_k: int = 5) -> go.Figure:
     """The whole graph: k strongest own edges per node, nodes (grey until ``step_frames`` paints
-    them), empty path and label traces, and the selected node's ``detail_k`` strongest edges."""
+    them), an empty path trace, and the selected node's ``detail_k`` strongest edges."""
     idx = thinned_edges(graph, k)
     ex, ey = edge_segments(graph.positions, graph.sources[idx], graph.targets[idx])
     vocab = graph.positions.shape[0]
@@ -202,8 +210,6 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
                      marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": PATH, "width": 2.5}}),
         go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CHOSEN}, hoverinfo="skip"),
         go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),
-        go.Scatter(**no_xy, mode="text", textposition="top center", hoverinfo="skip", showlegend=False,
-                   textfont={"size": LABEL_FONT, "color": "#111", "shadow": "0 0 3px white"}),
         go.Scattergl(**no_xy, mode="markers", name="", hoverinfo="skip",
                      marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}),
     ])

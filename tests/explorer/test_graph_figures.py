@@ -106,10 +106,13 @@ def test_labels_never_overlap_and_the_step_comes_first() -> None:
         assert path[step + 1] in chosen["node"]  # the step's target is always written
         assert 10 <= len(chosen["node"]) <= graph.MAX_LABELS
         boxes = []
-        for x, y, text in zip(chosen["x"], chosen["y"], chosen["text"]):
-            px, py = (x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height
-            half = len(text) * graph.CHAR_PX / 2
-            boxes.append((px - half, py - graph.LABEL_FONT - 3, px + half, py - 3))
+        for note, node in zip(chosen["notes"], chosen["node"]):
+            assert (note["x"], note["y"], note["text"]) == (*g.positions[node].tolist(), labels[node])
+            px = (note["x"] - x0) / (x1 - x0) * width
+            py = (y1 - note["y"]) / (y1 - y0) * height - note["yshift"]  # the label's centre
+            half_w, half_h = len(note["text"]) * graph.CHAR_PX / 2, graph.LABEL_FONT / 2
+            assert py + half_h < (y1 - note["y"]) / (y1 - y0) * height  # above its node
+            boxes.append((px - half_w, py - half_h, px + half_w, py + half_h))
         for a, b in itertools.combinations(boxes, 2):
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
 
