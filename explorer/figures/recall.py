@@ -26,6 +26,7 @@ LABEL_FONT = 11
 CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
 LABEL_OFFSET_PX = 10  # from a node's centre to the start of its label
 X_PAD = (0.25, 0.95)  # x range around the hops, in hops: room for the last column's labels
+LABEL_HALO = "0 0 2px white, 0 0 2px white, 0 0 3px white"  # keeps a label readable over the edges
 
 
 def recall_positions(result: RecallResult, max_nodes: int) -> dict[int, tuple[float, float]]:
@@ -93,7 +94,7 @@ def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40) ->
     fig.add_trace(go.Scatter(
         x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
         text=[fitted_label(name, x_range) for name in names], textposition="middle right",
-        textfont={"size": LABEL_FONT}, hovertext=names,
+        textfont={"size": LABEL_FONT, "color": "#111", "shadow": LABEL_HALO}, hovertext=names,
         customdata=[[n, float(act[n]), int(result.first_hop[n])] for n in nodes],
         hovertemplate="node %{customdata[0]}: %{hovertext}<br>activation %{customdata[1]:.6g}"
         "<br>first hop %{customdata[2]}<extra></extra>",
