@@ -73,6 +73,15 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)  # the link follows the step
     body.send_keys(Keys.ARROW_LEFT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 6"))
+    dash_duo.find_element("#tg-play").click()  # play runs to the last step and stops there
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 6 of 6"))
+    wait_until(lambda: "play" in dash_duo.find_element("#tg-play").text)
+    assert plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 7
+    body.send_keys(Keys.ARROW_LEFT)
+    body.send_keys(Keys.ARROW_LEFT)
+    body.send_keys(Keys.ARROW_LEFT)
+    body.send_keys(Keys.ARROW_LEFT)
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 6"))
     assert counted_app.callback_requests == requests  # stepping never asked the server
 
     # click node 4: its strongest out- and in-edges are drawn, the legend names them
