@@ -13,7 +13,7 @@ import dash
 import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from brillm_core import Checkpoint
+from brillm_core import Checkpoint, Trace
 
 from .. import components as ui
 from .. import pathview
@@ -108,7 +108,7 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
 
 
 
-def step_titles(trace: Any, token: Any) -> list[str]:
+def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
     """'step i of n: source → target' for every step of a trace."""
     return [f"step {i + 1} of {trace.num_steps}: {common.token_label(int(s), token)} → "
             f"{common.token_label(int(t), token)}" for i, (s, t) in enumerate(zip(trace.path[:-1], trace.path[1:]))]
