@@ -145,8 +145,8 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def render(meta: Meta | None, click: Any, k: Any, state_data: dict | None, drawn: dict | None):
-        """Full figure when the checkpoint or k changes, else a patch of the selection; every step's
-        frames when the trace changes (the browser applies the current one). A click or k is read
+        """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
+        selection; every step's frames when the trace changes (the browser applies the current one). A click or k is read
         from its event (the reducer updates the state in parallel): the page state is written by
         the browser's stepping, so it cannot also drive this callback."""
         state, _ = from_dict(state_data or {})
@@ -164,12 +164,6 @@ def register(app: Dash, services: Services) -> None:
         labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
         mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
         key = {"graph": meta["graph_key"], "k": state.graph_k}
-        if drawn == key:
-            fig: Any = Patch()
-            graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
-        else:
-            fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
-        info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
         frames: Any = no_update
         slider_max: Any = no_update
         slider_value: Any = no_update
@@ -180,6 +174,12 @@ def register(app: Dash, services: Services) -> None:
                 step_titles(result.trace, checkpoint.token))
             slider_max = max(result.trace.num_steps - 1, 1) if result else 1
             slider_value = pathview.clamp_step(state, meta)
+        if drawn == key and frames is not None:  # frames None: no path now, so no old step drawing either
+            fig: Any = Patch()
+            graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
+        else:
+            fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
+        info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
         return fig, key, frames, info, slider_max, slider_value, ui.messages(pathview.meta_errors(meta)), ""
 
     @app.callback(
