@@ -10,7 +10,8 @@
    cache, build the figure and every step's frames of a 16-step path, serialise to JSON.
 3. In headless Chromium (software WebGL), 4,000 nodes and 16,000 drawn edges with plotly
    Scattergl: first render, one step applied the way assets/graph_step.js applies it
-   (new node colours, path, arrows, labels), and a wheel-zoom-sized relayout.
+   (new node colours, path, arrows, labels), and a wheel-zoom-sized relayout; then the same
+   without the edge trace, which shows what redrawing the edges costs.
 Usage: python benchmarks/bench_graph.py [--repeats R] [--no-browser]
 """
 
@@ -138,8 +139,9 @@ Plotly.newPlot('g', fig.data, fig.layout, {scrollZoom: true}).then(frame).then(f
 """
 
 
-def browser_timings(graph: GraphData, repeats: int, workdir: Path) -> None:
-    """Render, step and zoom timings of plotly Scattergl at 4,000 nodes and 16,000 edges."""
+def browser_timings(graph: GraphData, repeats: int, workdir: Path, edges: bool = True) -> None:
+    """Render, step and zoom timings of plotly Scattergl at 4,000 nodes and 16,000 edges (or with the
+    edge trace left empty, to see what the edges cost)."""
     from selenium import webdriver
 
     vocab = len(graph.positions)
@@ -148,6 +150,8 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path) -> None:
     path = [int(n) for n in rng.choice(vocab, 17, replace=False)]
     energies = rng.gamma(2.0, 1.0, (16, vocab)).astype(np.float32)
     fig = graph_fig.token_graph(graph, labels, 4)
+    if not edges:
+        fig.data[graph_fig.EDGES].update(x=[], y=[])
     frames = graph_fig.step_frames(graph, labels, energies, path, [""] * 16)
     frames["rows"] = energies.tolist()
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")
@@ -165,8 +169,8 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path) -> None:
         out = driver.execute_async_script(BROWSER_SCRIPT.replace("REPEATS", str(repeats)))
     finally:
         driver.quit()
-    edges = len(graph_fig.thinned_edges(graph, 4))
-    print(f"headless Chromium, plotly Scattergl, {vocab:,} nodes, {edges:,} edges: first render {out['first']:.0f} ms; "
+    drawn = len(graph_fig.thinned_edges(graph, 4)) if edges else 0
+    print(f"headless Chromium, plotly Scattergl, {vocab:,} nodes, {drawn:,} edges: first render {out['first']:.0f} ms; "
           f"a step (colours, path, arrows, labels) median {statistics.median(out['steps']):.0f} ms "
           f"(max {max(out['steps']):.0f}); a zoom median {statistics.median(out['zooms']):.0f} ms "
           f"(max {max(out['zooms']):.0f}) over {repeats} each")
@@ -192,6 +196,7 @@ def main() -> None:
                           np.zeros(vocab, dtype=np.float32), top)
         with tempfile.TemporaryDirectory() as tmp:
             browser_timings(graph, 4 * args.repeats, Path(tmp))
+            browser_timings(graph, 4 * args.repeats, Path(tmp), edges=False)
     print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
