@@ -1,7 +1,7 @@
 """Explorer speed at the release's scale (V = 4,000, d = 32), printed.
 
 1. Server time of a step change with the trace cached: the reducer and the render
-   callbacks of the Signal path and Token graph views, called through Flask's test
+   callbacks of the Signal path view (the Token graph steps in the browser), called through Flask's test
    client exactly as the browser calls them (aim <= 100 ms).
 2. Time to trace and render a 32-step path (uncached): propagation plus the Signal path
    figures serialised to JSON.
@@ -69,7 +69,8 @@ def step_change_ms(app, cache_dir: Path, ckpt: Checkpoint, state: ViewState, rep
     client = app.server.test_client()
     client.get("/")
     out = {}
-    for prefix, marker, extra in (("sp", "sp-chips.children", []), ("tg", "tg-graph.figure", ["tg-drawn"])):
+    # The Token graph steps in the browser (no server call): benchmarks/bench_graph.py times it.
+    for prefix, marker, extra in (("sp", "sp-chips.children", []),):
         times, reducer_times = [], []
         drawn = None
         for i in range(repeats + 1):
@@ -133,7 +134,7 @@ def first_paint_s(ckpt: Checkpoint, k: int, workdir: Path) -> tuple[float, int, 
 
     g = compute.compute_graph_data(ckpt.model)
     labels = [str(n) for n in range(V)]
-    fig = graph_fig.token_graph(g, labels, k, energies=None)
+    fig = graph_fig.token_graph(g, labels, k)
     page = workdir / "graph.html"
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")
     (workdir / "fig.js").write_text("window.FIG = " + fig.to_json() + ";")

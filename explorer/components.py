@@ -15,8 +15,9 @@ def graph_config(filename: str) -> dict[str, Any]:
             "toImageButtonOptions": {"format": "svg", "filename": filename}}
 
 
-def figure_panel(graph_id: str, title: str, **graph_kwargs: Any) -> html.Div:
-    """A graph with PNG and SVG export buttons (handled by assets/explorer.js)."""
+def figure_panel(graph_id: str, title: str, config: dict[str, Any] | None = None, **graph_kwargs: Any) -> html.Div:
+    """A graph with PNG and SVG export buttons (handled by assets/explorer.js); ``config`` adds to
+    the plotly config (for example wheel zoom)."""
     buttons = [
         html.Button(fmt.upper(), className="export-image", title=f"Download {title} as {fmt.upper()}",
                     **{"data-graph": graph_id, "data-format": fmt, "data-filename": graph_id})
@@ -24,7 +25,7 @@ def figure_panel(graph_id: str, title: str, **graph_kwargs: Any) -> html.Div:
     ]
     return html.Div([
         html.Div(buttons, className="figure-tools"),
-        dcc.Graph(id=graph_id, config=graph_config(graph_id), **graph_kwargs),
+        dcc.Graph(id=graph_id, config={**graph_config(graph_id), **(config or {})}, **graph_kwargs),
     ], className="figure-panel")
 
 

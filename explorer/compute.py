@@ -13,7 +13,7 @@ from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, T
 from brillm_core import incoming_energy
 
 from .cache import ResultCache, cache_key
-from .graphdata import GraphData, compute_graph_data
+from .graphdata import LAYOUT_VERSION, GraphData, compute_graph_data
 from .state import ViewState
 
 
@@ -65,7 +65,7 @@ def graph_key(checkpoint: Checkpoint, settings: DecodeSettings | None = None) ->
     """Cache key of a checkpoint's graph data under the decode settings its edge strengths follow."""
     s = settings or DecodeSettings()
     return cache_key("graph", checkpoint.model_id,
-                     {"version": 2, "release_decoder": s.release_decoder, "start_signal": s.start_signal})
+                     {"version": 2, "layout": LAYOUT_VERSION, "release_decoder": s.release_decoder, "start_signal": s.start_signal})
 
 
 def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> GraphData:

@@ -1,18 +1,40 @@
-"""Token graph figure: WebGL edges (float32, NaN-separated), nodes painted by the energy
-landscape, the path so far, and the current/selected node. Trace order is fixed
-(EDGES, NODES, PATH, MARKS) so pages can update parts with ``dash.Patch``."""
+"""Token graph figure: WebGL edges (float32, NaN-separated) and nodes, the path as numbered
+arrows, labels that never overlap (annotations), and the selected node's strongest edges.
+
+The figure itself holds what does not change with the step. What does (node colours = the
+energy landscape, the path so far, arrows, labels, the step title) is computed here for
+every step at once by ``step_frames`` and applied in the browser by ``assets/graph_step.js``,
+so stepping never asks the server. Trace order is fixed (see the constants) so that pages
+and the script can update parts in place.
+"""
 
 from __future__ import annotations
+
+import base64
+from collections import Counter
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..graphdata import GraphData
-from .common import CHOSEN, PATH, base_layout
+from .common import CANDIDATE, CHOSEN, PATH, base_layout
 
-EDGES, NODES, PATH_TRACE, MARKS = 0, 1, 2, 3
-LABELLED_NODES = 60  # up to this many nodes, their tokens are written next to them
+EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
+HEIGHT = 600
+MARGIN = {"l": 10, "r": 10, "t": 70, "b": 10}
+AXIS_PAD = 0.04  # the layout fills [-1, 1]; the axes show a little more so border nodes are whole
+# Labels are placed for the whole graph seen in a plot area of at least this size (the
+# panel at a 1,440 px wide window); a wider panel or zooming in only moves them apart.
+PLOT_PX = (760, HEIGHT - MARGIN["t"] - MARGIN["b"])
+LABEL_FONT = 11
+CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
+LABEL_GAP = 6  # px between a node and its label, and around each label
+MAX_LABELS = 40
+ENERGY_LABELS = 30  # highest-energy nodes of a step that compete for a label after the path's
+NODE_HOVER = "%{text}<extra></extra>"
+ENERGY_HOVER = "%{text}<br>energy at this step: %{customdata:.5g}<extra></extra>"
 
 
 def edge_segments(positions: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,60 +54,180 @@ def thinned_edges(graph: GraphData, k: int) -> np.ndarray:
     return idx[graph.sources[idx] != graph.targets[idx]]
 
 
-def landscape_colours(energies: np.ndarray | None, vocab_size: int) -> dict:
-    """Marker colour settings for a whole-vocabulary energy vector (NaN = not a candidate)."""
-    if energies is None:
-        return {"color": NODE_GREY}
-    e = np.asarray(energies, dtype=np.float32)
-    finite = e[np.isfinite(e)]
+def axis_ranges() -> tuple[list[float], list[float]]:
+    """The whole graph's x and y ranges."""
+    edge = 1.0 + AXIS_PAD
+    return [-edge, edge], [-edge, edge]
+
+
+def to_pixels(positions: np.ndarray) -> np.ndarray:
+    """Layout coordinates -> pixels of the assumed plot area (y downwards), whole graph in view."""
+    (x0, x1), (y0, y1) = axis_ranges()
+    w, h = PLOT_PX
+    return np.stack([(positions[:, 0] - x0) / (x1 - x0) * w, (y1 - positions[:, 1]) / (y1 - y0) * h], axis=1)
+
+
+def label_box(pixel: np.ndarray, text: str) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in pixels of a label written centred above its node."""
+    width = len(text) * CHAR_PX + LABEL_GAP
+    height = LABEL_FONT + LABEL_GAP
+    x, y = float(pixel[0]), float(pixel[1])
+    return x - width / 2, y - LABEL_GAP / 2 - height, x + width / 2, y - LABEL_GAP / 2
+
+
+def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two (left, top, right, bottom) boxes intersect."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def choose_labels(positions: np.ndarray, labels: list[str], priority: list[int],
+                  limit: int = MAX_LABELS) -> list[int]:
+    """Nodes to label, in ``priority`` order, skipping any whose label would overlap one already
+    chosen (screen distance at the whole-graph view), at most ``limit``."""
+    pixels = to_pixels(positions)
+    chosen: list[int] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    for node in dict.fromkeys(priority):
+        box = label_box(pixels[node], labels[node])
+        if not any(overlaps(box, other) for other in boxes):
+            chosen.append(node)
+            boxes.append(box)
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def label_priority(path: list[int], step: int, energies: np.ndarray) -> list[int]:
+    """The step's source and target, the earlier path back to its start, then the step's highest energies."""
+    shown = path[: step + 2]
+    finite = np.nonzero(np.isfinite(energies))[0]
+    strongest = finite[np.argsort(-energies[finite], kind="stable")[:ENERGY_LABELS]]
+    return [*reversed(shown), *(int(n) for n in strongest)]
+
+
+def label_notes(graph: GraphData, labels: list[str], nodes: list[int]) -> list[dict[str, Any]]:
+    """Annotations writing each node's label centred above it on a light background (annotations
+    are drawn above the WebGL layer, so edges and nodes never cover a label)."""
+    shift = LABEL_GAP / 2 + (LABEL_FONT + LABEL_GAP) / 2
+    return [{"x": float(graph.positions[n, 0]), "y": float(graph.positions[n, 1]), "xref": "x", "yref": "y",
+             "text": labels[n], "showarrow": False, "yshift": shift, "font": {"size": LABEL_FONT, "color": "#111"},
+             "bgcolor": "rgba(255,255,255,0.75)", "borderpad": 0} for n in nodes]
+
+
+def path_arrows(graph: GraphData, path: list[int], titles: list[str]) -> list[dict[str, Any]]:
+    """Two annotations per step, in step order: an arrow from source to target, and the step's
+    number at the arrow's middle (a repeated edge's numbers stacked, not on top of each other)."""
+    seen: Counter[tuple[int, int]] = Counter()
+    notes: list[dict[str, Any]] = []
+    for i, (s, t) in enumerate(zip(path[:-1], path[1:])):
+        (sx, sy), (tx, ty) = graph.positions[s].tolist(), graph.positions[t].tolist()
+        notes.append({"x": tx, "y": ty, "ax": sx, "ay": sy, "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
+                      "text": "", "showarrow": s != t, "arrowhead": 2, "arrowsize": 1.1, "arrowwidth": 2,
+                      "arrowcolor": PATH, "standoff": 5, "startstandoff": 4})
+        notes.append({"x": (sx + tx) / 2, "y": (sy + ty) / 2, "xref": "x", "yref": "y", "text": str(i + 1),
+                      "showarrow": False, "font": {"size": 10, "color": "#7a3c00"}, "bgcolor": "rgba(255,255,255,0.85)",
+                      "bordercolor": PATH, "borderwidth": 1, "borderpad": 1, "yshift": 14 * seen[(s, t)],
+                      "hovertext": titles[i] if i < len(titles) else ""})
+        seen[(s, t)] += 1
+    return notes
+
+
+def encode_float32(values: np.ndarray) -> str:
+    """Base64 of the float32 bytes (little-endian), the way the browser script reads them."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode("ascii")
+
+
+def energy_range(energies: np.ndarray) -> list[float]:
+    """[cmin, cmax] of a step's finite energies (a flat landscape gets a tiny span)."""
+    finite = energies[np.isfinite(energies)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return {"color": np.where(np.isfinite(e), e, lo).astype(np.float32), "colorscale": "Viridis", "cmin": lo,
-            "cmax": hi if hi > lo else lo + 1e-6, "showscale": True, "colorbar": {"title": "energy", "thickness": 12}}
+    return [lo, hi if hi > lo else lo + 1e-6]
 
 
-def path_xy(graph: GraphData, path: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates of path nodes in order."""
-    p = np.asarray(path, dtype=np.int64)
-    return graph.positions[p, 0], graph.positions[p, 1]
+def step_frames(graph: GraphData, labels: list[str], energies: np.ndarray, path: list[int],
+                titles: list[str]) -> dict[str, Any]:
+    """Everything that changes with the step, for every step: the whole-vocabulary energies
+    (float32, NaN = not a candidate) and their colour range, the path's coordinates, its arrows,
+    the labels and the step titles. ``assets/graph_step.js`` applies step i of it."""
+    energies = np.asarray(energies, dtype=np.float32)
+    steps, vocab = energies.shape
+    label_sets = []
+    for step in range(steps):
+        nodes = choose_labels(graph.positions, labels, label_priority(path, step, energies[step]))
+        label_sets.append({"node": nodes, "notes": label_notes(graph, labels, nodes)})
+    return {
+        "traces": {"nodes": NODES, "path": PATH_TRACE},
+        "steps": steps, "vocab": vocab, "energies": encode_float32(energies),
+        "range": [energy_range(row) for row in energies], "hover": ENERGY_HOVER,
+        "path_x": graph.positions[path, 0].tolist(), "path_y": graph.positions[path, 1].tolist(),
+        "arrows": path_arrows(graph, path, titles), "labels": label_sets, "titles": titles,
+    }
 
 
-def token_graph(graph: GraphData, labels: list[str], k: int, energies: np.ndarray | None = None,
-                path: list[int] | None = None, selected: int = -1) -> go.Figure:
-    """The whole graph: k strongest own edges per node, nodes coloured by ``energies``."""
+def selection_edges(graph: GraphData, node: int, k: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Line coordinates of a node's k strongest own out-edges and in-edges (none for -1)."""
+    if node < 0:
+        empty = np.array([], dtype=np.int64)
+        return edge_segments(graph.positions, empty, empty), edge_segments(graph.positions, empty, empty)
+    out, into = graph.out_edges(node, k), graph.in_edges(node, k)
+    return (edge_segments(graph.positions, graph.sources[out], graph.targets[out]),
+            edge_segments(graph.positions, graph.sources[into], graph.targets[into]))
+
+
+def marks_xy(graph: GraphData, node: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the selected node (empty for -1)."""
+    nodes = [node] if node >= 0 else []
+    return graph.positions[nodes, 0], graph.positions[nodes, 1]
+
+
+def selection_patch(fig: Any, graph: GraphData, node: int, k: int, label: str) -> None:
+    """Write a node's selection (ring, strongest out- and in-edges, legend names) into ``fig``
+    (a figure dict or a ``dash.Patch``)."""
+    (ox, oy), (ix, iy) = selection_edges(graph, node, k)
+    mx, my = marks_xy(graph, node)
+    suffix = f" of {label}" if node >= 0 else " of the clicked node"
+    for trace, (x, y), name in ((OUT_EDGES, (ox, oy), f"strongest out-edges{suffix}"),
+                                (IN_EDGES, (ix, iy), f"strongest in-edges{suffix}"),
+                                (MARKS, (mx, my), "selected node")):
+        fig["data"][trace]["x"], fig["data"][trace]["y"], fig["data"][trace]["name"] = x, y, name
+
+
+def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1, detail_k: int = 5) -> go.Figure:
+    """The whole graph: k strongest own edges per node, nodes (grey until ``step_frames`` paints
+    them), an empty path trace, and the selected node's ``detail_k`` strongest edges."""
     idx = thinned_edges(graph, k)
     ex, ey = edge_segments(graph.positions, graph.sources[idx], graph.targets[idx])
-    fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=ex, y=ey, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.35)"},
-                               hoverinfo="skip", name="edges"))
     vocab = graph.positions.shape[0]
-    fig.add_trace(go.Scattergl(
-        x=graph.positions[:, 0], y=graph.positions[:, 1], name="nodes", text=labels, textposition="top center",
-        mode="markers+text" if vocab <= LABELLED_NODES else "markers",
-        customdata=energy_text(energies, vocab), hovertemplate="%{text}<br>energy %{customdata}<extra></extra>",
-        marker={"size": 6 if vocab > 500 else 12, **landscape_colours(energies, vocab)},
-    ))
-    px, py = path_xy(graph, path or [])
-    fig.add_trace(go.Scattergl(x=px, y=py, mode="lines+markers", name="path", hoverinfo="skip",
-                               line={"color": PATH, "width": 3}, marker={"size": 9, "color": PATH}))
-    mx, my = path_xy(graph, [selected] if selected >= 0 else [])
-    fig.add_trace(go.Scattergl(x=mx, y=my, mode="markers", name="selected", hoverinfo="skip",
-                               marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(showlegend=False, dragmode="pan", uirevision="graph", hovermode="closest")
-    return base_layout(fig, f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)", 640)
-
-
-def energy_text(energies: np.ndarray | None, vocab: int) -> list[str]:
-    """Hover text of each node's energy ('–' where not a candidate)."""
-    if energies is None:
-        return ["–"] * vocab
-    return ["–" if not np.isfinite(v) else f"{v:.5g}" for v in np.asarray(energies, dtype=float)]
+    no_xy: dict[str, Any] = {"x": np.array([], dtype=np.float32), "y": np.array([], dtype=np.float32)}
+    fig = go.Figure([
+        go.Scattergl(x=ex, y=ey, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
+                     hoverinfo="skip", name=f"{k} strongest own edges per node"),
+        go.Scattergl(x=graph.positions[:, 0], y=graph.positions[:, 1], mode="markers", text=labels,
+                     name="nodes (colour: energy at this step)", hovertemplate=NODE_HOVER,
+                     marker={"size": 5 if vocab > 500 else 11, "color": NODE_GREY, "colorscale": "Viridis",
+                             "colorbar": {"title": {"text": "energy"}, "thickness": 12, "len": 0.6}}),
+        go.Scattergl(**no_xy, mode="markers", name="path so far", hoverinfo="skip",
+                     marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": PATH, "width": 2.5}}),
+        go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CHOSEN}, hoverinfo="skip"),
+        go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),
+        go.Scattergl(**no_xy, mode="markers", name="", hoverinfo="skip",
+                     marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}),
+    ])
+    selection_patch(fig, graph, selected, detail_k, labels[selected] if selected >= 0 else "")
+    x_range, y_range = axis_ranges()
+    fig.update_xaxes(visible=False, range=x_range)
+    fig.update_yaxes(visible=False, range=y_range)
+    fig.update_layout(dragmode="pan", uirevision="graph", hovermode="closest", showlegend=True,
+                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
+                              "itemclick": "toggle", "itemdoubleclick": "toggleothers"})
+    base_layout(fig, f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)", HEIGHT)
+    fig.update_layout(margin=MARGIN)
+    return fig
 
 
 def path_range(graph: GraphData, path: list[int], margin: float = 0.15) -> tuple[list[float], list[float]]:
     """Axis ranges framing the path's nodes with a margin."""
-    x, y = path_xy(graph, path)
+    x, y = graph.positions[path, 0], graph.positions[path, 1]
     pad_x = max(float(x.max() - x.min()), 0.1) * margin + 0.05
     pad_y = max(float(y.max() - y.min()), 0.1) * margin + 0.05
     return [float(x.min()) - pad_x, float(x.max()) + pad_x], [float(y.min()) - pad_y, float(y.max()) + pad_y]

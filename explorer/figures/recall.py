@@ -1,8 +1,13 @@
-"""Recall figures: the explored spread as a layered graph, and the reverse view's sources."""
+"""Recall figures: the explored spread as a layered graph, and the reverse view's sources.
+
+The layered graph keeps its labels apart by construction: each hop is a column, each node
+a row of at least ``ROW_PX`` pixels (the figure grows with the fullest column), and each
+label is written to the right of its node, cut to the width of a column (the whole token
+is in the hover)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
@@ -13,6 +18,15 @@ from brillm_core import RecallResult
 from .common import CANDIDATE, CHOSEN, TokenText, base_layout, placeholder, token_label
 
 WIDTHS = (0.6, 1.6, 3.2)
+HEIGHT = 480
+MARGIN = {"l": 20, "r": 20, "t": 40, "b": 40}
+ROW_PX = 20  # vertical room of one node and its label
+PLOT_WIDTH_PX = 560  # the narrowest plot area the page gives the figure (half of a 1,440 px window)
+LABEL_FONT = 11
+CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
+LABEL_OFFSET_PX = 10  # from a node's centre to the start of its label
+X_PAD = (0.25, 0.95)  # x range around the hops, in hops: room for the last column's labels
+LABEL_HALO = "0 0 2px white, 0 0 2px white, 0 0 3px white"  # keeps a label readable over the edges
 
 
 def recall_positions(result: RecallResult, max_nodes: int) -> dict[int, tuple[float, float]]:
@@ -38,9 +52,26 @@ def ranked_nodes(result: RecallResult) -> list[int]:
     return [int(n) for n in sorted(reached, key=lambda n: (-act[n], n))]
 
 
+def layout_size(pos: dict[int, tuple[float, float]]) -> tuple[list[float], list[float], int]:
+    """x range, y range and figure height that give every row ``ROW_PX`` pixels."""
+    hops = max(x for x, _ in pos.values())
+    rows = max(Counter(x for x, _ in pos.values()).values())
+    half = (rows - 1) / 2 + 0.6
+    height = max(HEIGHT, int(2 * half * ROW_PX) + MARGIN["t"] + MARGIN["b"])
+    return [-X_PAD[0], hops + X_PAD[1]], [-half, half], height
+
+
+def fitted_label(text: str, x_range: list[float]) -> str:
+    """A label cut (with '…') to the room between its node and the next column."""
+    column_px = PLOT_WIDTH_PX / (x_range[1] - x_range[0])
+    room = max(3, int((column_px - LABEL_OFFSET_PX - 6) / CHAR_PX))
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
 def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40) -> go.Figure:
     """Nodes by hop and activation; explored edges with width by the mass they carried."""
     pos = recall_positions(result, max_nodes)
+    x_range, y_range, height = layout_size(pos)
     mass: dict[tuple[int, int], float] = defaultdict(float)
     for _, s, t, m in result.edges:
         if s in pos and t in pos and s != t:
@@ -59,19 +90,23 @@ def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40) ->
                                      line={"width": width, "color": "rgba(90,90,90,0.5)"}))
     nodes = list(pos)
     act = result.activation.numpy()
+    names = [token_label(n, token) for n in nodes]
     fig.add_trace(go.Scatter(
         x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
-        text=[token_label(n, token) for n in nodes], textposition="top center",
+        text=[fitted_label(name, x_range) for name in names], textposition="middle right",
+        textfont={"size": LABEL_FONT, "color": "#111", "shadow": LABEL_HALO}, hovertext=names,
         customdata=[[n, float(act[n]), int(result.first_hop[n])] for n in nodes],
-        hovertemplate="node %{customdata[0]}: %{text}<br>activation %{customdata[1]:.6g}"
+        hovertemplate="node %{customdata[0]}: %{hovertext}<br>activation %{customdata[1]:.6g}"
         "<br>first hop %{customdata[2]}<extra></extra>",
-        marker={"size": [10 + 30 * min(float(act[n]), 1.0) ** 0.5 for n in nodes],
+        marker={"size": [6 + 10 * min(float(act[n]), 1.0) ** 0.5 for n in nodes],
                 "color": [CHOSEN if n == result.context[-1] else CANDIDATE for n in nodes]},
     ))
-    fig.update_xaxes(title="hop at which the node first lights up", dtick=1)
-    fig.update_yaxes(visible=False)
+    fig.update_xaxes(title="hop at which the node first lights up", dtick=1, range=x_range)
+    fig.update_yaxes(visible=False, range=y_range)
     fig.update_layout(showlegend=False)
-    return base_layout(fig, f"Recall from {token_label(result.context[-1], token)}: {len(nodes) - 1} strongest nodes", 480)
+    base_layout(fig, f"Recall from {token_label(result.context[-1], token)}: {len(nodes) - 1} strongest nodes", height)
+    fig.update_layout(margin=MARGIN)
+    return fig
 
 
 def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15) -> go.Figure:

@@ -1,4 +1,9 @@
-"""Token graph: every node and its strongest own edges (WebGL), the path and the energy landscape."""
+"""Token graph: every node and its strongest own edges (WebGL), the path and the energy landscape.
+
+The server draws the figure when the checkpoint, the trace, k or the selected node changes,
+and sends every step's landscape, arrows and labels with it (``graph.step_frames``);
+stepping (keys, buttons, slider, play) is done in the browser by ``assets/graph_step.js``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from typing import Any
 
 import dash
 import numpy as np
-from dash import Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from brillm_core import Checkpoint, DecodeSettings
+from brillm_core import Checkpoint, DecodeSettings, Trace
 
 from .. import components as ui
 from .. import pathview
@@ -27,16 +32,24 @@ HELP = [
            "of a source shares one row and so one output); the slider keeps each node's k strongest, where "
            "an edge's strength is its energy at the first step of a path starting at its source "
            "(under the chosen decoder and start signal)."),
-    html.P("With a prompt, the path so far is drawn in orange and the nodes are painted with the energy "
-           "every node would receive at the current step (the whole-vocabulary landscape). Step with ← and →, "
-           "zoom with the mouse or 'Zoom to path', click a node for its strongest edges and bias."),
+    html.P("Nodes are placed by a force layout (computed once per checkpoint): each node is pulled towards "
+           "the targets of its strongest edges, so what a token tends to lead to lies around it."),
+    html.P("With a prompt, the path so far is drawn as orange arrows numbered by step, and the nodes are "
+           "painted with the energy every node would receive at the current step (the whole-vocabulary "
+           "landscape); the path's nodes and the step's highest-energy nodes are labelled where the labels fit. "
+           "Step with ← and → (in the browser, no waiting), zoom with the mouse wheel, drag to pan, "
+           "'Zoom to path' frames the path; click a node to draw its strongest out- (red) and in-edges (blue). "
+           "Click a legend entry to hide or show that layer."),
 ]
+GRAPH_CONFIG = {"scrollZoom": True, "doubleClick": "reset"}
+PREPARING = "Preparing the graph: the layout is computed once per checkpoint (a few seconds), then cached."
 
 
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), dcc.Store(id=f"{P}-drawn"),
+        dcc.Store(id=f"{P}-frames"),
         ui.step_controls(P),
         html.Div([
             ui.labelled("Edges per node", html.Div(dcc.Slider(id=f"{P}-k", min=1, max=MAX_GRAPH_K, step=1, value=3,
@@ -44,7 +57,9 @@ def layout(**_query: Any) -> html.Div:
                                                    className="k-slider")),
             html.Button("Zoom to path", id=f"{P}-zoom"), html.Button("Whole graph", id=f"{P}-reset"),
         ], className="grid-controls"),
-        html.Div([ui.figure_panel(f"{P}-graph", "token graph"), html.Div(id=f"{P}-details", className="node-details")],
+        html.Div([ui.figure_panel(f"{P}-graph", "token graph", config=GRAPH_CONFIG,
+                                  figure=common.placeholder(PREPARING, graph.HEIGHT)),
+                  html.Div(id=f"{P}-details", className="node-details")],
                  className="graph-layout"),
     ], className="page")
 
@@ -78,7 +93,7 @@ def k_event(state: ViewState, k: Any, _meta: Meta) -> ViewState:
     return state.with_(graph_k=k if k is not None else state.graph_k)
 
 
-def details(g: GraphData, checkpoint: Checkpoint, node: int, energies: np.ndarray | None) -> list[Any]:
+def details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
     """Token, bias, own-edge counts, strongest out and in edges of one node."""
     token = checkpoint.token
     bias = checkpoint.model.node_bias[node, 0].detach().numpy()
@@ -95,65 +110,84 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int, energies: np.ndarra
              html.Div(f"own-row edges: {out_count} out, {in_count} in; "
                       f"shared-row strength from it: {g.shared_strength[node]:.5g}"),
              html.Div(f"node bias ‖b‖ = {np.linalg.norm(bias):.5g}: [{', '.join(f'{v:.3g}' for v in bias)}]")]
-    if energies is not None:
-        e = energies[node]
-        lines.append(html.Div(f"energy at this step: {'not a candidate' if not np.isfinite(e) else f'{e:.5g}'}"))
     lines += [table(g.out_edges(node, DETAIL_K), g.targets, "strongest out-edges"),
               table(g.in_edges(node, DETAIL_K), g.sources, "strongest in-edges")]
     return lines
 
 
+def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
+    """'step i of n: source → target' for every step of a trace."""
+    return [f"step {i + 1} of {trace.num_steps}: {common.token_label(int(s), token)} → "
+            f"{common.token_label(int(t), token)}" for i, (s, t) in enumerate(zip(trace.path[:-1], trace.path[1:]))]
+
+
 def register(app: Dash, services: Services) -> None:
-    """Register the page and its callbacks."""
+    """Register the page and its callbacks (stepping runs in the browser: assets/graph_step.js)."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-graph", "clickData"), node_event),
         Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k)),
-    ], job=graph_work))
+    ], steps=False, job=graph_work))
+    app.clientside_callback(
+        ClientsideFunction("graph_step", "move"),
+        Output(f"{P}-slider", "value", allow_duplicate=True), Output(f"{P}-interval", "disabled"),
+        Output(f"{P}-play", "children"),
+        Input(f"{P}-prev", "n_clicks"), Input(f"{P}-next", "n_clicks"), Input(f"{P}-interval", "n_intervals"),
+        Input(f"{P}-play", "n_clicks"), State(f"{P}-slider", "value"), State(f"{P}-slider", "max"),
+        State(f"{P}-interval", "disabled"), prevent_initial_call=True)
+    app.clientside_callback(
+        ClientsideFunction("graph_step", "draw"),
+        Output(f"{P}-graph", "figure", allow_duplicate=True), Output(f"{P}-step-label", "children"),
+        Output(f"{P}-state", "data", allow_duplicate=True),
+        Input(f"{P}-slider", "value"), Input(f"{P}-frames", "data"), Input(f"{P}-drawn", "data"),
+        State(f"{P}-graph", "figure"), State(f"{P}-state", "data"),
+        prevent_initial_call=True)
 
     @app.callback(
-        Output(f"{P}-graph", "figure"), Output(f"{P}-drawn", "data"), Output(f"{P}-details", "children"),
-        Output(f"{P}-slider", "max"), Output(f"{P}-step-label", "children"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), State(f"{P}-drawn", "data"),
+        Output(f"{P}-graph", "figure"), Output(f"{P}-drawn", "data"), Output(f"{P}-frames", "data"),
+        Output(f"{P}-details", "children"), Output(f"{P}-slider", "max"), Output(f"{P}-slider", "value"),
+        Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
+        Input(f"{P}-meta", "data"), Input(f"{P}-graph", "clickData"), Input(f"{P}-k", "value"),
+        State(f"{P}-state", "data"), State(f"{P}-drawn", "data"),
         prevent_initial_call=True,
     )
-    def render(meta: Meta | None, state_data: dict | None, drawn: dict | None):
-        """Full figure when the checkpoint or k changes; otherwise patch colours, path and marks."""
+    def render(meta: Meta | None, click: Any, k: Any, state_data: dict | None, drawn: dict | None):
+        """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
+        selection; every step's frames when the trace changes (the browser applies the current one). A click or k is read
+        from its event (the reducer updates the state in parallel): the page state is written by
+        the browser's stepping, so it cannot also drive this callback."""
         state, _ = from_dict(state_data or {})
+        triggered = ctx.triggered_prop_ids
+        if f"{P}-graph.clickData" in triggered:
+            state = node_event(state, click, meta or {})
+        if f"{P}-k.value" in triggered:
+            state = k_event(state, k, meta or {})
         if not meta or not meta.get("graph_key"):
             errors = pathview.meta_errors(meta)
-            return common.placeholder("Loading…" if not errors else "No graph"), None, [], 1, "", \
-                ui.messages(errors), no_update
+            figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
+            return figure, None, None, [], 1, 0, ui.messages(errors), no_update
         checkpoint = services.registry.load(meta["request"]["model"])
         g = graph_for(services.cache, checkpoint, request_settings(meta))
-        result = pathview.load_path(services, meta)
-        step = pathview.clamp_step(state, meta)
-        energies = result.trace.energies[step].numpy() if result else None
-        path = result.trace.path[: step + 2].tolist() if result else []
+        labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
         mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
         key = {"graph": meta["graph_key"], "k": state.graph_k}
-        if drawn == key:
-            fig = Patch()
-            colours = graph.landscape_colours(energies, len(g.positions))
-            for name, value in colours.items():
-                fig["data"][graph.NODES]["marker"][name] = value
-            fig["data"][graph.NODES]["customdata"] = graph.energy_text(energies, len(g.positions))
-            px, py = graph.path_xy(g, path)
-            fig["data"][graph.PATH_TRACE]["x"], fig["data"][graph.PATH_TRACE]["y"] = px, py
-            mx, my = graph.path_xy(g, [mark] if mark >= 0 else [])
-            fig["data"][graph.MARKS]["x"], fig["data"][graph.MARKS]["y"] = mx, my
+        frames: Any = no_update
+        slider_max: Any = no_update
+        slider_value: Any = no_update
+        if f"{P}-meta.data" in triggered:
+            result = pathview.load_path(services, meta)
+            frames = None if result is None else graph.step_frames(
+                g, labels, result.trace.energies.numpy(), result.trace.path.tolist(),
+                step_titles(result.trace, checkpoint.token))
+            slider_max = max(result.trace.num_steps - 1, 1) if result else 1
+            slider_value = pathview.clamp_step(state, meta)
+        if drawn == key and frames is not None:  # frames None: no path now, so no old step drawing either
+            fig: Any = Patch()
+            graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
         else:
-            labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
-            fig = graph.token_graph(g, labels, state.graph_k, energies, path, mark)
-        label = ""
-        if result:
-            s = result.trace.step(step)
-            label = (f"step {step + 1} of {result.trace.num_steps}: "
-                     f"{common.token_label(s.source, checkpoint.token)} → {common.token_label(s.target, checkpoint.token)}")
-        info = details(g, checkpoint, mark, energies) if mark >= 0 else [html.P("Click a node for its details.")]
-        slider_max = max(result.trace.num_steps - 1, 1) if result else 1
-        return fig, key, info, slider_max, label, ui.messages(pathview.meta_errors(meta)), ""
+            fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
+        info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
+        return fig, key, frames, info, slider_max, slider_value, ui.messages(pathview.meta_errors(meta)), ""
 
     @app.callback(
         Output(f"{P}-graph", "figure", allow_duplicate=True),
@@ -166,8 +200,7 @@ def register(app: Dash, services: Services) -> None:
         fig = Patch()
         result = pathview.load_path(services, meta)
         if ctx.triggered_id == f"{P}-reset" or result is None:
-            fig["layout"]["xaxis"]["autorange"] = True
-            fig["layout"]["yaxis"]["autorange"] = True
+            fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = graph.axis_ranges()
             return fig
         state, _ = from_dict(state_data or {})
         step = pathview.clamp_step(state, meta)

@@ -57,23 +57,6 @@ def test_graph_strength_is_step_zero_energy(ckpt: Checkpoint) -> None:
     assert g.positions.shape == (ckpt.config.vocab_size, 2) and np.abs(g.positions).max() <= 1
 
 
-def test_token_graph_figure(ckpt: Checkpoint, trace) -> None:
-    g = compute_graph_data(ckpt.model)
-    labels = [str(i) for i in range(ckpt.config.vocab_size)]
-    energies = trace.energies[3].numpy()
-    fig = graph.token_graph(g, labels, 2, energies, trace.path[:4].tolist(), selected=5)
-    edges = fig.data[graph.EDGES]
-    x = np.asarray(edges.x)
-    assert x.dtype == np.float32 and np.isnan(x[2::3]).all()
-    assert len(x) == 3 * len(graph.thinned_edges(g, 2))
-    np.testing.assert_array_equal(np.asarray(fig.data[graph.NODES].marker.color), energies)
-    assert len(fig.data[graph.PATH_TRACE].x) == 4
-    assert len(fig.data[graph.MARKS].x) == 1
-    for k in (1, 3):
-        idx = graph.thinned_edges(g, k)
-        assert np.bincount(g.sources[idx], minlength=ckpt.config.vocab_size).max() <= k
-
-
 def test_recall_figures_equal_result(ckpt: Checkpoint, tmp_path: Path) -> None:
     state = ViewState(prompt="abc", hops=3, branch=3, beam=8, node=4)
     res = compute.compute_recall(ckpt, state)
