@@ -10,7 +10,7 @@ import pytest
 from brillm_core import Checkpoint, DecodeSettings
 from explorer import compute
 from explorer.cache import ResultCache
-from explorer.figures import card, graph, recall, signal
+from explorer.figures import card, recall, signal
 from explorer.graphdata import compute_graph_data
 from explorer.state import ViewState
 
