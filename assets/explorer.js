@@ -6,10 +6,12 @@
     return el && el.offsetParent !== null && !el.disabled;
   }
 
-  // Left/right arrow keys click the page's previous/next step buttons (not while typing).
+  // Left/right arrow keys click the page's previous/next step buttons (not while typing, and not
+  // while a slider or a menu has the focus: the keys then move only that control).
   document.addEventListener("keydown", function (ev) {
     var tag = (ev.target && ev.target.tagName) || "";
     if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || ev.target.isContentEditable) return;
+    if (ev.target.closest && ev.target.closest("[role=slider], [role=combobox], [role=listbox], .rc-slider")) return;
     if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
     var cls = ev.key === "ArrowLeft" ? ".step-prev" : ev.key === "ArrowRight" ? ".step-next" : null;
     if (!cls) return;

@@ -194,7 +194,7 @@ def register(app: Dash, services: Services) -> None:
         state, _ = from_dict(request or {})
         meta: Meta = {"request": request, "error": "", "edge_error": ""}
         try:
-            set_progress(("1", "loading both checkpoints…"))
+            set_progress(("0", "loading both checkpoints…"))
             a, b = services.registry.load(state.model), services.registry.load(request["model_b"])
             check_same_vocabulary(a, b)
             if state.prompt:

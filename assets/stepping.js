@@ -1,0 +1,88 @@
+// BriLLM Explorer: stepping in the browser. A page's step store holds every step of the trace on
+// screen (the engine's numbers, computed once on the server); these functions redraw a step from
+// it without a request. Store layout: see explorer/stepping.py.
+(function () {
+  "use strict";
+
+  var NO = function () { return window.dash_clientside.no_update; };
+
+  // A step's figure: the base with trace k's properties and top-level layout keys replaced
+  // (the same merge as explorer.figures.signal.apply_frame).
+  function applyFrame(base, frame) {
+    var data = base.data.map(function (trace, k) {
+      return Object.assign({}, trace, (frame.data || [])[k] || {});
+    });
+    return {data: data, layout: Object.assign({}, base.layout, frame.layout || {})};
+  }
+
+  // The memory ribbon of a step: one horizontal segment per earlier output, width = its weight.
+  function ribbon(memory, step) {
+    var weights = memory.weights[step] || [];
+    if (!weights.length) return memory.empty;
+    var starts = [], total = 0;
+    weights.forEach(function (w) { starts.push(total); total += w; });
+    var trace = Object.assign({}, memory.base.data[0], {
+      x: weights, base: starts, y: weights.map(function () { return "memory"; }),
+      text: memory.texts.slice(0, weights.length), customdata: memory.labels.slice(0, weights.length),
+      marker: Object.assign({}, memory.base.data[0].marker, {color: weights.map(function (_, j) { return j; })})
+    });
+    var title = "Memory at step " + step + ": " + weights.length + " earlier output" +
+      (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)";
+    return {data: [trace], layout: Object.assign({}, memory.base.layout,
+      {title: Object.assign({}, memory.base.layout.title, {text: title})})};
+  }
+
+  // Keep the step in the address bar without telling Dash (no request): the link stays a permalink.
+  function writeStep(step) {
+    var params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    if (step > 0) params.set("s", String(step)); else params.delete("s");
+    var text = params.toString();
+    var hash = text ? "#" + text : "";
+    if (hash !== window.location.hash) {
+      window.history.replaceState(window.history.state, "", window.location.pathname + window.location.search + (hash || "#"));
+    }
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    stepping: {
+      // slider value + step store -> [each figure..., step label, chip classes, views style]
+      draw: function (value, store) {
+        var count = store && store.figures ? store.figures.length : 0;
+        var out = [];
+        if (!store || !store.n) {
+          for (var k = 0; k < count; k++) out.push(NO());
+          return out.concat(["", [], {display: "none"}]);
+        }
+        var step = Math.max(0, Math.min(value || 0, store.n - 1));
+        store.figures.forEach(function (fig) {
+          out.push(fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]));
+        });
+        var chips = (store.chips || []).map(function (cls, i) {
+          return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
+        });
+        writeStep(step);
+        return out.concat([store.labels[step], chips, {}]);
+      },
+      // play / pause, and stop at the last step: [interval disabled, button text, slider value]
+      play: function (_clicks, value, disabled, max) {
+        var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
+        var byButton = triggered && /-play\.n_clicks$/.test(triggered.prop_id);
+        var last = max || 0;
+        if (byButton) {
+          var start = disabled;  // paused -> playing
+          var from = start && (value || 0) >= last ? 0 : NO();
+          return [!start, start ? "❚❚ pause" : "▶ play", from];
+        }
+        if (!disabled && (value || 0) >= last) return [true, "▶ play", NO()];
+        return [NO(), NO(), NO()];
+      },
+      // a click on token chip i shows the step that arrived at it (i - 1; the first chip: step 0)
+      chip: function (clicks) {
+        var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
+        if (!triggered || !triggered.value) return NO();
+        var index = JSON.parse(triggered.prop_id.split(".")[0]).index;
+        return Math.max(index - 1, 0);
+      }
+    }
+  });
+})();

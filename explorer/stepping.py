@@ -1,0 +1,76 @@
+"""Stepping in the browser: a page's step store and the clientside callbacks that draw from it.
+
+Once a trace is on the page, the server sends every step of it at once (``{prefix}-steps``);
+moving the step (keys, buttons, slider, play, a chip click) then redraws the figures, the
+step label and the chips in the browser (``assets/stepping.js``) with no request, and keeps
+the step in the address bar. The store::
+
+    {"n": steps, "labels": [label per step], "chips": [class of path chip i],
+     "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
+                 | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
+                    "texts": [...], "weights": [[a_j per step]]}]}
+
+``figures`` lines up with the graph ids given to ``register``. A page whose trace is not drawn
+as bars or a ribbon (the token graph's highlight, say) adds a "frames" entry whose patches
+replace the traces that change per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc
+
+Store = dict[str, Any]
+
+
+def frames(base: go.Figure, patches: list[dict[str, Any]]) -> dict[str, Any]:
+    """A figure drawn as ``base`` merged with one patch per step."""
+    return {"kind": "frames", "base": base.to_plotly_json(), "frames": patches}
+
+
+def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
+    """A memory ribbon drawn from per-step weights (see ``figures.signal.memory_steps``)."""
+    return {"kind": "ribbon", **memory}
+
+
+def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None) -> Store:
+    """Everything the browser needs to draw any step of one trace."""
+    return {"n": len(labels), "labels": labels, "chips": chips or [], "figures": figures}
+
+
+def no_steps(figures: int) -> Store:
+    """The store when no trace is on screen (its figures are hidden; the page says what to do)."""
+    return {"n": 0, "labels": [], "chips": [], "figures": [None] * figures}
+
+
+def components(prefix: str, figures: int) -> list[Any]:
+    """The page-local step store, empty."""
+    return [dcc.Store(id=f"{prefix}-steps", data=no_steps(figures))]
+
+
+def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
+    """The clientside callbacks of a page that steps in the browser: draw a step from the store,
+    play / pause, and a click on a path chip."""
+    p = prefix
+    app.clientside_callback(
+        ClientsideFunction("stepping", "draw"),
+        *(Output(g, "figure") for g in graph_ids), Output(f"{p}-step-label", "children"),
+        Output({"type": f"{p}-chip", "index": ALL}, "className"), Output(f"{p}-views", "style"),
+        Input(f"{p}-slider", "value"), Input(f"{p}-steps", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("stepping", "play"),
+        Output(f"{p}-interval", "disabled"), Output(f"{p}-play", "children"),
+        Output(f"{p}-slider", "value", allow_duplicate=True),
+        Input(f"{p}-play", "n_clicks"), Input(f"{p}-slider", "value"),
+        State(f"{p}-interval", "disabled"), State(f"{p}-slider", "max"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction("stepping", "chip"),
+        Output(f"{p}-slider", "value", allow_duplicate=True),
+        Input({"type": f"{p}-chip", "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )
