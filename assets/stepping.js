@@ -32,6 +32,20 @@
       {title: Object.assign({}, memory.base.layout.title, {text: title})})};
   }
 
+  // A figure whose steps differ only in layout shapes (the heatmap's cursor) moves them in place:
+  // redrawing the whole heatmap costs several times more. Dash's copy of the figure keeps the
+  // step the trace arrived with, which is only used again when a new trace replaces it.
+  function moveCursor(fig, step) {
+    var gd = document.querySelector("#" + fig.graph + " .js-plotly-plot");
+    if (!gd || !window.Plotly || !gd._fullLayout) return false;
+    var update = {};
+    fig.frames[step].layout.shapes.forEach(function (shape, k) {
+      Object.keys(shape).forEach(function (key) { update["shapes[" + k + "]." + key] = shape[key]; });
+    });
+    window.Plotly.relayout(gd, update);
+    return true;
+  }
+
   // Keep the step in the address bar without telling Dash (no request): the link stays a permalink.
   function writeStep(step) {
     var params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
@@ -54,8 +68,12 @@
           return out.concat(["", [], {display: "none"}]);
         }
         var step = Math.max(0, Math.min(value || 0, store.n - 1));
+        var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
+        var newTrace = triggered.some(function (id) { return /-steps\.data$/.test(id); }) || !triggered.length;
         store.figures.forEach(function (fig) {
-          out.push(fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]));
+          if (fig.kind === "ribbon") out.push(ribbon(fig, step));
+          else if (fig.kind === "cursor" && !newTrace && moveCursor(fig, step)) out.push(NO());
+          else out.push(applyFrame(fig.base, fig.frames[step]));
         });
         var chips = (store.chips || []).map(function (cls, i) {
           return cls + (i === step ? " source" : i === step + 1 ? " target" : "");

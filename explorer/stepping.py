@@ -7,6 +7,7 @@ the step in the address bar. The store::
 
     {"n": steps, "labels": [label per step], "chips": [class of path chip i],
      "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
+                 | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
                  | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
                     "texts": [...], "weights": [[a_j per step]]}]}
 
@@ -19,15 +20,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc
 
 Store = dict[str, Any]
 
 
-def frames(base: go.Figure, patches: list[dict[str, Any]]) -> dict[str, Any]:
-    """A figure drawn as ``base`` merged with one patch per step."""
-    return {"kind": "frames", "base": base.to_plotly_json(), "frames": patches}
+def frames(base: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any]:
+    """A figure drawn as ``base`` (a figure dict) merged with one patch per step."""
+    return {"kind": "frames", "base": base, "frames": patches}
+
+
+def cursor(graph_id: str, base: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any]:
+    """A figure whose steps differ only in ``layout.shapes`` (a cursor): the browser moves the shapes
+    in place instead of redrawing the figure."""
+    return {"kind": "cursor", "graph": graph_id, "base": base, "frames": patches}
 
 
 def ribbon(memory: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable
+from typing import Any, Callable
 
 import plotly.graph_objects as go
 
@@ -70,6 +70,13 @@ def base_layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 14}}, template=LIGHT_TEMPLATE,
                       margin=MARGIN, height=height)
     return fig
+
+
+def layout(title: str, height: int = 320, **axes: Any) -> dict[str, Any]:
+    """The layout ``base_layout`` gives, as a plain dict: for figures built per trace in a hurry
+    (plotly's figure objects validate every property, about 0.1 s a figure)."""
+    return {"template": LIGHT_TEMPLATE, "title": {"text": title, "x": 0.01, "font": {"size": 14}},
+            "margin": MARGIN, "height": height, **axes}
 
 
 def placeholder(message: str, height: int = 240) -> go.Figure:

@@ -16,28 +16,26 @@ import plotly.graph_objects as go
 
 from brillm_core import Trace
 
-from .common import CANDIDATE, CHOSEN, FORCED, REROUTED, TokenText, base_layout, placeholder, token_hover, token_label
+from .common import CANDIDATE, CHOSEN, FORCED, REROUTED, TokenText, layout, token_hover, token_label
 
 Frame = dict[str, Any]
 REROUTED_HOW = "re-routed by you"
 
 
-def apply_frame(base: go.Figure | dict, frame: Frame) -> go.Figure:
+def apply_frame(base: Frame, frame: Frame) -> go.Figure:
     """The base figure with a step's patch: trace k's properties and top-level layout keys replaced
     (the same merge ``assets/stepping.js`` does in the browser)."""
-    fig = base.to_plotly_json() if isinstance(base, go.Figure) else base
-    data = [{**trace, **patch} for trace, patch in zip(fig["data"], frame.get("data", []))]
-    data += fig["data"][len(data):]
-    return go.Figure({"data": data, "layout": {**fig["layout"], **frame.get("layout", {})}})
+    data = [{**trace, **patch} for trace, patch in zip(base["data"], frame.get("data", []))]
+    data += base["data"][len(data):]
+    return go.Figure({"data": data, "layout": {**base["layout"], **frame.get("layout", {})}})
 
 
-def energy_base(height: int = 320) -> go.Figure:
+def energy_base(height: int = 320) -> Frame:
     """The candidate bar chart without a step: axes, hover and the click-to-re-route data slot."""
-    fig = go.Figure(go.Bar(hovertemplate="node %{customdata[0]}: %{customdata[3]}<br>energy %{y:.6g}"
-                                         "<br>probability %{customdata[1]:.6g}<br>rank %{customdata[2]}<extra></extra>"))
-    fig.update_yaxes(title="energy ‖o‖₂")
-    fig.update_xaxes(tickangle=-30)
-    return base_layout(fig, "", height)
+    bar = {"type": "bar", "hovertemplate": "node %{customdata[0]}: %{customdata[3]}<br>energy %{y:.6g}"
+                                           "<br>probability %{customdata[1]:.6g}<br>rank %{customdata[2]}<extra></extra>"}
+    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": "energy ‖o‖₂"}},
+                                            xaxis={"tickangle": -30})}
 
 
 def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> Frame:
@@ -85,15 +83,17 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
     """What the browser needs to draw every step's memory ribbon: the base figure, the step-0 note,
     a hover label and a segment text per memory term c_j, and each step's weights a (float32, exact)."""
     path = trace.path.tolist()
-    fig = go.Figure(go.Bar(orientation="h", textposition="inside", insidetextanchor="middle",
-                           marker={"colorscale": "Viridis", "line": {"color": "white", "width": 1}},
-                           hovertemplate="%{customdata}<br>weight a = %{x:.8g}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1], title="share of the signal x_i = Σ a_j c_j (weights from positions only)")
-    fig.update_yaxes(visible=False)
-    base_layout(fig, "", 170)
-    note = placeholder("Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet.", 170)
+    bar = {"type": "bar", "orientation": "h", "textposition": "inside", "insidetextanchor": "middle",
+           "marker": {"colorscale": "Viridis", "line": {"color": "white", "width": 1}},
+           "hovertemplate": "%{customdata}<br>weight a = %{x:.8g}<extra></extra>"}
+    axes = {"xaxis": {"range": [0, 1], "title": {"text": "share of the signal x_i = Σ a_j c_j (weights from positions "
+                                                          "only)"}}, "yaxis": {"visible": False}}
+    note = "Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet."
+    empty = {"data": [], "layout": layout("", 170, xaxis={"visible": False}, yaxis={"visible": False},
+                                          annotations=[{"text": note, "showarrow": False, "x": 0.5, "y": 0.5,
+                                                        "xref": "paper", "yref": "paper"}])}
     return {
-        "base": fig.to_plotly_json(), "empty": note.to_plotly_json(),
+        "base": {"data": [bar], "layout": layout("", 170, **axes)}, "empty": empty,
         "labels": [f"c{j}: output of step {j}, {token_label(path[j], token)} → {token_label(path[j + 1], token)}"
                    for j in range(trace.num_steps)],
         "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
@@ -101,18 +101,14 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
     }
 
 
-def signal_heatmap(trace: Trace) -> go.Figure:
+def signal_heatmap(trace: Trace) -> Frame:
     """The d units of the input signal at every step (the browser outlines the current step)."""
-    z = trace.signals_in.numpy().T
-    n = z.shape[1]
-    fig = go.Figure(
-        go.Heatmap(z=z, x=list(range(n)), y=list(range(z.shape[0])), colorscale="RdBu", zmid=0,
-                   hovertemplate="step %{x}, unit %{y}<br>signal %{z:.6g}<extra></extra>",
-                   colorbar={"title": "x"})
-    )
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="unit")
-    return base_layout(fig, "Input signal x_i of every step (d units); the current step outlined", 300)
+    n, d = (int(v) for v in trace.signals_in.shape)
+    heat = {"type": "heatmap", "z": trace.signals_in.T.tolist(), "x": list(range(n)), "y": list(range(d)),
+            "colorscale": "RdBu", "zmid": 0, "colorbar": {"title": {"text": "x"}},
+            "hovertemplate": "step %{x}, unit %{y}<br>signal %{z:.6g}<extra></extra>"}
+    return {"data": [heat], "layout": layout("Input signal x_i of every step (d units); the current step outlined",
+                                             300, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": "unit"}})}
 
 
 def heat_frames(trace: Trace) -> list[Frame]:

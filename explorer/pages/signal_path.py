@@ -123,7 +123,7 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
         [step_label(result, i, token, how.get(i, "")) for i in range(trace.num_steps)],
         [stepping.frames(signal.energy_base(), signal.energy_frames(trace, token, TOP_K, how)),
          stepping.ribbon(signal.memory_steps(trace, token)),
-         stepping.frames(signal.signal_heatmap(trace), signal.heat_frames(trace))],
+         stepping.cursor(f"{P}-heat", signal.signal_heatmap(trace), signal.heat_frames(trace))],
         chip_classes(result, how))
 
 
