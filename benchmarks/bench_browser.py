@@ -18,6 +18,7 @@ Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -71,6 +72,17 @@ document.body.dispatchEvent(new KeyboardEvent("keydown", {key: key, bubbles: tru
   if (performance.now() - t0 > 20000) return done(-1);
   requestAnimationFrame(wait);
 })();
+"""
+
+
+# The browser's own floor in the same conditions: one animation frame, requestAnimationFrame to the next.
+FRAME = """
+var done = arguments[arguments.length - 1], times = [], last = null;
+(function tick(now) {
+  if (last !== null) times.push(now - last);
+  last = now;
+  if (times.length < 60) requestAnimationFrame(tick); else done(times);
+})(performance.now());
 """
 
 
@@ -172,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"progress bar when first shown: value {bar['value']} of 3, text {bar['text']!r}")
             reopen = [open_view(driver, link)[0] for _ in range(5)]
             print(summary("reopen a cached link -> drawn page (target <= 1000 ms)", reopen))
+            print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
             idle = presses(driver, args.presses, steps)
             print(summary("key press -> redrawn step, idle (target <= 50 ms)", idle))
             stop = threading.Event()
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             while not stop.is_set():
                 loaded += presses(driver, 10, steps, stop)
             loader.join()
+            print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}")
             print(summary(f"key press -> redrawn step, {args.sessions} sessions of load_test.py running "
                           "(target <= 50 ms)", loaded))
             print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
