@@ -23,10 +23,11 @@
   });
 
   document.addEventListener("click", function (ev) {
-    // Nav links carry the current hash (checkpoint, prompt, settings) to the next view.
+    // Nav links carry the current hash (checkpoint, prompt, settings) to the next view; Teaching
+    // opens its own small model with a ready example instead (a permalink to it still carries a hash).
     var link = ev.target.closest && ev.target.closest("a.nav-link");
     if (link) {
-      link.setAttribute("href", link.pathname + window.location.hash);
+      link.setAttribute("href", link.pathname + (link.pathname === "/teach" ? "" : window.location.hash));
       return;
     }
     // PNG / SVG buttons next to each figure.

@@ -114,10 +114,12 @@ def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
     note to ``{prefix}-note``."""
 
     @app.callback(Output(f"{prefix}-note", "children", allow_duplicate=True), Input(f"{prefix}-cancel", "n_clicks"),
-                  prevent_initial_call=True)
-    def cancelled(_):
-        """Say that the job was cancelled."""
-        return "Cancelled; the previous result stays on screen."
+                  State(f"{prefix}-meta", "data"), prevent_initial_call=True)
+    def cancelled(_, meta):
+        """Say that the job was cancelled, and what is on screen now."""
+        if meta and not meta.get("error") and (meta.get("key") or meta.get("n_steps")):
+            return "Cancelled; the previous result stays on screen (the form and the link keep the new settings)."
+        return "Cancelled; nothing was computed. Press the button to run again."
 
     app.clientside_callback(  # a new job's bar starts empty, not at the previous job's "done"
         "function () { return ['0', 'starting…']; }",
@@ -245,6 +247,9 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             for event, value in zip(page.events, events):
                 if trigger == _id_name(event.input.component_id):
                     state = event.apply(old, value, meta or {})
+            # controls that show the state follow it, except the one being typed in
+            out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
+                            for e in page.events if e.show]
         if trigger in (f"{p}-go", f"{p}-prompt"):
             # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
             out["request"] = {**page.request(state), "run": sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))}

@@ -179,6 +179,13 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in doc["data"]["ranked"]] == expected["node"].tolist()
     assert [r["activation"] for r in doc["data"]["ranked"]] == pytest.approx(expected["activation"].tolist())
+    # a table row click chooses its node: link, node box and reverse view follow
+    row = dash_duo.find_elements("#rc-table tbody tr")[3]
+    node = row.find_elements("css selector", "td")[0].text
+    row.find_elements("css selector", "td")[1].click()
+    wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
+    wait_until(lambda: dash_duo.find_element("#rc-node").get_attribute("value") == node)
+    wait_until(lambda: f"#{node}" in "".join(texts(dash_duo, "#rc-reverse .gtitle")))
     # a long run, cancelled: the button comes back, the note says so, the old table stays
     for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
         box = dash_duo.find_element(f"#rc-{field}")
@@ -191,6 +198,10 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
     wait_until(lambda: "Cancelled" in dash_duo.find_element("#rc-note").text)
     wait_until(lambda: not dash_duo.find_element("#rc-go").get_attribute("disabled"))
     assert "h=32" in dash_duo.driver.current_url
+    # Run with the same settings runs again after a cancel: the job starts
+    dash_duo.find_element("#rc-go").click()
+    wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+    wait_until(lambda: dash_duo.find_element("#rc-go").get_attribute("disabled"))
     no_console_errors(dash_duo)
 
 
