@@ -59,8 +59,7 @@ def layout(**_query: Any) -> html.Div:
         html.H3("Edges whose parameters changed most"),
         dash_table.DataTable(
             id=f"{P}-edges", page_size=15, sort_action="native",
-            columns=[{"name": c, "id": c, **({"type": "numeric", "format": NUMBER} if c in NUMERIC else {})}
-                     for c in EDGE_COLUMNS],
+            columns=edge_columns(EDGE_COLUMNS),
             style_cell={"fontFamily": "ui-monospace, monospace", "fontSize": "0.85em"},
             style_data_conditional=[{"if": {"filter_query": "{own_row_change} = gained"}, "backgroundColor": "#e8f5e9"},
                                     {"if": {"filter_query": "{own_row_change} = lost"}, "backgroundColor": "#ffebee"}]),
@@ -68,6 +67,17 @@ def layout(**_query: Any) -> html.Div:
         ui.export_row(P, [("csv", "Steps CSV"), ("edges-csv", "Edges CSV"),
                           ("json", "Comparison JSON (with view state)")]),
     ], className="page")
+
+
+def edge_columns(names: list[str]) -> list[dict[str, Any]]:
+    """DataTable columns with readable headers."""
+    return [{"name": figs.HEADERS[c], "id": c, **({"type": "numeric", "format": NUMBER} if c in NUMERIC else {})}
+            for c in names]
+
+
+def shown_edge_columns(records: list[dict[str, Any]]) -> list[str]:
+    """The edge table's columns; the own-row column only when some edge gained or lost its own row."""
+    return [c for c in EDGE_COLUMNS if c != "own_row_change" or any(r.get(c) for r in records)]
 
 
 def parse_hash(url: str | None) -> tuple[ViewState, str, list[str]]:
@@ -110,10 +120,10 @@ def edges_for(cache: ResultCache, a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
     return cache.get_or_compute(key, lambda: edge_changes(a.model, b.model, TOP_EDGES))
 
 
-def path_chips(trace: Trace, first: int | None, label: str) -> html.Div:
+def path_chips(trace: Trace, first: int | None, label: str, colour: str) -> html.Div:
     """One model's path as chips, the node chosen at the first divergent step outlined."""
     tokens = trace.tokens or [str(n) for n in trace.path.tolist()]
-    items: list[Any] = [html.Span(label, className="label")]
+    items: list[Any] = [html.Span(label, className="label", style={"color": colour})]
     for i, text in enumerate(tokens):
         kind = "prompt" if i == 0 or bool(trace.forced[i - 1]) else "generated"
         marked = first is not None and i == first + 1
@@ -214,6 +224,7 @@ def register(app: Dash, services: Services) -> None:
         Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-ranks", "figure"),
         Output(f"{P}-js", "figure"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),
         Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
+        Output(f"{P}-edges", "columns"),
         Input(f"{P}-meta", "data"),
         prevent_initial_call=True,
     )
@@ -221,29 +232,31 @@ def register(app: Dash, services: Services) -> None:
         """Both paths, the per-step charts, the edge table and the loss curves."""
         empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
         if not meta or meta.get("error"):
-            return [], "", empty, empty, [], empty, ui.messages(pathview.meta_errors(meta)), no_update
+            return [], "", empty, empty, [], empty, ui.messages(pathview.meta_errors(meta)), no_update, no_update
         state, _ = from_dict(meta["request"])
         names = (state.model, meta["request"]["model_b"])
         try:
             a, b = (services.registry.load(n) for n in names)
         except BriLLMError as exc:  # removed or corrupted since the job ran
-            return [], "", empty, empty, [], empty, ui.messages([str(exc)]), no_update
+            return [], "", empty, empty, [], empty, ui.messages([str(exc)]), no_update, no_update
         errors = [meta["edge_error"]] if meta.get("edge_error") else []
         edges = [] if errors else \
             figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
-        loss = figs.loss_curves({f"A: {names[0]}": loss_history(a), f"B: {names[1]}": loss_history(b)})
+        loss = figs.loss_curves({"a": loss_history(a), "b": loss_history(b)})
+        columns = edge_columns(shown_edge_columns(edges))
         if not state.prompt:
-            return ([], "Type a prompt to compare the paths.", empty, empty, edges, loss, ui.messages(errors), "")
+            return ([], "Type a prompt to compare the paths.", empty, empty, edges, loss, ui.messages(errors), "",
+                    columns)
         comparison = comparison_for(services.cache, a, b, state)
         frame = figs.step_table(comparison, a.token)
         first = comparison.first_divergence
         unknown = comparison.trace_a.unknown
         warnings = [f"{len(unknown)} piece(s) of the prompt map to the unknown node: "
                     + ", ".join(repr(u.get("text", "")) for u in unknown[:10])] if unknown else []
-        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}"),
-                 path_chips(comparison.trace_b, first, f"B · {names[1]}")]
+        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}", figs.COLOUR["a"]),
+                 path_chips(comparison.trace_b, first, f"B · {names[1]}", figs.COLOUR["b"])]
         return (paths, divergence_text(comparison, a.token), figs.rank_probability(frame, first),
-                figs.js_bars(frame, first), edges, loss, ui.messages(errors, warnings), "")
+                figs.js_bars(frame, first), edges, loss, ui.messages(errors, warnings), "", columns)
 
     @app.callback(
         Output(f"{P}-download", "data"),

@@ -7,6 +7,7 @@ import string
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, js_divergence,
@@ -97,9 +98,22 @@ def test_loss_curves_from_trainer_metadata(pair) -> None:
     loss_a, loss_b = loss_history(a), loss_history(b)
     assert loss_a["loss"].tolist() == TRAINER_LOSSES and loss_a["step"].tolist() == [1, 2, 3]
     assert loss_b.empty  # never trained here: no curve
-    fig = figs.loss_curves({"A": loss_a, "B": loss_b, "C": loss_a.iloc[0:0]})
+    fig = figs.loss_curves({"a": loss_a, "b": loss_b})
     assert [t.name for t in fig.data] == ["A"]  # empty curves are left out
     assert list(fig.data[0].y) == TRAINER_LOSSES
+    # A stays visible where its run is a prefix of B's: drawn last (on top), dashed; each keeps its colour
+    both = figs.loss_curves({"a": loss_a, "b": pd.concat([loss_a, loss_a.assign(step=loss_a["step"] + 3)])})
+    assert [t.name for t in both.data] == ["B", "A"] and both.data[1].line.dash == "dash"
+    assert both.data[1].line.color == figs.COLOUR["a"] and both.data[0].line.color == figs.COLOUR["b"]
+    ranks = figs.rank_probability(figs.step_table(compare_paths(a, a, "ab", DecodeSettings(max_new_tokens=2)), a.token),
+                                  None)
+    assert {t.line.color for t in ranks.data if t.legendgroup == "a"} == {figs.COLOUR["a"]}
+
+
+def test_own_row_column_only_when_it_holds_something() -> None:
+    assert "own_row_change" not in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": ""}])
+    assert "own_row_change" in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": "gained"}])
+    assert all(not c["name"].count("_") for c in page.edge_columns(page.EDGE_COLUMNS))  # human headers
 
 
 def test_hash_round_trip_and_bad_names() -> None:
