@@ -79,6 +79,8 @@
           return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
         });
         writeStep(step);
+        // the figures were hidden until now (empty state): let every graph fit its panel once shown
+        if (newTrace) setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
         return out.concat([store.labels[step], chips, {}]);
       },
       // play / pause, and stop at the last step: [interval disabled, button text, slider value]

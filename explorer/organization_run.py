@@ -122,6 +122,16 @@ def to_hash(settings: OrgSettings) -> str:
     return "#" + urlencode(items) if items else ""
 
 
+def with_other_pages(own: str, current: str | None) -> str:
+    """The page's hash ``own`` plus the keys other pages keep in the link (prompt, step, ...), taken from
+    ``current``, so that leaving this page for another view keeps that view's state."""
+    mine = set(SHORT.values())
+    others = [(k, v) for k, v in parse_qsl((current or "").lstrip("#"), keep_blank_values=True) if k not in mine]
+    if not others:
+        return own or "#"
+    return (own or "#") + ("&" if own else "") + urlencode(others)
+
+
 def from_hash(text: str | None) -> tuple[OrgSettings, list[str]]:
     """Settings from a URL hash; other pages' keys (except ``m``) are ignored."""
     long = {v: k for k, v in SHORT.items()}
