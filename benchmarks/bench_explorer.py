@@ -1,10 +1,11 @@
 """Explorer speed at the release's scale (V = 4,000, d = 32), printed.
 
 1. Server time of a step change with the trace cached: the reducer and the render
-   callbacks of the Signal path and Token graph views, called through Flask's test
-   client exactly as the browser calls them (aim <= 100 ms).
-2. Time to trace and render a 32-step path (uncached): propagation plus the Signal path
-   figures serialised to JSON.
+   callbacks of the Token graph view, called through Flask's test client exactly as the
+   browser calls them (aim <= 100 ms). The Signal path view steps in the browser with no
+   request (timed by bench_browser.py).
+2. Time to trace a 32-step path (uncached) and build the Signal path's step store (every
+   step's figures), serialised to JSON.
 3. First paint of the 4,000-node token graph in headless Chromium (aim <= 2 s): the
    figure's JSON handed to the bundled plotly.js, timed until newPlot resolves.
 Usage: python benchmarks/bench_explorer.py [--rows N] [--repeats R] [--no-browser]
@@ -13,6 +14,7 @@ Usage: python benchmarks/bench_explorer.py [--rows N] [--repeats R] [--no-browse
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import tempfile
@@ -26,7 +28,7 @@ from explorer import compute
 from explorer.app import create_app
 from explorer.cache import ResultCache
 from explorer.figures import graph as graph_fig
-from explorer.figures import signal
+from explorer.pages import signal_path
 from explorer.state import ViewState, to_dict
 
 V, D = 4000, 32
@@ -69,7 +71,7 @@ def step_change_ms(app, cache_dir: Path, ckpt: Checkpoint, state: ViewState, rep
     client = app.server.test_client()
     client.get("/")
     out = {}
-    for prefix, marker, extra in (("sp", "sp-chips.children", []), ("tg", "tg-graph.figure", ["tg-drawn"])):
+    for prefix, marker, extra in (("tg", "tg-graph.figure", ["tg-drawn"]),):
         times, reducer_times = [], []
         drawn = None
         for i in range(repeats + 1):
@@ -117,13 +119,10 @@ def _reducer_state(prefix: str, s: ViewState, meta: dict) -> list[dict]:
 
 
 def trace_and_render_s(ckpt: Checkpoint, state: ViewState) -> tuple[float, int]:
-    """Seconds to trace a 32-step path and serialise the Signal path figures."""
+    """Seconds to trace a 32-step path and serialise the Signal path's step store."""
     start = time.perf_counter()
     result = compute.compute_path(ckpt, state)
-    last = result.trace.num_steps - 1
-    for fig in (signal.energy_bars(result.trace, last, ckpt.token), signal.memory_ribbon(result.trace, last, ckpt.token),
-                signal.signal_heatmap(result.trace, last)):
-        fig.to_json()
+    json.dumps(signal_path.step_store(result, ckpt.token, []))
     return time.perf_counter() - start, result.trace.num_steps
 
 
@@ -170,7 +169,7 @@ def main() -> None:
         state = ViewState(model="bench", prompt=PROMPT, new_tokens=NEW_TOKENS, graph_k=3)
         print(f"model: V={V}, d={D}, {args.rows:,} own rows")
         seconds, steps = trace_and_render_s(ckpt, state)
-        print(f"trace + render of a {steps}-step path (uncached): {seconds * 1000:.0f} ms")
+        print(f"trace + step store of a {steps}-step path (uncached): {seconds * 1000:.0f} ms")
         app = create_app([work / "models"], work / "cache")
         for name, value in step_change_ms(app, work / "cache", ckpt, state, args.repeats).items():
             print(f"step change, trace cached, {name}: {value:.1f} ms")
