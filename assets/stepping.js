@@ -75,7 +75,11 @@
           else if (fig.kind === "cursor" && !newTrace && moveCursor(fig, step)) out.push(NO());
           else out.push(applyFrame(fig.base, fig.frames[step]));
         });
-        var chips = (store.chips || []).map(function (cls, i) {
+        // chips of one or more paths, each path's chips from its start index on
+        var starts = store.chip_starts || [0];
+        var chips = (store.chips || []).map(function (cls, k) {
+          var start = Math.max.apply(null, starts.filter(function (s) { return s <= k; }));
+          var i = k - start;
           return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
         });
         writeStep(step);

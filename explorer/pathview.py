@@ -16,11 +16,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from brillm_core import BriLLMError, Checkpoint
 
 from . import components as ui
+from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
 from .state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
@@ -203,13 +204,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         inputs.update(slider=Input(f"{p}-slider", "value"), play=Input(f"{p}-play", "n_clicks"),
                       stopped=State(f"{p}-interval", "disabled"))
     if page.steps:
-        app.clientside_callback(
-            ClientsideFunction("explorer", "step"),
-            Output(f"{p}-slider", "value", allow_duplicate=True),
-            Input(f"{p}-prev", "n_clicks"), Input(f"{p}-next", "n_clicks"), Input(f"{p}-interval", "n_intervals"),
-            State(f"{p}-slider", "value"), State(f"{p}-slider", "max"),
-            prevent_initial_call=True,
-        )
+        stepping.register_keys(app, p)
 
     @app.callback(output=outputs, inputs=inputs)
     def reduce(url, model, events, current, meta, form, slider=None, stopped=True, **_clicks):

@@ -5,7 +5,7 @@ moving the step (keys, buttons, slider, play, a chip click) then redraws the fig
 step label and the chips in the browser (``assets/stepping.js``) with no request, and keeps
 the step in the address bar. The store::
 
-    {"n": steps, "labels": [label per step], "chips": [class of path chip i],
+    {"n": steps, "labels": [label per step], "chips": [class of path chip i], "chip_starts": [0, ...],
      "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
                  | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
                  | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
@@ -41,9 +41,12 @@ def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "ribbon", **memory}
 
 
-def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None) -> Store:
-    """Everything the browser needs to draw any step of one trace."""
-    return {"n": len(labels), "labels": labels, "chips": chips or [], "figures": figures}
+def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None,
+          chip_starts: list[int] | None = None) -> Store:
+    """Everything the browser needs to draw any step of one trace (``chip_starts``: where each path's
+    chips begin when the page shows several paths)."""
+    return {"n": len(labels), "labels": labels, "chips": chips or [], "chip_starts": chip_starts or [0],
+            "figures": figures}
 
 
 def no_steps(figures: int) -> Store:
@@ -54,6 +57,25 @@ def no_steps(figures: int) -> Store:
 def components(prefix: str, figures: int) -> list[Any]:
     """The page-local step store, empty."""
     return [dcc.Store(id=f"{prefix}-steps", data=no_steps(figures))]
+
+
+def register_keys(app: Dash, prefix: str) -> None:
+    """Previous / next buttons, the arrow keys (which click them) and play ticks move the slider in the browser."""
+    app.clientside_callback(
+        ClientsideFunction("explorer", "step"),
+        Output(f"{prefix}-slider", "value", allow_duplicate=True),
+        Input(f"{prefix}-prev", "n_clicks"), Input(f"{prefix}-next", "n_clicks"),
+        Input(f"{prefix}-interval", "n_intervals"), State(f"{prefix}-slider", "value"), State(f"{prefix}-slider", "max"),
+        prevent_initial_call=True,
+    )
+
+
+def cursor_frames(base: dict[str, Any], steps: int) -> list[dict[str, Any]]:
+    """Layout patches that add a cursor at each step (x = step) to a figure's own shapes."""
+    own = list(base.get("layout", {}).get("shapes", []))
+    return [{"layout": {"shapes": [*own, {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5,
+                                          "y0": 0, "y1": 1, "fillcolor": "rgba(255, 127, 14, 0.18)", "line_width": 0}]}}
+            for i in range(steps)]
 
 
 def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
