@@ -72,3 +72,21 @@ def test_teaching_from_the_nav_bar_opens_a_ready_example_and_the_tour_points_at_
         wait_until(lambda: dash_duo.find_element("#te-tour-title").text != title)
     assert len(seen) == 8
     no_console_errors(dash_duo)
+
+
+def test_open_view_file_on_the_page_that_exported_it(dash_duo, app) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=3&s=2")
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 2 of"))
+    dash_duo.find_element("#sp-json").click()
+    path = Path(dash_duo.download_path) / "brillm-trace.json"
+    wait_until(lambda: path.exists() and path.read_text())
+    # the view moves on (another checkpoint and step), then its own export brings it back as it was
+    dash_duo.select_dcc_dropdown("#sp-model", "beta")
+    wait_until(lambda: "m=beta" in dash_duo.driver.current_url)
+    dash_duo.find_element("#open-view input[type=file]").send_keys(str(path))
+    wait_until(lambda: "m=alpha" in dash_duo.driver.current_url)
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 2 of"))
+    assert dash_duo.find_element("#sp-prompt").get_attribute("value") == "hello"
+    no_console_errors(dash_duo)
