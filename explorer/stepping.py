@@ -74,7 +74,8 @@ def cursor_frames(base: dict[str, Any], steps: int) -> list[dict[str, Any]]:
     """Layout patches that add a cursor at each step (x = step) to a figure's own shapes."""
     own = list(base.get("layout", {}).get("shapes", []))
     return [{"layout": {"shapes": [*own, {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5,
-                                          "y0": 0, "y1": 1, "fillcolor": "rgba(255, 127, 14, 0.18)", "line_width": 0}]}}
+                                          "y0": 0, "y1": 1, "fillcolor": "rgba(255, 127, 14, 0.18)", "line": {"width": 0},
+                                          "layer": "below"}]}}
             for i in range(steps)]
 
 

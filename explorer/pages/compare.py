@@ -143,11 +143,11 @@ def chip_classes(trace: Trace, first: int | None) -> list[str]:
 
 
 def step_labels(frame: pd.DataFrame, token: Any) -> list[str]:
-    """'step i of 0–n: A takes x (rank r, p under A); under B: rank r', p' per step of A's path."""
+    """'step i of 0–n: A takes x; A: rank r, p; B: rank r', p'' per step of A's path."""
     last = len(frame) - 1
-    return [f"step {int(r.step)} of 0–{last}: A takes {common.token_label(int(r.target_a), token)} "
-            f"(rank {int(r.rank_a)}, p = {r.probability_a:.4g}); under B: rank {int(r.rank_b)}, "
-            f"p = {r.probability_b:.4g}; JS = {r.js_divergence:.4g} bits" for r in frame.itertuples()]
+    return [f"step {int(r.step)} of 0–{last}: A takes {common.token_label(int(r.target_a), token)}; "
+            f"A: rank {int(r.rank_a)}, p = {r.probability_a:.3g}; B: rank {int(r.rank_b)}, p = {r.probability_b:.3g}"
+            for r in frame.itertuples()]
 
 
 def step_store(comparison: PathComparison, frame: pd.DataFrame, token: Any) -> stepping.Store:

@@ -122,8 +122,9 @@ def test_step_store_labels_and_cursors(pair) -> None:
     assert len(store["chips"]) == 2 * (steps + 1)
     for i, label in enumerate(store["labels"]):
         s = comparison.trace_a.step(i)
-        assert label.startswith(f"step {i} of 0–{steps - 1}: A takes") and f"rank {s.chosen_rank}," in label
-        assert f"p = {comparison.b_on_a.step(i).chosen_probability:.4g}" in label
+        assert label.startswith(f"step {i} of 0–{steps - 1}: A takes") and f"A: rank {s.chosen_rank}," in label
+        assert f"B: rank {comparison.b_on_a.step(i).chosen_rank}, p = {comparison.b_on_a.step(i).chosen_probability:.3g}" \
+            in label
     for fig in store["figures"]:
         assert fig["kind"] == "cursor" and len(fig["frames"]) == steps
         assert [f["layout"]["shapes"][-1]["x0"] for f in fig["frames"]] == [i - 0.5 for i in range(steps)]
