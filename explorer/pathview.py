@@ -247,7 +247,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
                             for e in page.events if e.show]
         if trigger in (f"{p}-go", f"{p}-prompt"):
             # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
-            out["request"] = {**page.request(state), "run": sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))}
+            runs = sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))
+            out["request"] = {**page.request(state), "run": runs}
         elif old is None or page.request(state) != page.request(old):
             out["request"] = page.request(state)
         out.update(state=to_dict(state), hash=to_hash(state) or "#")

@@ -65,7 +65,8 @@ def register_keys(app: Dash, prefix: str) -> None:
         ClientsideFunction("explorer", "step"),
         Output(f"{prefix}-slider", "value", allow_duplicate=True),
         Input(f"{prefix}-prev", "n_clicks"), Input(f"{prefix}-next", "n_clicks"),
-        Input(f"{prefix}-interval", "n_intervals"), State(f"{prefix}-slider", "value"), State(f"{prefix}-slider", "max"),
+        Input(f"{prefix}-interval", "n_intervals"),
+        State(f"{prefix}-slider", "value"), State(f"{prefix}-slider", "max"),
         prevent_initial_call=True,
     )
 
@@ -73,10 +74,11 @@ def register_keys(app: Dash, prefix: str) -> None:
 def cursor_frames(base: dict[str, Any], steps: int) -> list[dict[str, Any]]:
     """Layout patches that add a cursor at each step (x = step) to a figure's own shapes."""
     own = list(base.get("layout", {}).get("shapes", []))
-    return [{"layout": {"shapes": [*own, {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5,
-                                          "y0": 0, "y1": 1, "fillcolor": "rgba(255, 127, 14, 0.18)", "line": {"width": 0},
-                                          "layer": "below"}]}}
-            for i in range(steps)]
+    def cursor(i: int) -> dict[str, Any]:
+        return {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5, "y0": 0, "y1": 1,
+                "fillcolor": "rgba(255, 127, 14, 0.18)", "line": {"width": 0}, "layer": "below"}
+
+    return [{"layout": {"shapes": [*own, cursor(i)]}} for i in range(steps)]
 
 
 def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
