@@ -18,7 +18,8 @@ from ..cache import cache_key
 from ..context import Services
 from ..figures import common
 from ..figures import organization as fig
-from ..organization_run import CHOICES, LIMITS, OrgResult, compute, from_hash, parse, to_hash, with_other_pages
+from ..organization_run import (CHOICES, LIMITS, SAMPLE_STIMULUS, OrgResult, compute, from_hash, parse, to_hash,
+                                with_other_pages)
 from ..state import ViewState, export_document
 from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 
@@ -89,8 +90,9 @@ def layout(**_query: Any) -> html.Div:
                                 _number("voxels", "Voxels"), _number("k_true", "True atoms")], className="settings")],
                      className="settings-box"),
         html.Details([html.Summary("Checkpoint stimulus"),
-                      html.Div([ui.labelled("Stimulus text (words at the word rate)",
-                                            dcc.Textarea(id=f"{P}-text", className="wide", style={"width": "100%", "height": 90})),
+                      html.Div([ui.labelled("Stimulus text (words at the word rate; empty = a built-in sample story)",
+                                            dcc.Textarea(id=f"{P}-text", className="wide", placeholder=SAMPLE_STIMULUS,
+                                                         style={"width": "100%", "height": 90})),
                                 _number("word_rate", "Words per second", 0.1), _radio("kind", "Responses"),
                                 _radio("pool", "Pooling into volumes")], className="settings")],
                      className="settings-box"),
