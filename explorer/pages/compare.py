@@ -297,10 +297,10 @@ def register(app: Dash, services: Services) -> None:
     @app.callback(
         Output(f"{P}-download", "data"),
         Input(f"{P}-csv", "n_clicks"), Input(f"{P}-edges-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"),
+        State(f"{P}-meta", "data"), State(f"{P}-slider", "value"),
         prevent_initial_call=True,
     )
-    def export(_csv, _edges, _json, meta):
+    def export(_csv, _edges, _json, meta, step):
         """Steps or edges as CSV, or everything as JSON carrying the view state (checkpoint B under data)."""
         if not meta or meta.get("error"):
             return no_update
@@ -322,5 +322,5 @@ def register(app: Dash, services: Services) -> None:
             "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
                        "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
         }
-        return {"content": export_document("compare", state.with_(model_b=model_b), data),
+        return {"content": export_document("compare", state.with_(model_b=model_b, step=step or 0), data),
                 "filename": "brillm-compare.json"}

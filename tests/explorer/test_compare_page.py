@@ -171,10 +171,11 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
     assert cursor == 0.5 and dash_duo.driver.execute_script(requests) == before
     wait_until(lambda: len(dash_duo.find_elements("#cp-edges td")) > 0)
     wait_until(lambda: len(dash_duo.find_elements("#cp-loss .scatterlayer .trace")) == 1)  # only "one" was trained
-    dash_duo.find_element("#cp-json").click()
+    dash_duo.find_element("#cp-json").click()  # at step 1: the file reopens this step
     path = Path(dash_duo.download_path) / "brillm-compare.json"
     doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
     assert doc["view"] == "compare" and doc["state"]["model"] == "one" and doc["state"]["model_b"] == "two"
+    assert doc["state"]["step"] == 1
     assert "mb=two" in to_hash(from_dict(doc["state"])[0])  # "Open view file" reopens both checkpoints
     assert doc["data"]["first_divergence"] == comparison.first_divergence
     dash_duo.find_element("#cp-swap").click()

@@ -90,3 +90,11 @@ def test_open_view_file_on_the_page_that_exported_it(dash_duo, app) -> None:
     wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 2 of"))
     assert dash_duo.find_element("#sp-prompt").get_attribute("value") == "hello"
     no_console_errors(dash_duo)
+
+
+def test_organisation_model_source_runs_a_ready_example(dash_duo, app) -> None:
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/organization#o_source=model&m=alpha&o_k=3&o_n_perm=20")
+    wait_until(lambda: "built-in sample story" in dash_duo.find_element("#fo-note").text, timeout=120)
+    assert "SIMULATED" in dash_duo.find_element("#fo-note").text and dash_duo.find_element("#fo-msg").text == ""
+    no_console_errors(dash_duo)
