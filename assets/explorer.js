@@ -6,10 +6,12 @@
     return el && el.offsetParent !== null && !el.disabled;
   }
 
-  // Left/right arrow keys click the page's previous/next step buttons (not while typing).
+  // Left/right arrow keys click the page's previous/next step buttons (not while typing, and not
+  // while a slider or a menu has the focus: the keys then move only that control).
   document.addEventListener("keydown", function (ev) {
     var tag = (ev.target && ev.target.tagName) || "";
     if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || ev.target.isContentEditable) return;
+    if (ev.target.closest && ev.target.closest("[role=slider], [role=combobox], [role=listbox], .rc-slider")) return;
     if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
     var cls = ev.key === "ArrowLeft" ? ".step-prev" : ev.key === "ArrowRight" ? ".step-next" : null;
     if (!cls) return;
@@ -21,10 +23,11 @@
   });
 
   document.addEventListener("click", function (ev) {
-    // Nav links carry the current hash (checkpoint, prompt, settings) to the next view.
+    // Nav links carry the current hash (checkpoint, prompt, settings) to the next view; Teaching
+    // opens its own small model with a ready example instead (a permalink to it still carries a hash).
     var link = ev.target.closest && ev.target.closest("a.nav-link");
     if (link) {
-      link.setAttribute("href", link.pathname + window.location.hash);
+      link.setAttribute("href", link.pathname + (link.pathname === "/teach" ? "" : window.location.hash));
       return;
     }
     // PNG / SVG buttons next to each figure.

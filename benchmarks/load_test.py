@@ -1,9 +1,10 @@
 """Load test: N concurrent sessions trace, step, recall and compare through the app's HTTP endpoints.
 
 Each session opens the page, then repeats: trace a prompt on the Signal path view (the
-reducer, the background job polled to its end, the render), move three steps, run a
-recall and a comparison, exactly as the browser's renderer calls the callbacks (see
-``dash_client``). Prints throughput, latency percentiles per interaction, errors, and
+reducer, the background job polled to its end, the step store), run a recall and a
+comparison, exactly as the browser's renderer calls the callbacks (see ``dash_client``).
+Moving through the steps sends no request (the browser draws them from the step store;
+``bench_browser.py`` times it while this test loads the server). Prints throughput, latency percentiles per interaction, errors, and
 the server's resident memory (server and worker processes) over time.
 
 Bounded: at most --duration seconds and --max-requests HTTP requests; loopback only.
@@ -109,21 +110,12 @@ def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
     state, request = out["sp-state"]["data"], out["sp-request"]["data"]
     meta = s.call("sp-meta.data", {"sp-request.data": request}, "sp-request.data")["sp-meta"]["data"]
     _check(not meta.get("error"), f"trace job failed: {meta.get('error')}")
-    view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": state}, "sp-meta.data")
+    view = s.call("sp-steps.data", {"sp-meta.data": meta}, "sp-meta.data")
     # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
     _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
            "wrong number of token chips")
+    _check(view["sp-steps"]["data"]["n"] == meta["n_steps"], "the step store does not hold every step")
     return state, meta
-
-
-def step(s: DashSession, state: dict, meta: dict, to: int) -> dict:
-    """Move the step slider and render that step; returns the new state."""
-    out = s.call("sp-state.data", {"sp-slider.value": to, "sp-state.data": state, "sp-meta.data": meta,
-                                   "sp-interval.disabled": True}, "sp-slider.value")
-    state = out["sp-state"]["data"]
-    view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": state}, "sp-state.data")
-    _check(str(view["sp-step-label"]["children"]).startswith(f"step {to + 1} of"), "wrong step shown")
-    return state
 
 
 def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
@@ -154,7 +146,7 @@ def _check(condition: bool, message: str) -> None:
 
 def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str, str], budget: Budget,
             record: Any, seed: int) -> None:
-    """One user: page load, then trace / step / recall / compare until the budget is spent."""
+    """One user: page load, then trace / recall / compare until the budget is spent."""
     rng = random.Random(seed * 1000 + index)
     http = requests.Session()
     while budget.open():
@@ -166,12 +158,8 @@ def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str,
             prompt = " ".join(rng.sample(WORDS, 2))  # 90 prompts: cache hits and misses both
             n = rng.randint(4, 12)
             start = time.perf_counter()
-            state, meta = trace(s, models[0], prompt, n)
+            trace(s, models[0], prompt, n)
             record("trace", start, None)
-            for to in sorted(rng.sample(range(meta["n_steps"]), 3)):
-                start = time.perf_counter()
-                state = step(s, state, meta, to)
-                record("step", start, None)
             start = time.perf_counter()
             recall(s, models[0], prompt, rng.randint(1, 3))
             record("recall", start, None)

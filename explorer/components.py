@@ -6,7 +6,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from .state import MAX_NEW_TOKENS, MAX_SEED, TEMPERATURE_RANGE
+from .state import MAX_NEW_TOKENS, TEMPERATURE_RANGE
 
 
 def graph_config(filename: str) -> dict[str, Any]:
@@ -74,13 +74,15 @@ def settings_panel(prefix: str) -> html.Details:
     return html.Details([
         html.Summary("Decoding settings"),
         html.Div([
-            labelled("New tokens", dcc.Input(id=f"{prefix}-new", type="number", min=0, max=MAX_NEW_TOKENS, step=1)),
+            # no min/max on the boxes: the browser would drop an out-of-range value silently, while
+            # the state validator clamps it and says so
+            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", dcc.Input(id=f"{prefix}-new", type="number", step=1)),
             labelled("Choice", dcc.RadioItems(id=f"{prefix}-greedy", inline=True,
                                               options=[{"label": "greedy", "value": "greedy"},
                                                        {"label": "sampled", "value": "sample"}])),
-            labelled("Temperature", dcc.Input(id=f"{prefix}-temp", type="number", min=t_lo, max=t_hi, step=0.05)),
-            labelled("Top-k (0 = all)", dcc.Input(id=f"{prefix}-topk", type="number", min=0, step=1)),
-            labelled("Seed", dcc.Input(id=f"{prefix}-seed", type="number", min=0, max=MAX_SEED, step=1)),
+            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", dcc.Input(id=f"{prefix}-temp", type="number", step="any")),
+            labelled("Top-k (0 = all)", dcc.Input(id=f"{prefix}-topk", type="number", step=1)),
+            labelled("Seed", dcc.Input(id=f"{prefix}-seed", type="number", step=1)),
             dcc.Checklist(id=f"{prefix}-rd", options=[{"label": " release decoder (PE[i], no self-loops)",
                                                        "value": "rd"}]),
             labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",

@@ -41,6 +41,22 @@ DROPPED = {"sim": ("model", "text", "word_rate", "kind", "pool", *KINDS), "model
 Progress = Callable[[float, str], None]
 
 
+# Read when the "model" source runs with no stimulus typed: plain lowercase prose written for this
+# project (a character model with only letters and basic punctuation can read all of it).
+SAMPLE_STIMULUS = (
+    "the morning was cold and the river ran fast under the old stone bridge. a woman with a red coat "
+    "walked across it, stopped, and looked down at the water. she remembered the summer her brother "
+    "had fallen in, how loud everyone had shouted, and how he had laughed when they pulled him out. "
+    "now the bridge felt smaller, the water darker, the town quieter than it used to be. she counted "
+    "the windows of the bakery, still lit at this hour, and thought about bread, about her mother, "
+    "about the letter in her pocket that she had not yet opened. a dog barked twice. a bus went by. "
+    "she took out the letter, read the first line, and began to smile, because it said that he was "
+    "coming home at last, on the next train, before the snow. she ran back over the bridge, past the "
+    "bakery and the church, up the hill to the station, where the clock said ten and the platform "
+    "was empty and bright. then far away she heard the train, and she waited, and the light grew."
+)
+
+
 @dataclass(frozen=True)
 class OrgSettings:
     """Everything the page runs and shows."""
@@ -123,6 +139,16 @@ def to_hash(settings: OrgSettings) -> str:
     return "#" + urlencode(items) if items else ""
 
 
+def with_other_pages(own: str, current: str | None) -> str:
+    """The page's hash ``own`` plus the keys other pages keep in the link (prompt, step, ...), taken from
+    ``current``, so that leaving this page for another view keeps that view's state."""
+    mine = set(SHORT.values())
+    others = [(k, v) for k, v in parse_qsl((current or "").lstrip("#"), keep_blank_values=True) if k not in mine]
+    if not others:
+        return own or "#"
+    return (own or "#") + ("&" if own else "") + urlencode(others)
+
+
 def from_hash(text: str | None) -> tuple[OrgSettings, list[str]]:
     """Settings from a URL hash; other pages' keys (except ``m``) are ignored."""
     long = {v: k for k, v in SHORT.items()}
@@ -166,7 +192,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
         raise OrganizationError("no checkpoint is configured; start the explorer with a model folder")
     if s.source == "upload":
         return _recorded(s, checkpoint, progress, files or {})
-    stimulus = stimulus_from_text(s.text, s.word_rate)
+    typed = s.text.strip()
+    stimulus = stimulus_from_text(typed or SAMPLE_STIMULUS, s.word_rate)
     n_tr = int(math.ceil((stimulus.duration + TAIL_SECONDS) / s.tr))
     progress(0.0, "responses for the simulated brain data")
     first = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), s.tr, n_tr,
@@ -175,7 +202,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
     run = run_checkpoint(checkpoint, stimulus, prepare_brain(bold, n_tr, s.tr), templates, names, tr=s.tr,
                          kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding,
                          n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), n_phase_null=5, progress=progress)
-    note = (f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
+    note = ("" if typed else "No stimulus text was typed, so the built-in sample story was read. ") + (
+            f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
             f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "
             "(demonstration of the method, not a finding); use `brillm organization` for recorded fMRI.")
     return OrgResult(run.report, words_per_tr(stimulus.words, stimulus.onsets, s.tr, n_tr), s.tr, templates, None, note)

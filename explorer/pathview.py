@@ -3,9 +3,10 @@
 Each such page holds four page-local components: ``{p}-url`` (the hash), ``{p}-state``
 (the ViewState), ``{p}-request`` (the part that fixes the trace) and ``{p}-meta`` (where
 the trace job reports). One reducer callback turns every user event into a new state
-and writes the hash (previous/next/play ticks move the step slider in the browser, so
-fast key presses never act on a stale step); the trace runs as a background callback (progress, cancel) only
-when the request changes; pages render from ``{p}-state`` and ``{p}-meta``.
+and writes the hash; the trace runs as a background callback (progress, cancel) when the
+request changes or the user presses the go button; pages render from ``{p}-state`` and
+``{p}-meta``. Pages that step in the browser (``PathPage.client_steps``, see ``stepping``)
+keep the step in their slider: the reducer only reads it, so stepping sends no request.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from brillm_core import BriLLMError, Checkpoint
 
 from . import components as ui
+from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
 from .state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
+EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
 FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
 
 
@@ -118,10 +121,19 @@ def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
     note to ``{prefix}-note``."""
 
     @app.callback(Output(f"{prefix}-note", "children", allow_duplicate=True), Input(f"{prefix}-cancel", "n_clicks"),
-                  prevent_initial_call=True)
-    def cancelled(_):
-        """Say that the job was cancelled."""
-        return "Cancelled; the previous result stays on screen."
+                  State(f"{prefix}-meta", "data"), prevent_initial_call=True)
+    def cancelled(_, meta):
+        """Say that the job was cancelled, and what is on screen now."""
+        if meta and not meta.get("error") and (meta.get("key") or meta.get("n_steps")):
+            return "Cancelled; the previous result stays on screen (the form and the link keep the new settings)."
+        return "Cancelled; nothing was computed. Press the button to run again."
+
+    app.clientside_callback(  # a new job's bar starts empty, not at the previous job's "done"
+        "function () { return ['0', 'starting…']; }",
+        Output(f"{prefix}-progress", "value", allow_duplicate=True),
+        Output(f"{prefix}-status", "children", allow_duplicate=True),
+        Input(f"{prefix}-request", "data"), prevent_initial_call=True,
+    )
 
     return app.callback(
         Output(f"{prefix}-meta", "data"),
@@ -166,6 +178,8 @@ class PathPage:
     request: Callable[[ViewState], dict[str, Any]] = ViewState.request
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
+    needs_prompt: bool = False  # the go button with an empty prompt says so
+    client_steps: bool = False  # the step lives in the browser (stepping.register); the reducer only reads it
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
@@ -187,18 +201,16 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         "events": [e.input for e in page.events], "current": State(f"{p}-state", "data"),
         "meta": State(f"{p}-meta", "data"), "form": [State(i, "value") for i in form_ids],
     }
-    if page.steps:
+    if page.steps and page.client_steps:
+        outputs.update(slider=Output(f"{p}-slider", "value"))
+        inputs.update(slider=State(f"{p}-slider", "value"))
+    elif page.steps:
         outputs.update(slider=Output(f"{p}-slider", "value"), stopped=Output(f"{p}-interval", "disabled"),
                        play=Output(f"{p}-play", "children"))
         inputs.update(slider=Input(f"{p}-slider", "value"), play=Input(f"{p}-play", "n_clicks"),
                       stopped=State(f"{p}-interval", "disabled"))
-        app.clientside_callback(
-            ClientsideFunction("explorer", "step"),
-            Output(f"{p}-slider", "value", allow_duplicate=True),
-            Input(f"{p}-prev", "n_clicks"), Input(f"{p}-next", "n_clicks"), Input(f"{p}-interval", "n_intervals"),
-            State(f"{p}-slider", "value"), State(f"{p}-slider", "max"),
-            prevent_initial_call=True,
-        )
+    if page.steps:
+        stepping.register_keys(app, p)
 
     @app.callback(output=outputs, inputs=inputs)
     def reduce(url, model, events, current, meta, form, slider=None, stopped=True, **_clicks):
@@ -211,6 +223,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         names = services.registry.names()
         playing = not stopped
         old = from_dict(current)[0] if current else None
+        if old is not None and page.client_steps and slider is not None:
+            old = old.with_(step=slider)  # the step on screen, moved in the browser
         if old is None or trigger == f"{p}-url":
             state, warnings = from_hash(url)
             if old is not None and to_hash(state) == to_hash(old):
@@ -223,7 +237,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
                        msg=ui.messages([], warnings + more), locked=[False, False])
         elif trigger in (f"{p}-go", f"{p}-prompt"):
             state, warnings = apply_form(old, form, page.extra_form)
-            out["msg"] = ui.messages([], warnings)
+            errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
+            out["msg"] = ui.messages(errors, warnings)
         elif trigger == f"{p}-model":
             state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
         elif trigger in step_ids:
@@ -233,10 +248,19 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
             for event, value in zip(page.events, events):
                 if trigger == _id_name(event.input.component_id):
                     state = event.apply(old, value, meta or {})
-        if old is None or page.request(state) != page.request(old):
+            # controls that show the state follow it, except the one being typed in
+            out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
+                            for e in page.events if e.show]
+        if trigger in (f"{p}-go", f"{p}-prompt"):
+            # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
+            runs = sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))
+            out["request"] = {**page.request(state), "run": runs}
+        elif old is None or page.request(state) != page.request(old):
             out["request"] = page.request(state)
         out.update(state=to_dict(state), hash=to_hash(state) or "#")
-        if page.steps:
+        if page.steps and page.client_steps:
+            out.update(slider=state.step if old is None or state.step != old.step else no_update)
+        elif page.steps:
             out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
         return out
 
@@ -246,7 +270,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         state, _ = from_dict(request or {})
         meta: Meta = {"request": request, "n_steps": 0, "error": ""}
         try:
-            set_progress(("1", "loading checkpoint…"))
+            set_progress(("0", "loading checkpoint…"))
             checkpoint = services.registry.load(state.model)
             meta.update(page.job(services, checkpoint, state, set_progress))
         except BriLLMError as exc:
@@ -293,19 +317,22 @@ def page_frame(prefix: str, button: str = "Generate") -> list[Any]:
 Export = Callable[[Meta, ViewState], "tuple[pd.DataFrame, Any] | None"]
 
 
-def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: str, json_name: str) -> None:
+def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: str, json_name: str,
+                    client_steps: bool = False) -> None:
     """A page's CSV and JSON buttons: ``build(meta, state)`` gives the table and the JSON data
-    (None when there is nothing to export); the JSON carries the view state."""
+    (None when there is nothing to export); the JSON carries the view state (with the step on
+    screen, read from the slider on pages that step in the browser)."""
+    step = [State(f"{prefix}-slider", "value")] if client_steps else []
 
     @app.callback(
         Output(f"{prefix}-download", "data"),
         Input(f"{prefix}-csv", "n_clicks"), Input(f"{prefix}-json", "n_clicks"),
-        State(f"{prefix}-meta", "data"), State(f"{prefix}-state", "data"),
+        State(f"{prefix}-meta", "data"), State(f"{prefix}-state", "data"), *step,
         prevent_initial_call=True,
     )
-    def export(_csv, _json, meta, state_data):
+    def export(_csv, _json, meta, state_data, slider=None):
         """Send the table as CSV or the data as a view document."""
-        state, _ = from_dict(state_data or {})
+        state, _ = from_dict({**(state_data or {}), **({"step": slider} if slider is not None else {})})
         built = build(meta, state) if meta else None
         if built is None:
             return no_update

@@ -105,8 +105,9 @@ class _Checker:
             self.warnings.append(f"{name}={raw!r} is not a number; using {default}")
             return default
         if not lo <= value <= hi:
-            self.warnings.append(f"{name}={value} is outside {lo}..{hi}; clamped")
-            value = min(max(value, lo), hi)
+            clamped = min(max(value, lo), hi)
+            self.warnings.append(f"{name}={value} is outside {lo}..{hi}; using {clamped}")
+            value = clamped
         return value
 
     def number(self, name: str, raw: Any, lo: float, hi: float) -> float:
@@ -120,7 +121,7 @@ class _Checker:
             self.warnings.append(f"{name}={raw!r} is not a finite number; using {default}")
             return default
         if not lo <= value <= hi:
-            self.warnings.append(f"{name}={value:g} is outside {lo:g}..{hi:g}; clamped")
+            self.warnings.append(f"{name}={value:g} is outside {lo:g}..{hi:g}; using {min(max(value, lo), hi):g}")
         return min(max(value, lo), hi)
 
     def flag(self, name: str, raw: Any) -> bool:

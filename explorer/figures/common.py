@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import unicodedata
+from typing import Any, Callable
 
 import plotly.graph_objects as go
 
@@ -11,6 +12,7 @@ CHOSEN = "#d62728"
 CANDIDATE = "#1f77b4"
 FORCED = "#7f7f7f"
 PATH = "#ff7f0e"
+REROUTED = "#9467bd"
 MARGIN = {"l": 50, "r": 20, "t": 40, "b": 40}
 _AXIS = {"gridcolor": "#ebebeb", "zerolinecolor": "#d5d5d5", "linecolor": "#d5d5d5", "automargin": True}
 # A small white template: plotly's named templates are deep-copied on every use (about 50 ms).
@@ -19,9 +21,36 @@ LIGHT_TEMPLATE = {"layout": {"plot_bgcolor": "white", "paper_bgcolor": "white", 
                              "colorway": ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]}}
 
 
+def _byte_alphabet() -> dict[str, int]:
+    """Byte-level BPE's printable stand-in for each byte (GPT-2's scheme), inverted: character -> byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars = {b: chr(b) for b in printable}
+    spare = 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = chr(256 + spare)
+            spare += 1
+    return {c: b for b, c in chars.items()} | {" ": 0x20}
+
+
+_BYTE_OF = _byte_alphabet()
+
+
+def decode_bytes(text: str) -> str:
+    """The text a byte-level token stands for (``Ã©`` -> ``é``); the token itself when it is not
+    whole UTF-8 or would decode to control characters (then it is a character model's own text)."""
+    try:
+        decoded = bytes(_BYTE_OF[c] for c in text).decode("utf-8")
+    except (KeyError, UnicodeDecodeError):
+        return text
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in decoded):
+        return text
+    return decoded
+
+
 def show_token(text: str) -> str:
-    """Token text with invisible characters made visible (space as ␣, newline as ⏎)."""
-    shown = text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
+    """Token text decoded from byte-level glyphs, invisible characters made visible (space as ␣, newline as ⏎)."""
+    shown = decode_bytes(text).replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
     return shown if shown else "∅"
 
 
@@ -30,11 +59,24 @@ def token_label(node: int, token: TokenText) -> str:
     return f"{show_token(token(node))} #{node}"
 
 
+def token_hover(node: int, token: TokenText) -> str:
+    """A token's label for hover texts, with the raw token when the shown text was decoded from it."""
+    raw = token(node)
+    return token_label(node, token) + (f" (raw token {raw!r})" if decode_bytes(raw) != raw else "")
+
+
 def base_layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     """Common margins, template and title."""
     fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 14}}, template=LIGHT_TEMPLATE,
                       margin=MARGIN, height=height)
     return fig
+
+
+def layout(title: str, height: int = 320, **axes: Any) -> dict[str, Any]:
+    """The layout ``base_layout`` gives, as a plain dict: for figures built per trace in a hurry
+    (plotly's figure objects validate every property, about 0.1 s a figure)."""
+    return {"template": LIGHT_TEMPLATE, "title": {"text": title, "x": 0.01, "font": {"size": 14}},
+            "margin": MARGIN, "height": height, **axes}
 
 
 def placeholder(message: str, height: int = 240) -> go.Figure:

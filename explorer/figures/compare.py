@@ -11,6 +11,11 @@ from brillm_core import PathComparison
 from .common import CANDIDATE, CHOSEN, FORCED, PATH, TokenText, base_layout, placeholder, show_token
 
 SHARED_ROW = "(shared row 0)"
+COLOUR = {"a": PATH, "b": CANDIDATE}  # A and B keep their colour in every chart and on their chips
+NEUTRAL = "#7f7f7f"  # a measure of both (JS divergence)
+HEADERS = {"source": "source", "source_token": "source token", "target": "target", "target_token": "target token",
+           "weight_change": "‖ΔW‖ (matrix change)", "bias_change": "‖Δb‖ (bias change)",
+           "own_row_change": "own row (gained / lost)", "row_a": "row in A", "row_b": "row in B"}
 
 
 def step_table(comparison: PathComparison, token: TokenText) -> pd.DataFrame:
@@ -34,7 +39,7 @@ def rank_probability(frame: pd.DataFrame, first: int | None) -> go.Figure:
     if frame.empty:
         return placeholder("No steps to compare.")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    for model, colour in (("a", PATH), ("b", CANDIDATE)):
+    for model, colour in COLOUR.items():
         hover = (f"step %{{x}}: %{{customdata}}<br>{model.upper()}: %{{y:.6g}}<extra></extra>")
         for row, column in ((1, f"rank_{model}"), (2, f"probability_{model}")):
             fig.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers", name=f"under {model.upper()}",
@@ -57,7 +62,7 @@ def js_bars(frame: pd.DataFrame, first: int | None) -> go.Figure:
     if frame.empty:
         return placeholder("No steps to compare.")
     fig = make_subplots(rows=1, cols=1)
-    fig.add_trace(go.Bar(x=frame["step"], y=frame["js_divergence"], marker_color=CANDIDATE,
+    fig.add_trace(go.Bar(x=frame["step"], y=frame["js_divergence"], marker_color=NEUTRAL,
                          customdata=frame["token_a"],
                          hovertemplate="step %{x} (A takes %{customdata})<br>JS %{y:.6g} bits<extra></extra>"))
     _mark_divergence(fig, first, 1)
@@ -80,13 +85,18 @@ def edge_table(frame: pd.DataFrame, token: TokenText) -> pd.DataFrame:
 
 
 def loss_curves(curves: dict[str, pd.DataFrame]) -> go.Figure:
-    """Training loss by step, one line per checkpoint (those without a history are left out)."""
-    drawn = {name: f for name, f in curves.items() if not f.empty}
+    """Training loss by step, one line per checkpoint, keyed "a" and "b" (those without a history are
+    left out). B is drawn first and A dashed on top, so A stays visible where it is a prefix of B's run."""
+    drawn = {key: f for key, f in curves.items() if not f.empty}
     if not drawn:
         return placeholder("Neither checkpoint's metadata.json records a training loss history.")
-    fig = go.Figure([go.Scatter(x=f["step"], y=f["loss"], mode="lines", name=name,
-                                hovertemplate=f"{name}<br>step %{{x}}: loss %{{y:.6g}}<extra></extra>")
-                     for name, f in drawn.items()])
+    fig = go.Figure()
+    for key in sorted(drawn, key=lambda k: k != "b"):
+        name, f = key.upper(), drawn[key]
+        fig.add_trace(go.Scatter(x=f["step"], y=f["loss"], mode="lines", name=name,
+                                 line={"color": COLOUR.get(key, NEUTRAL), "width": 3 if key == "a" else 2,
+                                       "dash": "dash" if key == "a" else "solid"},
+                                 hovertemplate=f"{name}<br>step %{{x}}: loss %{{y:.6g}}<extra></extra>"))
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="loss")
     return base_layout(fig, "Training loss from metadata.json", 300)

@@ -1,19 +1,48 @@
-"""Signal path figures: candidate energies of a step, the memory ribbon, the signal heatmap."""
+"""Signal path figures: candidate energies of a step, the memory ribbon, the signal heatmap.
+
+Stepping happens in the browser, so each figure comes as a base figure plus per-step data:
+``energy_frames`` and ``heat_frames`` are figure patches (``{"data": [...], "layout": {...}}``
+merged into the base by ``apply_frame`` here and by ``assets/stepping.js`` in the browser),
+and ``memory_steps`` holds the memory weights from which the browser draws the ribbon.
+Every number is the engine's float32 value, written exactly.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from brillm_core import Trace
 
-from .common import CANDIDATE, CHOSEN, FORCED, TokenText, base_layout, placeholder, token_label
+from .common import CANDIDATE, CHOSEN, FORCED, REROUTED, TokenText, layout, token_hover, token_label
+
+Frame = dict[str, Any]
+REROUTED_HOW = "re-routed by you"
 
 
-def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10) -> go.Figure:
+def apply_frame(base: Frame, frame: Frame) -> go.Figure:
+    """The base figure with a step's patch: trace k's properties and top-level layout keys replaced
+    (the same merge ``assets/stepping.js`` does in the browser)."""
+    data = [{**trace, **patch} for trace, patch in zip(base["data"], frame.get("data", []))]
+    data += base["data"][len(data):]
+    return go.Figure({"data": data, "layout": {**base["layout"], **frame.get("layout", {})}})
+
+
+def energy_base(height: int = 320) -> Frame:
+    """The candidate bar chart without a step: axes, hover and the click-to-re-route data slot."""
+    bar = {"type": "bar", "hovertemplate": "node %{customdata[0]}: %{customdata[3]}<br>energy %{y:.6g}"
+                                           "<br>probability %{customdata[1]:.6g}<br>rank %{customdata[2]}<extra></extra>"}
+    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": "energy ‖o‖₂"}},
+                                            xaxis={"tickangle": -30})}
+
+
+def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> Frame:
     """Top-k candidate energies at step i; the taken node marked (added if outside the top k).
 
-    Each bar's customdata is (node, probability, rank) so a click can re-route through it.
+    Each bar's customdata is (node, probability, rank, raw token) so a click can re-route through it.
+    ``how`` names the way the taken node was decided (default: forced by the prompt, or chosen).
     """
     step = trace.step(i)
     top = step.top(k)
@@ -24,63 +53,66 @@ def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10) -> go.Figur
     probs = [float(step.probabilities[n]) for n in nodes]
     order = np.argsort(-np.nan_to_num(np.array(energies, dtype=float), nan=-np.inf), kind="stable")
     ranks = {n: r + 1 for r, n in enumerate(nodes[j] for j in order)}
-    taken = FORCED if step.forced else CHOSEN
-    fig = go.Figure(
-        go.Bar(
-            x=[token_label(n, token) for n in nodes],
-            y=energies,
-            marker_color=[taken if n == step.target else CANDIDATE for n in nodes],
-            customdata=[[n, p, step.chosen_rank if n == step.target else ranks[n]] for n, p in zip(nodes, probs)],
-            hovertemplate="node %{customdata[0]}: %{x}<br>energy %{y:.6g}<br>probability %{customdata[1]:.6g}"
-            "<extra></extra>",
-        )
-    )
-    what = "forced by the prompt" if step.forced else "chosen"
-    fig.add_annotation(x=token_label(step.target, token), y=step.chosen_energy, text=what, showarrow=True,
-                       arrowhead=2, ay=-30)
+    how = how or ("forced by the prompt" if step.forced else "chosen")
+    taken = REROUTED if how == REROUTED_HOW else FORCED if step.forced else CHOSEN
     candidates = int((~step.energies.isnan()).sum())
-    title = f"Step {i}: {token_label(step.source, token)} → top {len(top)} of {candidates} candidates"
-    fig.update_yaxes(title="energy ‖o‖₂")
-    fig.update_xaxes(tickangle=-30)
-    return base_layout(fig, title)
+    target = token_label(step.target, token)
+    return {
+        "data": [{"x": [token_label(n, token) for n in nodes], "y": energies,
+                  "marker": {"color": [taken if n == step.target else CANDIDATE for n in nodes]},
+                  "customdata": [[n, p, step.chosen_rank if n == step.target else ranks[n], token_hover(n, token)]
+                                 for n, p in zip(nodes, probs)]}],
+        "layout": {"title": {"text": f"Step {i}: {token_label(step.source, token)} → top {len(top)} of {candidates} "
+                                     "candidates", "x": 0.01, "font": {"size": 14}},
+                   "annotations": [{"x": target, "y": step.chosen_energy, "text": how, "showarrow": True,
+                                    "arrowhead": 2, "ay": -30}]},
+    }
 
 
-def memory_ribbon(trace: Trace, i: int, token: TokenText) -> go.Figure:
-    """The weights a_j with which earlier outputs c_j make up step i's signal, as one ribbon."""
-    weights = trace.memory[i].numpy().astype(float)
-    if weights.size == 0:
-        return placeholder("Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet.", 160)
+def energy_frames(trace: Trace, token: TokenText, k: int = 10, how: dict[int, str] | None = None) -> list[Frame]:
+    """``energy_frame`` of every step (``how`` overrides the label of some steps, e.g. re-routed ones)."""
+    return [energy_frame(trace, i, token, k, (how or {}).get(i, "")) for i in range(trace.num_steps)]
+
+
+def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> go.Figure:
+    """Step i's candidate bars as one figure (for pages that draw a single step on the server)."""
+    return apply_frame(energy_base(), energy_frame(trace, i, token, k, how))
+
+
+def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
+    """What the browser needs to draw every step's memory ribbon: the base figure, the step-0 note,
+    a hover label and a segment text per memory term c_j, and each step's weights a (float32, exact)."""
     path = trace.path.tolist()
-    labels = [f"c{j}: {token_label(path[j], token)} → {token_label(path[j + 1], token)}" for j in range(weights.size)]
-    fig = go.Figure(
-        go.Bar(
-            x=weights,
-            base=np.concatenate([[0.0], np.cumsum(weights)[:-1]]),
-            y=["memory"] * weights.size,
-            orientation="h",
-            marker={"color": np.arange(weights.size), "colorscale": "Viridis", "line": {"color": "white", "width": 1}},
-            text=[f"c{j}" for j in range(weights.size)],
-            textposition="inside",
-            customdata=labels,
-            hovertemplate="%{customdata}<br>weight %{x:.8g}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(range=[0, 1], title="share of the signal x_i = Σ a_j c_j (weights from positions only)")
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, f"Memory at step {i}: {weights.size} earlier outputs", 170)
+    bar = {"type": "bar", "orientation": "h", "textposition": "inside", "insidetextanchor": "middle",
+           "marker": {"colorscale": "Viridis", "line": {"color": "white", "width": 1}},
+           "hovertemplate": "%{customdata}<br>weight a = %{x:.8g}<extra></extra>"}
+    axes = {"xaxis": {"range": [0, 1], "title": {"text": "share of the signal x_i = Σ a_j c_j (weights from positions "
+                                                          "only)"}}, "yaxis": {"visible": False}}
+    note = "Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet."
+    empty = {"data": [], "layout": layout("", 170, xaxis={"visible": False}, yaxis={"visible": False},
+                                          annotations=[{"text": note, "showarrow": False, "x": 0.5, "y": 0.5,
+                                                        "xref": "paper", "yref": "paper"}])}
+    return {
+        "base": {"data": [bar], "layout": layout("", 170, **axes)}, "empty": empty,
+        "labels": [f"c{j}: output of step {j}, {token_label(path[j], token)} → {token_label(path[j + 1], token)}"
+                   for j in range(trace.num_steps)],
+        "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
+        "weights": [m.tolist() for m in trace.memory],
+    }
 
 
-def signal_heatmap(trace: Trace, i: int) -> go.Figure:
-    """The d units of the input signal at every step, the current step outlined."""
-    z = trace.signals_in.numpy().T
-    n = z.shape[1]
-    fig = go.Figure(
-        go.Heatmap(z=z, x=list(range(n)), y=list(range(z.shape[0])), colorscale="RdBu", zmid=0,
-                   hovertemplate="step %{x}, unit %{y}<br>signal %{z:.6g}<extra></extra>",
-                   colorbar={"title": "x"})
-    )
-    fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=-0.5, y1=z.shape[0] - 0.5,
-                  line={"color": CHOSEN, "width": 2})
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="unit")
-    return base_layout(fig, "Input signal x_i of every step (d units)", 300)
+def signal_heatmap(trace: Trace) -> Frame:
+    """The d units of the input signal at every step (the browser outlines the current step)."""
+    n, d = (int(v) for v in trace.signals_in.shape)
+    heat = {"type": "heatmap", "z": trace.signals_in.T.tolist(), "x": list(range(n)), "y": list(range(d)),
+            "colorscale": "RdBu", "zmid": 0, "colorbar": {"title": {"text": "x"}},
+            "hovertemplate": "step %{x}, unit %{y}<br>signal %{z:.6g}<extra></extra>"}
+    return {"data": [heat], "layout": layout("Input signal x_i of every step (d units); the current step outlined",
+                                             300, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": "unit"}})}
+
+
+def heat_frames(trace: Trace) -> list[Frame]:
+    """The cursor rectangle of every step, as layout patches of ``signal_heatmap``."""
+    d = int(trace.signals_in.shape[1])
+    return [{"layout": {"shapes": [{"type": "rect", "x0": i - 0.5, "x1": i + 0.5, "y0": -0.5, "y1": d - 0.5,
+                                    "line": {"color": CHOSEN, "width": 2}}]}} for i in range(trace.num_steps)]

@@ -14,7 +14,7 @@ from brillm_core import (BriLLMError, Checkpoint, PathComparison, Trace, check_s
                          edge_changes, loss_history)
 
 from .. import components as ui
-from .. import pathview
+from .. import pathview, stepping
 from ..cache import ResultCache, cache_key
 from ..compute import settings_of
 from ..context import Services
@@ -25,6 +25,7 @@ from ..state import ViewState, export_document, from_dict, from_hash, to_dict, t
 
 NAME, PATH, ORDER = "Compare", "/compare", 3
 P = "cp"
+FIGURES = [f"{P}-ranks", f"{P}-js"]
 TOP_EDGES = 50
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)
 NUMERIC = ("weight_change", "bias_change")
@@ -52,15 +53,18 @@ def layout(**_query: Any) -> html.Div:
         ui.prompt_row(P, "Compare"),
         html.Div([picker_b, html.Button("Swap A and B", id=f"{P}-swap")], className="controls"),
         ui.settings_panel(P), ui.progress_row(P), html.Div(id=f"{P}-note", className="note"),
-        html.Div(id=f"{P}-paths"),
-        html.P(id=f"{P}-divergence", className="divergence"),
-        html.Div([ui.figure_panel(f"{P}-ranks", "rank and probability"), ui.figure_panel(f"{P}-js", "JS divergence")],
-                 className="grid2"),
+        *stepping.components(P, len(FIGURES)),
+        html.Div([
+            html.Div(id=f"{P}-paths"),
+            html.P(id=f"{P}-divergence", className="divergence"),
+            ui.step_controls(P),
+            html.Div([ui.figure_panel(f"{P}-ranks", "rank and probability"),
+                      ui.figure_panel(f"{P}-js", "JS divergence")], className="grid2"),
+        ], id=f"{P}-views", style={"display": "none"}),
         html.H3("Edges whose parameters changed most"),
         dash_table.DataTable(
             id=f"{P}-edges", page_size=15, sort_action="native",
-            columns=[{"name": c, "id": c, **({"type": "numeric", "format": NUMBER} if c in NUMERIC else {})}
-                     for c in EDGE_COLUMNS],
+            columns=edge_columns(EDGE_COLUMNS),
             style_cell={"fontFamily": "ui-monospace, monospace", "fontSize": "0.85em"},
             style_data_conditional=[{"if": {"filter_query": "{own_row_change} = gained"}, "backgroundColor": "#e8f5e9"},
                                     {"if": {"filter_query": "{own_row_change} = lost"}, "backgroundColor": "#ffebee"}]),
@@ -68,6 +72,17 @@ def layout(**_query: Any) -> html.Div:
         ui.export_row(P, [("csv", "Steps CSV"), ("edges-csv", "Edges CSV"),
                           ("json", "Comparison JSON (with view state)")]),
     ], className="page")
+
+
+def edge_columns(names: list[str]) -> list[dict[str, Any]]:
+    """DataTable columns with readable headers."""
+    return [{"name": figs.HEADERS[c], "id": c, **({"type": "numeric", "format": NUMBER} if c in NUMERIC else {})}
+            for c in names]
+
+
+def shown_edge_columns(records: list[dict[str, Any]]) -> list[str]:
+    """The edge table's columns; the own-row column only when some edge gained or lost its own row."""
+    return [c for c in EDGE_COLUMNS if c != "own_row_change" or any(r.get(c) for r in records)]
 
 
 def parse_hash(url: str | None) -> tuple[ViewState, str, list[str]]:
@@ -110,17 +125,42 @@ def edges_for(cache: ResultCache, a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
     return cache.get_or_compute(key, lambda: edge_changes(a.model, b.model, TOP_EDGES))
 
 
-def path_chips(trace: Trace, first: int | None, label: str) -> html.Div:
-    """One model's path as chips, the node chosen at the first divergent step outlined."""
-    tokens = trace.tokens or [str(n) for n in trace.path.tolist()]
-    items: list[Any] = [html.Span(label, className="label")]
-    for i, text in enumerate(tokens):
-        kind = "prompt" if i == 0 or bool(trace.forced[i - 1]) else "generated"
-        marked = first is not None and i == first + 1
-        note = f"; first divergence (step {first})" if marked else ""
-        items.append(html.Span(common.show_token(text), className=f"chip {kind}" + (" diverge" if marked else ""),
-                               title=f"node {int(trace.path[i])}{note}"))
+def path_chips(trace: Trace, first: int | None, label: str, colour: str, token: Any, offset: int) -> html.Div:
+    """One model's path as chips (ids from ``offset`` on), the node chosen at the first divergent step outlined."""
+    items: list[Any] = [html.Span(label, className="label", style={"color": colour})]
+    for i, cls in enumerate(chip_classes(trace, first)):
+        note = f"; first divergence (step {first})" if "diverge" in cls else ""
+        items.append(html.Span(common.show_token(token(int(trace.path[i]))), className=cls,
+                               id={"type": f"{P}-chip", "index": offset + i},
+                               title=common.token_hover(int(trace.path[i]), token) + note))
     return html.Div(items, className="chips")
+
+
+def chip_classes(trace: Trace, first: int | None) -> list[str]:
+    """The class of each chip of a path: prompt or generated, the node chosen at the first divergence outlined."""
+    return ["chip " + ("prompt" if i == 0 or bool(trace.forced[i - 1]) else "generated")
+            + (" diverge" if first is not None and i == first + 1 else "") for i in range(trace.num_steps + 1)]
+
+
+def step_labels(frame: pd.DataFrame, token: Any) -> list[str]:
+    """'step i of 0–n: A takes x; A: rank r, p; B: rank r', p'' per step of A's path."""
+    last = len(frame) - 1
+    return [f"step {int(r.step)} of 0–{last}: A takes {common.token_label(int(r.target_a), token)}; "
+            f"A: rank {int(r.rank_a)}, p = {r.probability_a:.3g}; B: rank {int(r.rank_b)}, p = {r.probability_b:.3g}"
+            for r in frame.itertuples()]
+
+
+def step_store(comparison: PathComparison, frame: pd.DataFrame, token: Any) -> stepping.Store:
+    """Both charts with a cursor per step, the labels, and the classes of both paths' chips (A's chips first)."""
+    first = comparison.first_divergence
+    ranks = figs.rank_probability(frame, first).to_plotly_json()
+    js = figs.js_bars(frame, first).to_plotly_json()
+    steps = len(frame)
+    return stepping.store(step_labels(frame, token),
+                          [stepping.cursor(f"{P}-ranks", ranks, stepping.cursor_frames(ranks, steps)),
+                           stepping.cursor(f"{P}-js", js, stepping.cursor_frames(js, steps))],
+                          chip_classes(comparison.trace_a, first) + chip_classes(comparison.trace_b, first),
+                          [0, comparison.trace_a.num_steps + 1])
 
 
 def divergence_text(comparison: PathComparison, token: Any) -> str:
@@ -148,7 +188,7 @@ def register(app: Dash, services: Services) -> None:
                 "hash": Output(f"{P}-url", "hash"), "a": Output(f"{P}-model", "value"),
                 "b": Output(f"{P}-model-b", "value"), "options": Output(f"{P}-model", "options"),
                 "options_b": Output(f"{P}-model-b", "options"), "form": [Output(i, "value") for i in form_ids],
-                "msg": Output(f"{P}-msg-state", "children"),
+                "msg": Output(f"{P}-msg-state", "children"), "slider": Output(f"{P}-slider", "value"),
                 "locked": [Output(f"{P}-prompt", "disabled"), Output(f"{P}-go", "disabled")]},
         inputs={"url": Input(f"{P}-url", "hash"), "go": Input(f"{P}-go", "n_clicks"),
                 "submit": Input(f"{P}-prompt", "n_submit"), "a": Input(f"{P}-model", "value"),
@@ -160,7 +200,7 @@ def register(app: Dash, services: Services) -> None:
         trigger = ctx.triggered_id
         names = services.registry.names()
         out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "a", "b", "options", "options_b",
-                                                      "msg")}
+                                                      "msg", "slider")}
         out["form"] = [no_update] * len(form_ids)
         out["locked"] = [no_update] * 2
         old = (from_dict(current["view"])[0], current["model_b"]) if current else None
@@ -172,7 +212,8 @@ def register(app: Dash, services: Services) -> None:
             model_b, more_b = resolve_b(model_b, state.model, names)
             options = [{"label": n, "value": n} for n in names]
             out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,
-                       b=model_b, msg=ui.messages([], warnings + more + more_b), locked=[False, False])
+                       b=model_b, msg=ui.messages([], warnings + more + more_b), locked=[False, False],
+                       slider=state.step)
         elif trigger in (f"{P}-go", f"{P}-prompt"):
             (state, warnings), model_b = pathview.apply_form(old[0], form), old[1]
             out["msg"] = ui.messages([], warnings)
@@ -188,13 +229,16 @@ def register(app: Dash, services: Services) -> None:
         out.update(state={"view": to_dict(state), "model_b": model_b}, hash=compare_hash(state, model_b))
         return out
 
+    stepping.register_keys(app, P)
+    stepping.register(app, P, FIGURES)
+
     @pathview.background_job(app, P)
     def job(set_progress, request):
         """Load both checkpoints, check the vocabularies, compare the paths and the edges."""
         state, _ = from_dict(request or {})
         meta: Meta = {"request": request, "error": "", "edge_error": ""}
         try:
-            set_progress(("1", "loading both checkpoints…"))
+            set_progress(("0", "loading both checkpoints…"))
             a, b = services.registry.load(state.model), services.registry.load(request["model_b"])
             check_same_vocabulary(a, b)
             if state.prompt:
@@ -211,9 +255,10 @@ def register(app: Dash, services: Services) -> None:
         return meta
 
     @app.callback(
-        Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-ranks", "figure"),
-        Output(f"{P}-js", "figure"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),
+        Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-steps", "data"),
+        Output(f"{P}-slider", "max"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),
         Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
+        Output(f"{P}-edges", "columns"),
         Input(f"{P}-meta", "data"),
         prevent_initial_call=True,
     )
@@ -221,37 +266,41 @@ def register(app: Dash, services: Services) -> None:
         """Both paths, the per-step charts, the edge table and the loss curves."""
         empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
         if not meta or meta.get("error"):
-            return [], "", empty, empty, [], empty, ui.messages(pathview.meta_errors(meta)), no_update
+            return ([], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages(pathview.meta_errors(meta)),
+                    no_update, no_update)
         state, _ = from_dict(meta["request"])
         names = (state.model, meta["request"]["model_b"])
         try:
             a, b = (services.registry.load(n) for n in names)
         except BriLLMError as exc:  # removed or corrupted since the job ran
-            return [], "", empty, empty, [], empty, ui.messages([str(exc)]), no_update
+            return [], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages([str(exc)]), no_update, no_update
         errors = [meta["edge_error"]] if meta.get("edge_error") else []
         edges = [] if errors else \
             figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
-        loss = figs.loss_curves({f"A: {names[0]}": loss_history(a), f"B: {names[1]}": loss_history(b)})
+        loss = figs.loss_curves({"a": loss_history(a), "b": loss_history(b)})
+        columns = edge_columns(shown_edge_columns(edges))
         if not state.prompt:
-            return ([], "Type a prompt to compare the paths.", empty, empty, edges, loss, ui.messages(errors), "")
+            return ([], "Type a prompt to compare the paths.", stepping.no_steps(len(FIGURES)), 1, edges, loss,
+                    ui.messages(errors), "", columns)
         comparison = comparison_for(services.cache, a, b, state)
         frame = figs.step_table(comparison, a.token)
         first = comparison.first_divergence
         unknown = comparison.trace_a.unknown
         warnings = [f"{len(unknown)} piece(s) of the prompt map to the unknown node: "
                     + ", ".join(repr(u.get("text", "")) for u in unknown[:10])] if unknown else []
-        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}"),
-                 path_chips(comparison.trace_b, first, f"B · {names[1]}")]
-        return (paths, divergence_text(comparison, a.token), figs.rank_probability(frame, first),
-                figs.js_bars(frame, first), edges, loss, ui.messages(errors, warnings), "")
+        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}", figs.COLOUR["a"], a.token, 0),
+                 path_chips(comparison.trace_b, first, f"B · {names[1]}", figs.COLOUR["b"], a.token,
+                            comparison.trace_a.num_steps + 1)]
+        return (paths, divergence_text(comparison, a.token), step_store(comparison, frame, a.token),
+                max(len(frame) - 1, 1), edges, loss, ui.messages(errors, warnings), "", columns)
 
     @app.callback(
         Output(f"{P}-download", "data"),
         Input(f"{P}-csv", "n_clicks"), Input(f"{P}-edges-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"),
+        State(f"{P}-meta", "data"), State(f"{P}-slider", "value"),
         prevent_initial_call=True,
     )
-    def export(_csv, _edges, _json, meta):
+    def export(_csv, _edges, _json, meta, step):
         """Steps or edges as CSV, or everything as JSON carrying the view state (checkpoint B under data)."""
         if not meta or meta.get("error"):
             return no_update
@@ -273,5 +322,5 @@ def register(app: Dash, services: Services) -> None:
             "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
                        "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
         }
-        return {"content": export_document("compare", state.with_(model_b=model_b), data),
+        return {"content": export_document("compare", state.with_(model_b=model_b, step=step or 0), data),
                 "filename": "brillm-compare.json"}

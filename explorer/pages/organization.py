@@ -18,7 +18,8 @@ from ..cache import cache_key
 from ..context import Services
 from ..figures import common
 from ..figures import organization as fig
-from ..organization_run import CHOICES, LIMITS, OrgResult, compute, from_hash, parse, to_hash
+from ..organization_run import (CHOICES, LIMITS, SAMPLE_STIMULUS, OrgResult, compute, from_hash, parse, to_hash,
+                                with_other_pages)
 from ..state import ViewState, export_document
 from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 
@@ -90,8 +91,9 @@ def layout(**_query: Any) -> html.Div:
                                 _number("voxels", "Voxels"), _number("k_true", "True atoms")], className="settings")],
                      className="settings-box"),
         html.Details([html.Summary("Checkpoint stimulus"),
-                      html.Div([ui.labelled("Stimulus text (words at the word rate)",
-                                            dcc.Textarea(id=f"{P}-text", className="wide", style={"width": "100%", "height": 90})),
+                      html.Div([ui.labelled("Stimulus text (words at the word rate; empty = a built-in sample story)",
+                                            dcc.Textarea(id=f"{P}-text", className="wide", placeholder=SAMPLE_STIMULUS,
+                                                         style={"width": "100%", "height": 90})),
                                 _number("word_rate", "Words per second", 0.1), _radio("kind", "Responses"),
                                 _radio("pool", "Pooling into volumes")], className="settings")],
                      className="settings-box"),
@@ -166,17 +168,18 @@ def register(app: Dash, services: Services) -> None:
                 if settings.model:
                     warnings.append(f"checkpoint {settings.model[:60]!r} is not in the model folders")
                 settings = parse({**settings.__dict__, "model": names[0] if names else ""})[0]
-            return (settings.__dict__, settings.request(), to_hash(settings) or "#",
+            return (settings.__dict__, settings.request(), with_other_pages(to_hash(settings), url_hash),
                     [{"label": n, "value": n} for n in names], ui.messages([], warnings),
                     *(getattr(settings, f) for f in FORM))
         if trigger == f"{P}-go":
             settings, warnings = parse({**old.__dict__, **dict(zip(FORM, values)), "atom": 0})
             if settings.model not in names:
                 settings = parse({**settings.__dict__, "model": old.model})[0]
-            return (settings.__dict__, settings.request(), to_hash(settings) or "#", no_update,
+            return (settings.__dict__, settings.request(), with_other_pages(to_hash(settings), url_hash), no_update,
                     ui.messages([], warnings), *keep)
         settings = parse({**old.__dict__, "atom": atom if atom is not None else old.atom})[0]
-        return (settings.__dict__, no_update, to_hash(settings) or "#", no_update, no_update, *keep)
+        return (settings.__dict__, no_update, with_other_pages(to_hash(settings), url_hash), no_update, no_update,
+                *keep)
 
     @pathview.background_job(app, P, interval=300)
     def job(set_progress, request):

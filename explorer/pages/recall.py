@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash import Dash, Input, Output, dash_table, dcc, html, no_update
 
 from brillm_core import Checkpoint
 
@@ -69,18 +69,38 @@ def recall_work(services: Services, checkpoint: Checkpoint, state: ViewState, pr
     return {"key": recall_key(checkpoint, state), "reached": int((result.first_hop > 0).sum())}
 
 
-def pick_node(state: ViewState, value: Any, _meta: Meta) -> ViewState:
-    """Choose the reverse view's node from the graph, the table or the id box."""
-    node = None
-    trigger = ctx.triggered_id
+def graph_node(state: ViewState, click: Any, _meta: Meta) -> ViewState:
+    """A click on a node of the recall graph chooses it for the reverse view."""
     try:
-        if trigger == f"{P}-graph":
-            node = int(value["points"][0]["customdata"][0])
-        elif trigger == f"{P}-node":
-            node = int(value)
+        return state.with_(node=int(click["points"][0]["customdata"][0]))
     except (TypeError, KeyError, IndexError, ValueError):
         return state
-    return state if node is None else state.with_(node=node)
+
+
+def table_node(state: ViewState, cell: Any, _meta: Meta) -> ViewState:
+    """A click on a table row chooses its node (rows carry their node as the row id)."""
+    try:
+        return state.with_(node=int(cell["row_id"]))
+    except (TypeError, KeyError, ValueError):
+        return state
+
+
+def typed_node(state: ViewState, value: Any, _meta: Meta) -> ViewState:
+    """A node id typed in the box."""
+    try:
+        return state.with_(node=int(value))
+    except (TypeError, ValueError):
+        return state
+
+
+def node_box(state: ViewState) -> int | None:
+    """What the node box shows for a state."""
+    return state.node if state.node >= 0 else None
+
+
+def selected_row_style(node: int) -> list[dict[str, Any]]:
+    """The chosen node's row highlighted (by node, so the mark follows the node through re-runs and sorting)."""
+    return [{"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
 
 
 def register(app: Dash, services: Services) -> None:
@@ -89,32 +109,29 @@ def register(app: Dash, services: Services) -> None:
     pathview.register_export(app, P, "recall", lambda meta, _state: export_data(services, meta),
                              "brillm-recall.csv", "brillm-recall.json")
     pathview.register(app, services, pathview.PathPage(
-        P, [Event(Input(f"{P}-graph", "clickData"), pick_node),
-            Event(Input(f"{P}-node", "value"), pick_node, (Output(f"{P}-node", "value"),
-                                                           lambda s: s.node if s.node >= 0 else None))],
-        steps=False, extra_form=("hops", "branch", "beam"), job=recall_work, request=request_of))
+        P, [Event(Input(f"{P}-graph", "clickData"), graph_node),
+            Event(Input(f"{P}-table", "active_cell"), table_node),
+            Event(Input(f"{P}-node", "value"), typed_node, (Output(f"{P}-node", "value"), node_box))],
+        steps=False, extra_form=("hops", "branch", "beam"), job=recall_work, request=request_of, needs_prompt=True))
 
     @app.callback(
         Output(f"{P}-graph", "figure"), Output(f"{P}-table", "data"), Output(f"{P}-table", "columns"),
         Output(f"{P}-reverse", "figure"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), Input(f"{P}-table", "active_cell"),
-        State(f"{P}-table", "derived_viewport_data"),
+        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-table", "style_data_conditional"),
+        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"),
         prevent_initial_call=True,
     )
-    def render(meta: Meta | None, state_data: dict | None, cell: dict | None, rows: list | None):
+    def render(meta: Meta | None, state_data: dict | None):
         """Recall graph, ranked table and the reverse view of the chosen node."""
         state, _ = from_dict(state_data or {})
         empty = common.placeholder("Type a prompt and press Run.")
         if not meta or meta.get("error") or not meta.get("key"):
-            return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update
+            return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update, []
         checkpoint = services.registry.load(meta["request"]["model"])
         request_state, _ = from_dict(meta["request"])
         result = recall_for(services.cache, checkpoint, request_state)
         frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
         node = state.node
-        if ctx.triggered_id == f"{P}-table" and cell and rows:
-            node = int(rows[cell["row"]]["node"])
         errors: list[str] = []
         if 0 <= node < checkpoint.config.vocab_size:
             reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)),
@@ -123,10 +140,12 @@ def register(app: Dash, services: Services) -> None:
             reverse = common.placeholder("Choose a node (click one) for the reverse view.")
             if node >= 0:
                 errors.append(f"node {node} does not exist (0..{checkpoint.config.vocab_size - 1})")
-        columns = [{"name": c, "id": c, "type": "numeric", "format": {"specifier": ".6g"}}
-                   if c == "activation" else {"name": c, "id": c} for c in frame.columns]
-        return (recall.recall_graph(result, checkpoint.token), frame.head(TABLE_ROWS).to_dict("records"), columns,
-                reverse, ui.messages(errors), "")
+        columns = [{"name": c.replace("_", " "), "id": c, **({"type": "numeric", "format": {"specifier": ".6g"}}
+                                                            if c == "activation" else {})} for c in frame.columns]
+        frame["token"] = [common.show_token(t) for t in frame["token"]]
+        rows = [{**row, "id": int(row["node"])} for row in frame.head(TABLE_ROWS).to_dict("records")]
+        return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors), "",
+                selected_row_style(node))
 
     @app.callback(Output(f"{P}-cost", "children"), Input(f"{P}-hops", "value"), Input(f"{P}-branch", "value"),
                   Input(f"{P}-beam", "value"))

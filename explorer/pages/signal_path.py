@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, ctx, html, no_update
+from dash import Dash, Input, Output, html, no_update
+
+from brillm_core import BriLLMError
 
 from .. import components as ui
-from .. import pathview
+from .. import pathview, stepping
 from ..compute import PathResult
 from ..context import Services
 from ..figures import common, signal
 from ..pathview import Event, Meta
-from ..state import ViewState, from_dict
+from ..state import ViewState
 
 NAME, PATH, ORDER = "Signal path", "/", 0
 P = "sp"
@@ -30,19 +32,26 @@ HELP = [
 ]
 
 
+FIGURES = [f"{P}-energy", f"{P}-memory", f"{P}-heat"]
+EMPTY = "Type a prompt and press Generate: the path, its candidate energies, memory and signal appear here."
+
+
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
-        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P),
-        html.Div(id=f"{P}-chips", className="chips"),
-        html.Div([html.Div(id=f"{P}-original", className="chips original"),
-                  html.Button("Undo last re-route", id=f"{P}-undo", className="undo")],
-                 id=f"{P}-reroute-box", style={"display": "none"}),
-        ui.step_controls(P),
-        html.Div([ui.figure_panel(f"{P}-energy", "candidate energies"),
-                  ui.figure_panel(f"{P}-memory", "memory ribbon")], className="grid2"),
-        ui.figure_panel(f"{P}-heat", "signal heatmap"),
-        ui.export_row(P, [("csv", "Steps CSV"), ("json", "Trace JSON (with view state)")]),
+        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), *stepping.components(P, len(FIGURES)),
+        html.P(EMPTY, id=f"{P}-empty", className="empty-state"),
+        html.Div([
+            html.Div(id=f"{P}-chips", className="chips"),
+            html.Div([html.Div(id=f"{P}-original", className="chips original"),
+                      html.Button("Undo last re-route", id=f"{P}-undo", className="undo")],
+                     id=f"{P}-reroute-box", style={"display": "none"}),
+            ui.step_controls(P),
+            html.Div([ui.figure_panel(f"{P}-energy", "candidate energies"),
+                      ui.figure_panel(f"{P}-memory", "memory ribbon")], className="grid2"),
+            ui.figure_panel(f"{P}-heat", "signal heatmap"),
+            ui.export_row(P, [("csv", "Steps CSV"), ("json", "Trace JSON (with view state)")]),
+        ], id=f"{P}-views", style={"display": "none"}),
     ], className="page")
 
 
@@ -64,27 +73,25 @@ def undo_event(state: ViewState, _clicks: Any, _meta: Meta) -> ViewState:
     return state.with_(reroutes=list(state.reroutes[:-1]))
 
 
-def chip_event(state: ViewState, _clicks: Any, meta: Meta) -> ViewState:
-    """A click on token chip i shows the step that arrived at it."""
-    if not ctx.triggered or not ctx.triggered[0]["value"] or not isinstance(ctx.triggered_id, dict):
-        return state
-    return state.with_(step=max(int(ctx.triggered_id["index"]) - 1, 0))
-
-
-def chips(result: PathResult, step: int) -> list[html.Button]:
-    """One chip per path node: prompt (forced) or generated; the current edge highlighted."""
+def chip_classes(result: PathResult, rerouted: dict[int, str]) -> list[str]:
+    """The class of each path chip: prompt (forced), generated or re-routed (the browser marks the current edge)."""
     trace = result.trace
-    out = []
-    for i, node in enumerate(trace.path.tolist()):
-        kind = "prompt" if i == 0 or bool(trace.forced[i - 1]) else "generated"
-        if i == step:
-            kind += " source"
-        elif i == step + 1:
-            kind += " target"
-        out.append(html.Button(common.show_token(trace.tokens[i] if trace.tokens else str(node)),
-                               id={"type": f"{P}-chip", "index": i}, className=f"chip {kind}",
-                               title=f"node {node}"))
-    return out
+    return ["chip " + ("prompt" if i == 0 or (bool(trace.forced[i - 1]) and i - 1 not in rerouted)
+                       else "rerouted" if i - 1 in rerouted else "generated")
+            for i in range(trace.num_steps + 1)]
+
+
+def chips(result: PathResult, token: Any, classes: list[str]) -> list[html.Button]:
+    """One chip per path node (the token's decoded text; node id and raw token on hover)."""
+    return [html.Button(common.show_token(token(node)), id={"type": f"{P}-chip", "index": i}, className=cls,
+                        title=common.token_hover(node, token))
+            for i, (node, cls) in enumerate(zip(result.trace.path.tolist(), classes))]
+
+
+def rerouted_steps(result: PathResult, reroutes: list[list[int]]) -> dict[int, str]:
+    """Steps whose node the user chose by re-routing (still taken on the path shown), labelled as such."""
+    path = result.trace.path.tolist()
+    return {s: signal.REROUTED_HOW for s, node in reroutes if s + 1 < len(path) and path[s + 1] == node}
 
 
 def original_chips(result: PathResult) -> list[Any]:
@@ -100,54 +107,63 @@ def original_chips(result: PathResult) -> list[Any]:
     return items
 
 
-def step_label(result: PathResult, step: int, token: Any) -> str:
-    """'step i of n: a → b, chosen, rank r, p = ...'."""
+def step_label(result: PathResult, step: int, token: Any, how: str = "") -> str:
+    """'step i of 0–n: a → b (chosen; rank r, p = ...)', steps counted from 0 as in every chart and export."""
     s = result.trace.step(step)
-    how = "forced by the prompt" if s.forced else "chosen"
-    return (f"step {step + 1} of {result.trace.num_steps}: {common.token_label(s.source, token)} → "
+    how = how or ("forced by the prompt" if s.forced else "chosen")
+    return (f"step {step} of 0–{result.trace.num_steps - 1}: {common.token_label(s.source, token)} → "
             f"{common.token_label(s.target, token)} ({how}; rank {s.chosen_rank}, p = {s.chosen_probability:.4g})")
+
+
+def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> stepping.Store:
+    """Every step of the trace as the browser draws it: labels, candidate bars, memory ribbon, heatmap cursor."""
+    trace = result.trace
+    how = rerouted_steps(result, reroutes)
+    return stepping.store(
+        [step_label(result, i, token, how.get(i, "")) for i in range(trace.num_steps)],
+        [stepping.frames(signal.energy_base(), signal.energy_frames(trace, token, TOP_K, how)),
+         stepping.ribbon(signal.memory_steps(trace, token)),
+         stepping.cursor(f"{P}-heat", signal.signal_heatmap(trace), signal.heat_frames(trace))],
+        chip_classes(result, how))
 
 
 def register(app: Dash, services: Services) -> None:
     """Register the page, its state machinery and its callbacks."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register_export(app, P, "signal-path", lambda meta, _state: export_data(services, meta),
-                             "brillm-steps.csv", "brillm-trace.json")
+                             "brillm-steps.csv", "brillm-trace.json", client_steps=True)
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-energy", "clickData"), reroute_event),
         Event(Input(f"{P}-undo", "n_clicks"), undo_event),
-        Event(Input({"type": f"{P}-chip", "index": ALL}, "n_clicks"), chip_event),
-    ]))
-
-    @app.callback(
-        Output(f"{P}-chips", "children"), Output(f"{P}-original", "children"),
-        Output(f"{P}-reroute-box", "style"), Output(f"{P}-energy", "figure"), Output(f"{P}-memory", "figure"),
-        Output(f"{P}-heat", "figure"), Output(f"{P}-slider", "max"), Output(f"{P}-step-label", "children"),
-        Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"),
+    ], needs_prompt=True, client_steps=True))
+    stepping.register(app, P, FIGURES)
+    app.callback(
+        Output(f"{P}-steps", "data"), Output(f"{P}-chips", "children"), Output(f"{P}-original", "children"),
+        Output(f"{P}-reroute-box", "style"), Output(f"{P}-slider", "max"), Output(f"{P}-msg", "children"),
+        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-empty", "style"),
+        Input(f"{P}-meta", "data"),
         prevent_initial_call=True,
-    )
-    def render(meta: Meta | None, state_data: dict | None):
-        """Draw the current step of the current trace."""
-        state, _ = from_dict(state_data or {})
-        empty = common.placeholder("Type a prompt and press Generate.")
-        try:
-            result = pathview.load_path(services, meta)
-        except Exception as exc:  # noqa: BLE001 - a failed reload must not break the page
-            return [], [], {"display": "none"}, empty, empty, empty, 1, "", ui.messages([str(exc)]), ""
-        if result is None:
-            errors = pathview.meta_errors(meta)
-            return [], [], {"display": "none"}, empty, empty, empty, 1, "", ui.messages(errors), no_update
-        trace = result.trace
-        token = services.registry.load(meta["request"]["model"]).token
-        step = pathview.clamp_step(state, meta)
-        warnings = [f"{len(trace.unknown)} piece(s) of the prompt map to the unknown node: "
-                    + ", ".join(repr(u.get("text", "")) for u in trace.unknown[:10])] if trace.unknown else []
-        return (chips(result, step), original_chips(result),
-                {"display": "flex"} if result.original is not None else {"display": "none"},
-                signal.energy_bars(trace, step, token, TOP_K), signal.memory_ribbon(trace, step, token),
-                signal.signal_heatmap(trace, step), max(trace.num_steps - 1, 1), step_label(result, step, token),
-                ui.messages([], warnings), "")
+    )(lambda meta: render(services, meta))
+
+
+def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
+    """Once per trace: its step store (the browser draws each step from it), chips and messages."""
+    hidden, shown = {"display": "none"}, {}
+    try:
+        result = pathview.load_path(services, meta)
+    except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
+        return stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages([str(exc)]), "", shown
+    if result is None:
+        return (stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages(pathview.meta_errors(meta)),
+                no_update, shown)
+    trace = result.trace
+    token = services.registry.load(meta["request"]["model"]).token
+    store = step_store(result, token, meta["request"].get("reroutes", []))
+    warnings = [f"{len(trace.unknown)} piece(s) of the prompt map to the unknown node: "
+                + ", ".join(repr(u.get("text", "")) for u in trace.unknown[:10])] if trace.unknown else []
+    return (store, chips(result, token, store["chips"]), original_chips(result),
+            {"display": "flex"} if result.original is not None else hidden, max(trace.num_steps - 1, 1),
+            ui.messages([], warnings), "", hidden)
 
 
 def export_data(services: Services, meta: Meta) -> tuple[Any, dict[str, Any]] | None:

@@ -172,6 +172,11 @@ def feedback(step: Step, guess: int | None, best: list[int], token: Any) -> str:
     energy = step.energies[guess]
     rank = int((torch.nan_to_num(step.energies, nan=-math.inf) > energy).sum()) + 1
     where = "is not a candidate" if torch.isnan(energy) else f"is rank {rank} (E = {figs.fmt(float(energy))})"
+    ties = int((step.energies == energy).sum()) - 1
+    if ties > 0:
+        where += (f", tied with {ties} other candidate{'s' * (ties > 1)} at exactly this energy: edges that read the "
+                  "same parameter row from this node (most often the shared row 0) give the same output, so they "
+                  f"share rank {rank}")
     return f"✗ Your guess {common.token_label(guess, token)} {where}; most energy goes to {top}.{taken}"
 
 

@@ -60,18 +60,18 @@ def test_generate_step_play_reroute(dash_duo, app) -> None:
     dash_duo.start_server(app)
     dash_duo.wait_for_element("#sp-prompt")
     generate(dash_duo, "abc", 4)
-    assert step_label(dash_duo).startswith("step 1 of 6")
+    wait_until(lambda: step_label(dash_duo).startswith("step 0 of 0–5"))
     body = dash_duo.find_element("body")
     body.send_keys(Keys.ARROW_RIGHT)
-    wait_until(lambda: step_label(dash_duo).startswith("step 2 of 6"))
+    wait_until(lambda: step_label(dash_duo).startswith("step 1 of 0–5"))
     body.send_keys(Keys.ARROW_LEFT)
-    wait_until(lambda: step_label(dash_duo).startswith("step 1 of 6"))
+    wait_until(lambda: step_label(dash_duo).startswith("step 0 of 0–5"))
     assert "s=" not in dash_duo.driver.current_url
     body.send_keys(Keys.ARROW_RIGHT)
     body.send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)
     dash_duo.find_element("#sp-play").click()
-    wait_until(lambda: step_label(dash_duo).startswith("step 6 of 6"))
+    wait_until(lambda: step_label(dash_duo).startswith("step 5 of 0–5"))
     wait_until(lambda: "play" in dash_duo.find_element("#sp-play").text)
     # re-route step 6 through the second strongest candidate, once its bars are drawn
     wait_until(lambda: "Step 5:" in "".join(texts(dash_duo, "#sp-energy .gtitle")))
@@ -106,7 +106,7 @@ def test_permalink_switch_and_export(dash_duo, app) -> None:
     box = wait_until(lambda: dash_duo.find_element("#sp-prompt").is_enabled() and dash_duo.find_element("#sp-prompt"))
     assert box.get_attribute("value") == "hello"
     wait_until(lambda: len(chips(dash_duo)) == 8)
-    wait_until(lambda: step_label(dash_duo).startswith("step 5 of 7"))
+    wait_until(lambda: step_label(dash_duo).startswith("step 4 of 0–6"))
     assert dash_duo.find_element("#sp-prompt").get_attribute("value") == "hello"
     first = chips(dash_duo)
     # switch checkpoints: same prompt, another path
@@ -126,7 +126,7 @@ def test_permalink_switch_and_export(dash_duo, app) -> None:
     dash_duo.wait_for_element("#mc-body table")
     dash_duo.find_element("#open-view input[type=file]").send_keys(str(path))
     wait_until(lambda: "m=alpha" in dash_duo.driver.current_url and "/card" not in dash_duo.driver.current_url)
-    wait_until(lambda: step_label(dash_duo).startswith("step 1 of 7"))
+    wait_until(lambda: step_label(dash_duo).startswith("step 0 of 0–6"))
     svg = dash_duo.driver.execute_async_script(
         "var done = arguments[0]; Plotly.toImage(document.querySelector('#sp-energy .js-plotly-plot'),"
         " {format: 'svg'}).then(done);")
@@ -179,6 +179,13 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in doc["data"]["ranked"]] == expected["node"].tolist()
     assert [r["activation"] for r in doc["data"]["ranked"]] == pytest.approx(expected["activation"].tolist())
+    # a table row click chooses its node: link, node box and reverse view follow
+    row = dash_duo.find_elements("#rc-table tbody tr")[3]
+    node = row.find_elements("css selector", "td")[0].text
+    row.find_elements("css selector", "td")[1].click()
+    wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
+    wait_until(lambda: dash_duo.find_element("#rc-node").get_attribute("value") == node)
+    wait_until(lambda: f"#{node}" in "".join(texts(dash_duo, "#rc-reverse .gtitle")))
     # a long run, cancelled: the button comes back, the note says so, the old table stays
     for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
         box = dash_duo.find_element(f"#rc-{field}")
@@ -191,6 +198,10 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
     wait_until(lambda: "Cancelled" in dash_duo.find_element("#rc-note").text)
     wait_until(lambda: not dash_duo.find_element("#rc-go").get_attribute("disabled"))
     assert "h=32" in dash_duo.driver.current_url
+    # Run with the same settings runs again after a cancel: the job starts
+    dash_duo.find_element("#rc-go").click()
+    wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+    wait_until(lambda: dash_duo.find_element("#rc-go").get_attribute("disabled"))
     no_console_errors(dash_duo)
 
 

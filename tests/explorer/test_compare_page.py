@@ -7,6 +7,7 @@ import string
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, js_divergence,
@@ -15,6 +16,8 @@ from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
 from explorer.state import ViewState, from_dict, to_hash
+from selenium.webdriver.common.keys import Keys
+
 from .browser import no_console_errors, open_link, text, wait_until
 
 CHARS = list(string.ascii_lowercase + " .,!")
@@ -97,9 +100,40 @@ def test_loss_curves_from_trainer_metadata(pair) -> None:
     loss_a, loss_b = loss_history(a), loss_history(b)
     assert loss_a["loss"].tolist() == TRAINER_LOSSES and loss_a["step"].tolist() == [1, 2, 3]
     assert loss_b.empty  # never trained here: no curve
-    fig = figs.loss_curves({"A": loss_a, "B": loss_b, "C": loss_a.iloc[0:0]})
+    fig = figs.loss_curves({"a": loss_a, "b": loss_b})
     assert [t.name for t in fig.data] == ["A"]  # empty curves are left out
     assert list(fig.data[0].y) == TRAINER_LOSSES
+    # A stays visible where its run is a prefix of B's: drawn last (on top), dashed; each keeps its colour
+    both = figs.loss_curves({"a": loss_a, "b": pd.concat([loss_a, loss_a.assign(step=loss_a["step"] + 3)])})
+    assert [t.name for t in both.data] == ["B", "A"] and both.data[1].line.dash == "dash"
+    assert both.data[1].line.color == figs.COLOUR["a"] and both.data[0].line.color == figs.COLOUR["b"]
+    ranks = figs.rank_probability(figs.step_table(compare_paths(a, a, "ab", DecodeSettings(max_new_tokens=2)), a.token),
+                                  None)
+    assert {t.line.color for t in ranks.data if t.legendgroup == "a"} == {figs.COLOUR["a"]}
+
+
+def test_step_store_labels_and_cursors(pair) -> None:
+    a, b = pair
+    comparison = compare_paths(a, b, "ab", DecodeSettings(max_new_tokens=4))
+    frame = figs.step_table(comparison, a.token)
+    store = page.step_store(comparison, frame, a.token)
+    steps = comparison.trace_a.num_steps
+    assert store["n"] == steps == len(store["labels"]) and store["chip_starts"] == [0, steps + 1]
+    assert len(store["chips"]) == 2 * (steps + 1)
+    for i, label in enumerate(store["labels"]):
+        s = comparison.trace_a.step(i)
+        assert label.startswith(f"step {i} of 0–{steps - 1}: A takes") and f"A: rank {s.chosen_rank}," in label
+        assert f"B: rank {comparison.b_on_a.step(i).chosen_rank}, p = {comparison.b_on_a.step(i).chosen_probability:.3g}" \
+            in label
+    for fig in store["figures"]:
+        assert fig["kind"] == "cursor" and len(fig["frames"]) == steps
+        assert [f["layout"]["shapes"][-1]["x0"] for f in fig["frames"]] == [i - 0.5 for i in range(steps)]
+
+
+def test_own_row_column_only_when_it_holds_something() -> None:
+    assert "own_row_change" not in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": ""}])
+    assert "own_row_change" in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": "gained"}])
+    assert all(not c["name"].count("_") for c in page.edge_columns(page.EDGE_COLUMNS))  # human headers
 
 
 def test_hash_round_trip_and_bad_names() -> None:
@@ -125,12 +159,23 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
     assert f"step {comparison.first_divergence}:" in text(dash_duo, "#cp-divergence")
     assert len(dash_duo.find_elements("#cp-paths .chip")) == 2 * 8
     assert len(dash_duo.find_elements("#cp-paths .chip.diverge")) == 2
+    # stepping happens in the browser: the label, the cursor and the current edge in both paths follow the keys
+    wait_until(lambda: text(dash_duo, "#cp-step-label").startswith("step 0 of 0–6: A takes"))
+    requests = "return performance.getEntriesByType('resource').filter(e => e.name.indexOf('_dash-update') >= 0).length"
+    before = dash_duo.driver.execute_script(requests)
+    dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: text(dash_duo, "#cp-step-label").startswith("step 1 of 0–6"))
+    wait_until(lambda: len(dash_duo.find_elements("#cp-paths .chip.source")) == 2)
+    cursor = dash_duo.driver.execute_script(
+        "var s = document.querySelector('#cp-js .js-plotly-plot').layout.shapes; return s[s.length - 1].x0")
+    assert cursor == 0.5 and dash_duo.driver.execute_script(requests) == before
     wait_until(lambda: len(dash_duo.find_elements("#cp-edges td")) > 0)
     wait_until(lambda: len(dash_duo.find_elements("#cp-loss .scatterlayer .trace")) == 1)  # only "one" was trained
-    dash_duo.find_element("#cp-json").click()
+    dash_duo.find_element("#cp-json").click()  # at step 1: the file reopens this step
     path = Path(dash_duo.download_path) / "brillm-compare.json"
     doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
     assert doc["view"] == "compare" and doc["state"]["model"] == "one" and doc["state"]["model_b"] == "two"
+    assert doc["state"]["step"] == 1
     assert "mb=two" in to_hash(from_dict(doc["state"])[0])  # "Open view file" reopens both checkpoints
     assert doc["data"]["first_divergence"] == comparison.first_divergence
     dash_duo.find_element("#cp-swap").click()

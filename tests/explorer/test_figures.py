@@ -10,7 +10,7 @@ import pytest
 from brillm_core import Checkpoint, DecodeSettings
 from explorer import compute
 from explorer.cache import ResultCache
-from explorer.figures import card, recall, signal
+from explorer.figures import card, common, recall, signal
 from explorer.graphdata import compute_graph_data
 from explorer.state import ViewState
 
@@ -35,17 +35,29 @@ def test_energy_bars_equal_trace(ckpt: Checkpoint, trace) -> None:
         assert bar.marker.color[chosen] != bar.marker.color[(chosen + 1) % len(nodes)]
 
 
-def test_memory_ribbon_equals_memory_weights(ckpt: Checkpoint, trace) -> None:
-    assert signal.memory_ribbon(trace, 0, ckpt.token).data == ()
-    fig = signal.memory_ribbon(trace, 4, ckpt.token)
-    np.testing.assert_array_equal(np.array(fig.data[0].x, dtype=np.float32), trace.memory[4].numpy())
-    assert abs(sum(fig.data[0].x) - 1) < 1e-5
+def test_memory_steps_equal_memory_weights(ckpt: Checkpoint, trace) -> None:
+    memory = signal.memory_steps(trace, ckpt.token)
+    assert memory["weights"][0] == [] and len(memory["weights"]) == trace.num_steps
+    for i in range(trace.num_steps):
+        np.testing.assert_array_equal(np.array(memory["weights"][i], dtype=np.float32), trace.memory[i].numpy())
+        assert np.array(memory["weights"][i], dtype=np.float32).tolist() == memory["weights"][i]  # exact float32
+    assert len(memory["labels"]) == len(memory["texts"]) == trace.num_steps
+    assert memory["labels"][2].startswith("c2: output of step 2")
 
 
 def test_signal_heatmap_equals_signals(trace) -> None:
-    fig = signal.signal_heatmap(trace, 2)
-    np.testing.assert_array_equal(np.asarray(fig.data[0].z, dtype=np.float32), trace.signals_in.numpy().T)
-    assert fig.layout.shapes[0].x0 == 1.5
+    fig = signal.signal_heatmap(trace)
+    assert fig["data"][0]["z"] == trace.signals_in.T.tolist()  # exact float32 values
+    cursor = signal.apply_frame(fig, signal.heat_frames(trace)[2])
+    assert cursor.layout.shapes[0].x0 == 1.5 and cursor.data[0].z is not None
+
+
+def test_byte_level_tokens_shown_decoded() -> None:
+    assert common.show_token("Ã©t") == "ét" and common.show_token("ĠÃ©") == "␣é"
+    assert common.show_token("中") == "中" and common.show_token("Ā") == "Ā"  # a character model's own text
+    assert common.show_token("Ã") == "Ã"  # half a character stays raw
+    assert common.token_hover(7, lambda n: "Ã©") == "é #7 (raw token 'Ã©')"
+    assert common.token_hover(7, lambda n: "ab") == "ab #7"
 
 
 def test_graph_strength_is_step_zero_energy(ckpt: Checkpoint) -> None:

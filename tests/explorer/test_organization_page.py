@@ -14,7 +14,7 @@ from brillm_core.cli import main as cli_main
 from brillm_core.organization.stimulus import OrganizationError
 from explorer import uploads
 from explorer.figures import organization as fig
-from explorer.organization_run import OrgSettings, compute, from_hash, parse, to_hash
+from explorer.organization_run import OrgSettings, compute, from_hash, parse, to_hash, with_other_pages
 
 from .browser import no_console_errors, open_link, wait_until
 
@@ -67,8 +67,10 @@ def test_checkpoint_mode_with_simulated_brain(model_root: Path):
     result = compute(settings, ckpt, lambda f, m: None)
     assert "SIMULATED" in result.note and set(result.report.controls) == {"lexical", "untrained"}
     assert result.report.settings["responses"] == "landscape"
-    with pytest.raises(OrganizationError, match="empty"):
-        compute(parse({"source": "model", "text": "  "})[0], ckpt, lambda f, m: None)
+    # no text typed: the model source reads a ready sample story, and says so
+    sample = compute(parse({"source": "model", "text": "  ", "k": 3, "n_perm": 20})[0], ckpt, lambda f, m: None)
+    assert sample.note.startswith("No stimulus text was typed, so the built-in sample story was read.")
+    assert "SIMULATED" in sample.note and len(sample.words) > 0
 
 
 RECORDED = dict(k=3, n_perm=20, tr=1.5, word_rate=2.5)
@@ -140,6 +142,14 @@ def test_a_link_to_an_evicted_upload_asks_for_it_again(cache_dir: Path):
     assert from_hash("#o_brain=../../etc/passwd")[1] == ["brain='../../etc/passwd' is not an upload key; ignored"]
 
 
+def test_the_link_keeps_other_pages_keys():
+    own = to_hash(parse({"model": "alpha", "k": 3})[0])
+    kept = with_other_pages(own, "#m=beta&p=in+the&s=4&o_k=5")
+    assert kept.startswith(own + "&") and "p=in+the" in kept and "s=4" in kept
+    assert "o_k=5" not in kept and "m=beta" not in kept  # this page's own keys come from its settings
+    assert with_other_pages("", "#p=x") == "#p=x" and with_other_pages(own, None) == own
+
+
 @pytest.mark.browser
 def test_page_runs_the_simulator(dash_duo, model_root: Path, cache_dir: Path) -> None:
     from explorer.app import create_app
@@ -147,7 +157,7 @@ def test_page_runs_the_simulator(dash_duo, model_root: Path, cache_dir: Path) ->
     app = create_app([model_root], cache_dir)
     query = "&".join(f"o_{k}={v}" for k, v in SMALL.items())
     dash_duo.start_server(app)
-    open_link(dash_duo, f"/organization#{query}")
+    open_link(dash_duo, f"/organization#{query}&p=abc&s=2")
     dash_duo.wait_for_contains_text("#fo-measures", "diversity", timeout=30)
     assert "Simulator with known truth" in dash_duo.find_element("#fo-note").text
     dash_duo.wait_for_contains_text("#fo-recovery", "atom_abs_r_min", timeout=5)
@@ -158,6 +168,12 @@ def test_page_runs_the_simulator(dash_duo, model_root: Path, cache_dir: Path) ->
         time.sleep(0.05)
     assert "o_atom=2" in dash_duo.driver.current_url
     dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=10)
+    assert "p=abc" in dash_duo.driver.current_url and "s=2" in dash_duo.driver.current_url
+    # leaving the page keeps the prompt and step the other views show
+    dash_duo.find_element("a.nav-link[href='/']").click()
+    wait_until(lambda: dash_duo.find_element("#sp-prompt").get_attribute("value") == "abc")
+    wait_until(lambda: "".join(dash_duo.driver.execute_script(
+        "return document.getElementById('sp-step-label').textContent")).startswith("step 2 of"))
     logs = [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
     assert logs == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,24 @@ def engine_numbers(ex) -> dict[str, list[float]]:
     return {"memory": memory, "signal": ex.signal.tolist(), "product": ex.product.tolist() + ex.weight.reshape(-1).tolist(),
             "bias": ex.bias.tolist(), "pe": ex.pe.tolist(), "pre_activation": ex.pre_activation.tolist(),
             "output": ex.output.tolist(), "energy": [ex.energy], "softmax": [ex.log_normaliser, ex.probability]}
+
+
+def test_feedback_explains_a_tie(ckpt: Checkpoint, trace) -> None:
+    for i in range(trace.num_steps):
+        step = trace.step(i)
+        best = page.best_nodes(step)
+        energies = torch.nan_to_num(step.energies, nan=-math.inf)
+        values, counts = torch.unique(energies[energies < energies.max()], return_counts=True)
+        if (counts > 1).any():
+            tied = float(values[counts > 1][0])
+            guess = int(torch.nonzero(energies == tied)[0])
+            text = page.feedback(step, guess, best, ckpt.token)
+            assert f"tied with {int((energies == tied).sum()) - 1} other candidate" in text and "shared row 0" in text
+            lone = [n for n in range(len(energies)) if math.isfinite(float(energies[n]))
+                    and int((energies == energies[n]).sum()) == 1 and n not in best]
+            assert not lone or "tied" not in page.feedback(step, lone[0], best, ckpt.token)
+            return
+    pytest.fail("the test trace has no tied candidates to explain")
 
 
 @pytest.mark.parametrize("step, target", [(0, None), (3, None), (5, 7)])

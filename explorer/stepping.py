@@ -1,0 +1,107 @@
+"""Stepping in the browser: a page's step store and the clientside callbacks that draw from it.
+
+Once a trace is on the page, the server sends every step of it at once (``{prefix}-steps``);
+moving the step (keys, buttons, slider, play, a chip click) then redraws the figures, the
+step label and the chips in the browser (``assets/stepping.js``) with no request, and keeps
+the step in the address bar. The store::
+
+    {"n": steps, "labels": [label per step], "chips": [class of path chip i], "chip_starts": [0, ...],
+     "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
+                 | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
+                 | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
+                    "texts": [...], "weights": [[a_j per step]]}]}
+
+``figures`` lines up with the graph ids given to ``register``. A page whose trace is not drawn
+as bars or a ribbon (the token graph's highlight, say) adds a "frames" entry whose patches
+replace the traces that change per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc
+
+Store = dict[str, Any]
+
+
+def frames(base: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any]:
+    """A figure drawn as ``base`` (a figure dict) merged with one patch per step."""
+    return {"kind": "frames", "base": base, "frames": patches}
+
+
+def cursor(graph_id: str, base: dict[str, Any], patches: list[dict[str, Any]]) -> dict[str, Any]:
+    """A figure whose steps differ only in ``layout.shapes`` (a cursor): the browser moves the shapes
+    in place instead of redrawing the figure."""
+    return {"kind": "cursor", "graph": graph_id, "base": base, "frames": patches}
+
+
+def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
+    """A memory ribbon drawn from per-step weights (see ``figures.signal.memory_steps``)."""
+    return {"kind": "ribbon", **memory}
+
+
+def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None,
+          chip_starts: list[int] | None = None) -> Store:
+    """Everything the browser needs to draw any step of one trace (``chip_starts``: where each path's
+    chips begin when the page shows several paths)."""
+    return {"n": len(labels), "labels": labels, "chips": chips or [], "chip_starts": chip_starts or [0],
+            "figures": figures}
+
+
+def no_steps(figures: int) -> Store:
+    """The store when no trace is on screen (its figures are hidden; the page says what to do)."""
+    return {"n": 0, "labels": [], "chips": [], "figures": [None] * figures}
+
+
+def components(prefix: str, figures: int) -> list[Any]:
+    """The page-local step store, empty."""
+    return [dcc.Store(id=f"{prefix}-steps", data=no_steps(figures))]
+
+
+def register_keys(app: Dash, prefix: str) -> None:
+    """Previous / next buttons, the arrow keys (which click them) and play ticks move the slider in the browser."""
+    app.clientside_callback(
+        ClientsideFunction("explorer", "step"),
+        Output(f"{prefix}-slider", "value", allow_duplicate=True),
+        Input(f"{prefix}-prev", "n_clicks"), Input(f"{prefix}-next", "n_clicks"),
+        Input(f"{prefix}-interval", "n_intervals"),
+        State(f"{prefix}-slider", "value"), State(f"{prefix}-slider", "max"),
+        prevent_initial_call=True,
+    )
+
+
+def cursor_frames(base: dict[str, Any], steps: int) -> list[dict[str, Any]]:
+    """Layout patches that add a cursor at each step (x = step) to a figure's own shapes."""
+    own = list(base.get("layout", {}).get("shapes", []))
+    def cursor(i: int) -> dict[str, Any]:
+        return {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5, "y0": 0, "y1": 1,
+                "fillcolor": "rgba(255, 127, 14, 0.18)", "line": {"width": 0}, "layer": "below"}
+
+    return [{"layout": {"shapes": [*own, cursor(i)]}} for i in range(steps)]
+
+
+def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
+    """The clientside callbacks of a page that steps in the browser: draw a step from the store,
+    play / pause, and a click on a path chip."""
+    p = prefix
+    app.clientside_callback(
+        ClientsideFunction("stepping", "draw"),
+        *(Output(g, "figure") for g in graph_ids), Output(f"{p}-step-label", "children"),
+        Output({"type": f"{p}-chip", "index": ALL}, "className"), Output(f"{p}-views", "style"),
+        Input(f"{p}-slider", "value"), Input(f"{p}-steps", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("stepping", "play"),
+        Output(f"{p}-interval", "disabled"), Output(f"{p}-play", "children"),
+        Output(f"{p}-slider", "value", allow_duplicate=True),
+        Input(f"{p}-play", "n_clicks"), Input(f"{p}-slider", "value"),
+        State(f"{p}-interval", "disabled"), State(f"{p}-slider", "max"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction("stepping", "chip"),
+        Output(f"{p}-slider", "value", allow_duplicate=True),
+        Input({"type": f"{p}-chip", "index": ALL}, "n_clicks"),
+        prevent_initial_call=True,
+    )

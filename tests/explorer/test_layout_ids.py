@@ -1,0 +1,54 @@
+"""Validation layout: every id a callback names exists in some page's layout (or the nav bar), so a
+renamed component cannot silently unplug a callback (the app must suppress callback exceptions for
+its multi-page layout, so Dash itself does not check this)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dash
+
+from explorer.app import create_app
+
+
+def layout_ids(component: Any) -> set[str]:
+    """Every string id in a component tree (pattern-matching dict ids are created by callbacks)."""
+    found: set[str] = set()
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+            continue
+        if not hasattr(item, "to_plotly_json"):
+            continue
+        if isinstance(getattr(item, "id", None), str):
+            found.add(item.id)
+        for name in getattr(item, "_prop_names", []):
+            value = getattr(item, name, None)
+            if hasattr(value, "to_plotly_json") or isinstance(value, (list, tuple)):
+                stack.append(value)
+    return found
+
+
+def callback_ids(app: dash.Dash) -> set[str]:
+    """Every plain (non-pattern) component id named by a callback's outputs, inputs or states."""
+    names: set[str] = set()
+    for key, spec in app.callback_map.items():
+        outputs = key[2:-2].split("...") if key.startswith("..") else [key]
+        names.update(o.rsplit(".", 1)[0] for o in outputs)
+        names.update(d["id"] for d in (*spec["inputs"], *spec["state"]))
+    return {n.split("@", 1)[0] for n in names if not n.startswith("{")}
+
+
+def test_every_callback_id_is_in_a_layout(model_root: Path, cache_dir: Path) -> None:
+    app = create_app([model_root], cache_dir)
+    ids = layout_ids(app.layout)
+    for page in dash.page_registry.values():
+        layout = page["layout"]() if callable(page["layout"]) else page["layout"]
+        ids |= layout_ids(layout)
+    missing = sorted(callback_ids(app) - ids)
+    assert missing == [], f"callbacks name ids no layout has: {json.dumps(missing)}"
+    assert {"sp-steps", "sp-slider", "sp-step-label", "rc-table", "cp-edges"} <= ids  # the walk reaches page ids

@@ -1,0 +1,117 @@
+"""Signal path page: the step store the browser draws from carries the engine's numbers; stepping
+in the browser sends no request; re-routed steps are labelled as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from selenium.webdriver.common.keys import Keys
+
+from brillm_core import load_checkpoint
+from explorer import compute
+from explorer.app import create_app
+from explorer.cache import ResultCache
+from explorer.context import Services
+from explorer.pages import signal_path as page
+from explorer.registry import Registry
+from explorer.state import ViewState
+
+from .browser import no_console_errors, open_link, texts, wait_until
+
+
+def rendered_store(model_root: Path, tmp_path: Path, state: ViewState) -> tuple[dict, compute.PathResult]:
+    """The page's render callback, called without an app, on a traced state."""
+    services = Services(Registry([model_root]), ResultCache(tmp_path / "cache"))
+    ckpt = services.registry.load(state.model)
+    result = compute.path_for(services.cache, ckpt, state)
+    meta = {"request": state.request(), "key": compute.path_key(ckpt, state), "n_steps": result.trace.num_steps,
+            "path": result.trace.path.tolist(), "error": ""}
+    store = json.loads(json.dumps(page.render(services, meta)[0]))  # as the browser receives it
+    return store, result
+
+
+def test_step_store_carries_the_engines_numbers(model_root: Path, tmp_path: Path) -> None:
+    store, result = rendered_store(model_root, tmp_path, ViewState(model="alpha", prompt="hello", new_tokens=5))
+    trace = result.trace
+    energy, memory, heat = store["figures"]
+    assert store["n"] == trace.num_steps == len(energy["frames"]) == len(store["labels"])
+    for i in range(trace.num_steps):
+        bars = energy["frames"][i]["data"][0]
+        nodes = [c[0] for c in bars["customdata"]]
+        assert trace.step(i).target in nodes
+        np.testing.assert_array_equal(np.array(bars["y"], dtype=np.float32), trace.energies[i, nodes].numpy())
+        assert bars["y"] == trace.energies[i, nodes].tolist()  # exact float32 values, not rounded
+        assert [c[1] for c in bars["customdata"]] == trace.probabilities[i, nodes].tolist()
+        assert memory["weights"][i] == trace.memory[i].tolist()
+        assert store["labels"][i].startswith(f"step {i} of 0–{trace.num_steps - 1}: ")
+        assert energy["frames"][i]["layout"]["title"]["text"].startswith(f"Step {i}:")
+    assert heat["base"]["data"][0]["z"] == trace.signals_in.T.tolist()
+    assert [f["layout"]["shapes"][0]["x0"] for f in heat["frames"]] == [i - 0.5 for i in range(trace.num_steps)]
+    assert store["chips"][:5] == ["chip prompt"] * 5 and store["chips"][5:] == ["chip generated"] * 5
+
+
+def test_rerouted_step_is_labelled_rerouted(model_root: Path, tmp_path: Path) -> None:
+    plain, _ = rendered_store(model_root, tmp_path, ViewState(model="alpha", prompt="ab", new_tokens=4))
+    state = ViewState(model="alpha", prompt="ab", new_tokens=4, reroutes=((2, 7),))
+    store, result = rendered_store(model_root, tmp_path, state)
+    assert int(result.trace.path[3]) == 7
+    assert "re-routed by you" in store["labels"][2] and "forced by the prompt" not in store["labels"][2]
+    assert "forced by the prompt" in store["labels"][0] and "chosen" in plain["labels"][2]
+    assert store["chips"][3] == "chip rerouted"
+    assert store["figures"][0]["frames"][2]["layout"]["annotations"][0]["text"] == "re-routed by you"
+
+
+@pytest.fixture
+def app(model_root: Path, cache_dir: Path):
+    return create_app([model_root], cache_dir)
+
+
+def count_requests(dash_duo) -> int:
+    """Callback requests the page has sent so far (from the browser's resource timing)."""
+    return dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.indexOf('_dash-update-component') >= 0).length")
+
+
+def drawn_bars(dash_duo) -> dict:
+    """The energy chart's bar trace as plotly drew it."""
+    return dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#sp-energy .js-plotly-plot');"
+        "return gd && gd.data && gd.data[0] ? {y: Array.from(gd.data[0].y), c: gd.data[0].customdata,"
+        " title: gd.layout.title.text} : null;")
+
+
+@pytest.mark.browser
+def test_stepping_sends_no_request_and_draws_the_engines_numbers(dash_duo, app, model_root: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=5")
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 0 of 0–8"))
+    wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 0:"))
+    trace = load_checkpoint(model_root / "alpha", device="cpu").trace("hello", compute.settings_of(ViewState(new_tokens=5)))
+    before = count_requests(dash_duo)
+    assert before > 0  # the link, the trace job and the store did go to the server
+    body = dash_duo.find_element("body")
+    for i in range(1, 4):
+        body.send_keys(Keys.ARROW_RIGHT)
+        wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith(f"step {i} of"))
+        wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith(f"Step {i}:"))
+        bars = drawn_bars(dash_duo)
+        nodes = [c[0] for c in bars["c"]]
+        assert bars["y"] == trace.energies[i, nodes].tolist()
+    wait_until(lambda: "s=3" in dash_duo.driver.current_url)
+    dash_duo.find_element("#sp-play").click()
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 8 of"))
+    wait_until(lambda: "play" in dash_duo.find_element("#sp-play").text)
+    assert count_requests(dash_duo) == before  # every step above was drawn in the browser
+    # a chip click shows the step that arrived at it
+    dash_duo.find_elements("#sp-chips .chip")[2].click()
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 1 of"))
+    assert "source" in dash_duo.find_elements("#sp-chips .chip")[1].get_attribute("class")
+    # the current step survives a reload of the link
+    dash_duo.driver.refresh()
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 1 of"))
+    no_console_errors(dash_duo)
