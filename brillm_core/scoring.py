@@ -114,6 +114,8 @@ def score_ids(
         chunk = list(ids[start : start + window])
         if len(chunk) < 2:
             break
+        if settings.release_decoder:
+            _refuse_self_loops(chunk, start)
         trace = propagate(model, chunk, settings)
         targets = trace.targets
         energies = torch.nan_to_num(trace.energies.double(), nan=-math.inf)
@@ -121,3 +123,15 @@ def score_ids(
         greater, tied = tie_ranks(energies, targets)
         total = total.add(Score.from_ranks(greater, tied, float(-log_probs.sum())))
     return total
+
+
+def _refuse_self_loops(chunk: Sequence[int], offset: int) -> None:
+    """Under the release's decoder a node never follows itself, so such a text has probability 0:
+    refuse it with the position instead of reporting an infinite perplexity."""
+    for i in range(len(chunk) - 1):
+        if int(chunk[i]) == int(chunk[i + 1]):
+            raise PromptError(
+                f"token {offset + i + 1} (counting from 0) repeats the token before it (node {int(chunk[i])}); the release's decoder "
+                "never offers a node as its own successor, so this text has probability 0 under it. "
+                "Score it with the training semantics (without the release-decoder switch)"
+            )

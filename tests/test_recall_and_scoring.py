@@ -125,3 +125,12 @@ def test_score_does_not_underflow_on_very_unlikely_targets() -> None:
         model.biases[row, 0, :] = 300.0  # edge 1 -> 2 carries an enormous energy
     score = score_ids(model, [1, 3])  # so 3 after 1 has probability ~ e^-420: 0 in float32
     assert math.isfinite(score.nll) and score.nll > 300
+
+
+def test_release_decoder_refuses_a_repeated_token_instead_of_an_infinite_perplexity() -> None:
+    model = random_model(6, 4, 0.5, seed=3)
+    release = DecodeSettings(release_decoder=True)
+    with pytest.raises(PromptError, match="token 2 .counting from 0. repeats"):
+        score_ids(model, [1, 2, 2, 4], release)
+    assert math.isfinite(score_ids(model, [1, 2, 2, 4]).perplexity)  # the training semantics score it
+    assert math.isfinite(score_ids(model, [1, 2, 3, 4], release).perplexity)
