@@ -225,6 +225,11 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
     return fig
 
 
+def energy_text(values: np.ndarray) -> list[str]:
+    """Numbers as shown in tables: 5 significant digits, '–' where there is none (a barred self-loop)."""
+    return ["–" if not np.isfinite(v) else f"{v:.5g}" for v in np.asarray(values, dtype=float)]
+
+
 def path_range(graph: GraphData, path: list[int], margin: float = 0.15) -> tuple[list[float], list[float]]:
     """Axis ranges framing the path's nodes with a margin."""
     x, y = graph.positions[path, 0], graph.positions[path, 1]

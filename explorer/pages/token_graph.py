@@ -99,7 +99,7 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
     bias = checkpoint.model.node_bias[node, 0].detach().numpy()
 
     def table(idx: np.ndarray, other: np.ndarray, title: str) -> html.Table:
-        shown = graph.energy_text(g.strength[idx], len(idx))  # '–' for a self-loop the release's decoder bars
+        shown = graph.energy_text(g.strength[idx])  # '–' for a self-loop the release's decoder bars
         rows = [html.Tr([html.Td(common.token_label(int(other[e]), token)), html.Td(value)])
                 for e, value in zip(idx, shown)]
         return html.Table([html.Tr([html.Th(title), html.Th("strength")]), *rows])
@@ -116,8 +116,8 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
 
 
 def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
-    """'step i of n: source → target' for every step of a trace."""
-    return [f"step {i + 1} of {trace.num_steps}: {common.token_label(int(s), token)} → "
+    """'step i of 0–n: source → target' for every step of a trace, counted from 0 as on every page."""
+    return [f"step {i} of 0–{trace.num_steps - 1}: {common.token_label(int(s), token)} → "
             f"{common.token_label(int(t), token)}" for i, (s, t) in enumerate(zip(trace.path[:-1], trace.path[1:]))]
 
 

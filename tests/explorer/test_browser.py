@@ -150,11 +150,11 @@ def test_bad_links_show_messages(dash_duo, app) -> None:
 def test_token_graph_steps_and_node_details(dash_duo, app) -> None:
     dash_duo.start_server(app)
     open_link(dash_duo, "/graph#m=alpha&p=abc&n=3&gk=2&node=4")
-    wait_until(lambda: "step 1 of 5" in "".join(texts(dash_duo, "#tg-step-label")))
+    wait_until(lambda: "step 0 of 0–4" in "".join(texts(dash_duo, "#tg-step-label")))
     wait_until(lambda: "strongest out-edges" in "".join(texts(dash_duo, "#tg-details")))
     assert "#4" in "".join(texts(dash_duo, "#tg-details h4"))
     dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
-    wait_until(lambda: "step 2 of 5" in "".join(texts(dash_duo, "#tg-step-label")))
+    wait_until(lambda: "step 1 of 0–4" in "".join(texts(dash_duo, "#tg-step-label")))
     path_points = dash_duo.driver.execute_script(
         "return document.querySelector('#tg-graph .js-plotly-plot').data[2].x.length")
     assert path_points == 3

@@ -52,7 +52,7 @@ def mouse(dash_duo, kind: str, x: float, y: float, **extra) -> None:
 def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_app) -> None:
     dash_duo.start_server(counted_app)
     open_link(dash_duo, "/graph#m=alpha&p=abc&n=4")
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 0 of 0–5"))
     wait_until(lambda: plot(dash_duo, "(gd.layout.annotations || []).length") > 2)
     assert plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 2
     assert plot(dash_duo, "gd.layout.annotations[1].text") == "1"
@@ -64,24 +64,24 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
 
     body = dash_duo.find_element("body")
     body.send_keys(Keys.ARROW_RIGHT)
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
     wait_until(lambda: plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 3)
     assert plot(dash_duo, "gd.layout.annotations[3].text") == "2"
     assert plot(dash_duo, f"Array.from(gd.data[{graph.NODES}].marker.color)") != colours_before
     body.send_keys(Keys.ARROW_RIGHT)
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 3 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 0–5"))
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)  # the link follows the step
     body.send_keys(Keys.ARROW_LEFT)
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
     dash_duo.find_element("#tg-play").click()  # play runs to the last step and stops there
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 6 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 5 of 0–5"))
     wait_until(lambda: "play" in dash_duo.find_element("#tg-play").text)
     assert plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 7
     body.send_keys(Keys.ARROW_LEFT)
     body.send_keys(Keys.ARROW_LEFT)
     body.send_keys(Keys.ARROW_LEFT)
     body.send_keys(Keys.ARROW_LEFT)
-    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 6"))
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
     assert counted_app.callback_requests == requests  # stepping never asked the server
 
     # click node 4: its strongest out- and in-edges are drawn, the legend names them

@@ -57,5 +57,5 @@ def test_node_details_show_a_barred_self_loop_as_no_strength() -> None:
     g = compute_graph_data(checkpoint.model, DecodeSettings(release_decoder=True))
     loops = [int(s) for s, t in zip(g.sources, g.targets) if s == t]
     node = next(n for n in loops if n in g.targets[g.out_edges(n, DETAIL_K)])
-    shown = str(details(g, checkpoint, node, None))
+    shown = str(details(g, checkpoint, node))
     assert "'–'" in shown and "nan" not in shown.lower()
