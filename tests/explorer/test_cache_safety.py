@@ -28,6 +28,8 @@ from explorer.organization_run import parse as organization_settings
 from explorer.state import ViewState
 from explorer.uploads import Upload
 
+from .test_cli import PORT, FakeServer
+
 SIGNING_KEY = "__dash_background_signing_secret__"
 OTHER_UID = 54321
 
@@ -125,8 +127,9 @@ def test_default_cache_dir_is_the_users_own(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # ignored, as the XDG spec says
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "brillm-explorer"
-    monkeypatch.setattr("dash.Dash.run", lambda self, **kw: None)
-    assert cli.main([str(model_root)]) == 0
+    served: dict = {}
+    monkeypatch.setattr(cli, "make_server", FakeServer(served))
+    assert cli.main([str(model_root), "--port", PORT]) == 0 and served["serving"]
     made = tmp_path / "home" / ".cache" / "brillm-explorer"
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
     assert all(stat.S_IMODE((made / sub).stat().st_mode) == 0o700 for sub in ("results", "jobs"))
@@ -155,7 +158,7 @@ def test_an_unsafe_cache_dir_is_refused_before_anything_is_unpickled(
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to give a directory to another user (the world-writable case has its own test)")
-    monkeypatch.setattr("dash.Dash.run", lambda self, **kw: pytest.fail("an unsafe cache must not be served"))
+    monkeypatch.setattr(cli, "make_server", lambda *a, **kw: pytest.fail("an unsafe cache must not be served"))
     cases = list(unsafe_dirs(tmp_path))
     assert len(cases) == 3
     for reason, directory in cases:
