@@ -97,6 +97,20 @@ class ForkGate:
                 self._inside += mine
                 self._cond.notify_all()
 
+    @contextmanager
+    def outside(self) -> Iterator[None]:
+        """Wait here as if outside the gate (for a job slot, say): a fork need not wait for this thread."""
+        mine = self._mine()
+        with self._cond:
+            self._inside -= mine
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._forking)
+                self._inside += mine
+
     def reset(self) -> None:
         """In a forked child: a fresh, open gate (the parent's state does not apply)."""
         self.__init__()
@@ -191,7 +205,8 @@ class JobManager(dash.DiskcacheManager):
         and join it from a thread when it ends (no zombie, and the slot is free again)."""
         from multiprocess import Process  # what Dash's manager uses; imported where it does
 
-        self._slots.acquire()
+        with GATE.outside():  # waiting inside would block a fork that holds a slot: a deadlock
+            self._slots.acquire()
         try:
             process = Process(target=functools.partial(_single_threaded, job_fn),
                               args=(key, self._make_progress_key(key), args, context))

@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from explorer.jobs import HealingCache, JobManager
+from explorer.jobs import ForkGate, HealingCache, JobManager
 
 
 def marking_job(key: str, progress_key: str, folder: str, context: object) -> None:
@@ -43,3 +43,32 @@ def test_forks_are_bounded_and_reaped(tmp_path: Path, monkeypatch: pytest.Monkey
     wait_for(lambda: not [c for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE],
              "a finished job is still a zombie")
     wait_for(lambda: manager._slots.acquire(blocking=False), "the slot was not given back")
+
+
+def test_a_request_waiting_for_a_job_slot_does_not_block_a_fork() -> None:
+    """Many sessions starting jobs at once: one holds the last slot and forks (waiting for every other
+    request to leave the app) while another waits for a slot. Waiting inside the gate deadlocked them."""
+    gate, slots = ForkGate(), threading.BoundedSemaphore(1)
+    forked, waiting, got_slot = threading.Event(), threading.Event(), threading.Event()
+    slots.acquire()  # the forking request's slot
+
+    def waiting_request() -> None:
+        with gate.shared():
+            with gate.outside():
+                waiting.set()
+                slots.acquire()
+            got_slot.set()
+            slots.release()
+
+    def forking_request() -> None:
+        with gate.shared():
+            with gate.exclusive():
+                forked.set()
+        slots.release()  # the job ended
+
+    waiter = threading.Thread(target=waiting_request, daemon=True)
+    waiter.start()
+    assert waiting.wait(30)
+    threading.Thread(target=forking_request, daemon=True).start()
+    assert forked.wait(30), "the fork waited for a request that waits for its slot"
+    assert got_slot.wait(30)
