@@ -84,17 +84,17 @@ def app_timings(repeats: int) -> GraphData:
     """First layout of the sample checkpoint and the server time of drawing it from the cache."""
     ckpt = load_checkpoint(SAMPLE, device="cpu")
     firsts = [timed(lambda: compute_graph_data(ckpt.model))[0] for _ in range(repeats)]
-    strengths = statistics.median(timed(lambda: edge_strengths(ckpt.model))[0] for _ in range(repeats))
+    strengths = statistics.median(timed(lambda: edge_strengths(ckpt.model, DecodeSettings()))[0] for _ in range(repeats))
     print(f"first layout of {ckpt.config.vocab_size:,} nodes (strengths + strongest edges + layout): "
           f"median {statistics.median(firsts):.2f} s, max {max(firsts):.2f} s over {repeats} runs "
           f"(of which the edge strengths: median {strengths:.2f} s)")
     trace = ckpt.trace(PROMPT, DecodeSettings(max_new_tokens=16))
     labels = [str(n) for n in range(ckpt.config.vocab_size)]
     with tempfile.TemporaryDirectory() as tmp:
-        compute.graph_for(ResultCache(Path(tmp)), ckpt)
+        compute.graph_for(ResultCache(Path(tmp) / "results"), ckpt)
         draws = []
         for _ in range(repeats):
-            cache = ResultCache(Path(tmp))  # a new process's cache: nothing in memory
+            cache = ResultCache(Path(tmp) / "results")  # a new process's cache: nothing in memory
 
             def draw() -> int:
                 g = compute.graph_for(cache, ckpt)
