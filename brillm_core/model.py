@@ -150,8 +150,15 @@ class BriLLM(nn.Module):
         return gelu(self.row_product(signals, rows) + self.biases[rows, 0] + self.pe[pe_index])
 
     def row_product(self, signals: torch.Tensor, rows: slice) -> torch.Tensor:
-        """x @ W[r] for signals (N, d) and a slice of rows, paired or broadcast as in ``row_outputs``."""
-        return torch.matmul(signals.unsqueeze(-2), self.weights[rows]).squeeze(-2)
+        """x @ W[r] for signals (N, d) and a slice of rows, paired or broadcast as in ``row_outputs``.
+
+        Both sides are expanded to one batch size first: a single row broadcast against N
+        signals would be folded into one (N x d) @ (d x d) GEMM, which rounds differently
+        on some CPUs (AVX-512 here) from the per-row products every other caller makes.
+        """
+        x, w = signals.unsqueeze(-2), self.weights[rows]
+        n = max(x.shape[0], w.shape[0])
+        return torch.matmul(x.expand(n, -1, -1), w.expand(n, -1, -1)).squeeze(-2)
 
     def candidate_outputs(self, source: int, signal: torch.Tensor, pe_index: int) -> torch.Tensor:
         """o(t) = GELU(x @ W[row(s,t)] + b[row(s,t)] + PE[pe_index]) for every target t (V x d).
