@@ -254,6 +254,60 @@ def own_row_ranges(edges: EdgeTable, sources: torch.Tensor) -> tuple[torch.Tenso
     return rows, count
 
 
+class SourceProducts(torch.autograd.Function):
+    """Pre-activations x_p W_r + b_r + PE_p of every (position, own row) pair, for positions grouped by source.
+
+    Inputs: signals ``x`` and ``pe`` (n, d) of the positions in source order (``uses`` per
+    source), own rows ``w`` (R, d, d) and ``b`` (R, d) of those sources (``count`` each).
+    Output (pairs, d), position by position, each position's rows in order. One
+    (n_s x d) @ (d x |R(s)| d) product per source reads each row once; the hand-written
+    backward takes three products per source instead of an autograd graph per source.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, pe: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
+                uses: list[int], count: list[int]) -> torch.Tensor:
+        """The pre-activations (pairs, d); the PE table is a constant."""
+        d = x.shape[1]
+        w_cols = w.transpose(0, 1).reshape(d, -1)  # (d, R*d): row r's matrix in columns r*d .. r*d + d - 1
+        b_flat = b.reshape(-1)
+        blocks = source_blocks(uses, count, d)
+        out = x.new_empty(blocks[-1][-1] if blocks else 0, d)
+        for p0, p1, c0, c1, o0, o1 in blocks:
+            z = out[o0:o1].view(p1 - p0, c1 - c0)
+            torch.add(b_flat[c0:c1].view(-1, d), pe[p0:p1, None], out=z.view(p1 - p0, -1, d))
+            z.addmm_(x[p0:p1], w_cols[:, c0:c1])
+        ctx.save_for_backward(x, w_cols)
+        ctx.blocks = blocks
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Gradients of x, w and b (positions of sources without own rows get zero)."""
+        x, w_cols = ctx.saved_tensors
+        d, grad = x.shape[1], grad.contiguous()
+        grad_x = torch.zeros_like(x)
+        grad_wt = x.new_empty(w_cols.shape[1], d)  # every column belongs to one source's block
+        grad_b = x.new_empty(w_cols.shape[1])
+        for p0, p1, c0, c1, o0, o1 in ctx.blocks:
+            g = grad[o0:o1].view(p1 - p0, c1 - c0)
+            torch.mm(g, w_cols[:, c0:c1].T, out=grad_x[p0:p1])
+            torch.mm(g.T, x[p0:p1], out=grad_wt[c0:c1])
+            torch.sum(g, 0, out=grad_b[c0:c1])
+        grad_w = grad_wt.view(-1, d, d).transpose(1, 2)  # grad_wt holds W[r, k, e]'s gradient at [r*d + e, k]
+        return grad_x, None, grad_w, grad_b.view(-1, d), None, None
+
+
+def source_blocks(uses: list[int], count: list[int], d: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Per source with own rows: its position range, its column range in (d, R*d) and its output-row range in (pairs, d)."""
+    blocks, p0, c0, o0 = [], 0, 0, 0
+    for n, r in zip(uses, count):
+        if r:
+            blocks.append((p0, p0 + n, c0, c0 + r * d, o0, o0 + n * r))
+        p0, c0, o0 = p0 + n, c0 + r * d, o0 + n * r
+    return blocks
+
+
 class StepParameters(nn.Module):
     """Everything a training step reads, as one module (what DistributedDataParallel wraps):
     the edge rows as embeddings over flat views of the model's tensors (sparse ones give
@@ -330,7 +384,7 @@ class StepParameters(nn.Module):
         (w_shared, w_own), (b_shared, b_own) = w.split([1, own.numel()]), b.split([1, own.numel()])
         shared = gelu(signal @ w_shared.view(d, d) + b_shared + pe).norm(dim=-1)
         order = torch.argsort(where, stable=True)  # positions grouped by source, in ``uniq`` order
-        energy = self._own_energies(signal[order], pe[order], w_own, b_own, uses.tolist(), count.tolist())
+        energy = gelu(SourceProducts.apply(signal[order], pe[order], w_own.view(-1, d, d), b_own, uses.tolist(), count.tolist())).norm(dim=-1)
         per_position = count[where[order]]  # own rows of each sorted position
         owner = torch.repeat_interleave(torch.arange(n, device=ids.device), per_position)  # sorted position of each energy
         shared = shared[order]
@@ -350,22 +404,6 @@ class StepParameters(nn.Module):
             signals.append(signal)
             kept.append(gelu(torch.einsum("bd,bde->be", signal, w_i) + b_i + pe_i))
         return torch.cat(signals), torch.cat(kept)
-
-    def _own_energies(self, signal: torch.Tensor, pe: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
-                      uses: list[int], count: list[int]) -> torch.Tensor:
-        """Energy of every (position, own row) pair, position by position, for positions grouped by source.
-
-        ``signal``/``pe`` (n, d) are the positions in source order (``uses`` per source)
-        and ``w`` (R, d*d), ``b`` (R, d) the own rows of those sources (``count`` each). One
-        product per source reads each row once; GELU and the norm then run on all pairs at once.
-        """
-        d = self.hidden_size
-        w_cols = w.view(-1, d, d).transpose(0, 1).reshape(d, -1)  # (d, R*d): row r's matrix in columns r*d .. r*d + d - 1
-        sizes = [r * d for r in count]
-        blocks = [torch.addmm(b_s, x_s, w_s).view(-1, r, d).add_(pe_s[:, None]).view(-1, d)
-                  for x_s, pe_s, w_s, b_s, r in zip(signal.split(uses), pe.split(uses), w_cols.split(sizes, 1), b.reshape(-1).split(sizes), count)
-                  if r]
-        return gelu(torch.cat(blocks)).norm(dim=-1) if blocks else signal.new_zeros(0)
 
 
 def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
