@@ -254,43 +254,48 @@ def own_row_ranges(edges: EdgeTable, sources: torch.Tensor) -> tuple[torch.Tenso
     return rows, count
 
 
-class SourceProducts(torch.autograd.Function):
-    """Pre-activations x_p W_r + b_r + PE_p of every (position, own row) pair, for positions grouped by source.
+class OwnEnergies(torch.autograd.Function):
+    """Energies ||GELU(x_p W_r + b_r + PE_p)|| of every (position, own row) pair, for positions grouped by source.
 
     Inputs: signals ``x`` and ``pe`` (n, d) of the positions in source order (``uses`` per
     source), own rows ``w`` (R, d, d) and ``b`` (R, d) of those sources (``count`` each).
-    Output (pairs, d), position by position, each position's rows in order. One
+    Output (pairs,), position by position, each position's rows in order. One
     (n_s x d) @ (d x |R(s)| d) product per source reads each row once; the hand-written
-    backward takes three products per source instead of an autograd graph per source.
+    backward takes three products per source instead of an autograd graph per source,
+    and GELU and the norm in one pass each way.
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, pe: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
                 uses: list[int], count: list[int]) -> torch.Tensor:
-        """The pre-activations (pairs, d); the PE table is a constant."""
+        """The energies (pairs,); the PE table is a constant."""
         d = x.shape[1]
         w_cols = w.transpose(0, 1).reshape(d, -1)  # (d, R*d): row r's matrix in columns r*d .. r*d + d - 1
         b_flat = b.reshape(-1)
         blocks = source_blocks(uses, count, d)
-        out = x.new_empty(blocks[-1][-1] if blocks else 0, d)
+        z = x.new_empty(blocks[-1][-1] if blocks else 0, d)
         for p0, p1, c0, c1, o0, o1 in blocks:
-            z = out[o0:o1].view(p1 - p0, c1 - c0)
-            torch.add(b_flat[c0:c1].view(-1, d), pe[p0:p1, None], out=z.view(p1 - p0, -1, d))
-            z.addmm_(x[p0:p1], w_cols[:, c0:c1])
-        ctx.save_for_backward(x, w_cols)
+            block = z[o0:o1].view(p1 - p0, c1 - c0)
+            torch.add(b_flat[c0:c1].view(-1, d), pe[p0:p1, None], out=block.view(p1 - p0, -1, d))
+            block.addmm_(x[p0:p1], w_cols[:, c0:c1])
+        out = gelu(z)
+        energy = torch.linalg.vector_norm(out, dim=-1)
+        ctx.save_for_backward(x, w_cols, z, out, energy)
         ctx.blocks = blocks
-        return out
+        return energy
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         """Gradients of x, w and b (positions of sources without own rows get zero)."""
-        x, w_cols = ctx.saved_tensors
-        d, grad = x.shape[1], grad.contiguous()
+        x, w_cols, z, out, energy = ctx.saved_tensors
+        d = x.shape[1]
+        scale = (grad / energy).masked_fill_(energy == 0, 0.0)  # d||h||/dh = h / ||h|| (0 at h = 0, as torch's norm)
+        grad_z = torch.ops.aten.gelu_backward(out * scale[:, None], z, approximate="none")
         grad_x = torch.zeros_like(x)
         grad_wt = x.new_empty(w_cols.shape[1], d)  # every column belongs to one source's block
         grad_b = x.new_empty(w_cols.shape[1])
         for p0, p1, c0, c1, o0, o1 in ctx.blocks:
-            g = grad[o0:o1].view(p1 - p0, c1 - c0)
+            g = grad_z[o0:o1].view(p1 - p0, c1 - c0)
             torch.mm(g, w_cols[:, c0:c1].T, out=grad_x[p0:p1])
             torch.mm(g.T, x[p0:p1], out=grad_wt[c0:c1])
             torch.sum(g, 0, out=grad_b[c0:c1])
@@ -365,7 +370,7 @@ class StepParameters(nn.Module):
         over the steps reads only the B gold rows per step and yields every position's
         signal and gold energy. Then all candidate energies at once, grouped by source:
         the positions with source s all read s's own rows, so each row is read once per
-        batch, in one (n_s x d) @ (d x |R(s)| d) product per source. Targets on the shared
+        batch, in one (n_s x d) @ (d x |R(s)| d) product per source (``OwnEnergies``). Targets on the shared
         row 0 all have one output per position, so the log-sum-exp over all V targets is
         taken over the own rows plus one shared term with offset log(number of shared-row
         targets). ``reduction`` "mean" or "sum" (summed NLL, for validation).
@@ -384,7 +389,7 @@ class StepParameters(nn.Module):
         (w_shared, w_own), (b_shared, b_own) = w.split([1, own.numel()]), b.split([1, own.numel()])
         shared = gelu(signal @ w_shared.view(d, d) + b_shared + pe).norm(dim=-1)
         order = torch.argsort(where, stable=True)  # positions grouped by source, in ``uniq`` order
-        energy = gelu(SourceProducts.apply(signal[order], pe[order], w_own.view(-1, d, d), b_own, uses.tolist(), count.tolist())).norm(dim=-1)
+        energy = OwnEnergies.apply(signal[order], pe[order], w_own.view(-1, d, d), b_own, uses.tolist(), count.tolist())
         per_position = count[where[order]]  # own rows of each sorted position
         owner = torch.repeat_interleave(torch.arange(n, device=ids.device), per_position)  # sorted position of each energy
         shared = shared[order]
