@@ -77,10 +77,10 @@ def kjv_like_data(tokens: int, seed: int = 0) -> tuple[BigramCounts, torch.Tenso
     own rows) and a ``tokens``-long stream drawn from it as a Markov chain (1,000 chains
     run side by side), so each position's own-row count follows KJV's distribution.
     """
-    table = BigramCounts.load(KJV_MODEL / "bigram_counts.safetensors", KJV_V)
     if KJV_TEXT.is_file():
         stream, _ = tokenize_lines(load_tokenizer(KJV_MODEL), corpus_lines(read_corpus([KJV_TEXT])))
-        return BigramCounts.from_stream(stream, KJV_V), stream, f"the KJV text {KJV_TEXT}"
+        return BigramCounts.from_stream(stream, KJV_V), stream, f"the KJV text {KJV_TEXT} ({stream.numel():,} tokens)"
+    table = BigramCounts.load(KJV_MODEL / "bigram_counts.safetensors", KJV_V)
     gen = torch.Generator().manual_seed(seed)
     sources = table.keys // KJV_V
     cum = torch.cumsum(table.counts.double(), 0)
