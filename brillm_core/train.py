@@ -2,9 +2,12 @@
 
 Per sequence u_0..u_{T-1} and position i, each candidate target's logit is its energy
 ||o_i(t)|| computed with the gold path's memory, and the loss is the mean cross-entropy
-over positions. The exact objective (the default) lets all V targets compete; it reads
-only the source's own rows plus the shared row once (``StepParameters.exact_loss``). The
-release's sampled objective makes the gold edge class 0 among 1 + k candidate edges.
+over positions. The exact objective (the default) lets all V targets compete
+(``StepParameters.exact_loss``): the gold path alone gives every position's memory
+signal, then every own row's energy comes from one product per source over all its
+positions (``OwnEnergies``), so each row is read once per batch, and the targets on the
+shared row enter as one term weighted by their number. The release's sampled objective
+makes the gold edge class 0 among 1 + k candidate edges.
 
 Sparse mode gathers only the parameter rows a batch uses, through sparse
 ``nn.Embedding`` modules over flat views of ``weights``/``biases`` (``StepParameters``),
@@ -271,46 +274,40 @@ class OwnEnergies(torch.autograd.Function):
         """The energies (pairs,); the PE table is a constant."""
         d = x.shape[1]
         w_cols = w.transpose(0, 1).reshape(d, -1)  # (d, R*d): row r's matrix in columns r*d .. r*d + d - 1
-        b_flat = b.reshape(-1)
-        blocks = source_blocks(uses, count, d)
-        z = x.new_empty(blocks[-1][-1] if blocks else 0, d)
-        for p0, p1, c0, c1, o0, o1 in blocks:
-            block = z[o0:o1].view(p1 - p0, c1 - c0)
-            torch.add(b_flat[c0:c1].view(-1, d), pe[p0:p1, None], out=block.view(p1 - p0, -1, d))
-            block.addmm_(x[p0:p1], w_cols[:, c0:c1])
+        pairs = [n * r for n, r in zip(uses, count)]
+        z = x.new_empty(sum(pairs), d)
+        # Per source: z = b + PE, then z += x @ W (split gives every source's views in one call each).
+        for x_s, pe_s, w_s, b_s, z_s, n, r in zip(x.split(uses), pe[:, None].split(uses), w_cols.split([r * d for r in count], 1),
+                                                   b.split(count), z.split(pairs), uses, count):
+            if r:
+                torch.add(b_s, pe_s, out=z_s.view(n, r, d))
+                z_s.view(n, r * d).addmm_(x_s, w_s)
         out = gelu(z)
         energy = torch.linalg.vector_norm(out, dim=-1)
         ctx.save_for_backward(x, w_cols, z, out, energy)
-        ctx.blocks = blocks
+        ctx.sizes = uses, count, pairs
         return energy
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         """Gradients of x, w and b (positions of sources without own rows get zero)."""
         x, w_cols, z, out, energy = ctx.saved_tensors
+        uses, count, pairs = ctx.sizes
         d = x.shape[1]
         scale = (grad / energy).masked_fill_(energy == 0, 0.0)  # d||h||/dh = h / ||h|| (0 at h = 0, as torch's norm)
         grad_z = torch.ops.aten.gelu_backward(out * scale[:, None], z, approximate="none")
         grad_x = torch.zeros_like(x)
-        grad_wt = x.new_empty(w_cols.shape[1], d)  # every column belongs to one source's block
-        grad_b = x.new_empty(w_cols.shape[1])
-        for p0, p1, c0, c1, o0, o1 in ctx.blocks:
-            g = grad_z[o0:o1].view(p1 - p0, c1 - c0)
-            torch.mm(g, w_cols[:, c0:c1].T, out=grad_x[p0:p1])
-            torch.mm(g.T, x[p0:p1], out=grad_wt[c0:c1])
-            torch.sum(g, 0, out=grad_b[c0:c1])
-        grad_w = grad_wt.view(-1, d, d).transpose(1, 2)  # grad_wt holds W[r, k, e]'s gradient at [r*d + e, k]
-        return grad_x, None, grad_w, grad_b.view(-1, d), None, None
-
-
-def source_blocks(uses: list[int], count: list[int], d: int) -> list[tuple[int, int, int, int, int, int]]:
-    """Per source with own rows: its position range, its column range in (d, R*d) and its output-row range in (pairs, d)."""
-    blocks, p0, c0, o0 = [], 0, 0, 0
-    for n, r in zip(uses, count):
-        if r:
-            blocks.append((p0, p0 + n, c0, c0 + r * d, o0, o0 + n * r))
-        p0, c0, o0 = p0 + n, c0 + r * d, o0 + n * r
-    return blocks
+        grad_wt = x.new_empty(w_cols.shape[1], d)  # W[r, k, e]'s gradient at [r*d + e, k]; every row has a source
+        grad_b = x.new_empty(w_cols.shape[1] // d, d)
+        for x_s, g_s, w_s, gx_s, gw_s, gb_s, n, r in zip(x.split(uses), grad_z.split(pairs), w_cols.split([r * d for r in count], 1),
+                                                         grad_x.split(uses), grad_wt.split([r * d for r in count]), grad_b.split(count),
+                                                         uses, count):
+            if r:
+                g = g_s.view(n, r * d)
+                torch.mm(g, w_s.T, out=gx_s)
+                torch.mm(g.T, x_s, out=gw_s)
+                torch.sum(g_s.view(n, r, d), 0, out=gb_s)
+        return grad_x, None, grad_wt.view(-1, d, d).transpose(1, 2), grad_b, None, None
 
 
 class StepParameters(nn.Module):
