@@ -17,13 +17,16 @@ spread of the per-repeat ratios. By default it runs with ``brillm train``'s allo
 setting (glibc keeps freed memory, see brillm_core/allocator.py); ``--default-allocator``
 measures glibc's default instead (the setting cannot be undone within one process).
 To compare another trainer, add an entry to ``TRAINERS``.
-Then the two objectives on one model and the same batches, sparse rows, at the KJV sample
-models' sizes (V = 1,500, d = 8, batch 32 x 32 tokens; the bigrams of a Zipf-distributed
-random stream of 1.2 M tokens own rows): the exact full-vocabulary softmax (own rows + one
-shared-row term) against the release's sampled (1 + k)-way loss with k = 400 random
-negatives, and the sampled loss with k = V - 1 hard negatives (also exact, by padding every
-position to all V targets), each in tokens per second (``--objectives-only`` runs just these).
-Usage: python benchmarks/bench_train.py [--steps N] [--repeats R] [--batch-size B] [--threads T] [--tokens N] [--objectives-only]
+Then the objectives at the KJV sample models' sizes (V = 1,500, d = 8, batch 32 x 32
+tokens, sparse rows), same batches, interleaved repeats as above: the exact full-vocabulary
+softmax, the release's sampled (1 + k)-way loss with k = 400 random negatives, and the
+previous exact implementation (commit 2c359c4, reproduced here as ``previous_exact_loss``,
+the baseline of the speed-up). Data: the KJV training text (``KJV_TEXT``, tokenised by
+kjv-final's tokenizer) when present, else a Markov stream drawn from kjv-final's bigram
+table. ``--epoch`` then times one full epoch of that stream with the exact objective
+(``--objectives-only`` runs just these).
+Usage: python benchmarks/bench_train.py [--steps N] [--repeats R] [--batch-size B] [--threads T] [--tokens N]
+       [--objectives-only] [--kjv-tokens N] [--epoch]
 """
 
 from __future__ import annotations
