@@ -367,10 +367,10 @@ class StepParameters(nn.Module):
         over the steps reads only the B gold rows per step and yields every position's
         signal and gold energy. Then all candidate energies at once, grouped by source:
         the positions with source s all read s's own rows, so each row is read once per
-        batch, in one (n_s x d) @ (d x |R(s)| d) product per source (``OwnEnergies``). Targets on the shared
-        row 0 all have one output per position, so the log-sum-exp over all V targets is
-        taken over the own rows plus one shared term with offset log(number of shared-row
-        targets). ``reduction`` "mean" or "sum" (summed NLL, for validation).
+        batch, in one (n_s x d) @ (d x |R(s)| d) product per source (``OwnEnergies``).
+        Targets on the shared row 0 all have one output per position, so the log-sum-exp
+        over all V targets is taken over the own rows plus one shared term with offset
+        log(number of shared-row targets). ``reduction`` "mean" or "sum" (summed NLL, for validation).
         """
         d, V = self.hidden_size, self.vocab_size
         B, T = ids.shape
@@ -389,10 +389,9 @@ class StepParameters(nn.Module):
         energy = OwnEnergies.apply(signal[order], pe[order], w_own.view(-1, d, d), b_own, uses.tolist(), count.tolist())
         per_position = count[where[order]]  # own rows of each sorted position
         owner = torch.repeat_interleave(torch.arange(n, device=ids.device), per_position)  # sorted position of each energy
-        shared = shared[order]
-        top = shared.detach().clone().scatter_reduce_(0, owner, energy.detach(), "amax")
-        mass = torch.exp(shared - top) * (V - per_position).to(shared.dtype)
-        mass = mass.index_add(0, owner, torch.exp(energy - top[owner]))
+        shared = shared[order] + torch.log((V - per_position).to(shared.dtype))  # one term for all shared-row targets (-inf: none)
+        top = shared.detach().scatter_reduce(0, owner, energy.detach(), "amax")
+        mass = torch.exp(shared - top).index_add(0, owner, torch.exp(energy - top[owner]))
         total = top + torch.log(mass) - gold_out.norm(dim=-1)[order]
         return total.mean() if reduction == "mean" else total.sum()
 

@@ -416,3 +416,25 @@ def test_exact_objective_gradients_equal_a_brute_force_softmax(sparse):
         g = got[k].to_dense() if got[k].is_sparse else got[k]
         assert want[k].abs().max() > 1e-3  # every parameter group gets a real gradient
         torch.testing.assert_close(g.reshape(want[k].shape), want[k], rtol=0, atol=1e-5)
+
+
+def test_exact_objective_ignores_the_shared_row_where_every_target_owns_a_row():
+    """float32, a shared-row energy hundreds above the own rows': at a source whose V targets all own rows the
+    shared term has weight 0 and must not set the log-sum-exp's maximum (that underflowed every term to log 0)."""
+    from brillm_core.edges import EdgeTable
+    from brillm_core.model import BriLLM
+    from brillm_core.train import StepParameters
+
+    V, gen = 6, torch.Generator().manual_seed(2)
+    own = torch.zeros(V, V, dtype=torch.bool)
+    own[1] = True  # node 1: every target owns a row; the others share row 0
+    edges = EdgeTable.from_own_mask(own)
+    model = BriLLM(ModelConfig(vocab_size=V, hidden_size=4, max_positions=8, num_rows=edges.num_rows), edges)
+    model.reset_parameters(gen)
+    with torch.no_grad():
+        model.biases[0] += 300.0
+    ids = torch.tensor([[1, 3, 1, 4, 1, 1]])
+    got = StepParameters(model, sparse=True).exact_loss(ids, reduction="sum").detach()
+    want = _brute_force_exact_loss(model.double(), ids).detach() * (ids.shape[1] - 1)
+    assert math.isfinite(float(got))
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
