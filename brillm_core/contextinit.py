@@ -37,8 +37,8 @@ from .data import BigramCounts
 from .edges import EdgeTable
 from .model import BriLLM
 
-ALPHA = 10.0  # scale of the code in the bias channels: larger codes shrink the PE's share of the signal
-ENERGY = 2.0e4  # level of the energy channel: the code's lift of the norm is divided by it
+ALPHA = 200.0  # scale of the code in the bias channels: larger codes shrink the PE's share of the signal
+ENERGY = 5.0e4  # level of the energy channel: divides the code's lift of the norm; float32 rounds it by 4e-3
 STEEP = 30.0  # slope of the position logits: the memory is the last output to within e^-30
 LINEAR = 5.0  # smallest code channel after the PE: GELU(z) = z to within 2e-6 above 5
 
@@ -139,7 +139,10 @@ def fit_context(
 
 
 @torch.no_grad()
-def context_initialise(model: BriLLM, counts: BigramCounts, factors: ContextFactors, min_count: int = 1, positions: int = 32) -> None:
+def context_initialise(
+    model: BriLLM, counts: BigramCounts, factors: ContextFactors, min_count: int = 1, positions: int = 32,
+    alpha: float = ALPHA, energy: float = ENERGY,
+) -> None:
     """Set ``model`` to the row-tied bigram plus the fitted trigram correction (see the module docstring).
 
     ``positions``: the path steps over which the code's lift of the norm is averaged
@@ -150,15 +153,15 @@ def context_initialise(model: BriLLM, counts: BigramCounts, factors: ContextFact
     if factors.context.shape[1] != rank:
         raise ValueError(f"factors have rank {factors.context.shape[1]}, a width-{d} model holds {rank}")
     relative = torch.cat([torch.zeros(1, dtype=torch.float64), relative_logits(model.edges, counts, min_count)])
-    code = ALPHA * factors.context.double()
+    code = alpha * factors.context.double()
     mu = LINEAR + 1.0 - float(code.min().clamp(max=0.0))
-    readout = factors.target.double() / ALPHA
+    readout = factors.target.double() / alpha
     pe = model.pe.double()
     model.weights.zero_()
     model.weights[:, 1:, 0] = readout.to(model.weights.dtype)
     bias_code = mu + code  # (P, rank)
     # The norm's lift by the code channels at each PE row p = 1..positions: E = sqrt(o0^2 + rho_p^2).
-    target = ENERGY + relative
+    target = energy + relative
     lift = torch.zeros_like(target)
     for p in range(1, positions + 1):
         rho2 = ((bias_code + pe[p, 1:]) ** 2).sum(1)

@@ -50,6 +50,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .contextinit import context_initialise, fit_context
 from .countinit import count_initialise
 from .config import ModelConfig
 from .data import (
@@ -92,7 +93,7 @@ class TrainingError(BriLLMError):
 
 
 OBJECTIVES = ("exact", "sampled")
-INITS = ("random", "counts")
+INITS = ("random", "counts", "context")
 SCHEDULES = ("constant", "linear", "cosine")
 
 
@@ -112,6 +113,8 @@ class TrainSettings:
     min_count: int = 1
     init: str = "random"  # "counts": the Kneser-Ney bigram set into the biases (see countinit)
     init_code: float = 0.0  # with init "counts": scale of the random code in the other bias channels
+    context_l2: float = 1.0  # with init "context": L2 penalty of the trigram fit (see contextinit)
+    context_iterations: int = 100  # with init "context": full-batch Adam iterations of the trigram fit
     lr: float = 5e-2
     lr_weights: float | None = None  # None: --lr (edge matrices W)
     lr_biases: float | None = None  # None: --lr (edge and node biases)
@@ -142,8 +145,12 @@ class TrainSettings:
             problems.append(f"--adam-eps must be a positive number, got {self.adam_eps}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if self.max_steps < 1 or self.save_every < 1:
-            problems.append("--max-steps and --save-every must be >= 1")
+        if self.max_steps < 0 or self.save_every < 1:
+            problems.append("--max-steps must be >= 0 (0: save the start only) and --save-every >= 1")
+        if not (self.context_l2 >= 0 and math.isfinite(self.context_l2)) or self.context_iterations < 0:
+            problems.append("--context-l2 and --context-iterations must be >= 0")
+        if self.init == "context" and self.hidden_size < 2:
+            problems.append("--init context needs --hidden-size >= 2 (one energy channel plus the code)")
         if self.keep_checkpoints < 0 or self.patience < 0 or self.warmup < 0:
             problems.append("--keep, --patience and --warmup must be >= 0")
         for name, allowed in (("objective", OBJECTIVES), ("init", INITS), ("schedule", SCHEDULES)):
@@ -791,6 +798,10 @@ def train(
         model = _new_model(settings, tokenizer, counts, run_dir.name)
         if settings.init == "counts":
             count_initialise(model, counts, settings.min_count, code=settings.init_code, seed=settings.seed)
+        elif settings.init == "context":
+            factors = fit_context(model.edges, counts, stream, settings.hidden_size - 1, settings.context_l2,
+                                  settings.context_iterations, min_count=settings.min_count, seed=settings.seed)
+            context_initialise(model, counts, factors, settings.min_count, positions=settings.seq_len)
     if info.active:  # every rank records rank 0's run id
         run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
         dist.broadcast(run_id, src=0)
@@ -832,6 +843,10 @@ def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCoun
         _validate(run, trainer, 0)
         bar.write(f"step 0: validation perplexity {run.training['validation_history'][-1][1]:.2f}")
     started = time.perf_counter()
+    if start == settings.max_steps == 0:  # --max-steps 0: the start itself is the result
+        checkpoint.metadata = run.metadata(trainer, 0, history, seconds, 0.0)
+        if info.rank == 0:
+            last = write_checkpoint(run_dir, 0, checkpoint, counts, trainer.state()[0])
     for step in range(start, settings.max_steps):
         loss = trainer.step(run.batches.batch(step), step)
         if not math.isfinite(loss):
