@@ -247,19 +247,18 @@ def step_pe(pe: torch.Tensor, step: int) -> torch.Tensor:
     return pe[training_pe_index(step)]
 
 
-def own_row_ranges(edges: EdgeTable, sources: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every own row leaving each source, flattened: (rows, position index of each row, own-row count per source).
+def own_row_ranges(edges: EdgeTable, sources: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every own row leaving each of ``sources`` (1-D), concatenated in their order, and each source's own-row count.
 
     A source's own rows are contiguous in the edge table (``indptr[s] + 1 .. indptr[s + 1]``),
-    so the ragged list is an arange per position; ``sources`` is flattened in its own order.
+    so the ragged list is an arange per source.
     """
-    flat = sources.reshape(-1)
-    first = edges.indptr[flat] + 1
-    count = edges.indptr[flat + 1] - edges.indptr[flat]
-    owner = torch.repeat_interleave(torch.arange(flat.numel(), device=flat.device), count)
+    first = edges.indptr[sources] + 1
+    count = edges.indptr[sources + 1] - edges.indptr[sources]
+    owner = torch.repeat_interleave(torch.arange(sources.numel(), device=sources.device), count)
     starts = torch.cumsum(count, 0) - count
-    rows = first[owner] + torch.arange(owner.numel(), device=flat.device) - starts[owner]
-    return rows, owner, count
+    rows = first[owner] + torch.arange(owner.numel(), device=sources.device) - starts[owner]
+    return rows, count
 
 
 class StepParameters(nn.Module):
@@ -315,42 +314,65 @@ class StepParameters(nn.Module):
     def exact_loss(self, ids: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """Full-vocabulary cross-entropy of sequences ``ids`` (B, T): every node competes at every position.
 
-        At a step every target on the shared row 0 has the same output (same row, signal
-        and PE), so log-sum-exp over all V targets is taken over the source's own rows plus
-        one shared term with offset log(number of shared-row targets): exact, at the cost
-        of the own rows alone. ``reduction`` "mean" or "sum" (summed NLL, for validation).
+        Two passes. The memory signal depends only on the gold path, so a sequential loop
+        over the steps reads only the B gold rows per step and yields every position's
+        signal and gold energy. Then all candidate energies at once, grouped by source:
+        the positions with source s all read s's own rows, so each row is read once per
+        batch, in one (n_s x d) @ (d x |R(s)| d) product per source. Targets on the shared
+        row 0 all have one output per position, so the log-sum-exp over all V targets is
+        taken over the own rows plus one shared term with offset log(number of shared-row
+        targets). ``reduction`` "mean" or "sum" (summed NLL, for validation).
         """
         d, V = self.hidden_size, self.vocab_size
         B, T = ids.shape
-        sources, gold = ids[:, :-1].T.contiguous(), ids[:, 1:].T.contiguous()  # step-major: step i's B positions are contiguous
-        own, owner, count = own_row_ranges(self.edges, sources)
-        gold_rows = self.edges.rows(sources, gold).reshape(-1)
-        uniq, inv = torch.unique(torch.cat([own, gold_rows, own.new_zeros(1)]), return_inverse=True)
-        w, b = self.weights(uniq).view(-1, d, d), self.biases(uniq)
-        inv_own, inv_gold, inv_shared = inv[: own.numel()], inv[own.numel() : -1], inv[-1]
-        bounds = torch.cumsum(count, 0).tolist()
-        shared_targets = (V - count).to(w.dtype)
-        signal = gelu(1.0 / d + self.node_bias[ids[:, 0], 0] + self.pe[0])
-        kept: list[torch.Tensor] = []
-        losses = []
-        for i in range(T - 1):
-            pe = step_pe(self.pe, i)
-            lo = bounds[i * B - 1] if i else 0
-            hi = bounds[(i + 1) * B - 1]
-            seg = owner[lo:hi] - i * B
-            out = gelu(torch.einsum("nd,nde->ne", signal[seg], w[inv_own[lo:hi]]) + b[inv_own[lo:hi]] + pe)
-            energy = out.norm(dim=-1)
-            shared = gelu(signal @ w[inv_shared] + b[inv_shared] + pe).norm(dim=-1)
-            g = inv_gold[i * B : (i + 1) * B]
-            gold_out = gelu(torch.einsum("bd,bde->be", signal, w[g]) + b[g] + pe)
-            top = shared.detach().clone().scatter_reduce_(0, seg, energy.detach(), "amax")
-            mass = torch.exp(shared - top) * shared_targets[i * B : (i + 1) * B]
-            mass = mass.index_add(0, seg, torch.exp(energy - top[seg]))
-            losses.append(top + torch.log(mass) - gold_out.norm(dim=-1))
-            kept.append(gold_out)
-            signal = self._next_signal(kept, i)
-        total = torch.stack(losses)
+        n = B * (T - 1)
+        sources, targets = ids[:, :-1].T.reshape(-1), ids[:, 1:].T.reshape(-1)  # step-major: step i is i*B .. (i+1)*B - 1
+        uniq, where, uses = torch.unique(sources, return_inverse=True, return_counts=True)
+        own, count = own_row_ranges(self.edges, uniq)
+        rows = torch.cat([own.new_zeros(1), own])  # sorted, unique (sparse gradients come coalesced) and holding every gold row
+        w, b = self.weights(rows), self.biases(rows)
+        gold = torch.searchsorted(rows, self.edges.rows(sources, targets))
+        pe = torch.stack([step_pe(self.pe, i) for i in range(T - 1)]).repeat_interleave(B, 0)  # (n, d), step-major
+        signal, gold_out = self._gold_path(ids[:, 0], w[gold].view(T - 1, B, d, d), b[gold].view(T - 1, B, d), pe.view(T - 1, B, d))
+        (w_shared, w_own), (b_shared, b_own) = w.split([1, own.numel()]), b.split([1, own.numel()])
+        shared = gelu(signal @ w_shared.view(d, d) + b_shared + pe).norm(dim=-1)
+        order = torch.argsort(where, stable=True)  # positions grouped by source, in ``uniq`` order
+        energy = self._own_energies(signal[order], pe[order], w_own, b_own, uses.tolist(), count.tolist())
+        per_position = count[where[order]]  # own rows of each sorted position
+        owner = torch.repeat_interleave(torch.arange(n, device=ids.device), per_position)  # sorted position of each energy
+        shared = shared[order]
+        top = shared.detach().clone().scatter_reduce_(0, owner, energy.detach(), "amax")
+        mass = torch.exp(shared - top) * (V - per_position).to(shared.dtype)
+        mass = mass.index_add(0, owner, torch.exp(energy - top[owner]))
+        total = top + torch.log(mass) - gold_out.norm(dim=-1)[order]
         return total.mean() if reduction == "mean" else total.sum()
+
+    def _gold_path(self, first: torch.Tensor, w: torch.Tensor, b: torch.Tensor, pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signals and gold outputs (steps * B, d), step-major, along the gold path of gold rows ``w`` (steps, B, d, d), ``b`` and ``pe`` (steps, B, d)."""
+        signal = gelu(1.0 / self.hidden_size + self.node_bias[first, 0] + self.pe[0])
+        signals, kept = [], []
+        for i, (w_i, b_i, pe_i) in enumerate(zip(w.unbind(0), b.unbind(0), pe.unbind(0))):
+            if i:
+                signal = self._next_signal(kept, i - 1)
+            signals.append(signal)
+            kept.append(gelu(torch.einsum("bd,bde->be", signal, w_i) + b_i + pe_i))
+        return torch.cat(signals), torch.cat(kept)
+
+    def _own_energies(self, signal: torch.Tensor, pe: torch.Tensor, w: torch.Tensor, b: torch.Tensor,
+                      uses: list[int], count: list[int]) -> torch.Tensor:
+        """Energy of every (position, own row) pair, position by position, for positions grouped by source.
+
+        ``signal``/``pe`` (n, d) are the positions in source order (``uses`` per source)
+        and ``w`` (R, d*d), ``b`` (R, d) the own rows of those sources (``count`` each). One
+        product per source reads each row once; GELU and the norm then run on all pairs at once.
+        """
+        d = self.hidden_size
+        w_cols = w.view(-1, d, d).transpose(0, 1).reshape(d, -1)  # (d, R*d): row r's matrix in columns r*d .. r*d + d - 1
+        sizes = [r * d for r in count]
+        blocks = [torch.addmm(b_s, x_s, w_s).view(-1, r, d).add_(pe_s[:, None]).view(-1, d)
+                  for x_s, pe_s, w_s, b_s, r in zip(signal.split(uses), pe.split(uses), w_cols.split(sizes, 1), b.reshape(-1).split(sizes), count)
+                  if r]
+        return gelu(torch.cat(blocks)).norm(dim=-1) if blocks else signal.new_zeros(0)
 
 
 def allreduce_sparse(grad: torch.Tensor, world: int) -> torch.Tensor:
