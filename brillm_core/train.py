@@ -503,7 +503,7 @@ class Trainer:
             for p in (self.params.weights.weight, self.params.biases.weight):
                 g = p.grad
                 p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
-        if self.settings.init == "counts" and self.settings.init_code > 0:
+        if self.settings.init == "context" or (self.settings.init == "counts" and self.settings.init_code > 0):
             self._drop_energy_input_gradient()
         value = loss.detach().clone()
         if self.info.active:
@@ -516,7 +516,7 @@ class Trainer:
     def _drop_energy_input_gradient(self) -> None:
         """Keep W's first input row at its count initialisation (0).
 
-        After ``--init counts`` channel 0 of every output is its energy, so the signal's
+        After ``--init counts`` (with a code) or ``--init context`` channel 0 of every output is its energy, so the signal's
         channel 0 is a weighted sum of earlier energies, nearly the same at every step: W's
         first row would act as a second bias, one that learns 20-40 times faster than the
         biases and overfits the training bigrams. W learns only from the code channels.
@@ -766,6 +766,7 @@ class Run:
                 "loss_history": history,
                 "validation_history": self.training.get("validation_history", []),
                 "train_seconds": seconds,
+                "init_seconds": self.training.get("init_seconds", 0.0),  # the start's own fit (--init context)
                 "tokens_per_second": rate,
                 "tokens_seen": step * per_step,
                 "world_size": self.info.world,
@@ -821,9 +822,11 @@ def train(
         if settings.init == "counts":
             count_initialise(model, counts, settings.min_count, code=settings.init_code, seed=settings.seed)
         elif settings.init == "context":
+            fit_started = time.perf_counter()
             factors = fit_context(model.edges, counts, stream, settings.hidden_size - 1, settings.context_l2,
                                   settings.context_iterations, min_count=settings.min_count, seed=settings.seed)
             context_initialise(model, counts, factors, settings.min_count, positions=settings.seq_len)
+            training["init_seconds"] = time.perf_counter() - fit_started
     if info.active:  # every rank records rank 0's run id
         run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
         dist.broadcast(run_id, src=0)
