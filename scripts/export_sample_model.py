@@ -19,7 +19,7 @@ import torch
 
 from safetensors.torch import load_file, save_file
 
-from brillm_core.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, write_model_id
+from brillm_core.checkpoint import MODEL_ID_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
 from brillm_core.data import COUNTS_FILE
 
 CARD = "MODEL_CARD.md"
@@ -48,7 +48,9 @@ def main() -> None:
         tensors = load_file(str(args.dest / WEIGHTS_FILE))
         tensors["weights"] = tensors["weights"].half()
         save_file(tensors, str(args.dest / WEIGHTS_FILE))
-        write_model_id(args.dest)
+    # model_id.json caches the id with the files' sizes and times, which a git checkout changes:
+    # not committed; loading computes the id when it is missing.
+    (args.dest / MODEL_ID_FILE).unlink(missing_ok=True)
     shutil.copyfile(args.src / COUNTS_FILE, args.dest / COUNTS_FILE)
     if card_text is not None:  # the model card is written by hand; keep it across rebuilds
         card.write_text(card_text, encoding="utf-8")
