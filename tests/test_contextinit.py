@@ -84,3 +84,16 @@ def test_brillm_train_context_start_beats_the_bigram_where_context_decides(tmp_p
     assert result.model.perplexity < 1.25
     # the run's own record of its start is that figure (energies near 5e4 round by 4e-3 in either computation)
     assert ck.metadata["training"]["validation_history"][0][1] == pytest.approx(result.model.perplexity, rel=1e-3)
+
+
+def test_brillm_train_cli_passes_the_context_settings(tmp_path):
+    from brillm_core.cli.train import main as cli_main
+
+    (tmp_path / "train.txt").write_text(alternating_text(200, 0))
+    code = cli_main(["train", str(tmp_path / "train.txt"), "-o", str(tmp_path / "run"), "--tokenizer", "word",
+                     "--hidden-size", "2", "--max-positions", "16", "--seq-len", "8", "--init", "context",
+                     "--context-l2", "0.5", "--context-iterations", "7", "--max-steps", "0", "--no-progress"])
+    assert code == 0
+    training = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000000", device="cpu").metadata["training"]
+    assert (training["settings"]["init"], training["settings"]["context_l2"], training["settings"]["context_iterations"]) == ("context", 0.5, 7)
+    assert training["step"] == 0 and training["init_seconds"] > 0
