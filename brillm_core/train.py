@@ -40,7 +40,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -824,7 +824,8 @@ def train(
         elif settings.init == "context":
             fit_started = time.perf_counter()
             factors = fit_context(model.edges, counts, stream, settings.hidden_size - 1, settings.context_l2,
-                                  settings.context_iterations, min_count=settings.min_count, seed=settings.seed)
+                                  settings.context_iterations, min_count=settings.min_count, seed=settings.seed,
+                                  report=_fit_reporter(progress and info.rank == 0))
             context_initialise(model, counts, factors, settings.min_count, positions=settings.seq_len)
             training["init_seconds"] = time.perf_counter() - fit_started
     if info.active:  # every rank records rank 0's run id
@@ -839,6 +840,13 @@ def train(
     held = windows(tokenize_lines(tokenizer, corpus_lines(read_corpus([validation])))[0], settings.seq_len) if validation else []
     run = Run(settings, info, files, fingerprint, stream, unknown, batches, training, held)
     return _loop(run, trainer, Checkpoint(model, tokenizer, {}), counts, run_dir, progress)
+
+
+def _fit_reporter(show: bool) -> Callable[[int, float], None] | None:
+    """Progress lines of the --init context fit (trigram NLL per training trigram), or None when quiet."""
+    if not show:
+        return None
+    return lambda iteration, nll: print(f"context fit, iteration {iteration}: trigram NLL {nll:.4f}", flush=True)
 
 
 def _validate(run: Run, trainer: Trainer, step: int) -> bool:

@@ -97,3 +97,13 @@ def test_brillm_train_cli_passes_the_context_settings(tmp_path):
     training = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000000", device="cpu").metadata["training"]
     assert (training["settings"]["init"], training["settings"]["context_l2"], training["settings"]["context_iterations"]) == ("context", 0.5, 7)
     assert training["step"] == 0 and training["init_seconds"] > 0
+
+
+def test_training_from_the_context_start_leaves_the_energy_input_row_of_w_at_zero(tmp_path):
+    """The signal's channel 0 is an energy near 5e4: W must keep reading only the code channels."""
+    (tmp_path / "train.txt").write_text(alternating_text(200, 0))
+    settings = TrainSettings(tokenizer="word", vocab_size=None, hidden_size=4, max_positions=32, seq_len=12, batch_size=8,
+                             init="context", context_l2=0.01, context_iterations=20, max_steps=3, save_every=3, lr=1e-3)
+    model = load_checkpoint(train([tmp_path / "train.txt"], tmp_path / "run", settings, progress=False), device="cpu").model
+    assert torch.count_nonzero(model.weights[:, 0, :]) == 0
+    assert torch.count_nonzero(model.weights[:, 1:, 1:]) > 0  # the steps did move W's other entries (0 at the start)
