@@ -38,6 +38,7 @@ import math
 import torch
 
 from .data import BigramCounts
+from .edges import EdgeTable
 from .evaluate import estimate_discount, kneser_ney_probs
 from .model import BriLLM
 
@@ -68,6 +69,19 @@ def tied_bigram_probs(counts: BigramCounts, min_count: int, histories: torch.Ten
     return torch.where(own, kn, shared_mass / shared_count)
 
 
+def relative_logits(edges: EdgeTable, counts: BigramCounts, min_count: int, discount: float | None = None) -> torch.Tensor:
+    """log P(w | v) - log q_v of every own row (v, w), in row order (float64): the row-tied bigram's
+    logit of each own-row target relative to one shared-row target of the same source."""
+    V = edges.vocab_size
+    probs = tied_bigram_probs(counts, min_count, torch.arange(V), discount)
+    sources, targets = edges.own_pairs()
+    shared = torch.ones(V, V, dtype=torch.bool)
+    shared[sources, targets] = False
+    # log q_v: one shared-row target's probability (any value when v has none: it is never used)
+    share = torch.where(shared, probs, torch.zeros_like(probs)).amax(1).clamp(min=1e-300).log()
+    return probs[sources, targets].log() - share[sources]
+
+
 @torch.no_grad()
 def count_initialise(
     model: BriLLM, counts: BigramCounts, min_count: int, discount: float | None = None, code: float = 0.0, seed: int = 0
@@ -76,15 +90,7 @@ def count_initialise(
 
     ``code`` > 0: the other bias channels hold a random code (U(-code, code), drawn from ``seed``).
     """
-    V = model.vocab_size
-    probs = tied_bigram_probs(counts, min_count, torch.arange(V), discount)
-    sources, targets = model.edges.own_pairs()
-    own_logp = probs[sources, targets].log()
-    shared = torch.ones(V, V, dtype=torch.bool)
-    shared[sources, targets] = False
-    # log q_v: one shared-row target's probability (any value when v has none: it is never used)
-    share = torch.where(shared, probs, torch.zeros_like(probs)).amax(1).clamp(min=1e-300).log()
-    relative = own_logp - share[sources]
+    relative = relative_logits(model.edges, counts, min_count, discount)
     lowest = float(relative.min()) if relative.numel() else 0.0
     level = (CODE_FLOOR if code > 0 else FLOOR) - min(lowest, 0.0)
     if not math.isfinite(level):

@@ -43,7 +43,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -53,6 +53,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .contextinit import context_initialise, fit_context
 from .countinit import count_initialise
 from .config import ModelConfig
 from .data import (
@@ -95,7 +96,7 @@ class TrainingError(BriLLMError):
 
 
 OBJECTIVES = ("exact", "sampled")
-INITS = ("random", "counts")
+INITS = ("random", "counts", "context")
 SCHEDULES = ("constant", "linear", "cosine")
 
 
@@ -115,6 +116,8 @@ class TrainSettings:
     min_count: int = 1
     init: str = "random"  # "counts": the Kneser-Ney bigram set into the biases (see countinit)
     init_code: float = 0.0  # with init "counts": scale of the random code in the other bias channels
+    context_l2: float = 1.0  # with init "context": L2 penalty of the trigram fit (see contextinit)
+    context_iterations: int = 100  # with init "context": full-batch Adam iterations of the trigram fit
     lr: float = 5e-2
     lr_weights: float | None = None  # None: --lr (edge matrices W)
     lr_biases: float | None = None  # None: --lr (edge and node biases)
@@ -145,8 +148,12 @@ class TrainSettings:
             problems.append(f"--adam-eps must be a positive number, got {self.adam_eps}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             problems.append(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if self.max_steps < 1 or self.save_every < 1:
-            problems.append("--max-steps and --save-every must be >= 1")
+        if self.max_steps < 0 or self.save_every < 1:
+            problems.append("--max-steps must be >= 0 (0: save the start only) and --save-every >= 1")
+        if not (self.context_l2 >= 0 and math.isfinite(self.context_l2)) or self.context_iterations < 0:
+            problems.append("--context-l2 and --context-iterations must be >= 0")
+        if self.init == "context" and self.hidden_size < 2:
+            problems.append("--init context needs --hidden-size >= 2 (one energy channel plus the code)")
         if self.keep_checkpoints < 0 or self.patience < 0 or self.warmup < 0:
             problems.append("--keep, --patience and --warmup must be >= 0")
         for name, allowed in (("objective", OBJECTIVES), ("init", INITS), ("schedule", SCHEDULES)):
@@ -535,7 +542,7 @@ class Trainer:
             for p in (self.params.weights.weight, self.params.biases.weight):
                 g = p.grad
                 p.grad = torch.sparse_coo_tensor(g._indices(), g._values(), g.shape, is_coalesced=True, check_invariants=False)
-        if self.settings.init == "counts" and self.settings.init_code > 0:
+        if self.settings.init == "context" or (self.settings.init == "counts" and self.settings.init_code > 0):
             self._drop_energy_input_gradient()
         value = loss.detach().clone()
         if self.info.active:
@@ -548,7 +555,7 @@ class Trainer:
     def _drop_energy_input_gradient(self) -> None:
         """Keep W's first input row at its count initialisation (0).
 
-        After ``--init counts`` channel 0 of every output is its energy, so the signal's
+        After ``--init counts`` (with a code) or ``--init context`` channel 0 of every output is its energy, so the signal's
         channel 0 is a weighted sum of earlier energies, nearly the same at every step: W's
         first row would act as a second bias, one that learns 20-40 times faster than the
         biases and overfits the training bigrams. W learns only from the code channels.
@@ -798,6 +805,7 @@ class Run:
                 "loss_history": history,
                 "validation_history": self.training.get("validation_history", []),
                 "train_seconds": seconds,
+                "init_seconds": self.training.get("init_seconds", 0.0),  # the start's own fit (--init context)
                 "tokens_per_second": rate,
                 "tokens_seen": step * per_step,
                 "world_size": self.info.world,
@@ -852,6 +860,13 @@ def train(
         model = _new_model(settings, tokenizer, counts, run_dir.name)
         if settings.init == "counts":
             count_initialise(model, counts, settings.min_count, code=settings.init_code, seed=settings.seed)
+        elif settings.init == "context":
+            fit_started = time.perf_counter()
+            factors = fit_context(model.edges, counts, stream, settings.hidden_size - 1, settings.context_l2,
+                                  settings.context_iterations, min_count=settings.min_count, seed=settings.seed,
+                                  report=_fit_reporter(progress and info.rank == 0))
+            context_initialise(model, counts, factors, settings.min_count, positions=settings.seq_len)
+            training["init_seconds"] = time.perf_counter() - fit_started
     if info.active:  # every rank records rank 0's run id
         run_id = torch.tensor(list(bytes.fromhex(training["run_id"])), dtype=torch.uint8)
         dist.broadcast(run_id, src=0)
@@ -864,6 +879,13 @@ def train(
     held = windows(tokenize_lines(tokenizer, corpus_lines(read_corpus([validation])))[0], settings.seq_len) if validation else []
     run = Run(settings, info, files, fingerprint, stream, unknown, batches, training, held)
     return _loop(run, trainer, Checkpoint(model, tokenizer, {}), counts, run_dir, progress)
+
+
+def _fit_reporter(show: bool) -> Callable[[int, float], None] | None:
+    """Progress lines of the --init context fit (trigram NLL per training trigram), or None when quiet."""
+    if not show:
+        return None
+    return lambda iteration, nll: print(f"context fit, iteration {iteration}: trigram NLL {nll:.4f}", flush=True)
 
 
 def _validate(run: Run, trainer: Trainer, step: int) -> bool:
@@ -893,6 +915,10 @@ def _loop(run: Run, trainer: Trainer, checkpoint: Checkpoint, counts: BigramCoun
         _validate(run, trainer, 0)
         bar.write(f"step 0: validation perplexity {run.training['validation_history'][-1][1]:.2f}")
     started = time.perf_counter()
+    if start == settings.max_steps == 0:  # --max-steps 0: the start itself is the result
+        checkpoint.metadata = run.metadata(trainer, 0, history, seconds, 0.0)
+        if info.rank == 0:
+            last = write_checkpoint(run_dir, 0, checkpoint, counts, trainer.state()[0])
     for step in range(start, settings.max_steps):
         loss = trainer.step(run.batches.batch(step), step)
         if not math.isfinite(loss):

@@ -40,10 +40,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     neg.add_argument("--hard-negatives", dest="hard", action="store_true", default=True, help="the k most frequent successors (default, as the release)")
     neg.add_argument("--random-negatives", dest="hard", action="store_false", help="k uniformly drawn other nodes")
     p.add_argument("--min-count", type=int, default=1, help="bigram count an edge needs for its own row (default 1: count > 0)")
-    p.add_argument("--init", choices=("random", "counts"), default="random",
-                   help="random: the release's uniform start (default); counts: the Kneser-Ney bigram of the training text")
+    p.add_argument("--init", choices=("random", "counts", "context"), default="random",
+                   help="random: the release's uniform start (default); counts: the Kneser-Ney bigram of the training text; "
+                   "context: that bigram plus a rank d-1 trigram correction fitted on the training text, carried by the memory")
     p.add_argument("--init-code", type=float, default=0.0,
                    help="with --init counts: bias channels other than the energy's hold a random U(-x, x) code (default 0: silent)")
+    p.add_argument("--context-l2", type=float, default=1.0,
+                   help="with --init context: L2 penalty of the trigram fit per code and read-out (default 1)")
+    p.add_argument("--context-iterations", type=int, default=100,
+                   help="with --init context: full-batch Adam iterations of the trigram fit (default 100)")
     p.add_argument("--lr", type=float, default=5e-2, help="learning rate of every group not set below (default 5e-2)")
     p.add_argument("--lr-weights", type=float, help="learning rate of the edge matrices W (default: --lr)")
     p.add_argument("--lr-biases", type=float, help="learning rate of edge and node biases (default: --lr)")
@@ -56,7 +61,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default 0)")
     p.add_argument("--validation", help="held-out UTF-8 text: its perplexity is recorded at every checkpoint")
     p.add_argument("--patience", type=int, default=0, help="with --validation: stop after N checkpoints without a new best (default 0: never)")
-    p.add_argument("--max-steps", type=int, default=1000, help="total optimisation steps (default 1000)")
+    p.add_argument("--max-steps", type=int, default=1000, help="total optimisation steps (default 1000; 0: save the start as step 0)")
     p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default 100)")
     p.add_argument("--keep", type=int, default=2, help="newest checkpoints to keep, 0 = all (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and negatives (default 0)")
@@ -107,6 +112,8 @@ def run_train(args: argparse.Namespace) -> int:
         min_count=args.min_count,
         init=args.init,
         init_code=args.init_code,
+        context_l2=args.context_l2,
+        context_iterations=args.context_iterations,
         lr=args.lr,
         lr_weights=args.lr_weights,
         lr_biases=args.lr_biases,
