@@ -1,10 +1,23 @@
 // BriLLM Explorer: stepping in the browser. A page's step store holds every step of the trace on
-// screen (the engine's numbers, computed once on the server); these functions redraw a step from
-// it without a request. Store layout: see explorer/stepping.py.
+// screen (the engine's numbers, computed once on the server); a step is drawn from it with no
+// request. Store layout: see explorer/stepping.py.
+//
+// Two paths lead to a drawn step. A new trace (the store changes) goes through Dash: the draw
+// callback returns every figure, so Dash's copy of each figure is that trace's. A step of the
+// trace on screen is drawn directly: the previous / next buttons (and the arrow keys, which click
+// them) call `show` on the click itself, which restyles the plotly charts in place, writes the
+// label and the chips, and only then tells Dash the slider's new value; a slider drag, a play
+// tick or a chip click reaches `show` through the draw callback. Dash's copies of the figures then
+// keep the first step drawn: dcc.Graph redraws from them only when a new trace replaces them.
 (function () {
   "use strict";
 
   var NO = function () { return window.dash_clientside.no_update; };
+  var pages = {};  // prefix -> {store, ids (graph ids of the store's figures), step drawn, sent (slider value told to Dash)}
+
+  function plotOf(id) {
+    return document.querySelector("#" + id + " .js-plotly-plot");
+  }
 
   // A step's figure: the base with trace k's properties and top-level layout keys replaced
   // (the same merge as explorer.figures.signal.apply_frame).
@@ -32,18 +45,45 @@
       {title: Object.assign({}, memory.base.layout.title, {text: title})})};
   }
 
-  // A figure whose steps differ only in layout shapes (the heatmap's cursor) moves them in place:
-  // redrawing the whole heatmap costs several times more. Dash's copy of the figure keeps the
-  // step the trace arrived with, which is only used again when a new trace replaces it.
-  function moveCursor(fig, step) {
-    var gd = document.querySelector("#" + fig.graph + " .js-plotly-plot");
-    if (!gd || !window.Plotly || !gd._fullLayout) return false;
-    var update = {};
-    fig.frames[step].layout.shapes.forEach(function (shape, k) {
-      Object.keys(shape).forEach(function (key) { update["shapes[" + k + "]." + key] = shape[key]; });
+  // The whole figure of a step ("frames", "ribbon", and "cursor" drawn in full).
+  function figureAt(fig, step) {
+    return fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]);
+  }
+
+  // Plotly.relayout without its plotly_relayout event: dcc.Graph answers that event by storing
+  // relayoutData, and that store makes it redraw the whole figure from Dash's copy.
+  function quietRelayout(gd, update) {
+    var emit = gd.emit;
+    gd.emit = function (name) { if (name !== "plotly_relayout") return emit.apply(gd, arguments); };
+    var restore = function () { gd.emit = emit; };
+    Promise.resolve(window.Plotly.relayout(gd, update)).then(restore, restore);
+  }
+
+  // Draw step `step` of one figure into its plotly element, in place. A cursor figure (the
+  // heatmap's) only moves its shapes: redrawing the heatmap costs several times more.
+  function drawFigure(fig, id, step) {
+    if (fig.kind === "graph") return window.brillmGraph.show(id, fig, step);
+    var gd = plotOf(id);
+    if (!gd || !window.Plotly || !gd._fullLayout) return;
+    if (fig.kind === "cursor") {
+      var update = {};
+      fig.frames[step].layout.shapes.forEach(function (shape, k) {
+        Object.keys(shape).forEach(function (key) { update["shapes[" + k + "]." + key] = shape[key]; });
+      });
+      quietRelayout(gd, update);
+    } else {
+      window.Plotly.react(gd, figureAt(fig, step));
+    }
+  }
+
+  // Chip classes at a step: chips of one or more paths, each path's chips from its start index on.
+  function chipClasses(store, step) {
+    var starts = store.chip_starts || [0];
+    return (store.chips || []).map(function (cls, k) {
+      var start = Math.max.apply(null, starts.filter(function (s) { return s <= k; }));
+      var i = k - start;
+      return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
     });
-    window.Plotly.relayout(gd, update);
-    return true;
   }
 
   // Keep the step in the address bar without telling Dash (no request): the link stays a permalink.
@@ -57,35 +97,79 @@
     }
   }
 
+  // Write a text into a Dash-rendered element through its own text node, so that React's later
+  // updates of the same element still reach the screen.
+  function setText(el, text) {
+    if (!el) return;
+    if (el.childNodes.length === 1 && el.firstChild.nodeType === 3) el.firstChild.nodeValue = text;
+    else if (!el.childNodes.length) el.appendChild(document.createTextNode(text));
+  }
+
+  // Draw step `step` of a page's trace: every figure, the label, the chips, the link.
+  function show(prefix, step) {
+    var page = pages[prefix];
+    page.step = step;
+    var k = 0;  // the ids line up with the figures Dash draws (all but the graph layers, which name their graph)
+    page.store.figures.forEach(function (fig) { drawFigure(fig, fig.kind === "graph" ? fig.graph : page.ids[k++], step); });
+    setText(document.getElementById(prefix + "-step-label"), page.store.labels[step]);
+    var classes = chipClasses(page.store, step);
+    document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']").forEach(function (chip) {
+      var index = JSON.parse(chip.id).index;
+      if (classes[index] !== undefined) chip.className = classes[index];
+    });
+    writeStep(step);
+  }
+
+  // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
+  // then tell Dash (the slider follows; its draw callback finds the step already drawn). Pages
+  // that step on the server are left to Dash's own callback (explorer.step).
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest && ev.target.closest(".step-prev, .step-next");
+    var prefix = button && button.id.replace(/-(prev|next)$/, "");
+    var page = prefix && pages[prefix];
+    if (!page || !document.getElementById(prefix + "-steps")) return;
+    ev.stopPropagation();
+    var step = Math.max(0, Math.min(page.step + (/-prev$/.test(button.id) ? -1 : 1), page.store.n - 1));
+    if (step === page.step) return;
+    show(prefix, step);
+    page.sent = step;
+    window.dash_clientside.set_props(prefix + "-slider", {value: step});
+  }, true);
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stepping: {
-      // slider value + step store -> [each figure..., step label, chip classes, views style]
-      draw: function (value, store) {
-        var count = store && store.figures ? store.figures.length : 0;
-        var out = [];
+      // slider value + step store (+ the store's id, naming the page, and the graph ids of the
+      // figures Dash draws) -> [each figure..., step label, chip classes, views style]
+      draw: function (value, store, storeId) {
+        var ids = Array.prototype.slice.call(arguments, 3);
+        var prefix = storeId.replace(/-steps$/, "");
+        var none = ids.map(NO);
         if (!store || !store.n) {
-          for (var k = 0; k < count; k++) out.push(NO());
-          return out.concat(["", [], {display: "none"}]);
+          if (pages[prefix]) pages[prefix].store.figures.forEach(function (fig) {
+            if (fig.kind === "graph") window.brillmGraph.show(fig.graph, null, 0);
+          });
+          delete pages[prefix];
+          return none.concat(["", [], {display: "none"}]);
         }
         var step = Math.max(0, Math.min(value || 0, store.n - 1));
-        var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
-        var newTrace = triggered.some(function (id) { return /-steps\.data$/.test(id); }) || !triggered.length;
-        store.figures.forEach(function (fig) {
-          if (fig.kind === "ribbon") out.push(ribbon(fig, step));
-          else if (fig.kind === "cursor" && !newTrace && moveCursor(fig, step)) out.push(NO());
-          else out.push(applyFrame(fig.base, fig.frames[step]));
-        });
-        // chips of one or more paths, each path's chips from its start index on
-        var starts = store.chip_starts || [0];
-        var chips = (store.chips || []).map(function (cls, k) {
-          var start = Math.max.apply(null, starts.filter(function (s) { return s <= k; }));
-          var i = k - start;
-          return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
-        });
-        writeStep(step);
-        // the figures were hidden until now (empty state): let every graph fit its panel once shown
-        if (newTrace) setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
-        return out.concat([store.labels[step], chips, {}]);
+        var page = pages[prefix];
+        if (!page || page.store !== store) {
+          // a new trace: every figure through Dash, once
+          page = pages[prefix] = {store: store, ids: ids, step: step, sent: null};
+          var out = [];
+          store.figures.forEach(function (fig) {
+            if (fig.kind === "graph") window.brillmGraph.show(fig.graph, fig, step);
+            else out.push(figureAt(fig, step));
+          });
+          writeStep(step);
+          // the figures were hidden until now (empty state): let every graph fit its panel once shown
+          setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
+          return out.concat([store.labels[step], chipClasses(store, step), {}]);
+        }
+        if (page.sent !== null && value !== page.sent) return none.concat([NO(), NO(), NO()]);  // an older value, overtaken
+        page.sent = null;
+        if (step !== page.step) show(prefix, step);
+        return none.concat([store.labels[step], chipClasses(store, step), NO()]);
       },
       // play / pause, and stop at the last step: [interval disabled, button text, slider value]
       play: function (_clicks, value, disabled, max) {
