@@ -50,30 +50,40 @@
     return fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]);
   }
 
-  // Plotly.relayout without its plotly_relayout event: dcc.Graph answers that event by storing
-  // relayoutData, and that store makes it redraw the whole figure from Dash's copy.
-  function quietRelayout(gd, update) {
-    var emit = gd.emit;
-    gd.emit = function (name) { if (name !== "plotly_relayout") return emit.apply(gd, arguments); };
-    var restore = function () { gd.emit = emit; };
-    Promise.resolve(window.Plotly.relayout(gd, update)).then(restore, restore);
+  // A cursor figure's step: its shapes differ from the drawn ones only in x (the cursor moves
+  // along the steps), so the drawn shapes are shifted on screen, and the layout takes the new
+  // shapes so that plotly's next redraw of its own (a zoom, a resize) puts them there too. Even a
+  // relayout of the shapes alone costs more than the rest of a step. Anything else: relayout.
+  function moveCursor(gd, shapes) {
+    var full = gd._fullLayout, xa = full.xaxis;
+    var paths = shapes.map(function (_, k) { return gd.querySelector(".shapelayer path[data-index='" + k + "']"); });
+    var movable = full.shapes && full.shapes.length === shapes.length && paths.every(Boolean) &&
+      shapes.every(function (shape, k) {
+        var drawn = full.shapes[k];
+        return drawn.xref === "x" && drawn.y0 === shape.y0 && drawn.y1 === shape.y1 &&
+          Math.abs((shape.x1 - shape.x0) - (drawn.x1 - drawn.x0)) < 1e-9;
+      });
+    gd.layout.shapes = shapes.map(function (shape) { return Object.assign({}, shape); });
+    if (!movable) return window.Plotly.relayout(gd, {shapes: gd.layout.shapes});
+    shapes.forEach(function (shape, k) {
+      var dx = xa.l2p(shape.x0) - xa.l2p(full.shapes[k].x0);
+      paths[k].setAttribute("transform", "translate(" + dx + ",0)");
+    });
   }
 
-  // Draw step `step` of one figure into its plotly element, in place. A cursor figure (the
-  // heatmap's) only moves its shapes: redrawing the heatmap costs several times more.
+  // Draw step `step` of one figure into its plotly element, in place.
   function drawFigure(fig, id, step) {
     if (fig.kind === "graph") return window.brillmGraph.show(id, fig, step);
     var gd = plotOf(id);
     if (!gd || !window.Plotly || !gd._fullLayout) return;
-    if (fig.kind === "cursor") {
-      var update = {};
-      fig.frames[step].layout.shapes.forEach(function (shape, k) {
-        Object.keys(shape).forEach(function (key) { update["shapes[" + k + "]." + key] = shape[key]; });
-      });
-      quietRelayout(gd, update);
-    } else {
-      window.Plotly.react(gd, figureAt(fig, step));
-    }
+    if (fig.kind === "cursor") moveCursor(gd, fig.frames[step].layout.shapes);
+    else window.Plotly.react(gd, figureAt(fig, step));
+  }
+
+  // Whether an element shows any part of itself in the window.
+  function onScreen(id) {
+    var el = document.getElementById(id), box = el && el.getBoundingClientRect();
+    return !!box && box.bottom > 0 && box.top < window.innerHeight && box.height > 0;
   }
 
   // Chip classes at a step: chips of one or more paths, each path's chips from its start index on.
@@ -105,12 +115,11 @@
     else if (!el.childNodes.length) el.appendChild(document.createTextNode(text));
   }
 
-  // Draw step `step` of a page's trace: every figure, the label, the chips, the link.
+  // Draw step `step` of a page's trace: the label, the chips, the link and every figure in the
+  // window now; figures scrolled out of it just after the frame is painted (only the latest step).
   function show(prefix, step) {
-    var page = pages[prefix];
+    var page = pages[prefix], later = [];
     page.step = step;
-    var k = 0;  // the ids line up with the figures Dash draws (all but the graph layers, which name their graph)
-    page.store.figures.forEach(function (fig) { drawFigure(fig, fig.kind === "graph" ? fig.graph : page.ids[k++], step); });
     setText(document.getElementById(prefix + "-step-label"), page.store.labels[step]);
     var classes = chipClasses(page.store, step);
     document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']").forEach(function (chip) {
@@ -118,6 +127,19 @@
       if (classes[index] !== undefined) chip.className = classes[index];
     });
     writeStep(step);
+    var k = 0;  // the ids line up with the figures Dash draws (all but the graph layers, which name their graph)
+    page.store.figures.forEach(function (fig) {
+      var id = fig.kind === "graph" ? fig.graph : page.ids[k++];
+      if (onScreen(id)) drawFigure(fig, id, step); else later.push([fig, id]);
+    });
+    if (later.length) {
+      window.requestAnimationFrame(function () {
+        setTimeout(function () {
+          if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
+          later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
+        }, 0);
+      });
+    }
   }
 
   // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
@@ -127,7 +149,7 @@
     var button = ev.target.closest && ev.target.closest(".step-prev, .step-next");
     var prefix = button && button.id.replace(/-(prev|next)$/, "");
     var page = prefix && pages[prefix];
-    if (!page || !document.getElementById(prefix + "-steps")) return;
+    if (!page || !document.getElementById(prefix + "-step-label")) return;
     ev.stopPropagation();
     var step = Math.max(0, Math.min(page.step + (/-prev$/.test(button.id) ? -1 : 1), page.store.n - 1));
     if (step === page.step) return;
