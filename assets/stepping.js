@@ -115,29 +115,35 @@
     else if (!el.childNodes.length) el.appendChild(document.createTextNode(text));
   }
 
-  // Draw step `step` of a page's trace: the label, the chips, the link and every figure in the
-  // window now; figures scrolled out of it just after the frame is painted (only the latest step).
+  // After this frame is painted.
+  function afterPaint(f) {
+    window.requestAnimationFrame(function () { setTimeout(f, 0); });
+  }
+
+  // Draw step `step` of a page's trace: every figure in the window, the label, the chips and the
+  // link now; figures scrolled out of the window just after the frame is painted (only the latest
+  // step). The page's layout is read once, before anything is written, so that no write forces
+  // the browser to lay the page out again before plotly's own reads.
   function show(prefix, step) {
-    var page = pages[prefix], later = [];
+    var page = pages[prefix], now = [], later = [], k = 0;
     page.step = step;
+    page.store.figures.forEach(function (fig) {  // the ids line up with the figures Dash draws (not the graph layers)
+      var id = fig.kind === "graph" ? fig.graph : page.ids[k++];
+      (onScreen(id) ? now : later).push([fig, id]);
+    });
+    var chips = document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']");
+    now.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
     setText(document.getElementById(prefix + "-step-label"), page.store.labels[step]);
     var classes = chipClasses(page.store, step);
-    document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']").forEach(function (chip) {
+    chips.forEach(function (chip) {
       var index = JSON.parse(chip.id).index;
-      if (classes[index] !== undefined) chip.className = classes[index];
+      if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
     });
     writeStep(step);
-    var k = 0;  // the ids line up with the figures Dash draws (all but the graph layers, which name their graph)
-    page.store.figures.forEach(function (fig) {
-      var id = fig.kind === "graph" ? fig.graph : page.ids[k++];
-      if (onScreen(id)) drawFigure(fig, id, step); else later.push([fig, id]);
-    });
     if (later.length) {
-      window.requestAnimationFrame(function () {
-        setTimeout(function () {
-          if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
-          later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
-        }, 0);
+      afterPaint(function () {
+        if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
+        later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
       });
     }
   }
@@ -155,7 +161,9 @@
     if (step === page.step) return;
     show(prefix, step);
     page.sent = step;
-    window.dash_clientside.set_props(prefix + "-slider", {value: step});
+    afterPaint(function () {
+      if (pages[prefix] === page && page.sent === step) window.dash_clientside.set_props(prefix + "-slider", {value: step});
+    });
   }, true);
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
