@@ -164,7 +164,10 @@ def presses(driver, count: int, steps: int, stop: threading.Event | None = None)
         step += direction
         ms = driver.execute_async_script(PRESS, "ArrowRight" if direction > 0 else "ArrowLeft", step)
         if ms < 0:
-            raise RuntimeError(f"step {step} was never drawn")
+            seen = driver.execute_script(
+                "var p = location.pathname === '/graph' ? 'tg' : 'sp';"
+                "return [document.getElementById(p + '-step-label').textContent, location.hash.split('&').pop()]")
+            raise RuntimeError(f"step {step} was never drawn (the page shows {seen})")
         times.append(float(ms))
     return times
 
