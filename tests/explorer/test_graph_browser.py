@@ -131,4 +131,10 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     after = plot(dash_duo, "gd._fullLayout.xaxis.range.slice()")
     assert after[1] - after[0] < before[1] - before[0]
     wait_until(lambda: plot(dash_duo, "gd.layersRange") == plot(dash_duo, "gd._fullLayout.xaxis.range.slice()"))
+
+    # the SVG export carries the canvas layers (edges, step) as pictures over plotly's own drawing
+    dash_duo.find_element("button.export-image[data-graph='tg-graph'][data-format='svg']").click()
+    svg = wait_until(lambda: (Path(dash_duo.download_path) / "tg-graph.svg").exists()
+                     and (Path(dash_duo.download_path) / "tg-graph.svg").read_text())
+    assert svg.count('<image x="0" y="0"') == 2 and svg.rstrip().endswith("</svg>")
     no_console_errors(dash_duo)
