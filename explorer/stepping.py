@@ -68,7 +68,8 @@ def components(prefix: str, figures: int) -> list[Any]:
 
 
 def register_keys(app: Dash, prefix: str) -> None:
-    """Previous / next buttons, the arrow keys (which click them) and play ticks move the slider in the browser."""
+    """Play ticks, and previous / next on a page whose steps are not in the browser, move the slider in
+    the browser (on a page with a step store, ``assets/stepping.js`` draws previous / next itself)."""
     app.clientside_callback(
         ClientsideFunction("explorer", "step"),
         Output(f"{prefix}-slider", "value", allow_duplicate=True),
