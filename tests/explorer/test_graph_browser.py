@@ -95,6 +95,10 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)  # the link follows the step
     body.send_keys(Keys.ARROW_LEFT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
+    # there and back within one task: the step drawn stays 1, and Dash's later moves (play) still draw
+    dash_duo.driver.execute_script("for (const key of ['ArrowRight', 'ArrowLeft']) "
+                                   "document.body.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true}));")
+    assert drawn(dash_duo)["step"] == 1
     dash_duo.find_element("#tg-play").click()  # play runs to the last step and stops there
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 5 of 0–5"))
     wait_until(lambda: "play" in dash_duo.find_element("#tg-play").text)
