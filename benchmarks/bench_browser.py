@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle_sp))
             print(play_jitter(driver, "sp"))
             first_graph, _ = open_view(driver, graph)
-            print(f"Token graph, first open (layout of {V:,} nodes + the cached trace): {first_graph:.0f} ms to a drawn page")
+            print(f"Token graph, first open (layout of {V:,} nodes + the cached trace): {first_graph:.0f} ms "
+                  "to a drawn page")
             regraph = [open_view(driver, graph)[0] for _ in range(3)]
             print(summary("Token graph of a laid-out checkpoint -> drawn page (target <= 1000 ms)", regraph))
             edges = driver.execute_script("return document.querySelector('#tg-graph .js-plotly-plot').drawnEdges")

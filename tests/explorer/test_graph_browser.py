@@ -62,14 +62,15 @@ def drawn(dash_duo) -> dict:
 
 def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_app, model_root: Path,
                                                              tmp_path: Path) -> None:
-    trace = load_checkpoint(model_root / "alpha", device="cpu").trace("abc", compute.settings_of(ViewState(new_tokens=4)))
+    ckpt = load_checkpoint(model_root / "alpha", device="cpu")
+    trace = ckpt.trace("abc", compute.settings_of(ViewState(new_tokens=4)))
     dash_duo.start_server(counted_app)
     open_link(dash_duo, "/graph#m=alpha&p=abc&n=4")
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 0 of 0–5"))
     wait_until(lambda: drawn(dash_duo).get("step") == 0)
     assert drawn(dash_duo)["numbers"] == ["0"]  # step 0's arrow, numbered as the label counts
     assert len(drawn(dash_duo)["labels"]) >= 2 and all("#" in label for label in drawn(dash_duo)["labels"])
-    g = compute.graph_for(ResultCache(tmp_path / "own"), load_checkpoint(model_root / "alpha", device="cpu"))
+    g = compute.graph_for(ResultCache(tmp_path / "own"), ckpt)
     edges = len(graph.thinned_edges(g, 3))
     assert plot(dash_duo, "gd.drawnEdges") == edges > 0  # the edge layer under the nodes, from the figure's pairs
     assert plot(dash_duo, "gd._fullData[0].x.length") == 1  # and none of them in plotly's WebGL (one gap point)
