@@ -35,10 +35,46 @@
     if (!button || !window.Plotly) return;
     var graph = document.getElementById(button.dataset.graph);
     var plot = graph && graph.querySelector(".js-plotly-plot");
-    if (plot) {
-      window.Plotly.downloadImage(plot, {format: button.dataset.format, filename: button.dataset.filename});
-    }
+    if (!plot) return;
+    var layers = plot.querySelectorAll("canvas.graph-edges, canvas.graph-step");
+    if (layers.length) exportWithLayers(plot, layers, button.dataset.format, button.dataset.filename);
+    else window.Plotly.downloadImage(plot, {format: button.dataset.format, filename: button.dataset.filename});
   });
+
+  // A plot with canvas layers (the token graph, assets/graph_layers.js): plotly's own picture with
+  // the layers drawn over it, as a PNG, or as an SVG holding them as images.
+  function exportWithLayers(plot, layers, format, filename) {
+    var w = plot._fullLayout.width, h = plot._fullLayout.height;
+    var save = function (url) {
+      var a = document.createElement("a");
+      a.href = url;
+      a.download = filename + "." + format;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    };
+    window.Plotly.toImage(plot, {format: format === "svg" ? "svg" : "png", width: w, height: h, scale: 1}).then(function (url) {
+      if (format === "svg") {
+        var text = decodeURIComponent(url.slice(url.indexOf(",") + 1));
+        var images = Array.prototype.map.call(layers, function (c) {
+          return '<image x="0" y="0" width="' + w + '" height="' + h + '" href="' + c.toDataURL("image/png") + '"/>';
+        }).join("");
+        save("data:image/svg+xml;charset=utf-8," + encodeURIComponent(text.replace(/<\/svg>\s*$/, images + "</svg>")));
+        return;
+      }
+      var picture = new Image();
+      picture.onload = function () {
+        var canvas = document.createElement("canvas");
+        canvas.width = w;
+        canvas.height = h;
+        var ctx = canvas.getContext("2d");
+        ctx.drawImage(picture, 0, 0, w, h);
+        Array.prototype.forEach.call(layers, function (c) { ctx.drawImage(c, 0, 0, w, h); });
+        save(canvas.toDataURL("image/png"));
+      };
+      picture.src = url;
+    });
+  }
 })();
 
 // Step arithmetic runs in the browser, so fast key presses never read a stale step.

@@ -1,10 +1,23 @@
 // BriLLM Explorer: stepping in the browser. A page's step store holds every step of the trace on
-// screen (the engine's numbers, computed once on the server); these functions redraw a step from
-// it without a request. Store layout: see explorer/stepping.py.
+// screen (the engine's numbers, computed once on the server); a step is drawn from it with no
+// request. Store layout: see explorer/stepping.py.
+//
+// Two paths lead to a drawn step. A new trace (the store changes) goes through Dash: the draw
+// callback returns every figure, so Dash's copy of each figure is that trace's. A step of the
+// trace on screen is drawn directly: the previous / next buttons (and the arrow keys, which click
+// them) call `show` on the click itself, which restyles the plotly charts in place, writes the
+// label and the chips, and only then tells Dash the slider's new value; a slider drag, a play
+// tick or a chip click reaches `show` through the draw callback. Dash's copies of the figures then
+// keep the first step drawn: dcc.Graph redraws from them only when a new trace replaces them.
 (function () {
   "use strict";
 
   var NO = function () { return window.dash_clientside.no_update; };
+  var pages = {};  // prefix -> {store, ids (graph ids of the store's figures), step drawn, sent (slider value told to Dash)}
+
+  function plotOf(id) {
+    return document.querySelector("#" + id + " .js-plotly-plot");
+  }
 
   // A step's figure: the base with trace k's properties and top-level layout keys replaced
   // (the same merge as explorer.figures.signal.apply_frame).
@@ -32,18 +45,55 @@
       {title: Object.assign({}, memory.base.layout.title, {text: title})})};
   }
 
-  // A figure whose steps differ only in layout shapes (the heatmap's cursor) moves them in place:
-  // redrawing the whole heatmap costs several times more. Dash's copy of the figure keeps the
-  // step the trace arrived with, which is only used again when a new trace replaces it.
-  function moveCursor(fig, step) {
-    var gd = document.querySelector("#" + fig.graph + " .js-plotly-plot");
-    if (!gd || !window.Plotly || !gd._fullLayout) return false;
-    var update = {};
-    fig.frames[step].layout.shapes.forEach(function (shape, k) {
-      Object.keys(shape).forEach(function (key) { update["shapes[" + k + "]." + key] = shape[key]; });
+  // The whole figure of a step ("frames", "ribbon", and "cursor" drawn in full).
+  function figureAt(fig, step) {
+    return fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]);
+  }
+
+  // A cursor figure's step: its shapes differ from the drawn ones only in x (the cursor moves
+  // along the steps), so the drawn shapes are shifted on screen, and the layout takes the new
+  // shapes so that plotly's next redraw of its own (a zoom, a resize) puts them there too. Even a
+  // relayout of the shapes alone costs more than the rest of a step. Anything else: relayout.
+  function moveCursor(gd, shapes) {
+    var full = gd._fullLayout, xa = full.xaxis;
+    var paths = shapes.map(function (_, k) { return gd.querySelector(".shapelayer path[data-index='" + k + "']"); });
+    var movable = full.shapes && full.shapes.length === shapes.length && paths.every(Boolean) &&
+      shapes.every(function (shape, k) {
+        var drawn = full.shapes[k];
+        return drawn.xref === "x" && drawn.y0 === shape.y0 && drawn.y1 === shape.y1 &&
+          Math.abs((shape.x1 - shape.x0) - (drawn.x1 - drawn.x0)) < 1e-9;
+      });
+    gd.layout.shapes = shapes.map(function (shape) { return Object.assign({}, shape); });
+    if (!movable) return window.Plotly.relayout(gd, {shapes: gd.layout.shapes});
+    shapes.forEach(function (shape, k) {
+      var dx = xa.l2p(shape.x0) - xa.l2p(full.shapes[k].x0);
+      paths[k].setAttribute("transform", "translate(" + dx + ",0)");
     });
-    window.Plotly.relayout(gd, update);
-    return true;
+  }
+
+  // Draw step `step` of one figure into its plotly element, in place.
+  function drawFigure(fig, id, step) {
+    if (fig.kind === "graph") return window.brillmGraph.show(id, fig, step);
+    var gd = plotOf(id);
+    if (!gd || !window.Plotly || !gd._fullLayout) return;
+    if (fig.kind === "cursor") moveCursor(gd, fig.frames[step].layout.shapes);
+    else window.Plotly.react(gd, figureAt(fig, step));
+  }
+
+  // Whether an element shows any part of itself in the window.
+  function onScreen(id) {
+    var el = document.getElementById(id), box = el && el.getBoundingClientRect();
+    return !!box && box.bottom > 0 && box.top < window.innerHeight && box.height > 0;
+  }
+
+  // Chip classes at a step: chips of one or more paths, each path's chips from its start index on.
+  function chipClasses(store, step) {
+    var starts = store.chip_starts || [0];
+    return (store.chips || []).map(function (cls, k) {
+      var start = Math.max.apply(null, starts.filter(function (s) { return s <= k; }));
+      var i = k - start;
+      return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
+    });
   }
 
   // Keep the step in the address bar without telling Dash (no request): the link stays a permalink.
@@ -57,35 +107,99 @@
     }
   }
 
+  // Write a text into a Dash-rendered element through its own text node, so that React's later
+  // updates of the same element still reach the screen.
+  function setText(el, text) {
+    if (!el) return;
+    if (el.childNodes.length === 1 && el.firstChild.nodeType === 3) el.firstChild.nodeValue = text;
+    else if (!el.childNodes.length) el.appendChild(document.createTextNode(text));
+  }
+
+  // After this frame is painted.
+  function afterPaint(f) {
+    window.requestAnimationFrame(function () { setTimeout(f, 0); });
+  }
+
+  // Draw step `step` of a page's trace: every figure in the window, the label, the chips and the
+  // link now; figures scrolled out of the window just after the frame is painted (only the latest
+  // step). The page's layout is read once, before anything is written, so that no write forces
+  // the browser to lay the page out again before plotly's own reads.
+  function show(prefix, step) {
+    var page = pages[prefix], now = [], later = [], k = 0;
+    page.step = step;
+    page.store.figures.forEach(function (fig) {  // the ids line up with the figures Dash draws (not the graph layers)
+      var id = fig.kind === "graph" ? fig.graph : page.ids[k++];
+      (onScreen(id) ? now : later).push([fig, id]);
+    });
+    var chips = document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']");
+    now.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
+    setText(document.getElementById(prefix + "-step-label"), page.store.labels[step]);
+    var classes = chipClasses(page.store, step);
+    chips.forEach(function (chip) {
+      var index = JSON.parse(chip.id).index;
+      if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
+    });
+    writeStep(step);
+    if (later.length) {
+      afterPaint(function () {
+        if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
+        later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
+      });
+    }
+  }
+
+  // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
+  // then tell Dash (the slider follows; its draw callback finds the step already drawn). Pages
+  // that step on the server are left to Dash's own callback (explorer.step).
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest && ev.target.closest(".step-prev, .step-next");
+    var prefix = button && button.id.replace(/-(prev|next)$/, "");
+    var page = prefix && pages[prefix];
+    if (!page || !document.getElementById(prefix + "-step-label")) return;
+    ev.stopPropagation();
+    var step = Math.max(0, Math.min(page.step + (/-prev$/.test(button.id) ? -1 : 1), page.store.n - 1));
+    if (step === page.step) return;
+    show(prefix, step);
+    page.sent = step;
+    afterPaint(function () {
+      if (pages[prefix] === page && page.sent === step) window.dash_clientside.set_props(prefix + "-slider", {value: step});
+    });
+  }, true);
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stepping: {
-      // slider value + step store -> [each figure..., step label, chip classes, views style]
-      draw: function (value, store) {
-        var count = store && store.figures ? store.figures.length : 0;
-        var out = [];
+      // slider value + step store (+ the store's id, naming the page, and the graph ids of the
+      // figures Dash draws) -> [each figure..., step label, chip classes, views style]
+      draw: function (value, store, storeId) {
+        var ids = Array.prototype.slice.call(arguments, 3);
+        var prefix = storeId.replace(/-steps$/, "");
+        var none = ids.map(NO);
         if (!store || !store.n) {
-          for (var k = 0; k < count; k++) out.push(NO());
-          return out.concat(["", [], {display: "none"}]);
+          if (pages[prefix]) pages[prefix].store.figures.forEach(function (fig) {
+            if (fig.kind === "graph") window.brillmGraph.show(fig.graph, null, 0);
+          });
+          delete pages[prefix];
+          return none.concat(["", [], {display: "none"}]);
         }
         var step = Math.max(0, Math.min(value || 0, store.n - 1));
-        var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
-        var newTrace = triggered.some(function (id) { return /-steps\.data$/.test(id); }) || !triggered.length;
-        store.figures.forEach(function (fig) {
-          if (fig.kind === "ribbon") out.push(ribbon(fig, step));
-          else if (fig.kind === "cursor" && !newTrace && moveCursor(fig, step)) out.push(NO());
-          else out.push(applyFrame(fig.base, fig.frames[step]));
-        });
-        // chips of one or more paths, each path's chips from its start index on
-        var starts = store.chip_starts || [0];
-        var chips = (store.chips || []).map(function (cls, k) {
-          var start = Math.max.apply(null, starts.filter(function (s) { return s <= k; }));
-          var i = k - start;
-          return cls + (i === step ? " source" : i === step + 1 ? " target" : "");
-        });
-        writeStep(step);
-        // the figures were hidden until now (empty state): let every graph fit its panel once shown
-        if (newTrace) setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
-        return out.concat([store.labels[step], chips, {}]);
+        var page = pages[prefix];
+        if (!page || page.store !== store) {
+          // a new trace: every figure through Dash, once
+          page = pages[prefix] = {store: store, ids: ids, step: step, sent: null};
+          var out = [];
+          store.figures.forEach(function (fig) {
+            if (fig.kind === "graph") window.brillmGraph.show(fig.graph, fig, step);
+            else out.push(figureAt(fig, step));
+          });
+          writeStep(step);
+          // the figures were hidden until now (empty state): let every graph fit its panel once shown
+          setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
+          return out.concat([store.labels[step], chipClasses(store, step), {}]);
+        }
+        if (page.sent !== null && value !== page.sent) return none.concat([NO(), NO(), NO()]);  // an older value, overtaken
+        page.sent = null;
+        if (step !== page.step) show(prefix, step);
+        return none.concat([store.labels[step], chipClasses(store, step), NO()]);
       },
       // play / pause, and stop at the last step: [interval disabled, button text, slider value]
       play: function (_clicks, value, disabled, max) {

@@ -3,12 +3,16 @@
 Against a server this script starts (gunicorn, as in production; 127.0.0.1 only) on two
 random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder under /tmp:
 
-1. key press -> redrawn step on the Signal path view: from the ArrowRight key event to the
-   first animation frame that shows the new step's label and candidate chart (target <= 50 ms),
-   idle and while ``load_test.py`` drives --sessions sessions against the same server.
-2. reopening a link whose trace is cached: navigation start to a drawn page (step label and
-   candidate chart of the link's step; target <= 1 s).
+1. key press -> redrawn step on the Signal path view and on the Token graph (4,000 nodes,
+   4 edges per node = 16,000 edges): from the ArrowRight key event to the first animation frame
+   that shows the new step (label and candidate chart; label and the graph's step layer), target
+   <= 50 ms, idle and while ``load_test.py`` drives --sessions sessions against the same server;
+   and whether the slider moves while play changes the label (it must not).
+2. reopening a link whose trace is cached: navigation start to a drawn page (target <= 1 s); the
+   token graph of a checkpoint laid out before (target <= 1 s), and its first layout.
 3. a new job's progress bar: its value and text when the bar first shows (must start at 0).
+4. the bundled 1,500-node kjv-final checkpoint, in this process: its first layout (target <= 3 s)
+   and the layout's neighbourhood score against the spectral layout's (bench_graph.py has more).
 
 The number of own parameter rows (--rows) does not change what the browser does; it is
 kept small by default so that the run fits a shared machine (the release has 906,998).
@@ -30,6 +34,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_graph import app_timings, compare_layouts  # noqa: E402
 from benchmarks.load_test import free_port, run_load, start_server, stop_server  # noqa: E402
 from brillm_core import CharTokenizer, Checkpoint, random_model  # noqa: E402
 
@@ -38,26 +43,44 @@ PROMPT = "".join(chr(0x4E00 + i) for i in (5, 17, 29, 41, 53, 65, 77, 89))
 NEW_TOKENS = 24
 WINDOW = (1440, 900)
 
-# Installed before any page script: records when the step label and the candidate chart first show
-# step `window.__want` (at first the link's step; performance.now(), i.e. ms since navigation start),
-# and the progress bar as it first becomes visible.
+# Installed before any page script: records when the page first shows step `window.__want` (at
+# first the link's step; performance.now(), i.e. ms since navigation start): on the Signal path the
+# step label and the candidate chart's title, on the Token graph the label and the graph's step
+# layer; and the progress bar as it first becomes visible.
 PROBE = """
 window.__want = Number(new URLSearchParams(location.hash.slice(1)).get("s") || 0);
 window.__drawnAt = null; window.__bar = null;
 (function watch() {
-  var label = document.getElementById("sp-step-label");
-  var gd = document.querySelector("#sp-energy .js-plotly-plot");
-  var row = document.getElementById("sp-progress-row");
+  var p = location.pathname === "/graph" ? "tg" : "sp";
+  var label = document.getElementById(p + "-step-label");
+  var row = document.getElementById(p + "-progress-row");
   if (row && !window.__bar && row.classList.contains("running")) {
-    window.__bar = {value: document.getElementById("sp-progress").getAttribute("value"),
-                    text: document.getElementById("sp-status").textContent, at: performance.now()};
+    window.__bar = {value: document.getElementById(p + "-progress").getAttribute("value"),
+                    text: document.getElementById(p + "-status").textContent, at: performance.now()};
   }
-  if (window.__want !== null && window.__drawnAt === null && label && gd && gd.layout && gd.layout.title &&
-      label.textContent.indexOf("step " + window.__want + " of") === 0 &&
-      String(gd.layout.title.text).indexOf("Step " + window.__want + ":") === 0) {
+  var gd = document.querySelector(p === "tg" ? "#tg-graph .js-plotly-plot" : "#sp-energy .js-plotly-plot");
+  var drawn = gd && (p === "tg" ? gd.drawnStep && gd.drawnStep.step === window.__want :
+    gd.layout && gd.layout.title && String(gd.layout.title.text).indexOf("Step " + window.__want + ":") === 0);
+  if (window.__want !== null && window.__drawnAt === null && label && drawn &&
+      label.textContent.indexOf("step " + window.__want + " of") === 0) {
     window.__drawnAt = performance.now();
   }
   requestAnimationFrame(watch);
+})();
+"""
+
+# Play from the first step: the slider's left edge and width at every frame until play stops.
+PLAY = """
+var done = arguments[arguments.length - 1], p = arguments[0], boxes = [];
+var slider = document.querySelector("#" + p + "-slider").parentNode;
+document.getElementById(p + "-play").click();
+var t0 = performance.now();
+(function sample() {
+  var box = slider.getBoundingClientRect();
+  boxes.push([box.left, box.width]);
+  var playing = document.getElementById(p + "-play").textContent.indexOf("pause") >= 0;
+  if ((playing || performance.now() - t0 < 1000) && performance.now() - t0 < 60000) requestAnimationFrame(sample);
+  else done(boxes);
 })();
 """
 
@@ -131,7 +154,8 @@ def open_view(driver, url: str) -> tuple[float, dict | None]:
 
 def presses(driver, count: int, steps: int, stop: threading.Event | None = None) -> list[float]:
     """Time ``count`` arrow-key presses, walking forward to the last step and back."""
-    times, step, direction = [], int(driver.execute_script("return window.__want")), 1
+    times, direction = [], 1
+    step = int(driver.execute_script('return Number(new URLSearchParams(location.hash.slice(1)).get("s") || 0)'))
     for _ in range(count):
         if stop is not None and stop.is_set():
             break
@@ -140,7 +164,10 @@ def presses(driver, count: int, steps: int, stop: threading.Event | None = None)
         step += direction
         ms = driver.execute_async_script(PRESS, "ArrowRight" if direction > 0 else "ArrowLeft", step)
         if ms < 0:
-            raise RuntimeError(f"step {step} was never drawn")
+            seen = driver.execute_script(
+                "var p = location.pathname === '/graph' ? 'tg' : 'sp';"
+                "return [document.getElementById(p + '-step-label').textContent, location.hash.split('&').pop()]")
+            raise RuntimeError(f"step {step} was never drawn (the page shows {seen})")
         times.append(float(ms))
     return times
 
@@ -155,6 +182,14 @@ def summary(name: str, values: list[float]) -> str:
             f"max {ordered[-1]:.1f} ms")
 
 
+def play_jitter(driver, prefix: str) -> str:
+    """Play to the last step; how far the slider's left edge and width moved meanwhile (px)."""
+    boxes = driver.execute_async_script(PLAY, prefix)
+    lefts, widths = [b[0] for b in boxes], [b[1] for b in boxes]
+    return (f"play on {prefix}: {len(boxes)} frames sampled, slider left edge moved {max(lefts) - min(lefts):.1f} px, "
+            f"width changed {max(widths) - min(widths):.1f} px (must be 0)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Generate the checkpoints, start the server, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -163,7 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=50, help="load_test sessions for the loaded run (default 50)")
     parser.add_argument("--load-seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the in-process layout timings (default 3)")
     args = parser.parse_args(argv)
+    print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          f"on {os.cpu_count()} cores", flush=True)
+    print("the bundled kjv-final checkpoint, in this process:", flush=True)
+    kjv = app_timings(args.repeats)
+    compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
+                    kjv.strength)
     with tempfile.TemporaryDirectory(prefix="bench-browser-", dir="/tmp") as tmp:
         print(f"generating two random checkpoints: V = {V}, d = {D}, {args.rows:,} own rows each …", flush=True)
         models = make_models(Path(tmp) / "models", args.rows)
@@ -173,21 +215,34 @@ def main(argv: list[str] | None = None) -> int:
         driver = browser()
         try:
             steps = len(PROMPT) - 1 + NEW_TOKENS
-            link = base + "/#" + urlencode({"m": "bench-a", "p": PROMPT, "n": NEW_TOKENS, "s": 3})
-            print(f"Signal path, {V} nodes, {steps} steps; headless Chromium {WINDOW[0]}x{WINDOW[1]}, "
+            query = {"m": "bench-a", "p": PROMPT, "n": NEW_TOKENS, "s": 3}
+            link = base + "/#" + urlencode(query)
+            graph = base + "/graph#" + urlencode({**query, "gk": 4})
+            print(f"{V} nodes, {steps} steps; headless Chromium {WINDOW[0]}x{WINDOW[1]}, "
                   f"gunicorn {args.workers} workers", flush=True)
             first_ms, bar = open_view(driver, link)
-            print(f"first open (trace computed): {first_ms:.0f} ms to a drawn page")
+            print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
             if bar is None:
                 print("progress bar: the job finished before the bar was first drawn")
             else:
                 print(f"progress bar when first shown: value {bar['value']} of 3, text {bar['text']!r}")
             reopen = [open_view(driver, link)[0] for _ in range(5)]
-            print(summary("reopen a cached link -> drawn page (target <= 1000 ms)", reopen))
-            print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(summary("Signal path, reopen a cached link -> drawn page (target <= 1000 ms)", reopen))
             print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
-            idle = presses(driver, args.presses, steps)
-            print(summary("key press -> redrawn step, idle (target <= 50 ms)", idle))
+            idle_sp = presses(driver, args.presses, steps)
+            print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle_sp))
+            print(play_jitter(driver, "sp"))
+            first_graph, _ = open_view(driver, graph)
+            print(f"Token graph, first open (layout of {V:,} nodes + the cached trace): {first_graph:.0f} ms "
+                  "to a drawn page")
+            regraph = [open_view(driver, graph)[0] for _ in range(3)]
+            print(summary("Token graph of a laid-out checkpoint -> drawn page (target <= 1000 ms)", regraph))
+            edges = driver.execute_script("return document.querySelector('#tg-graph .js-plotly-plot').drawnEdges")
+            idle_tg = presses(driver, args.presses, steps)
+            print(summary(f"Token graph ({edges:,} edges), key press -> redrawn step, idle (target <= 50 ms)", idle_tg))
+            print(play_jitter(driver, "tg"))
+            print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}", flush=True)
+
             stop = threading.Event()
             report: dict[str, Any] = {}
 
@@ -197,14 +252,21 @@ def main(argv: list[str] | None = None) -> int:
 
             loader = threading.Thread(target=load, daemon=True)
             loader.start()
+            started = time.monotonic()
             time.sleep(min(5.0, args.load_seconds / 4))  # let the sessions ramp up
-            loaded: list[float] = []
+            loaded_tg: list[float] = []
+            while not stop.is_set() and time.monotonic() - started < args.load_seconds / 2:
+                loaded_tg += presses(driver, 10, steps, stop)
+            loaded_reopen = [open_view(driver, link)[0]] if not stop.is_set() else []
+            loaded_sp: list[float] = []
             while not stop.is_set():
-                loaded += presses(driver, 10, steps, stop)
+                loaded_sp += presses(driver, 10, steps, stop)
             loader.join()
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}")
-            print(summary(f"key press -> redrawn step, {args.sessions} sessions of load_test.py running "
-                          "(target <= 50 ms)", loaded))
+            under = f"{args.sessions} sessions of load_test.py running (target <= 50 ms)"
+            print(summary(f"Token graph, key press -> redrawn step, {under}", loaded_tg))
+            print(summary(f"Signal path, key press -> redrawn step, {under}", loaded_sp))
+            print(summary("Signal path, reopen a cached link under that load", loaded_reopen))
             print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
         finally:
             driver.quit()

@@ -8,10 +8,10 @@
 2. First layout of the 1,500-node checkpoint as the app computes it (edge strengths, strongest
    edges, layout), and the server time to draw it once it is cached: read from a fresh disk
    cache, build the figure and every step's frames of a 16-step path, serialise to JSON.
-3. In headless Chromium (software WebGL), 4,000 nodes and 16,000 drawn edges with plotly
-   Scattergl: first render, one step applied the way assets/graph_step.js applies it
-   (new node colours, path, arrows, labels), and a wheel-zoom-sized relayout; then the same
-   without the edge trace, which shows what redrawing the edges costs.
+3. In headless Chromium (software WebGL), 4,000 nodes and 16,000 drawn edges: first render, a
+   step (node colours, path, arrows, labels) and a wheel-zoom-sized relayout, drawn all in plotly
+   Scattergl (edges too; annotations for the path and labels) and drawn the app's way (plotly's
+   grey nodes, edges and step on the canvas layers of assets/graph_layers.js).
 Usage: python benchmarks/bench_graph.py [--repeats R] [--no-browser]
 """
 
@@ -99,8 +99,7 @@ def app_timings(repeats: int) -> GraphData:
             def draw() -> int:
                 g = compute.graph_for(cache, ckpt)
                 fig = graph_fig.token_graph(g, labels, 3)
-                frames = graph_fig.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist(),
-                                               [""] * trace.num_steps)
+                frames = graph_fig.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist())
                 return len(fig.to_json()) + len(json.dumps(frames))
 
             seconds, size = timed(draw)
@@ -110,22 +109,32 @@ def app_timings(repeats: int) -> GraphData:
     return compute_graph_data(ckpt.model)
 
 
+# Both ways of drawing a step and a zoom, timed to the next frame: "webgl" draws every layer with
+# plotly (edges, nodes coloured by restyle, path and labels as annotations: the design before the
+# canvas layers); "layers" is the app's (assets/graph_layers.js: edges and step on canvases).
 BROWSER_SCRIPT = """
-var done = arguments[0], fig = window.FIG, frames = window.FRAMES, out = {};
+var done = arguments[arguments.length - 1], mode = arguments[0], fig = window.FIG, frames = window.FRAMES, out = {};
 function frame() { return new Promise(function (r) { requestAnimationFrame(function () { setTimeout(r, 0); }); }); }
+var gd = document.getElementById('g'), x, y, text;
 var t = performance.now();
-Plotly.newPlot('g', fig.data, fig.layout, {scrollZoom: true}).then(frame).then(function () {
+Plotly.newPlot(gd, fig.data, fig.layout, {scrollZoom: true}).then(function () {
+  x = gd._fullData[1].x; y = gd._fullData[1].y; text = gd._fullData[1].text;
+  if (mode === 'layers') return window.brillmGraph.attach('graph');
+  var pairs = window.PAIRS, ex = [], ey = [];
+  for (var k = 0; k < pairs.length; k += 2) { ex.push(x[pairs[k]], x[pairs[k + 1]], NaN); ey.push(y[pairs[k]], y[pairs[k + 1]], NaN); }
+  return Plotly.restyle(gd, {x: [ex], y: [ey]}, [0]);
+}).then(frame).then(function () {
   out.first = performance.now() - t;
-  var gd = document.getElementById('g'), steps = [], zooms = [], i = 0;
+  var steps = [], zooms = [], i = 0;
   function step() {
-    var s = i % frames.steps, V = frames.vocab, row = frames.rows[s];
-    var data = gd.data.slice(), T = frames.traces;
-    data[T.nodes] = Object.assign({}, data[T.nodes], {customdata: row,
-      marker: Object.assign({}, data[T.nodes].marker, {color: row, cmin: frames.range[s][0], cmax: frames.range[s][1]})});
-    data[T.path] = Object.assign({}, data[T.path], {x: frames.path_x.slice(0, s + 2), y: frames.path_y.slice(0, s + 2)});
-    var layout = Object.assign({}, gd.layout, {annotations: frames.arrows.slice(0, 2 * (s + 1)).concat(frames.labels[s].notes)});
-    var t0 = performance.now();
-    return Plotly.react(gd, data, layout).then(frame).then(function () { steps.push(performance.now() - t0); });
+    var s = i % frames.steps, t0 = performance.now();
+    if (mode === 'layers') { window.brillmGraph.show('graph', frames, s); return frame().then(function () { steps.push(performance.now() - t0); }); }
+    var row = frames.rows[s], notes = [];
+    frames.labels[s].forEach(function (n) { notes.push({x: x[n], y: y[n], text: text[n], showarrow: false, yshift: 11}); });
+    for (var k = 0; k <= s; k++) notes.push({x: x[frames.path[k + 1]], y: y[frames.path[k + 1]], ax: x[frames.path[k]],
+      ay: y[frames.path[k]], axref: 'x', ayref: 'y', text: '', showarrow: true, arrowhead: 2});
+    return Plotly.update(gd, {'marker.color': [row], x: [frames.path_x.slice(0, s + 2)], y: [frames.path_y.slice(0, s + 2)]},
+                         {annotations: notes}, [1, 2]).then(frame).then(function () { steps.push(performance.now() - t0); });
   }
   function zoom() {
     var r = gd._fullLayout.xaxis.range, w = (r[1] - r[0]) * (i % 2 ? 1.25 : 0.8), c = (r[0] + r[1]) / 2, t0 = performance.now();
@@ -139,9 +148,9 @@ Plotly.newPlot('g', fig.data, fig.layout, {scrollZoom: true}).then(frame).then(f
 """
 
 
-def browser_timings(graph: GraphData, repeats: int, workdir: Path, edges: bool = True) -> None:
-    """Render, step and zoom timings of plotly Scattergl at 4,000 nodes and 16,000 edges (or with the
-    edge trace left empty, to see what the edges cost)."""
+def browser_timings(graph: GraphData, repeats: int, workdir: Path, mode: str) -> None:
+    """First render, step and zoom timings at 4,000 nodes and 16,000 edges, drawn one way or the other
+    (see BROWSER_SCRIPT)."""
     from selenium import webdriver
 
     vocab = len(graph.positions)
@@ -150,15 +159,18 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path, edges: bool =
     path = [int(n) for n in rng.choice(vocab, 17, replace=False)]
     energies = rng.gamma(2.0, 1.0, (16, vocab)).astype(np.float32)
     fig = graph_fig.token_graph(graph, labels, 4)
-    if not edges:
-        fig.data[graph_fig.EDGES].update(x=[], y=[])
-    frames = graph_fig.step_frames(graph, labels, energies, path, [""] * 16)
-    frames["rows"] = energies.tolist()
+    idx = graph_fig.thinned_edges(graph, 4)
+    frames = graph_fig.step_frames(graph, labels, energies, path)
+    frames.update(rows=energies.tolist(), path_x=graph.positions[path, 0].tolist(), path_y=graph.positions[path, 1].tolist())
+    pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1).ravel().tolist()
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")
-    (workdir / "fig.js").write_text(f"window.FIG = {fig.to_json()}; window.FRAMES = {json.dumps(frames)};")
+    shutil.copy(ROOT / "assets" / "graph_layers.js", workdir / "graph_layers.js")
+    (workdir / "fig.js").write_text(f"window.FIG = {fig.to_json()}; window.FRAMES = {json.dumps(frames)}; "
+                                    f"window.PAIRS = {json.dumps(pairs)};")
     page = workdir / "graph.html"
-    page.write_text("<html><body><div id='g' style='width:1000px;height:600px'></div>"
-                    "<script src='plotly.min.js'></script><script src='fig.js'></script></body></html>")
+    page.write_text("<html><body><div id='graph'><div id='g' class='js-plotly-plot' style='width:1000px;height:600px'>"
+                    "</div></div><script>window.dash_clientside = {};</script><script src='plotly.min.js'></script>"
+                    "<script src='graph_layers.js'></script><script src='fig.js'></script></body></html>")
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(flag)
@@ -166,11 +178,11 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path, edges: bool =
     try:
         driver.set_script_timeout(300)
         driver.get(page.as_uri())
-        out = driver.execute_async_script(BROWSER_SCRIPT.replace("REPEATS", str(repeats)))
+        out = driver.execute_async_script(BROWSER_SCRIPT.replace("REPEATS", str(repeats)), mode)
     finally:
         driver.quit()
-    drawn = len(graph_fig.thinned_edges(graph, 4)) if edges else 0
-    print(f"headless Chromium, plotly Scattergl, {vocab:,} nodes, {drawn:,} edges: first render {out['first']:.0f} ms; "
+    how = {"webgl": "everything in plotly WebGL (before)", "layers": "canvas layers (the app)"}[mode]
+    print(f"  {how}, {vocab:,} nodes, {len(idx):,} edges: first render {out['first']:.0f} ms; "
           f"a step (colours, path, arrows, labels) median {statistics.median(out['steps']):.0f} ms "
           f"(max {max(out['steps']):.0f}); a zoom median {statistics.median(out['zooms']):.0f} ms "
           f"(max {max(out['zooms']):.0f}) over {repeats} each")
@@ -194,9 +206,10 @@ def main() -> None:
         top = top_per_source(sources, strength, vocab, MAX_GRAPH_K)
         graph = GraphData(force_positions(vocab, sources, targets, top), sources, targets, strength,
                           np.zeros(vocab, dtype=np.float32), top)
+        print("headless Chromium (software WebGL), a step and a zoom timed to the next frame:")
         with tempfile.TemporaryDirectory() as tmp:
-            browser_timings(graph, 4 * args.repeats, Path(tmp))
-            browser_timings(graph, 4 * args.repeats, Path(tmp), edges=False)
+            browser_timings(graph, 4 * args.repeats, Path(tmp), "webgl")
+            browser_timings(graph, 4 * args.repeats, Path(tmp), "layers")
     print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 

@@ -9,11 +9,14 @@ the step in the address bar. The store::
      "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
                  | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
                  | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
-                    "texts": [...], "weights": [[a_j per step]]}]}
+                    "texts": [...], "weights": [[a_j per step]]}
+                 | {"kind": "graph", "graph": graph id, ...}]}
 
-``figures`` lines up with the graph ids given to ``register``. A page whose trace is not drawn
-as bars or a ribbon (the token graph's highlight, say) adds a "frames" entry whose patches
-replace the traces that change per step.
+``figures`` lines up with the graph ids given to ``register``, except "graph" entries: those are
+the token graph's layers (``assets/graph_layers.js``, data from ``figures.graph.step_frames``),
+drawn over a figure the page's server callback owns, and they name their graph themselves.
+A step of the trace on screen is drawn in place (``Plotly.react`` / ``relayout`` of the plot, the
+label's text), not through Dash's renderer; see ``assets/stepping.js``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "ribbon", **memory}
 
 
+def layers(graph_id: str, frames: dict[str, Any]) -> dict[str, Any]:
+    """The token graph's step layers over graph ``graph_id`` (``frames`` from ``figures.graph.step_frames``)."""
+    return {"kind": "graph", "graph": graph_id, **frames}
+
+
 def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None,
           chip_starts: list[int] | None = None) -> Store:
     """Everything the browser needs to draw any step of one trace (``chip_starts``: where each path's
@@ -60,7 +68,8 @@ def components(prefix: str, figures: int) -> list[Any]:
 
 
 def register_keys(app: Dash, prefix: str) -> None:
-    """Previous / next buttons, the arrow keys (which click them) and play ticks move the slider in the browser."""
+    """Play ticks, and previous / next on a page whose steps are not in the browser, move the slider in
+    the browser (on a page with a step store, ``assets/stepping.js`` draws previous / next itself)."""
     app.clientside_callback(
         ClientsideFunction("explorer", "step"),
         Output(f"{prefix}-slider", "value", allow_duplicate=True),
@@ -90,6 +99,7 @@ def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
         *(Output(g, "figure") for g in graph_ids), Output(f"{p}-step-label", "children"),
         Output({"type": f"{p}-chip", "index": ALL}, "className"), Output(f"{p}-views", "style"),
         Input(f"{p}-slider", "value"), Input(f"{p}-steps", "data"),
+        State(f"{p}-steps", "id"), *(State(g, "id") for g in graph_ids),
     )
     app.clientside_callback(
         ClientsideFunction("stepping", "play"),

@@ -19,7 +19,7 @@ from explorer.app import create_app
 ROOT = Path(__file__).resolve().parent.parent
 LINK = "/graph#m=kjv-final&p=In%20the%20beginning%20God%20created&n=10&s=4&node=393"
 DRAWN = ("var gd = document.querySelector('#tg-graph .js-plotly-plot');"
-         "return !!(gd && gd._fullData && gd._fullData.length > 3 && gd._fullData[3].x.length && (gd.layout.annotations || []).length);")
+         "return !!(gd && gd._fullData && gd._fullData.length > 3 && gd._fullData[3].x.length && gd.drawnStep && gd.drawnStep.step === 4);")
 
 
 def main() -> None:

@@ -1,17 +1,19 @@
-"""Token graph figure: WebGL edges (float32, NaN-separated) and nodes, the path as numbered
-arrows, labels that never overlap (annotations), and the selected node's strongest edges.
+"""Token graph figure: nodes in a WebGL scatter (hover, click, zoom, pan, legend), edges and the
+step drawn by the page's canvas layers (``assets/graph_layers.js``), and the selected node's
+strongest edges.
 
-The figure itself holds what does not change with the step. What does (node colours = the
-energy landscape, the path so far, arrows, labels, the step title) is computed here for
-every step at once by ``step_frames`` and applied in the browser by ``assets/graph_step.js``,
-so stepping never asks the server. Trace order is fixed (see the constants) so that pages
-and the script can update parts in place.
+Plotly redraws every WebGL trace whenever anything changes, and 16,000 edges cost about a second
+a draw on a software renderer; so the figure's edge trace is empty and carries its (source, target)
+pairs in ``meta`` for the edge layer, which is redrawn only when the view moves. What changes with
+the step (node colours = the energy landscape, the path so far as numbered arrows, labels) is
+computed here for every step at once by ``step_frames`` and drawn by the step layer in the browser,
+so stepping never asks the server. Trace order is fixed (see the constants): the layers and the
+page address traces by it.
 """
 
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ from .common import CANDIDATE, CHOSEN, PATH, base_layout
 EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
 HEIGHT = 600
-MARGIN = {"l": 10, "r": 10, "t": 70, "b": 10}
+MARGIN = {"l": 10, "r": 70, "t": 70, "b": 10}  # the right margin holds the step layer's colour bar
 AXIS_PAD = 0.04  # the layout fills [-1, 1]; the axes show a little more so border nodes are whole
 # Labels are placed for the whole graph seen in a plot area of at least this size (the
 # panel at a 1,440 px wide window); a wider panel or zooming in only moves them apart.
@@ -105,31 +107,9 @@ def label_priority(path: list[int], step: int, energies: np.ndarray) -> list[int
     return [*reversed(shown), *(int(n) for n in strongest)]
 
 
-def label_notes(graph: GraphData, labels: list[str], nodes: list[int]) -> list[dict[str, Any]]:
-    """Annotations writing each node's label centred above it on a light background (annotations
-    are drawn above the WebGL layer, so edges and nodes never cover a label)."""
-    shift = LABEL_GAP / 2 + (LABEL_FONT + LABEL_GAP) / 2
-    return [{"x": float(graph.positions[n, 0]), "y": float(graph.positions[n, 1]), "xref": "x", "yref": "y",
-             "text": labels[n], "showarrow": False, "yshift": shift, "font": {"size": LABEL_FONT, "color": "#111"},
-             "bgcolor": "rgba(255,255,255,0.75)", "borderpad": 0} for n in nodes]
-
-
-def path_arrows(graph: GraphData, path: list[int], titles: list[str]) -> list[dict[str, Any]]:
-    """Two annotations per step, in step order: an arrow from source to target, and the step's
-    number at the arrow's middle (a repeated edge's numbers stacked, not on top of each other)."""
-    seen: Counter[tuple[int, int]] = Counter()
-    notes: list[dict[str, Any]] = []
-    for i, (s, t) in enumerate(zip(path[:-1], path[1:])):
-        (sx, sy), (tx, ty) = graph.positions[s].tolist(), graph.positions[t].tolist()
-        notes.append({"x": tx, "y": ty, "ax": sx, "ay": sy, "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
-                      "text": "", "showarrow": s != t, "arrowhead": 2, "arrowsize": 1.1, "arrowwidth": 2,
-                      "arrowcolor": PATH, "standoff": 5, "startstandoff": 4})
-        notes.append({"x": (sx + tx) / 2, "y": (sy + ty) / 2, "xref": "x", "yref": "y", "text": str(i + 1),
-                      "showarrow": False, "font": {"size": 10, "color": "#7a3c00"}, "bgcolor": "rgba(255,255,255,0.85)",
-                      "bordercolor": PATH, "borderwidth": 1, "borderpad": 1, "yshift": 14 * seen[(s, t)],
-                      "hovertext": titles[i] if i < len(titles) else ""})
-        seen[(s, t)] += 1
-    return notes
+def encode_int32(values: np.ndarray) -> str:
+    """Base64 of int32 bytes (little-endian), the way the browser script reads them."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<i4").tobytes()).decode("ascii")
 
 
 def encode_float32(values: np.ndarray) -> str:
@@ -144,23 +124,17 @@ def energy_range(energies: np.ndarray) -> list[float]:
     return [lo, hi if hi > lo else lo + 1e-6]
 
 
-def step_frames(graph: GraphData, labels: list[str], energies: np.ndarray, path: list[int],
-                titles: list[str]) -> dict[str, Any]:
+def step_frames(graph: GraphData, labels: list[str], energies: np.ndarray, path: list[int]) -> dict[str, Any]:
     """Everything that changes with the step, for every step: the whole-vocabulary energies
-    (float32, NaN = not a candidate) and their colour range, the path's coordinates, its arrows,
-    the labels and the step titles. ``assets/graph_step.js`` applies step i of it."""
+    (float32, NaN = not a candidate) and their colour range, the path, and the nodes to label
+    (the step layer writes them, and numbers step i's arrow i, as the step label counts)."""
     energies = np.asarray(energies, dtype=np.float32)
     steps, vocab = energies.shape
-    label_sets = []
-    for step in range(steps):
-        nodes = choose_labels(graph.positions, labels, label_priority(path, step, energies[step]))
-        label_sets.append({"node": nodes, "notes": label_notes(graph, labels, nodes)})
     return {
-        "traces": {"nodes": NODES, "path": PATH_TRACE},
         "steps": steps, "vocab": vocab, "energies": encode_float32(energies),
-        "range": [energy_range(row) for row in energies], "hover": ENERGY_HOVER,
-        "path_x": graph.positions[path, 0].tolist(), "path_y": graph.positions[path, 1].tolist(),
-        "arrows": path_arrows(graph, path, titles), "labels": label_sets, "titles": titles,
+        "range": [energy_range(row) for row in energies], "hover": ENERGY_HOVER, "path": [int(n) for n in path],
+        "labels": [choose_labels(graph.positions, labels, label_priority(path, step, energies[step]))
+                   for step in range(steps)],
     }
 
 
@@ -196,17 +170,21 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
     """The whole graph: k strongest own edges per node, nodes (grey until ``step_frames`` paints
     them), an empty path trace, and the selected node's ``detail_k`` strongest edges."""
     idx = thinned_edges(graph, k)
-    ex, ey = edge_segments(graph.positions, graph.sources[idx], graph.targets[idx])
+    pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1)
     vocab = graph.positions.shape[0]
     no_xy: dict[str, Any] = {"x": np.array([], dtype=np.float32), "y": np.array([], dtype=np.float32)}
+    # one gap point: plotly hides a trace with no points, legend entry included; the layers draw these two
+    layer_xy: dict[str, Any] = {"x": np.array([np.nan], dtype=np.float32), "y": np.array([np.nan], dtype=np.float32)}
     fig = go.Figure([
-        go.Scattergl(x=ex, y=ey, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
-                     hoverinfo="skip", name=f"{k} strongest own edges per node"),
+        go.Scattergl(**layer_xy, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
+                     hoverinfo="skip", name=f"{k} strongest own edges per node", showlegend=True,
+                     meta={"pairs": encode_int32(pairs)}),
+        # customdata: the step layer writes each step's energies into it for the hover text
         go.Scattergl(x=graph.positions[:, 0], y=graph.positions[:, 1], mode="markers", text=labels,
+                     customdata=np.full(vocab, np.nan, dtype=np.float32),
                      name="nodes (colour: energy at this step)", hovertemplate=NODE_HOVER,
-                     marker={"size": 5 if vocab > 500 else 11, "color": NODE_GREY, "colorscale": "Viridis",
-                             "colorbar": {"title": {"text": "energy"}, "thickness": 12, "len": 0.6}}),
-        go.Scattergl(**no_xy, mode="markers", name="path so far", hoverinfo="skip",
+                     marker={"size": 5 if vocab > 500 else 11, "color": NODE_GREY}),
+        go.Scattergl(**layer_xy, mode="markers", name="path so far", hoverinfo="skip",
                      marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": PATH, "width": 2.5}}),
         go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CHOSEN}, hoverinfo="skip"),
         go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),

@@ -1,8 +1,9 @@
-"""Token graph: every node and its strongest own edges (WebGL), the path and the energy landscape.
+"""Token graph: every node and its strongest own edges, the path and the energy landscape.
 
-The server draws the figure when the checkpoint, the trace, k or the selected node changes,
-and sends every step's landscape, arrows and labels with it (``graph.step_frames``);
-stepping (keys, buttons, slider, play) is done in the browser by ``assets/graph_step.js``.
+The server draws the figure when the checkpoint, the trace, k or the selected node changes, and
+sends every step's landscape, path and labels once, as the page's step store (``stepping.layers``);
+stepping (keys, buttons, slider, play) runs in the browser on the shared stepping mechanism, and
+the edges and the step are drawn by the graph's canvas layers (``assets/graph_layers.js``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, dcc
 from brillm_core import Checkpoint, DecodeSettings, Trace
 
 from .. import components as ui
-from .. import pathview
+from .. import pathview, stepping
 from ..compute import graph_for, graph_key, settings_of
 from ..context import Services
 from ..figures import common, graph
@@ -49,8 +50,8 @@ def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), dcc.Store(id=f"{P}-drawn"),
-        dcc.Store(id=f"{P}-frames"),
-        ui.step_controls(P),
+        *stepping.components(P, 0),
+        html.Div(ui.step_controls(P), id=f"{P}-views", style={"display": "none"}),
         html.Div([
             ui.labelled("Edges per node", html.Div(dcc.Slider(id=f"{P}-k", min=1, max=MAX_GRAPH_K, step=1, value=3,
                                                               marks={1: "1", 5: "5", 10: "10", MAX_GRAPH_K: "20"}),
@@ -121,31 +122,27 @@ def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
             f"{common.token_label(int(t), token)}" for i, (s, t) in enumerate(zip(trace.path[:-1], trace.path[1:]))]
 
 
+def step_store(g: GraphData, labels: list[str], trace: Trace, token: common.TokenText) -> stepping.Store:
+    """Every step of the trace as the graph's layers draw it, with the step titles as labels."""
+    frames = graph.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist())
+    return stepping.store(step_titles(trace, token), [stepping.layers(f"{P}-graph", frames)])
+
+
 def register(app: Dash, services: Services) -> None:
-    """Register the page and its callbacks (stepping runs in the browser: assets/graph_step.js)."""
+    """Register the page and its callbacks (stepping runs in the browser: explorer/stepping.py)."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-graph", "clickData"), node_event),
         Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k)),
-    ], steps=False, job=graph_work))
+    ], job=graph_work, client_steps=True))
+    stepping.register(app, P, [])
     app.clientside_callback(
-        ClientsideFunction("graph_step", "move"),
-        Output(f"{P}-slider", "value", allow_duplicate=True), Output(f"{P}-interval", "disabled"),
-        Output(f"{P}-play", "children"),
-        Input(f"{P}-prev", "n_clicks"), Input(f"{P}-next", "n_clicks"), Input(f"{P}-interval", "n_intervals"),
-        Input(f"{P}-play", "n_clicks"), State(f"{P}-slider", "value"), State(f"{P}-slider", "max"),
-        State(f"{P}-interval", "disabled"), prevent_initial_call=True)
-    app.clientside_callback(
-        ClientsideFunction("graph_step", "draw"),
-        Output(f"{P}-graph", "figure", allow_duplicate=True), Output(f"{P}-step-label", "children"),
-        Output(f"{P}-state", "data", allow_duplicate=True),
-        Input(f"{P}-slider", "value"), Input(f"{P}-frames", "data"), Input(f"{P}-drawn", "data"),
-        State(f"{P}-graph", "figure"), State(f"{P}-state", "data"),
-        prevent_initial_call=True)
+        ClientsideFunction("graph_layers", "attach"),
+        Output(f"{P}-graph", "className"), Input(f"{P}-graph", "figure"), State(f"{P}-graph", "id"))
 
     @app.callback(
-        Output(f"{P}-graph", "figure"), Output(f"{P}-drawn", "data"), Output(f"{P}-frames", "data"),
-        Output(f"{P}-details", "children"), Output(f"{P}-slider", "max"), Output(f"{P}-slider", "value"),
+        Output(f"{P}-graph", "figure"), Output(f"{P}-drawn", "data"), Output(f"{P}-steps", "data"),
+        Output(f"{P}-details", "children"), Output(f"{P}-slider", "max"),
         Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
         Input(f"{P}-meta", "data"), Input(f"{P}-graph", "clickData"), Input(f"{P}-k", "value"),
         State(f"{P}-state", "data"), State(f"{P}-drawn", "data"),
@@ -153,9 +150,8 @@ def register(app: Dash, services: Services) -> None:
     )
     def render(meta: Meta | None, click: Any, k: Any, state_data: dict | None, drawn: dict | None):
         """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
-        selection; every step's frames when the trace changes (the browser applies the current one). A click or k is read
-        from its event (the reducer updates the state in parallel): the page state is written by
-        the browser's stepping, so it cannot also drive this callback."""
+        selection; the step store when the trace changes (the browser draws the current step). A
+        click or k is read from its event (the reducer updates the state in parallel)."""
         state, _ = from_dict(state_data or {})
         triggered = ctx.triggered_prop_ids
         if f"{P}-graph.clickData" in triggered:
@@ -165,44 +161,40 @@ def register(app: Dash, services: Services) -> None:
         if not meta or not meta.get("graph_key"):
             errors = pathview.meta_errors(meta)
             figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
-            return figure, None, None, [], 1, 0, ui.messages(errors), no_update
+            return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors), no_update
         checkpoint = services.registry.load(meta["request"]["model"])
         g = graph_for(services.cache, checkpoint, request_settings(meta))
         labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
         mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
         key = {"graph": meta["graph_key"], "k": state.graph_k}
-        frames: Any = no_update
+        steps: Any = no_update
         slider_max: Any = no_update
-        slider_value: Any = no_update
         if f"{P}-meta.data" in triggered:
             result = pathview.load_path(services, meta)
-            frames = None if result is None else graph.step_frames(
-                g, labels, result.trace.energies.numpy(), result.trace.path.tolist(),
-                step_titles(result.trace, checkpoint.token))
+            steps = stepping.no_steps(0) if result is None else step_store(g, labels, result.trace, checkpoint.token)
             slider_max = max(result.trace.num_steps - 1, 1) if result else 1
-            slider_value = pathview.clamp_step(state, meta)
-        if drawn == key and frames is not None:  # frames None: no path now, so no old step drawing either
+        if drawn == key:
             fig: Any = Patch()
             graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
         else:
             fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
         info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
-        return fig, key, frames, info, slider_max, slider_value, ui.messages(pathview.meta_errors(meta)), ""
+        return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta)), ""
 
     @app.callback(
         Output(f"{P}-graph", "figure", allow_duplicate=True),
         Input(f"{P}-zoom", "n_clicks"), Input(f"{P}-reset", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"),
+        State(f"{P}-meta", "data"), State(f"{P}-state", "data"), State(f"{P}-slider", "value"),
         prevent_initial_call=True,
     )
-    def zoom(_zoom, _reset, meta, state_data):
-        """Frame the path so far, or the whole graph."""
+    def zoom(_zoom, _reset, meta, state_data, slider):
+        """Frame the path so far (up to the step on screen), or the whole graph."""
         fig = Patch()
         result = pathview.load_path(services, meta)
         if ctx.triggered_id == f"{P}-reset" or result is None:
             fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = graph.axis_ranges()
             return fig
-        state, _ = from_dict(state_data or {})
+        state, _ = from_dict({**(state_data or {}), "step": slider or 0})
         step = pathview.clamp_step(state, meta)
         g = graph_for(services.cache, services.registry.load(meta["request"]["model"]), request_settings(meta))
         xr, yr = graph.path_range(g, result.trace.path[: step + 2].tolist())

@@ -1,15 +1,21 @@
-"""Token graph in headless Chromium: stepping without the server, a clicked node's edges, wheel zoom."""
+"""Token graph in headless Chromium: stepping without the server (the step layer draws the trace's
+float32 energies), the edge layer, a clicked node's edges, wheel zoom."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import numpy as np
 from flask import request
 from selenium.webdriver.common.keys import Keys
 
+from brillm_core import load_checkpoint
+from explorer import compute
 from explorer.app import create_app
+from explorer.cache import ResultCache
 from explorer.figures import graph
+from explorer.state import ViewState
 
 from .browser import no_console_errors, open_link, text, wait_until
 
@@ -49,39 +55,60 @@ def mouse(dash_duo, kind: str, x: float, y: float, **extra) -> None:
     dash_duo.driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, **extra})
 
 
-def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_app) -> None:
+def drawn(dash_duo) -> dict:
+    """What the step layer drew last (gd.drawnStep, see assets/graph_layers.js)."""
+    return plot(dash_duo, "gd.drawnStep") or {}
+
+
+def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_app, model_root: Path,
+                                                             tmp_path: Path) -> None:
+    ckpt = load_checkpoint(model_root / "alpha", device="cpu")
+    trace = ckpt.trace("abc", compute.settings_of(ViewState(new_tokens=4)))
     dash_duo.start_server(counted_app)
     open_link(dash_duo, "/graph#m=alpha&p=abc&n=4")
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 0 of 0–5"))
-    wait_until(lambda: plot(dash_duo, "(gd.layout.annotations || []).length") > 2)
-    assert plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 2
-    assert plot(dash_duo, "gd.layout.annotations[1].text") == "1"
-    labels = plot(dash_duo, "gd.layout.annotations.slice(2).map(function (a) { return a.text; })")
-    assert len(labels) >= 2 and all("#" in label for label in labels)  # the step's source and target at least
-    colours_before = plot(dash_duo, f"Array.from(gd.data[{graph.NODES}].marker.color)")
+    wait_until(lambda: drawn(dash_duo).get("step") == 0)
+    assert drawn(dash_duo)["numbers"] == ["0"]  # step 0's arrow, numbered as the label counts
+    assert len(drawn(dash_duo)["labels"]) >= 2 and all("#" in label for label in drawn(dash_duo)["labels"])
+    g = compute.graph_for(ResultCache(tmp_path / "own"), ckpt)
+    edges = len(graph.thinned_edges(g, 3))
+    assert plot(dash_duo, "gd.drawnEdges") == edges > 0  # the edge layer under the nodes, from the figure's pairs
+    assert plot(dash_duo, "gd._fullData[0].x.length") == 1  # and none of them in plotly's WebGL (one gap point)
+
+    def check_energies(step: int) -> None:
+        """The drawn colour range and the hover energies are the trace's float32 values."""
+        row = trace.energies[step].numpy()
+        assert (drawn(dash_duo)["lo"], drawn(dash_duo)["hi"]) == (float(np.nanmin(row)), float(np.nanmax(row)))
+        hover = plot(dash_duo, f"Array.from(gd._fullData[{graph.NODES}].customdata)")
+        assert [None if v is None else v for v in hover] == [None if np.isnan(v) else float(v) for v in row]
+
+    check_energies(0)
     wait_until(lambda: dash_duo.find_element("#tg-go").is_enabled())  # the first job is over
     requests = counted_app.callback_requests
 
     body = dash_duo.find_element("body")
     body.send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
-    wait_until(lambda: plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 3)
-    assert plot(dash_duo, "gd.layout.annotations[3].text") == "2"
-    assert plot(dash_duo, f"Array.from(gd.data[{graph.NODES}].marker.color)") != colours_before
+    assert drawn(dash_duo)["step"] == 1 and drawn(dash_duo)["numbers"] == ["0", "1"]
+    check_energies(1)
     body.send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 2 of 0–5"))
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)  # the link follows the step
     body.send_keys(Keys.ARROW_LEFT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
+    # there and back within one task: the step drawn stays 1, and Dash's later moves (play) still draw
+    dash_duo.driver.execute_script("for (const key of ['ArrowRight', 'ArrowLeft']) "
+                                   "document.body.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true}));")
+    assert drawn(dash_duo)["step"] == 1
     dash_duo.find_element("#tg-play").click()  # play runs to the last step and stops there
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 5 of 0–5"))
     wait_until(lambda: "play" in dash_duo.find_element("#tg-play").text)
-    assert plot(dash_duo, f"gd.data[{graph.PATH_TRACE}].x.length") == 7
-    body.send_keys(Keys.ARROW_LEFT)
-    body.send_keys(Keys.ARROW_LEFT)
-    body.send_keys(Keys.ARROW_LEFT)
-    body.send_keys(Keys.ARROW_LEFT)
+    assert drawn(dash_duo)["step"] == 5 and len(drawn(dash_duo)["numbers"]) == 6
+    check_energies(5)
+    for _ in range(4):
+        body.send_keys(Keys.ARROW_LEFT)
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 1 of 0–5"))
+    wait_until(lambda: drawn(dash_duo)["step"] == 1)
     assert counted_app.callback_requests == requests  # stepping never asked the server
 
     # click node 4: its strongest out- and in-edges are drawn, the legend names them
@@ -99,7 +126,7 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     legend = text(dash_duo, "#tg-graph .legend")
     assert "strongest out-edges of" in legend and "path so far" in legend
     assert "node=4" in dash_duo.driver.current_url and "s=1" in dash_duo.driver.current_url
-    assert plot(dash_duo, "gd.layout.annotations[3].text") == "2"  # the step's drawing survived the click
+    assert drawn(dash_duo)["step"] == 1 and drawn(dash_duo)["numbers"] == ["0", "1"]  # the step survived the click
 
     # the mouse wheel zooms
     before = plot(dash_duo, "gd._fullLayout.xaxis.range.slice()")
@@ -108,4 +135,11 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     wait_until(lambda: plot(dash_duo, "gd._fullLayout.xaxis.range.slice()") != before)
     after = plot(dash_duo, "gd._fullLayout.xaxis.range.slice()")
     assert after[1] - after[0] < before[1] - before[0]
+    wait_until(lambda: plot(dash_duo, "gd.layersRange") == plot(dash_duo, "gd._fullLayout.xaxis.range.slice()"))
+
+    # the SVG export carries the canvas layers (edges, step) as pictures over plotly's own drawing
+    dash_duo.find_element("button.export-image[data-graph='tg-graph'][data-format='svg']").click()
+    svg = wait_until(lambda: (Path(dash_duo.download_path) / "tg-graph.svg").exists()
+                     and (Path(dash_duo.download_path) / "tg-graph.svg").read_text())
+    assert svg.count('<image x="0" y="0"') == 2 and svg.rstrip().endswith("</svg>")
     no_console_errors(dash_duo)

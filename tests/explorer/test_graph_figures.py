@@ -92,13 +92,13 @@ def test_frames_carry_the_trace_energies_exactly(ckpt: Checkpoint, trace) -> Non
     g = compute_graph_data(ckpt.model)
     labels = [str(i) for i in range(ckpt.config.vocab_size)]
     path = trace.path.tolist()
-    frames = graph.step_frames(g, labels, trace.energies.numpy(), path, ["t"] * trace.num_steps)
+    frames = graph.step_frames(g, labels, trace.energies.numpy(), path)
     decoded = np.frombuffer(base64.b64decode(frames["energies"]), dtype="<f4")
     np.testing.assert_array_equal(decoded.reshape(trace.num_steps, -1), trace.energies.numpy())
     for step, (lo, hi) in enumerate(frames["range"]):
         row = trace.energies[step].numpy()
         assert lo == float(np.nanmin(row)) and hi == float(np.nanmax(row))
-    np.testing.assert_array_equal(frames["path_x"], g.positions[path, 0])
+    assert frames["path"] == path
     assert (frames["steps"], frames["vocab"]) == (trace.num_steps, ckpt.config.vocab_size)
 
 
@@ -109,19 +109,20 @@ def test_labels_never_overlap_and_the_step_comes_first() -> None:
     labels = [f"{'w' * int(rng.integers(1, 9))} #{n}" for n in range(2000)]
     path = [int(n) for n in rng.choice(2000, 12, replace=False)]
     energies = rng.normal(size=(11, 2000)).astype(np.float32)
-    frames = graph.step_frames(g, labels, energies, path, [""] * 11)
+    frames = graph.step_frames(g, labels, energies, path)
     (x0, x1), (y0, y1) = graph.axis_ranges()
     width, height = graph.PLOT_PX
+    shift = graph.LABEL_GAP / 2 + (graph.LABEL_FONT + graph.LABEL_GAP) / 2  # the step layer's offset above a node
     for step, chosen in enumerate(frames["labels"]):
-        assert path[step + 1] in chosen["node"]  # the step's target is always written
-        assert 10 <= len(chosen["node"]) <= graph.MAX_LABELS
+        assert path[step + 1] in chosen  # the step's target is always written
+        assert 10 <= len(chosen) <= graph.MAX_LABELS
         boxes = []
-        for note, node in zip(chosen["notes"], chosen["node"]):
-            assert (note["x"], note["y"], note["text"]) == (*g.positions[node].tolist(), labels[node])
-            px = (note["x"] - x0) / (x1 - x0) * width
-            py = (y1 - note["y"]) / (y1 - y0) * height - note["yshift"]  # the label's centre
-            half_w, half_h = len(note["text"]) * graph.CHAR_PX / 2, graph.LABEL_FONT / 2
-            assert py + half_h < (y1 - note["y"]) / (y1 - y0) * height  # above its node
+        for node in chosen:
+            x, y = g.positions[node].tolist()
+            px = (x - x0) / (x1 - x0) * width
+            py = (y1 - y) / (y1 - y0) * height - shift  # the label's centre
+            half_w, half_h = len(labels[node]) * graph.CHAR_PX / 2, graph.LABEL_FONT / 2
+            assert py + half_h < (y1 - y) / (y1 - y0) * height  # above its node
             boxes.append((px - half_w, py - half_h, px + half_w, py + half_h))
         for a, b in itertools.combinations(boxes, 2):
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
@@ -132,37 +133,20 @@ def test_labels_go_to_the_path_then_the_highest_energies() -> None:
     g = synthetic_graph(positions)
     energies = np.arange(10, dtype=np.float32)[None, :].repeat(2, axis=0)
     energies[:, 9] = np.nan  # not a candidate: never labelled for its energy
-    frames = graph.step_frames(g, [str(n) for n in range(10)], energies, [0, 1, 2], ["", ""])
-    assert frames["labels"][0]["node"][:2] == [1, 0]
-    assert frames["labels"][1]["node"][:3] == [2, 1, 0]
-    assert frames["labels"][1]["node"][3:] == [8, 7, 6, 5, 4, 3]
-
-
-def test_path_is_drawn_as_numbered_arrows() -> None:
-    positions = np.stack([np.linspace(-1, 1, 6), np.linspace(1, -1, 6)], axis=1)
-    g = synthetic_graph(positions)
-    path = [0, 3, 5, 3, 5, 5]  # 3 -> 5 twice, then a self-loop
-    titles = [f"step {i + 1}" for i in range(5)]
-    frames = graph.step_frames(g, [str(n) for n in range(6)], np.zeros((5, 6), np.float32), path, titles)
-    arrows, numbers = frames["arrows"][0::2], frames["arrows"][1::2]
-    assert len(arrows) == len(numbers) == 5
-    for i, (arrow, number) in enumerate(zip(arrows, numbers)):
-        s, t = path[i], path[i + 1]
-        assert (arrow["ax"], arrow["ay"], arrow["x"], arrow["y"]) == (*g.positions[s].tolist(), *g.positions[t].tolist())
-        assert arrow["showarrow"] == (s != t) and arrow["axref"] == "x" and arrow["arrowhead"] > 0
-        assert number["text"] == str(i + 1) and number["hovertext"] == titles[i]
-        assert number["x"] == pytest.approx((positions[s, 0] + positions[t, 0]) / 2)
-    assert numbers[1]["yshift"] != numbers[3]["yshift"]  # a repeated edge's numbers do not cover each other
+    frames = graph.step_frames(g, [str(n) for n in range(10)], energies, [0, 1, 2])
+    assert frames["labels"][0][:2] == [1, 0]
+    assert frames["labels"][1][:3] == [2, 1, 0]
+    assert frames["labels"][1][3:] == [8, 7, 6, 5, 4, 3]
 
 
 def test_token_graph_figure_and_selection(ckpt: Checkpoint) -> None:
     g = compute_graph_data(ckpt.model)
     labels = [str(i) for i in range(ckpt.config.vocab_size)]
     fig = graph.token_graph(g, labels, 2, selected=5, detail_k=3)
-    edges = fig.data[graph.EDGES]
-    x = np.asarray(edges.x)
-    assert x.dtype == np.float32 and np.isnan(x[2::3]).all()
-    assert len(x) == 3 * len(graph.thinned_edges(g, 2))
+    pairs = np.frombuffer(base64.b64decode(fig.data[graph.EDGES].meta["pairs"]), dtype="<i4").reshape(-1, 2)
+    idx = graph.thinned_edges(g, 2)  # the edge layer's (source, target) pairs, none drawn by plotly itself
+    np.testing.assert_array_equal(pairs, np.stack([g.sources[idx], g.targets[idx]], axis=1))
+    assert np.isnan(np.asarray(fig.data[graph.EDGES].x)).all()
     for k in (1, 3):
         idx = graph.thinned_edges(g, k)
         assert np.bincount(g.sources[idx], minlength=ckpt.config.vocab_size).max() <= k
