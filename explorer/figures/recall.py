@@ -127,7 +127,8 @@ def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15
         hovertemplate=f"source %{{customdata[0]}}: %{{x}}<br>energy %{{y:{EXACT}}} (%{{customdata[3]:+.4~f}} from the "
         "strongest)<br>share of its mass %{customdata[1]:.6g}<br>own row %{customdata[2]}<extra></extra>",
     ))
-    fig.update_yaxes(title="energy into the node" + axis_note(axis) + "; labels: minus the strongest", range=axis,
-                     tickformat=",~r")
+    fig.update_yaxes(title="energy into the node", range=axis, tickformat=",~r")
     fig.update_xaxes(tickangle=-30)
-    return base_layout(fig, f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)")
+    base_layout(fig, f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)"
+                f"<br><sup>bar labels: energy − the strongest{axis_note(axis)}</sup>")
+    return fig.update_layout(margin={"t": 64})

@@ -78,7 +78,7 @@ def test_reverse_bars_show_differences_near_5e4() -> None:
     fig = recall.reverse_bars(frame, 0, token)
     lo, _ = fig.layout.yaxis.range
     assert CHANNEL - 5 < lo < CHANNEL - 2
-    assert list(fig.data[0].text) == ["best", "−1.50", "−2.00"]
+    assert list(fig.data[0].text) == ["best", "−1.50", "−2.00"] and "not 0" in fig.layout.title.text
     np.testing.assert_array_equal(np.array(fig.data[0].y, dtype=np.float32), frame["energy"].to_numpy())
 
 
