@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import unicodedata
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import plotly.graph_objects as go
 
@@ -19,6 +20,35 @@ _AXIS = {"gridcolor": "#ebebeb", "zerolinecolor": "#d5d5d5", "linecolor": "#d5d5
 LIGHT_TEMPLATE = {"layout": {"plot_bgcolor": "white", "paper_bgcolor": "white", "font": {"color": "#2a3f5f"},
                              "hoverlabel": {"align": "left"}, "xaxis": _AXIS, "yaxis": _AXIS,
                              "colorway": ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]}}
+
+
+EXACT = ".9~g"  # d3 format that writes a float32 back exactly (9 significant digits, trailing zeros cut)
+HEADROOM = 0.25  # room above the tallest bar for its label, as a share of the axis span
+
+
+def difference_range(values: Sequence[float]) -> list[float]:
+    """A value axis on which the differences between ``values`` show: it starts at 0 unless that would
+    squeeze them (energies near 5e4 differing by a few units), then as far below the lowest value as
+    they spread, so the lowest bar keeps a visible length and bar lengths order like the values."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return [0.0, 1.0]
+    lo, hi = min(finite), max(finite)
+    pad = hi - lo if hi > lo else max(abs(hi), 1.0)
+    floor = max(0.0, lo - pad) if lo >= 0 else lo - pad
+    return [floor, hi + HEADROOM * (hi - floor)]
+
+
+def axis_note(axis: list[float]) -> str:
+    """'' when a value axis starts at 0, else where it starts (a cut axis must say so)."""
+    return "" if axis[0] == 0 else f" (axis from {axis[0]:,.6g}, not 0)"
+
+
+def relative_texts(values: Sequence[float], best: float) -> list[str]:
+    """Each value minus ``best`` with two decimals ("best" for the best itself, "" where there is none):
+    the differences that matter when every value is near 5e4. Float32 inputs subtract exactly in float."""
+    return ["" if not math.isfinite(v) else "best" if v == best else f"{v - best:.2f}".replace("-", "−")
+            for v in values]
 
 
 def _byte_alphabet() -> dict[str, int]:

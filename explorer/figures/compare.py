@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from brillm_core import PathComparison
 
-from .common import CANDIDATE, CHOSEN, FORCED, PATH, TokenText, base_layout, placeholder, show_token
+from .common import CANDIDATE, CHOSEN, FORCED, HEADROOM, PATH, TokenText, base_layout, placeholder, show_token
 
 SHARED_ROW = "(shared row 0)"
 COLOUR = {"a": PATH, "b": CANDIDATE}  # A and B keep their colour in every chart and on their chips
@@ -66,9 +66,16 @@ def js_bars(frame: pd.DataFrame, first: int | None) -> go.Figure:
                          customdata=frame["token_a"],
                          hovertemplate="step %{x} (A takes %{customdata})<br>JS %{y:.6g} bits<extra></extra>"))
     _mark_divergence(fig, first, 1)
-    fig.update_yaxes(title="JS divergence (bits)", range=[0, 1])
+    fig.update_yaxes(title="JS divergence (bits, at most 1)", range=[0, js_top(frame["js_divergence"])])
     fig.update_xaxes(title="step")
     return base_layout(fig, "How far B's next-node distribution is from A's (same history: A's path)", 300)
+
+
+def js_top(values: pd.Series) -> float:
+    """The JS axis's top: its largest value with room above, at most the bound of 1 bit (and at least
+    0.01 bits), so that small divergences are not drawn as a flat line at the bottom of [0, 1]."""
+    largest = values.max(skipna=True)
+    return 1.0 if pd.isna(largest) else float(min(1.0, max(0.01, largest * (1 + HEADROOM))))
 
 
 def edge_table(frame: pd.DataFrame, token: TokenText) -> pd.DataFrame:

@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 
 from brillm_core import RecallResult
 
-from .common import CANDIDATE, CHOSEN, TokenText, base_layout, placeholder, token_label
+from .common import (CANDIDATE, CHOSEN, EXACT, TokenText, axis_note, base_layout, difference_range, placeholder,
+                     relative_texts, token_label)
 
 WIDTHS = (0.6, 1.6, 3.2)
 HEIGHT = 480
@@ -114,13 +115,20 @@ def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15
     top = frame.dropna(subset=["energy"]).head(k)
     if top.empty:
         return placeholder("No source sends energy into this node.")
+    energies = top["energy"].astype(float).tolist()
+    best = max(energies)
+    axis = difference_range(energies)
     fig = go.Figure(go.Bar(
         x=[token_label(int(s), token) for s in top["source"]], y=top["energy"],
         marker_color=[CANDIDATE if own else "#9ecae1" for own in top["own_row"]],
-        customdata=np.stack([top["source"], top["probability"], top["own_row"].astype(int)], axis=1),
-        hovertemplate="source %{customdata[0]}: %{x}<br>energy %{y:.6g}<br>share of its mass %{customdata[1]:.6g}"
-        "<br>own row %{customdata[2]}<extra></extra>",
+        text=relative_texts(energies, best), textposition="outside", cliponaxis=False,
+        customdata=np.stack([top["source"], top["probability"], top["own_row"].astype(int),
+                             np.array(energies) - best], axis=1),
+        hovertemplate=f"source %{{customdata[0]}}: %{{x}}<br>energy %{{y:{EXACT}}} (%{{customdata[3]:+.4~f}} from the "
+        "strongest)<br>share of its mass %{customdata[1]:.6g}<br>own row %{customdata[2]}<extra></extra>",
     ))
-    fig.update_yaxes(title="energy into the node")
+    fig.update_yaxes(title="energy into the node", range=axis, tickformat=",~r")
     fig.update_xaxes(tickangle=-30)
-    return base_layout(fig, f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)")
+    base_layout(fig, f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)"
+                f"<br><sup>bar labels: energy − the strongest{axis_note(axis)}</sup>")
+    return fig.update_layout(margin={"t": 64})

@@ -4,19 +4,23 @@ Stepping happens in the browser, so each figure comes as a base figure plus per-
 ``energy_frames`` and ``heat_frames`` are figure patches (``{"data": [...], "layout": {...}}``
 merged into the base by ``apply_frame`` here and by ``assets/stepping.js`` in the browser),
 and ``memory_steps`` holds the memory weights from which the browser draws the ribbon.
-Every number is the engine's float32 value, written exactly.
+Every number is the engine's float32 value, written exactly; the only derived ones are the bars'
+differences from the step's best and the heatmap's per-unit shades (its hover has the value).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from brillm_core import Trace
 
-from .common import CANDIDATE, CHOSEN, FORCED, REROUTED, TokenText, layout, token_hover, token_label
+from .common import (CANDIDATE, CHOSEN, EXACT, FORCED, MARGIN, REROUTED, TokenText, axis_note, difference_range, layout,
+                     relative_texts, token_hover, token_label)
 
 Frame = dict[str, Any]
 REROUTED_HOW = "re-routed by you"
@@ -30,18 +34,25 @@ def apply_frame(base: Frame, frame: Frame) -> go.Figure:
     return go.Figure({"data": data, "layout": {**base["layout"], **frame.get("layout", {})}})
 
 
+ENERGY_AXIS = "energy ‖o‖₂"
+
+
 def energy_base(height: int = 320) -> Frame:
     """The candidate bar chart without a step: axes, hover and the click-to-re-route data slot."""
-    bar = {"type": "bar", "hovertemplate": "node %{customdata[0]}: %{customdata[3]}<br>energy %{y:.6g}"
-                                           "<br>probability %{customdata[1]:.6g}<br>rank %{customdata[2]}<extra></extra>"}
-    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": "energy ‖o‖₂"}},
-                                            xaxis={"tickangle": -30})}
+    bar = {"type": "bar", "textposition": "outside", "cliponaxis": False,
+           "hovertemplate": f"node %{{customdata[0]}}: %{{customdata[3]}}<br>energy %{{y:{EXACT}}} "
+                            "(%{customdata[4]:+.4~f} from the step's best)<br>probability %{customdata[1]:.6g}"
+                            "<br>rank %{customdata[2]}<extra></extra>"}
+    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}},
+                                            xaxis={"tickangle": -30}, margin={**MARGIN, "t": 64})}
 
 
 def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> Frame:
     """Top-k candidate energies at step i; the taken node marked (added if outside the top k).
 
-    Each bar's customdata is (node, probability, rank, raw token) so a click can re-route through it.
+    Each bar's customdata is (node, probability, rank, raw token, energy minus the step's best) so a
+    click can re-route through it. The bars keep the true energies; when they all sit near 5e4 the axis
+    starts just below them (and says so) and each bar is labelled with its difference from the best.
     ``how`` names the way the taken node was decided (default: forced by the prompt, or chosen).
     """
     step = trace.step(i)
@@ -57,15 +68,20 @@ def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str =
     taken = REROUTED if how == REROUTED_HOW else FORCED if step.forced else CHOSEN
     candidates = int((~step.energies.isnan()).sum())
     target = token_label(step.target, token)
+    best = float(np.nanmax(np.array(energies, dtype=float))) if candidates else float("nan")
+    axis = difference_range(energies)
     return {
         "data": [{"x": [token_label(n, token) for n in nodes], "y": energies,
+                  "text": relative_texts(energies, best),
                   "marker": {"color": [taken if n == step.target else CANDIDATE for n in nodes]},
-                  "customdata": [[n, p, step.chosen_rank if n == step.target else ranks[n], token_hover(n, token)]
-                                 for n, p in zip(nodes, probs)]}],
-        "layout": {"title": {"text": f"Step {i}: {token_label(step.source, token)} → top {len(top)} of {candidates} "
-                                     "candidates", "x": 0.01, "font": {"size": 14}},
+                  "customdata": [[n, p, step.chosen_rank if n == step.target else ranks[n], token_hover(n, token),
+                                  e - best] for n, p, e in zip(nodes, probs, energies)]}],
+        "layout": {"yaxis": {"title": {"text": ENERGY_AXIS}, "range": axis, "tickformat": ",~r"},
+                   "title": {"text": f"Step {i}: {token_label(step.source, token)} → top {len(top)} of {candidates} "
+                                     f"candidates<br><sup>bar labels: energy − the step's best{axis_note(axis)}</sup>",
+                             "x": 0.01, "font": {"size": 14}},
                    "annotations": [{"x": target, "y": step.chosen_energy, "text": how, "showarrow": True,
-                                    "arrowhead": 2, "ay": -30}]},
+                                    "arrowhead": 2, "ay": -24, "yshift": 16}]},
     }
 
 
@@ -83,11 +99,13 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
     """What the browser needs to draw every step's memory ribbon: the base figure, the step-0 note,
     a hover label and a segment text per memory term c_j, and each step's weights a (float32, exact)."""
     path = trace.path.tolist()
+    weights = [m.tolist() for m in trace.memory]
     bar = {"type": "bar", "orientation": "h", "textposition": "inside", "insidetextanchor": "middle",
            "marker": {"colorscale": "Viridis", "line": {"color": "white", "width": 1}},
            "hovertemplate": "%{customdata}<br>weight a = %{x:.8g}<extra></extra>"}
     axes = {"xaxis": {"range": [0, 1], "title": {"text": "share of the signal x_i = Σ a_j c_j (weights from positions "
-                                                          "only)"}}, "yaxis": {"visible": False}}
+                                                          "only)" + last_output_note(weights)}},
+            "yaxis": {"visible": False}}
     note = "Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet."
     empty = {"data": [], "layout": layout("", 170, xaxis={"visible": False}, yaxis={"visible": False},
                                           annotations=[{"text": note, "showarrow": False, "x": 0.5, "y": 0.5,
@@ -97,18 +115,40 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
         "labels": [f"c{j}: output of step {j}, {token_label(path[j], token)} → {token_label(path[j + 1], token)}"
                    for j in range(trace.num_steps)],
         "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
-        "weights": [m.tolist() for m in trace.memory],
+        "weights": weights,
     }
 
 
+def last_output_note(weights: list[list[float]], share: float = 0.99) -> str:
+    """A line saying so when every step's memory is (nearly) only its last output: the other segments
+    are then too thin to see. The least such weight is rounded down, so the note never overstates it."""
+    last = [w[-1] for w in weights if w]
+    if not last or min(last) < share:
+        return ""
+    least = math.floor(min(last) * 1e4) / 1e4
+    weight = "a = 1 (float32)" if least >= 1 else f"a ≥ {least:.4f}"
+    return f"<br>at every step the last output has {weight}; hover a segment for the others' weights"
+
+
 def signal_heatmap(trace: Trace) -> Frame:
-    """The d units of the input signal at every step (the browser outlines the current step)."""
+    """The d units of the input signal at every step (the browser outlines the current step).
+
+    Each unit is coloured within its own range over the steps: one unit can sit near 5e4 (the energy
+    channel) while the others move by tens, and a shared colour scale would show only that one.
+    The hover gives the true value x (float32, exact)."""
+    x = trace.signals_in.double().T  # (d, n): one row per unit
+    lo, hi = x.min(dim=1, keepdim=True).values, x.max(dim=1, keepdim=True).values
+    spread = (hi - lo).where(hi > lo, torch.ones_like(hi))
+    shade = ((x - lo) / spread).where(hi > lo, torch.full_like(x, 0.5))
     n, d = (int(v) for v in trace.signals_in.shape)
-    heat = {"type": "heatmap", "z": trace.signals_in.T.tolist(), "x": list(range(n)), "y": list(range(d)),
-            "colorscale": "RdBu", "zmid": 0, "colorbar": {"title": {"text": "x"}},
-            "hovertemplate": "step %{x}, unit %{y}<br>signal %{z:.6g}<extra></extra>"}
-    return {"data": [heat], "layout": layout("Input signal x_i of every step (d units); the current step outlined",
-                                             300, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": "unit"}})}
+    heat = {"type": "heatmap", "z": shade.tolist(), "customdata": trace.signals_in.T.tolist(), "x": list(range(n)),
+            "y": list(range(d)), "colorscale": "Viridis", "zmin": 0, "zmax": 1,
+            "colorbar": {"title": {"text": "within<br>the unit's<br>range"}, "tickvals": [0, 1],
+                         "ticktext": ["its lowest", "its highest"]},
+            "hovertemplate": f"step %{{x}}, unit %{{y}}<br>signal x %{{customdata:{EXACT}}}<extra></extra>"}
+    title = "Input signal x_i of every step (d units, each coloured within its own range); the current step outlined"
+    return {"data": [heat], "layout": layout(title, 300, xaxis={"title": {"text": "step"}},
+                                             yaxis={"title": {"text": "unit"}})}
 
 
 def heat_frames(trace: Trace) -> list[Frame]:

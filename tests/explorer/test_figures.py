@@ -47,7 +47,7 @@ def test_memory_steps_equal_memory_weights(ckpt: Checkpoint, trace) -> None:
 
 def test_signal_heatmap_equals_signals(trace) -> None:
     fig = signal.signal_heatmap(trace)
-    assert fig["data"][0]["z"] == trace.signals_in.T.tolist()  # exact float32 values
+    assert fig["data"][0]["customdata"] == trace.signals_in.T.tolist()  # exact float32 values, on hover
     cursor = signal.apply_frame(fig, signal.heat_frames(trace)[2])
     assert cursor.layout.shapes[0].x0 == 1.5 and cursor.data[0].z is not None
 

@@ -48,7 +48,7 @@ def test_step_store_carries_the_engines_numbers(model_root: Path, tmp_path: Path
         assert memory["weights"][i] == trace.memory[i].tolist()
         assert store["labels"][i].startswith(f"step {i} of 0–{trace.num_steps - 1}: ")
         assert energy["frames"][i]["layout"]["title"]["text"].startswith(f"Step {i}:")
-    assert heat["base"]["data"][0]["z"] == trace.signals_in.T.tolist()
+    assert heat["base"]["data"][0]["customdata"] == trace.signals_in.T.tolist()  # the hover's true values
     assert [f["layout"]["shapes"][0]["x0"] for f in heat["frames"]] == [i - 0.5 for i in range(trace.num_steps)]
     assert store["chips"][:5] == ["chip prompt"] * 5 and store["chips"][5:] == ["chip generated"] * 5
 
