@@ -137,8 +137,11 @@ window.brillmGraph = (function () {
     ctx.fill();
   }
 
-  function number(v) {
-    return String(Number(v.toPrecision(4)));
+  // A tick value with enough digits to tell it from the other ticks of a span (energies near
+  // 5e4 that differ by a few units need 7), at least 4.
+  function number(v, span) {
+    var digits = Math.ceil(Math.log10(Math.abs(v) / (span || 1) + 1)) + 3;
+    return String(Number(v.toPrecision(Math.max(4, Math.min(9, digits)))));
   }
 
   // The step: node colours, the path's rings and arrows, labels and the colour bar. What was drawn
@@ -225,7 +228,7 @@ window.brillmGraph = (function () {
     ctx.textBaseline = "middle";
     ctx.fillText("energy", x - 2, y - 14);
     [[hi, y], [(lo + hi) / 2, y + h / 2], [lo, y + h]].forEach(function (tick) {
-      ctx.fillText(number(tick[0]), x + w + 4, tick[1]);
+      ctx.fillText(number(tick[0], hi - lo), x + w + 4, tick[1]);
     });
   }
 

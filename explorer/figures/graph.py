@@ -204,8 +204,10 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
 
 
 def energy_text(values: np.ndarray) -> list[str]:
-    """Numbers as shown in tables: 5 significant digits, '–' where there is none (a barred self-loop)."""
-    return ["–" if not np.isfinite(v) else f"{v:.5g}" for v in np.asarray(values, dtype=float)]
+    """Numbers as shown in tables: the float32 value in its shortest exact form (energies near 5e4 differ in
+    the fourth decimal, so fewer digits would hide them), '–' where there is none (a barred self-loop)."""
+    return ["–" if not np.isfinite(v) else np.format_float_positional(v, trim="-")
+            for v in np.asarray(values, dtype=np.float32)]
 
 
 def path_range(graph: GraphData, path: list[int], margin: float = 0.15) -> tuple[list[float], list[float]]:

@@ -109,7 +109,7 @@ def details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
     in_count = int((g.targets == node).sum())
     lines = [html.H4(common.token_label(node, token)),
              html.Div(f"own-row edges: {out_count} out, {in_count} in; "
-                      f"shared-row strength from it: {g.shared_strength[node]:.5g}"),
+                      f"shared-row strength from it: {graph.energy_text([g.shared_strength[node]])[0]}"),
              html.Div(f"node bias ‖b‖ = {np.linalg.norm(bias):.5g}: [{', '.join(f'{v:.3g}' for v in bias)}]")]
     lines += [table(g.out_edges(node, DETAIL_K), g.targets, "strongest out-edges"),
               table(g.in_edges(node, DETAIL_K), g.sources, "strongest in-edges")]

@@ -176,3 +176,10 @@ def test_page_zooms_with_the_wheel() -> None:
     walk(page)
     assert found and found[0].config["scrollZoom"] is True and found[0].config["displaylogo"] is False
     assert "Preparing the graph" in found[0].figure.layout.annotations[0].text  # not empty axes while it lays out
+
+
+def test_energy_text_keeps_every_float32_digit_that_tells_energies_apart() -> None:
+    values = np.array([50013.046875, 50013.05078125, 1.8896345, np.nan], dtype=np.float32)  # neighbours 1 ulp apart
+    shown = graph.energy_text(values)
+    assert shown[0] != shown[1] and shown[3] == "–"
+    assert [np.float32(text) for text in shown[:3]] == list(values[:3])  # each text reads back as the exact value
