@@ -13,9 +13,11 @@ from selenium.webdriver.common.keys import Keys
 
 from brillm_core import Checkpoint, DecodeSettings, explain_step, load_checkpoint
 from explorer.app import create_app
+from explorer.compute import settings_of
 from explorer.figures import teaching as figs
-from explorer.figures.common import token_label
+from explorer.figures.common import show_token, token_label
 from explorer.pages import teaching as page
+from explorer.state import ViewState
 from .browser import open_link, text, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
@@ -183,4 +185,68 @@ def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> No
     dash_duo.find_element("#te-tour-end").click()
     wait_until(lambda: dash_duo.driver.execute_script(
         "return document.getElementById('te-tour-box').style.display") == "none")
+    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+def count_requests(dash_duo) -> int:
+    """Callback requests the page has sent so far (from the browser's resource timing)."""
+    return dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.indexOf('_dash-update-component') >= 0).length")
+
+
+def drawn(dash_duo, i: int) -> dict:
+    """What step i shows once its label is on screen: the numbers' exact values by part, the chips and the
+    stage heatmap plotly drew."""
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {i} of 0–"))
+    return dash_duo.driver.execute_script(
+        "var parts = {}; document.querySelectorAll('#te-formula .formula-part').forEach(function (p) {"
+        "  parts[p.id.replace('te-part-', '')] = Array.from(p.querySelectorAll('.num')).map(s => s.title); });"
+        "var gd = document.querySelector('#te-stages .js-plotly-plot');"
+        "return {parts: parts, chips: document.getElementById('te-chips').textContent,"
+        " z: gd && gd.data[0].z ? gd.data[0].z.map(r => Array.from(r)) : [], hash: window.location.hash};")
+
+
+@pytest.mark.browser
+def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    open_link(dash_duo, "/teach#m=alpha&p=hello&n=3")
+    ckpt = load_checkpoint(model_root / "alpha", device="cpu")
+    trace = ckpt.trace("hello", settings_of(ViewState(new_tokens=3)))
+    last = trace.num_steps - 1
+    slider = "return document.querySelector('#te-slider [role=slider]').getAttribute('aria-valuenow')"
+    # reveal steps 0-3 (the quiz asks the server, reading the step on screen)
+    for i in range(4):
+        assert drawn(dash_duo, i)["parts"]["product"] == []  # hidden until revealed
+        wait_until(lambda: dash_duo.driver.execute_script(slider) == str(i))
+        dash_duo.find_element("#te-reveal").click()
+        wait_until(lambda: "Most energy goes to" in text(dash_duo, "#te-feedback"))
+        wait_until(lambda: drawn(dash_duo, i)["parts"]["product"])
+        dash_duo.find_element("#te-next").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 4 of"))
+    before = count_requests(dash_duo)
+    assert before > 0  # the link, the trace job and the reveals did go to the server
+    body = dash_duo.find_element("body")
+    # back by keys and forth by buttons: each step drawn from the store, the engine's float32 numbers
+    moves = [(body.send_keys, Keys.ARROW_LEFT, 3), (body.send_keys, Keys.ARROW_LEFT, 2),
+             (dash_duo.find_element("#te-prev").click, None, 1), (dash_duo.find_element("#te-next").click, None, 2),
+             (body.send_keys, Keys.ARROW_RIGHT, 3)]
+    for move, key, i in moves:
+        move(*([key] if key else []))
+        shown = drawn(dash_duo, i)
+        ex = explain_step(ckpt.model, trace, i)
+        expected = engine_numbers(ex)
+        for part, titles in shown["parts"].items():
+            assert [float(t) for t in titles] == expected[part], (i, part)  # exact: a title is the value's repr
+        assert np.float32(float(shown["parts"]["energy"][0])) == trace.energies[i, trace.step(i).target].detach().numpy()
+        for row, (name, _) in zip(shown["z"], figs.STAGES):
+            np.testing.assert_array_equal(np.array(row, dtype=np.float32), getattr(ex, name).detach().numpy())
+        assert shown["chips"] == "".join(show_token(t) for t in trace.tokens[: i + 2])  # up to the node revealed
+        wait_until(lambda: ("s=" + str(i)) in dash_duo.driver.current_url)
+    # a step not revealed yet still hides its target's numbers, and play runs to the end
+    dash_duo.find_element("#te-play").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {last} of 0–{last}"))
+    assert drawn(dash_duo, last)["parts"]["product"] == [] and text(dash_duo, "#te-chips").endswith("?")
+    assert count_requests(dash_duo) == before  # every step above was drawn in the browser
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
