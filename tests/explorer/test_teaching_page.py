@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dash import html
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import Checkpoint, DecodeSettings, explain_step, load_checkpoint
@@ -117,6 +118,32 @@ def test_quiz_scores_each_step_once(trace) -> None:
     assert (quiz["right"], quiz["tried"]) == (3, 5)
     quiz = page.answer(quiz, 2, None, best)
     assert (quiz["right"], quiz["tried"], quiz["revealed"]["2"]) == (3, 5, None)
+
+
+def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Checkpoint, trace) -> None:
+    store = page.step_store(ckpt, trace, {"1": None, "3": 4}, 7, "memory")
+    stages, energy, chips, question, feedback_, formula = store["figures"]
+    n = trace.num_steps
+    assert store["n"] == n and store["labels"][1].startswith(f"step 1 of 0–{n - 1}: the signal is at ")
+    assert [f["element"] for f in (chips, question, feedback_, formula)] == ["te-chips", "te-question", "te-feedback",
+                                                                           "te-formula"]
+    for i in (0, 2):  # not revealed: no target-dependent number or figure reaches the browser
+        assert stages["frames"][i]["layout"]["annotations"][0]["text"] == page.HIDDEN
+        assert energy["frames"][i]["data"][0]["x"] == [] and feedback_["steps"][i] == ""
+        assert 'id="te-part-product" class="formula-part"><div><b>Matrix: </b><span>?' in formula["steps"][i]
+        assert chips["steps"][i].endswith('<span class="chip hidden-node" title="guess the node with the most energy">'
+                                          '?</span>')
+    for i in (1, 3):  # revealed: the picked node 7 explained with the engine's exact numbers
+        ex = explain_step(ckpt.model, trace, i, 7)
+        assert stages["frames"][i]["data"][0]["z"][-1] == ex.output.tolist()
+        assert f'title="{ex.energy!r}"' in formula["steps"][i] and "Most energy goes to" in feedback_["steps"][1]
+    assert "Your guess" in feedback_["steps"][3] or "Right" in feedback_["steps"][3]
+    assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
+
+
+def test_to_html_escapes_tokens() -> None:
+    markup = page.to_html(html.Div(["a<b>", html.Span("&", title='"x"', className="num")], id="k"))
+    assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&quot;x&quot;">&amp;</span></div>'
 
 
 @pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
