@@ -223,15 +223,17 @@ def count_requests(dash_duo) -> int:
 
 
 def drawn(dash_duo, i: int) -> dict:
-    """What step i shows once its label is on screen: the numbers' exact values by part, the chips and the
-    stage heatmap plotly drew."""
+    """What step i shows once its label is on screen: the numbers' exact values by part, the chips, and what
+    plotly drew in the stage heatmap and the candidate bars (figures below the window are drawn a frame later)."""
     wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {i} of 0–"))
     return dash_duo.driver.execute_script(
         "var parts = {}; document.querySelectorAll('#te-formula .formula-part').forEach(function (p) {"
         "  parts[p.id.replace('te-part-', '')] = Array.from(p.querySelectorAll('.num')).map(s => s.title); });"
-        "var gd = document.querySelector('#te-stages .js-plotly-plot');"
+        "var heat = document.querySelector('#te-stages .js-plotly-plot').data[0];"
+        "var bars = document.querySelector('#te-energy .js-plotly-plot');"
         "return {parts: parts, chips: document.getElementById('te-chips').textContent,"
-        " z: gd && gd.data[0].z ? gd.data[0].z.map(r => Array.from(r)) : [], hash: window.location.hash};")
+        " z: (heat.z || []).map(r => Array.from(r)), title: bars.layout.title.text || '',"
+        " y: Array.from(bars.data[0].y || []), nodes: (bars.data[0].customdata || []).map(c => c[0])};")
 
 
 @pytest.mark.browser
@@ -261,14 +263,16 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
              (body.send_keys, Keys.ARROW_RIGHT, 3)]
     for move, key, i in moves:
         move(*([key] if key else []))
-        shown = drawn(dash_duo, i)
+        shown = wait_until(lambda: (lambda d: d["title"].startswith(f"Step {i}:") and d)(drawn(dash_duo, i)))
         ex = explain_step(ckpt.model, trace, i)
         expected = engine_numbers(ex)
         for part, titles in shown["parts"].items():
             assert [float(t) for t in titles] == expected[part], (i, part)  # exact: a title is the value's repr
-        assert np.float32(float(shown["parts"]["energy"][0])) == trace.energies[i, trace.step(i).target].detach().numpy()
+        energy = trace.energies[i, trace.step(i).target].detach().numpy()  # float32, as the trace holds it
+        assert np.float32(float(shown["parts"]["energy"][0])) == energy
         for row, (name, _) in zip(shown["z"], figs.STAGES):
             np.testing.assert_array_equal(np.array(row, dtype=np.float32), getattr(ex, name).detach().numpy())
+        assert shown["y"] == trace.energies[i, shown["nodes"]].tolist()  # the bars: the trace's float32 energies
         assert shown["chips"] == "".join(show_token(t) for t in trace.tokens[: i + 2])  # up to the node revealed
         wait_until(lambda: ("s=" + str(i)) in dash_duo.driver.current_url)
     # a step not revealed yet still hides its target's numbers, and play runs to the end
