@@ -280,4 +280,14 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
     wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {last} of 0–{last}"))
     assert drawn(dash_duo, last)["parts"]["product"] == [] and text(dash_duo, "#te-chips").endswith("?")
     assert count_requests(dash_duo) == before  # every step above was drawn in the browser
+    # a click on a candidate bar (the server explains that node) keeps the step on screen
+    for _ in range(last - 3):
+        dash_duo.find_element("#te-prev").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 3 of"))
+    other = next(n for n in range(ckpt.config.vocab_size) if n != trace.step(3).target)
+    dash_duo.driver.execute_script("document.querySelector('#te-energy .js-plotly-plot')"
+                                   ".emit('plotly_click', {points: [{customdata: [arguments[0]]}]})", other)
+    ex = explain_step(ckpt.model, trace, 3, other)
+    wait_until(lambda: drawn(dash_duo, 3)["parts"]["energy"] == [repr(ex.energy)])
+    assert text(dash_duo, "#te-step-label").startswith("step 3 of")
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
