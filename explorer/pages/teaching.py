@@ -1,4 +1,5 @@
-"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour."""
+"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour (steps drawn
+in the browser from one store per trace and reveal state, see ``stepping``)."""
 
 from __future__ import annotations
 
