@@ -71,9 +71,19 @@
     });
   }
 
-  // Draw step `step` of one figure into its plotly element, in place.
+  // The element a figure names itself (token graph layers, text blocks), or null: Dash draws it.
+  function ownElement(fig) {
+    return fig.kind === "graph" ? fig.graph : fig.kind === "html" ? fig.element : null;
+  }
+
+  // Draw step `step` of one figure into its plotly element (a text block: its element), in place.
   function drawFigure(fig, id, step) {
     if (fig.kind === "graph") return window.brillmGraph.show(id, fig, step);
+    if (fig.kind === "html") {  // markup escaped on the server; Dash never renders this element's children
+      var el = document.getElementById(id);
+      if (el) el.innerHTML = fig.steps[step];
+      return;
+    }
     var gd = plotOf(id);
     if (!gd || !window.Plotly || !gd._fullLayout) return;
     if (fig.kind === "cursor") moveCursor(gd, fig.frames[step].layout.shapes);
@@ -127,8 +137,8 @@
   function show(prefix, step) {
     var page = pages[prefix], now = [], later = [], k = 0;
     page.step = step;
-    page.store.figures.forEach(function (fig) {  // the ids line up with the figures Dash draws (not the graph layers)
-      var id = fig.kind === "graph" ? fig.graph : page.ids[k++];
+    page.store.figures.forEach(function (fig) {  // the ids line up with the figures Dash draws
+      var id = ownElement(fig) || page.ids[k++];
       (onScreen(id) ? now : later).push([fig, id]);
     });
     var chips = document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']");
@@ -188,7 +198,7 @@
           page = pages[prefix] = {store: store, ids: ids, step: step, sent: null};
           var out = [];
           store.figures.forEach(function (fig) {
-            if (fig.kind === "graph") window.brillmGraph.show(fig.graph, fig, step);
+            if (ownElement(fig)) drawFigure(fig, ownElement(fig), step);
             else out.push(figureAt(fig, step));
           });
           writeStep(step);

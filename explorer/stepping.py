@@ -10,11 +10,14 @@ the step in the address bar. The store::
                  | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
                  | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
                     "texts": [...], "weights": [[a_j per step]]}
-                 | {"kind": "graph", "graph": graph id, ...}]}
+                 | {"kind": "graph", "graph": graph id, ...}
+                 | {"kind": "html", "element": element id, "steps": [markup per step]}]}
 
-``figures`` lines up with the graph ids given to ``register``, except "graph" entries: those are
-the token graph's layers (``assets/graph_layers.js``, data from ``figures.graph.step_frames``),
-drawn over a figure the page's server callback owns, and they name their graph themselves.
+``figures`` lines up with the graph ids given to ``register``, except "graph" and "html" entries,
+which name their element themselves: "graph" entries are the token graph's layers
+(``assets/graph_layers.js``, data from ``figures.graph.step_frames``), drawn over a figure the
+page's server callback owns; "html" entries are a text block per step (escaped markup, written
+into an element whose children Dash never renders).
 A step of the trace on screen is drawn in place (``Plotly.react`` / ``relayout`` of the plot, the
 label's text), not through Dash's renderer; see ``assets/stepping.js``.
 """
@@ -47,6 +50,11 @@ def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
 def layers(graph_id: str, frames: dict[str, Any]) -> dict[str, Any]:
     """The token graph's step layers over graph ``graph_id`` (``frames`` from ``figures.graph.step_frames``)."""
     return {"kind": "graph", "graph": graph_id, **frames}
+
+
+def text(element_id: str, steps: list[str]) -> dict[str, Any]:
+    """A text block per step (escaped markup), written into element ``element_id``."""
+    return {"kind": "html", "element": element_id, "steps": steps}
 
 
 def store(labels: list[str], figures: list[dict[str, Any]], chips: list[str] | None = None,

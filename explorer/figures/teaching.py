@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 
 from brillm_core import StepExplanation
 
-from .common import TokenText, base_layout, token_label
+from .common import TokenText, layout, token_label
+from .signal import apply_frame
 
 STAGES = (("signal", "x"), ("product", "x @ W"), ("bias", "b"), ("pe", "PE"), ("pre_activation", "z"), ("output", "o"))
 
@@ -74,15 +75,31 @@ def terms_frame(terms: list[Term]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["part", "label", "unit", "value"])
 
 
-def stage_heatmap(ex: StepExplanation, token: TokenText) -> go.Figure:
-    """The d units of x, x @ W, b, PE, z and o for one edge, each cell labelled with its value."""
+def stage_base() -> dict:
+    """The stage heatmap without a step: rows x, x @ W, b, PE, z, o; each cell labelled with its value."""
+    heat = {"type": "heatmap", "y": [label for _, label in STAGES], "colorscale": "RdBu", "zmid": 0,
+            "texttemplate": "%{z:.3g}", "hovertemplate": "%{y}, unit %{x}: %{z:.8g}<extra></extra>",
+            "colorbar": {"title": {"text": "value"}}}
+    return {"data": [heat], "layout": layout("", 320, yaxis={"autorange": "reversed"},
+                                             xaxis={"title": {"text": "unit"}, "dtick": 1})}
+
+
+def stage_frame(ex: StepExplanation, token: TokenText) -> dict:
+    """One edge's stage heatmap as a patch of ``stage_base``: its d units at every stage (the engine's values)."""
     z = [list(_vec(getattr(ex, name))) for name, _ in STAGES]
-    labels = [label for _, label in STAGES]
-    fig = go.Figure(go.Heatmap(z=z, y=labels, x=list(range(len(z[0]))), colorscale="RdBu", zmid=0,
-                               texttemplate="%{z:.3g}", hovertemplate="%{y}, unit %{x}: %{z:.8g}<extra></extra>",
-                               colorbar={"title": "value"}))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title="unit", dtick=1)
     title = (f"Step {ex.step}: {token_label(ex.source, token)} → {token_label(ex.target, token)}, "
              f"E = {fmt(ex.energy)}, p = {fmt(ex.probability)}")
-    return base_layout(fig, title, 320)
+    return {"data": [{"z": z, "x": list(range(len(z[0])))}],
+            "layout": {"title": {**stage_base()["layout"]["title"], "text": title}}}
+
+
+def stage_heatmap(ex: StepExplanation, token: TokenText) -> go.Figure:
+    """The d units of x, x @ W, b, PE, z and o for one edge, as one figure."""
+    return apply_frame(stage_base(), stage_frame(ex, token))
+
+
+def hidden_frame(message: str) -> dict:
+    """A patch that empties a one-trace figure and says why (a step not yet revealed)."""
+    note = {"text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper"}
+    return {"data": [{"x": [], "y": [], "z": [], "customdata": []}],
+            "layout": {"annotations": [note], "xaxis": {"visible": False}, "yaxis": {"visible": False}}}

@@ -1,18 +1,20 @@
-"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour."""
+"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour (steps drawn
+in the browser from one store per trace and reveal state, see ``stepping``)."""
 
 from __future__ import annotations
 
 import math
+from html import escape
 from typing import Any
 
 import dash
 import torch
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from brillm_core import BriLLMError, Step, explain_step
+from brillm_core import BriLLMError, Checkpoint, Step, Trace, explain_step
 
 from .. import components as ui
-from .. import pathview
+from .. import pathview, stepping
 from ..context import Services
 from ..figures import common, signal
 from ..figures import teaching as figs
@@ -25,6 +27,9 @@ TEACHING_MODEL = "teaching"
 SAMPLE_PROMPT = "the cat sees a"
 MATRIX_UNITS = 8
 MAX_BARS = 24
+FIGURES = [f"{P}-stages", f"{P}-energy"]
+EMPTY = "Type a prompt and press Run: every number of each step of its path appears here."
+HIDDEN = "Guess (or reveal) to see this step's numbers."
 HELP = [
     html.P("Teaching mode runs a path on a small model and writes out every number of one step: the memory terms "
            "aⱼ·cⱼ that add up to the signal x, the product x @ W with the edge's matrix, the bias, the position "
@@ -71,13 +76,17 @@ def layout(**_query: Any) -> html.Div:
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
         dcc.Store(id=f"{P}-quiz", data={}), dcc.Store(id=f"{P}-tour", data=-1),
         html.Div(id=f"{P}-model-note", className="note"),
+        *stepping.components(P, len(FIGURES)),
+        html.P(EMPTY, id=f"{P}-empty", className="empty-state"),
         html.Button("Take the guided tour", id=f"{P}-tour-start"), tour,
-        html.Div(id=f"{P}-chips", className="chips"), ui.step_controls(P), quiz,
-        html.Div(id=f"{P}-formula", className="formula"),
-        html.Button("Explain the node taken", id=f"{P}-taken"),
-        html.Div([ui.figure_panel(f"{P}-stages", "step arithmetic"), ui.figure_panel(f"{P}-energy", "candidates")],
-                 className="grid2"),
-        ui.export_row(P, [("csv", "Step numbers CSV"), ("json", "Step JSON (with view state)")]),
+        html.Div([
+            html.Div(id=f"{P}-chips", className="chips"), ui.step_controls(P), quiz,
+            html.Div(id=f"{P}-formula", className="formula"),
+            html.Button("Explain the node taken", id=f"{P}-taken"),
+            html.Div([ui.figure_panel(f"{P}-stages", "step arithmetic"),
+                      ui.figure_panel(f"{P}-energy", "candidates")], className="grid2"),
+            ui.export_row(P, [("csv", "Step numbers CSV"), ("json", "Step JSON (with view state)")]),
+        ], id=f"{P}-views", style={"display": "none"}),
     ], className="page")
 
 
@@ -198,17 +207,18 @@ def register(app: Dash, services: Services) -> None:
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-energy", "clickData"), pick_node),
         Event(Input(f"{P}-taken", "n_clicks"), taken_node),
-    ], default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT))
+    ], default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT, client_steps=True))
+    stepping.register(app, P, FIGURES)
     pathview.register_export(app, P, "teaching", lambda meta, state: export_data(services, meta, state),
-                             "brillm-step.csv", "brillm-step.json")
+                             "brillm-step.csv", "brillm-step.json", client_steps=True)
 
     @app.callback(
         Output(f"{P}-quiz", "data"),
         Input(f"{P}-meta", "data"), Input(f"{P}-check", "n_clicks"), Input(f"{P}-reveal", "n_clicks"),
-        State(f"{P}-guess", "value"), State(f"{P}-state", "data"), State(f"{P}-quiz", "data"),
+        State(f"{P}-guess", "value"), State(f"{P}-slider", "value"), State(f"{P}-quiz", "data"),
         prevent_initial_call=True,
     )
-    def quiz(meta, _check, _reveal, guess, state_data, current):
+    def quiz(meta, _check, _reveal, guess, slider, current):
         """Start a fresh quiz for a new trace; score a guess or reveal the current step."""
         request = (meta or {}).get("request")
         if ctx.triggered_id == f"{P}-meta" or not current or current.get("request") != request:
@@ -216,7 +226,7 @@ def register(app: Dash, services: Services) -> None:
         result = pathview.load_path(services, meta)
         if ctx.triggered_id == f"{P}-meta" or result is None:
             return current
-        step = pathview.clamp_step(from_dict(state_data or {})[0], meta)
+        step = pathview.clamp_step(ViewState(step=int(slider or 0)), meta)  # the step on screen
         guess = None if ctx.triggered_id == f"{P}-reveal" or guess is None else int(guess)
         if ctx.triggered_id == f"{P}-check" and guess is None:
             return no_update
@@ -250,54 +260,81 @@ def register(app: Dash, services: Services) -> None:
                 "finish" if last else "next ▶")
 
     @app.callback(
-        Output(f"{P}-chips", "children"), Output(f"{P}-chips", "className"), Output(f"{P}-quiz-box", "className"),
-        Output(f"{P}-slider", "max"), Output(f"{P}-step-label", "children"), Output(f"{P}-question", "children"),
-        Output(f"{P}-guess", "options"), Output(f"{P}-feedback", "children"), Output(f"{P}-score", "children"),
-        Output(f"{P}-formula", "children"), Output(f"{P}-stages", "figure"), Output(f"{P}-energy", "figure"),
+        Output(f"{P}-steps", "data"), Output(f"{P}-chips", "className"), Output(f"{P}-quiz-box", "className"),
+        Output(f"{P}-slider", "max"), Output(f"{P}-guess", "options"), Output(f"{P}-score", "children"),
         Output(f"{P}-model-note", "children"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True),
+        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-empty", "style"),
         Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), Input(f"{P}-quiz", "data"), Input(f"{P}-tour", "data"),
         prevent_initial_call=True,
     )
     def render(meta: Meta | None, state_data: dict | None, quiz_data: dict | None, position: int | None):
-        """The current step: chips, question, formula and figures (target-dependent parts after the reveal)."""
+        """Once per trace, reveal, node or tour card: the step store (the browser draws each step from it)."""
         state, _ = from_dict(state_data or {})
         focus = TOUR[position][0] if position is not None and 0 <= position < len(TOUR) else ""
         boxes = ("chips" + (" tour-focus" if focus == "chips" else ""),
                  "controls quiz" + (" tour-focus" if focus == "quiz" else ""))
         names = services.registry.names()
-        empty = common.placeholder("Type a prompt and press Run.")
         try:
             result = pathview.load_path(services, meta)
             checkpoint = services.registry.load(meta["request"]["model"]) if result else None
         except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
             result, meta = None, {"error": str(exc)}
         if result is None or checkpoint is None:
-            return ([], *boxes, 1, "", "", [], "", "", [], empty, empty, model_note(state, names, 0),
-                    ui.messages(pathview.meta_errors(meta)), no_update)
-        token, trace = checkpoint.token, result.trace
+            return (stepping.no_steps(len(FIGURES)), *boxes, 1, [], "", model_note(state, names, 0),
+                    ui.messages(pathview.meta_errors(meta)), no_update, {})
         vocab = checkpoint.config.vocab_size
-        i = pathview.clamp_step(state, meta)
-        step = trace.step(i)
         quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
-        revealed = str(i) in quiz_data["revealed"]
         warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
             if state.node >= vocab else []
-        node = state.node if 0 <= state.node < vocab and revealed else None
-        ex = explain_step(checkpoint.model, trace, i, node)
-        formula = [term_block(t, not revealed and t.depends_on_target, focus) for t in figs.formula_terms(ex, token)]
-        hidden = common.placeholder("Guess (or reveal) to see this step's numbers.")
-        best = best_nodes(step)
-        label = f"step {i + 1} of {trace.num_steps}: the signal is at {common.token_label(step.source, token)}"
-        return (path_chips(trace.path.tolist(), trace.tokens or [str(n) for n in trace.path.tolist()], i, revealed),
-                *boxes, max(trace.num_steps - 1, 1), label,
-                f"Which node gets the most energy from {common.token_label(step.source, token)}?",
-                [{"label": common.token_label(n, token), "value": n} for n in range(vocab)],
-                feedback(step, quiz_data["revealed"][str(i)], best, token) if revealed else "",
-                f"Score: {quiz_data['right']} of {quiz_data['tried']}", formula,
-                figs.stage_heatmap(ex, token) if revealed else hidden,
-                signal.energy_bars(trace, i, token, min(vocab, MAX_BARS)) if revealed else hidden,
-                model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "")
+        node = state.node if 0 <= state.node < vocab else None
+        return (step_store(checkpoint, result.trace, quiz_data["revealed"], node, focus), *boxes,
+                max(result.trace.num_steps - 1, 1),
+                [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
+                f"Score: {quiz_data['right']} of {quiz_data['tried']}",
+                model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "",
+                {"display": "none"})
+
+
+def to_html(node: Any) -> str:
+    """A tree of html.* components as escaped markup (id, class and title kept), for a text block per step."""
+    if node is None:
+        return ""
+    if isinstance(node, (list, tuple)):
+        return "".join(to_html(child) for child in node)
+    if not hasattr(node, "to_plotly_json"):
+        return escape(str(node))
+    tag = type(node).__name__.lower()
+    attrs = "".join(f' {name}="{escape(str(value))}"' for name, value in
+                    (("id", getattr(node, "id", None)), ("class", getattr(node, "className", None)),
+                     ("title", getattr(node, "title", None))) if value is not None)
+    return f"<{tag}{attrs}>{to_html(getattr(node, 'children', None))}</{tag}>"
+
+
+def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], node: int | None,
+               focus: str) -> stepping.Store:
+    """Every step as the browser draws it: label, chips, question, feedback, formula and both figures
+    (a step's target-dependent parts only once it is revealed; ``node`` explains that node instead)."""
+    token, vocab = checkpoint.token, checkpoint.config.vocab_size
+    path, n = trace.path.tolist(), trace.num_steps
+    tokens = trace.tokens or [str(v) for v in path]
+    labels, chips, questions, feedbacks, formulas, stages, energies = [], [], [], [], [], [], []
+    for i in range(n):
+        step, shown = trace.step(i), str(i) in revealed
+        ex = explain_step(checkpoint.model, trace, i, node if shown else None)
+        source = common.token_label(step.source, token)
+        labels.append(f"step {i} of 0–{n - 1}: the signal is at {source}")
+        chips.append(to_html(path_chips(path, tokens, i, shown)))
+        questions.append(escape(f"Which node gets the most energy from {source}?"))
+        feedbacks.append(escape(feedback(step, revealed[str(i)], best_nodes(step), token)) if shown else "")
+        formulas.append(to_html([term_block(t, not shown and t.depends_on_target, focus)
+                                 for t in figs.formula_terms(ex, token)]))
+        stages.append(figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN))
+        energies.append(signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown
+                        else figs.hidden_frame(HIDDEN))
+    return stepping.store(labels, [
+        stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), energies),
+        stepping.text(f"{P}-chips", chips), stepping.text(f"{P}-question", questions),
+        stepping.text(f"{P}-feedback", feedbacks), stepping.text(f"{P}-formula", formulas)])
 
 
 def export_data(services: Services, meta: Meta, state: ViewState) -> tuple[Any, dict[str, Any]] | None:

@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dash import html
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import Checkpoint, DecodeSettings, explain_step, load_checkpoint
 from explorer.app import create_app
+from explorer.compute import settings_of
 from explorer.figures import teaching as figs
-from explorer.figures.common import token_label
+from explorer.figures.common import show_token, token_label
 from explorer.pages import teaching as page
+from explorer.state import ViewState
 from .browser import open_link, text, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
@@ -117,6 +120,32 @@ def test_quiz_scores_each_step_once(trace) -> None:
     assert (quiz["right"], quiz["tried"], quiz["revealed"]["2"]) == (3, 5, None)
 
 
+def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Checkpoint, trace) -> None:
+    store = page.step_store(ckpt, trace, {"1": None, "3": 4}, 7, "memory")
+    stages, energy, chips, question, feedback_, formula = store["figures"]
+    n = trace.num_steps
+    assert store["n"] == n and store["labels"][1].startswith(f"step 1 of 0–{n - 1}: the signal is at ")
+    assert [f["element"] for f in (chips, question, feedback_, formula)] == ["te-chips", "te-question", "te-feedback",
+                                                                           "te-formula"]
+    for i in (0, 2):  # not revealed: no target-dependent number or figure reaches the browser
+        assert stages["frames"][i]["layout"]["annotations"][0]["text"] == page.HIDDEN
+        assert energy["frames"][i]["data"][0]["x"] == [] and feedback_["steps"][i] == ""
+        assert 'id="te-part-product" class="formula-part"><div><b>Matrix: </b><span>?' in formula["steps"][i]
+        assert chips["steps"][i].endswith('<span class="chip hidden-node" title="guess the node with the most energy">'
+                                          '?</span>')
+    for i in (1, 3):  # revealed: the picked node 7 explained with the engine's exact numbers
+        ex = explain_step(ckpt.model, trace, i, 7)
+        assert stages["frames"][i]["data"][0]["z"][-1] == ex.output.tolist()
+        assert f'title="{ex.energy!r}"' in formula["steps"][i] and "Most energy goes to" in feedback_["steps"][1]
+    assert "Your guess" in feedback_["steps"][3] or "Right" in feedback_["steps"][3]
+    assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
+
+
+def test_to_html_escapes_tokens() -> None:
+    markup = page.to_html(html.Div(["a<b>", html.Span("&", title='"x"', className="num")], id="k"))
+    assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&quot;x&quot;">&amp;</span></div>'
+
+
 @pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
 def test_teaching_sample_model_numbers() -> None:
     ckpt = load_checkpoint(SAMPLE, device="cpu")
@@ -183,4 +212,82 @@ def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> No
     dash_duo.find_element("#te-tour-end").click()
     wait_until(lambda: dash_duo.driver.execute_script(
         "return document.getElementById('te-tour-box').style.display") == "none")
+    assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+def count_requests(dash_duo) -> int:
+    """Callback requests the page has sent so far (from the browser's resource timing)."""
+    return dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.indexOf('_dash-update-component') >= 0).length")
+
+
+def drawn(dash_duo, i: int) -> dict:
+    """What step i shows once its label is on screen: the numbers' exact values by part, the chips, and what
+    plotly drew in the stage heatmap and the candidate bars (figures below the window are drawn a frame later)."""
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {i} of 0–"))
+    return dash_duo.driver.execute_script(
+        "var parts = {}; document.querySelectorAll('#te-formula .formula-part').forEach(function (p) {"
+        "  parts[p.id.replace('te-part-', '')] = Array.from(p.querySelectorAll('.num')).map(s => s.title); });"
+        "var heat = document.querySelector('#te-stages .js-plotly-plot').data[0];"
+        "var bars = document.querySelector('#te-energy .js-plotly-plot');"
+        "return {parts: parts, chips: document.getElementById('te-chips').textContent,"
+        " z: (heat.z || []).map(r => Array.from(r)), title: bars.layout.title.text || '',"
+        " y: Array.from(bars.data[0].y || []), nodes: (bars.data[0].customdata || []).map(c => c[0])};")
+
+
+@pytest.mark.browser
+def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    open_link(dash_duo, "/teach#m=alpha&p=hello&n=3")
+    ckpt = load_checkpoint(model_root / "alpha", device="cpu")
+    trace = ckpt.trace("hello", settings_of(ViewState(new_tokens=3)))
+    last = trace.num_steps - 1
+    slider = "return document.querySelector('#te-slider [role=slider]').getAttribute('aria-valuenow')"
+    # reveal steps 0-3 (the quiz asks the server, reading the step on screen)
+    for i in range(4):
+        assert drawn(dash_duo, i)["parts"]["product"] == []  # hidden until revealed
+        wait_until(lambda: dash_duo.driver.execute_script(slider) == str(i))
+        dash_duo.find_element("#te-reveal").click()
+        wait_until(lambda: "Most energy goes to" in text(dash_duo, "#te-feedback"))
+        wait_until(lambda: drawn(dash_duo, i)["parts"]["product"])
+        dash_duo.find_element("#te-next").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 4 of"))
+    before = count_requests(dash_duo)
+    assert before > 0  # the link, the trace job and the reveals did go to the server
+    body = dash_duo.find_element("body")
+    # back by keys and forth by buttons: each step drawn from the store, the engine's float32 numbers
+    moves = [(body.send_keys, Keys.ARROW_LEFT, 3), (body.send_keys, Keys.ARROW_LEFT, 2),
+             (dash_duo.find_element("#te-prev").click, None, 1), (dash_duo.find_element("#te-next").click, None, 2),
+             (body.send_keys, Keys.ARROW_RIGHT, 3)]
+    for move, key, i in moves:
+        move(*([key] if key else []))
+        shown = wait_until(lambda: (lambda d: d["title"].startswith(f"Step {i}:") and d)(drawn(dash_duo, i)))
+        ex = explain_step(ckpt.model, trace, i)
+        expected = engine_numbers(ex)
+        for part, titles in shown["parts"].items():
+            assert [float(t) for t in titles] == expected[part], (i, part)  # exact: a title is the value's repr
+        energy = trace.energies[i, trace.step(i).target].detach().numpy()  # float32, as the trace holds it
+        assert np.float32(float(shown["parts"]["energy"][0])) == energy
+        for row, (name, _) in zip(shown["z"], figs.STAGES):
+            np.testing.assert_array_equal(np.array(row, dtype=np.float32), getattr(ex, name).detach().numpy())
+        assert shown["y"] == trace.energies[i, shown["nodes"]].tolist()  # the bars: the trace's float32 energies
+        assert shown["chips"] == "".join(show_token(t) for t in trace.tokens[: i + 2])  # up to the node revealed
+        wait_until(lambda: ("s=" + str(i)) in dash_duo.driver.current_url)
+    # a step not revealed yet still hides its target's numbers, and play runs to the end
+    dash_duo.find_element("#te-play").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith(f"step {last} of 0–{last}"))
+    assert drawn(dash_duo, last)["parts"]["product"] == [] and text(dash_duo, "#te-chips").endswith("?")
+    assert count_requests(dash_duo) == before  # every step above was drawn in the browser
+    # a click on a candidate bar (the server explains that node) keeps the step on screen
+    for _ in range(last - 3):
+        dash_duo.find_element("#te-prev").click()
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 3 of"))
+    other = next(n for n in range(ckpt.config.vocab_size) if n != trace.step(3).target)
+    dash_duo.driver.execute_script("document.querySelector('#te-energy .js-plotly-plot')"
+                                   ".emit('plotly_click', {points: [{customdata: [arguments[0]]}]})", other)
+    ex = explain_step(ckpt.model, trace, 3, other)
+    wait_until(lambda: drawn(dash_duo, 3)["parts"]["energy"] == [repr(ex.energy)])
+    assert text(dash_duo, "#te-step-label").startswith("step 3 of")
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
