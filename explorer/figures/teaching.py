@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -28,8 +29,10 @@ class Term:
 
 
 def fmt(value: float) -> str:
-    """How a number is printed (5 significant digits; the full value is in the hover title)."""
-    return f"{value:.5g}"
+    """How a number is printed: 5 significant digits but never fewer than 2 decimals, so energies near 5e4
+    that differ by hundredths stay apart (the full value is in the hover title)."""
+    whole = math.floor(math.log10(abs(value))) + 1 if math.isfinite(value) and value != 0 else 0
+    return f"{value:.{max(5, whole + 2)}g}"
 
 
 def _vec(tensor) -> tuple[float, ...]:

@@ -291,3 +291,8 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
     wait_until(lambda: drawn(dash_duo, 3)["parts"]["energy"] == [repr(ex.energy)])
     assert text(dash_duo, "#te-step-label").startswith("step 3 of")
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+def test_numbers_keep_two_decimals_where_five_digits_would_hide_them() -> None:
+    assert figs.fmt(50014.046875) != figs.fmt(50014.0) and figs.fmt(50014.046875) == "50014.05"
+    assert figs.fmt(0.8374941) == "0.83749" and figs.fmt(-1.5e-7) == "-1.5e-07" and figs.fmt(0.0) == "0"
