@@ -2,11 +2,54 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from dash import dcc, html
 
 from .state import MAX_NEW_TOKENS, TEMPERATURE_RANGE
+
+
+@dataclass(frozen=True)
+class FrameIds:
+    """The ids of the components a page with a background job is built from, made once from its prefix
+    (``frame_ids``) and used by the layout and the callbacks alike, so that they cannot drift apart."""
+
+    url: str
+    state: str
+    request: str
+    meta: str
+    model: str
+    prompt: str
+    go: str
+    cancel: str
+    note: str
+    msg: str
+    msg_state: str
+    progress: str
+    status: str
+    progress_row: str
+    download: str
+    slider: str
+    play: str
+    prev: str
+    next: str
+    interval: str
+    step_label: str
+    views: str
+    steps: str
+    new: str
+    greedy: str
+    temp: str
+    topk: str
+    seed: str
+    rd: str
+    start: str
+
+
+def frame_ids(prefix: str) -> FrameIds:
+    """A page's frame ids: ``{prefix}-{part}`` ('_' in a part's name written '-')."""
+    return FrameIds(**{f.name: f"{prefix}-{f.name.replace('_', '-')}" for f in fields(FrameIds)})
 
 
 def graph_config(filename: str) -> dict[str, Any]:
@@ -52,6 +95,13 @@ def labelled(label: str, control: Any) -> html.Label:
     return html.Label([html.Span(label), control], className="field")
 
 
+def number_box(component_id: str, **kwargs: Any) -> dcc.Input:
+    """A box for a number, typed as text: dcc.Input's number type keeps the last typed value apart from
+    one a callback writes, so typing that value again after the page set another (after Cancel, say)
+    sent nothing. The state validator parses, clamps and reports what is typed."""
+    return dcc.Input(id=component_id, type="text", inputMode="numeric", className="number", **kwargs)
+
+
 def model_picker(prefix: str) -> html.Label:
     """The checkpoint dropdown (options filled by the page)."""
     return labelled("Checkpoint", dcc.Dropdown(id=f"{prefix}-model", clearable=False, className="model-picker"))
@@ -74,15 +124,14 @@ def settings_panel(prefix: str) -> html.Details:
     return html.Details([
         html.Summary("Decoding settings"),
         html.Div([
-            # no min/max on the boxes: the browser would drop an out-of-range value silently, while
-            # the state validator clamps it and says so
-            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", dcc.Input(id=f"{prefix}-new", type="number", step=1)),
+            # the state validator clamps an out-of-range value and says so (the browser would drop it silently)
+            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", number_box(f"{prefix}-new")),
             labelled("Choice", dcc.RadioItems(id=f"{prefix}-greedy", inline=True,
                                               options=[{"label": "greedy", "value": "greedy"},
                                                        {"label": "sampled", "value": "sample"}])),
-            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", dcc.Input(id=f"{prefix}-temp", type="number", step="any")),
-            labelled("Top-k (0 = all)", dcc.Input(id=f"{prefix}-topk", type="number", step=1)),
-            labelled("Seed", dcc.Input(id=f"{prefix}-seed", type="number", step=1)),
+            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", number_box(f"{prefix}-temp")),
+            labelled("Top-k (0 = all)", number_box(f"{prefix}-topk")),
+            labelled("Seed", number_box(f"{prefix}-seed")),
             dcc.Checklist(id=f"{prefix}-rd", options=[{"label": " release decoder (PE[i], no self-loops)",
                                                        "value": "rd"}]),
             labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",

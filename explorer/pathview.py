@@ -24,11 +24,14 @@ from . import components as ui
 from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
-from .state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
+from .state import DEFAULT, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
 FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
+# ViewState fields set by the form, the model picker and re-routes: what a result is computed from
+SETTINGS = ("model", "model_b", "prompt", "new_tokens", "greedy", "temperature", "top_k", "seed", "release_decoder",
+            "start_signal", "reroutes")
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
     def cancelled(_, meta):
         """Say that the job was cancelled, and what is on screen now."""
         if meta and not meta.get("error") and (meta.get("key") or meta.get("n_steps")):
-            return "Cancelled; the previous result stays on screen (the form and the link keep the new settings)."
+            return "Cancelled; the previous result stays on screen, and the form and the link show its settings again."
         return "Cancelled; nothing was computed. Press the button to run again."
 
     app.clientside_callback(  # a new job's bar starts empty, not at the previous job's "done"
@@ -186,7 +189,6 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
     """The reducer and the background job of one page."""
     p = page.prefix
     form_ids = [f"{p}-{f}" for f in (*FORM, *page.extra_form)]
-    step_ids = [f"{p}-slider", f"{p}-play"]
     shows = [e.show for e in page.events if e.show]
     outputs: dict[str, Any] = {
         "state": Output(f"{p}-state", "data"), "request": Output(f"{p}-request", "data"),
@@ -198,6 +200,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
     inputs: dict[str, Any] = {
         "url": Input(f"{p}-url", "hash"), "go": Input(f"{p}-go", "n_clicks"),
         "submit": Input(f"{p}-prompt", "n_submit"), "model": Input(f"{p}-model", "value"),
+        "cancel": Input(f"{p}-cancel", "n_clicks"),
         "events": [e.input for e in page.events], "current": State(f"{p}-state", "data"),
         "meta": State(f"{p}-meta", "data"), "form": [State(i, "value") for i in form_ids],
     }
@@ -213,70 +216,115 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         stepping.register_keys(app, p)
 
     @app.callback(output=outputs, inputs=inputs)
-    def reduce(url, model, events, current, meta, form, slider=None, stopped=True, **_clicks):
-        """Every user event -> one new state, written to the stores and the URL hash."""
-        trigger = _id_name(ctx.triggered_id or "")
-        out: dict[str, Any] = {k: no_update for k in outputs}
-        out["form"] = [no_update] * len(form_ids)
-        out["shows"] = [no_update] * len(shows)
-        out["locked"] = [no_update] * 2
+    def on_event(**values: Any) -> dict[str, Any]:
+        """Every user event -> one new state (see ``reduce``)."""
         names = services.registry.names()
-        playing = not stopped
-        old = from_dict(current)[0] if current else None
-        if old is not None and page.client_steps and slider is not None:
-            old = old.with_(step=slider)  # the step on screen, moved in the browser
-        if old is None or trigger == f"{p}-url":
-            state, warnings = from_hash(url)
-            if old is not None and to_hash(state) == to_hash(old):
-                return out  # our own hash write coming back
-            if old is None and not (url or "").strip("#") and page.default_prompt:
-                state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
-            state, more = resolve_model(state, names, stand_in(services, state, names, page.default_model))
-            out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
-                       options=[{"label": n, "value": n} for n in names], model=state.model,
-                       msg=ui.messages([], warnings + more), locked=[False, False])
-        elif trigger in (f"{p}-go", f"{p}-prompt"):
-            state, warnings = apply_form(old, form, page.extra_form)
-            errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
-            out["msg"] = ui.messages(errors, warnings)
-        elif trigger == f"{p}-model":
-            state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
-        elif trigger in step_ids:
-            state, playing = step_event(old, trigger, p, slider, meta, playing)
-        else:
-            state = old
-            for event, value in zip(page.events, events):
-                if trigger == _id_name(event.input.component_id):
-                    state = event.apply(old, value, meta or {})
-            # controls that show the state follow it, except the one being typed in
-            out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
-                            for e in page.events if e.show]
-        if trigger in (f"{p}-go", f"{p}-prompt"):
-            # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
-            runs = sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))
-            out["request"] = {**page.request(state), "run": runs}
-        elif old is None or page.request(state) != page.request(old):
-            out["request"] = page.request(state)
-        out.update(state=to_dict(state), hash=to_hash(state) or "#")
-        if page.steps and page.client_steps:
-            out.update(slider=state.step if old is None or state.step != old.step else no_update)
-        elif page.steps:
-            out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
-        return out
+        return reduce(page, _id_name(ctx.triggered_id or ""), names, lambda s: stand_in(services, s, names,
+                                                                                         page.default_model), **values)
 
     @background_job(app, p)
     def job(set_progress, request):
         """Load the checkpoint and run the page's job, reporting progress."""
-        state, _ = from_dict(request or {})
-        meta: Meta = {"request": request, "n_steps": 0, "error": ""}
-        try:
-            set_progress(("0", "loading checkpoint…"))
-            checkpoint = services.registry.load(state.model)
-            meta.update(page.job(services, checkpoint, state, set_progress))
-        except BriLLMError as exc:
-            meta["error"] = str(exc)
-        set_progress(("3", "done"))
-        return meta
+        return run_job(services, page, set_progress, request)
+
+
+def run_job(services: Services, page: PathPage, set_progress: Progress, request: dict[str, Any] | None) -> Meta:
+    """Load the checkpoint and run the page's job; the meta carries the request it answers."""
+    state, _ = from_dict(request or {})
+    meta: Meta = {"request": request, "n_steps": 0, "error": ""}
+    try:
+        set_progress(("0", "loading checkpoint…"))
+        checkpoint = services.registry.load(state.model)
+        meta.update(page.job(services, checkpoint, state, set_progress))
+    except BriLLMError as exc:
+        meta["error"] = str(exc)
+    set_progress(("3", "done"))
+    return meta
+
+
+def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a state that the form, the model picker and re-routes set (what a result was computed from)."""
+    data = to_dict(state)
+    return {f: data[f] for f in (*SETTINGS, *extra)}
+
+
+def request_for(page: PathPage, state: ViewState) -> dict[str, Any]:
+    """The job's request: what fixes the result, plus the settings it was made from (restored by Cancel)."""
+    return {**page.request(state), "settings": settings(state, page.extra_form)}
+
+
+def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()) -> ViewState:
+    """``state`` with the settings of the result on screen (``meta``'s request) or, when nothing was computed,
+    empty settings for the same checkpoint; view knobs (step, node, ...) stay as they are."""
+    request = (meta or {}).get("request")
+    if request:
+        shown = request.get("settings") or request
+    else:
+        shown = {**settings(DEFAULT, extra), "model": state.model}
+    return from_dict({**to_dict(state), **{k: v for k, v in shown.items() if k in (*SETTINGS, *extra)}})[0]
+
+
+def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
+           model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
+           slider: Any = None, stopped: bool = True, **clicks: Any) -> dict[str, Any]:
+    """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
+    checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed)."""
+    p = page.prefix
+    shows = [e.show for e in page.events if e.show]
+    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg")}
+    out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
+               locked=[no_update] * 2)
+    if page.steps and page.client_steps:
+        out["slider"] = no_update
+    elif page.steps:
+        out.update(slider=no_update, stopped=no_update, play=no_update)
+    playing = not stopped
+    old = from_dict(current)[0] if current else None
+    if old is not None and page.client_steps and slider is not None:
+        old = old.with_(step=slider)  # the step on screen, moved in the browser
+    if old is None or trigger == f"{p}-url":
+        state, warnings = from_hash(url)
+        if old is not None and to_hash(state) == to_hash(old):
+            return out  # our own hash write coming back
+        if old is None and not (url or "").strip("#") and page.default_prompt:
+            state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
+        state, more = resolve_model(state, names, fallback(state))
+        out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
+                   options=[{"label": n, "value": n} for n in names], model=state.model,
+                   msg=ui.messages([], warnings + more), locked=[False, False])
+    elif trigger == f"{p}-cancel":
+        # the job stopped: the form, the picker and the link show what is on screen again
+        state = shown_state(old, meta, page.extra_form)
+        out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
+                   model=state.model)
+    elif trigger in (f"{p}-go", f"{p}-prompt"):
+        state, warnings = apply_form(old, form, page.extra_form)
+        errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
+        out["msg"] = ui.messages(errors, warnings)
+    elif trigger == f"{p}-model":
+        state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
+    elif trigger in (f"{p}-slider", f"{p}-play"):
+        state, playing = step_event(old, trigger, p, slider, meta, playing)
+    else:
+        state = old
+        for event, value in zip(page.events, events):
+            if trigger == _id_name(event.input.component_id):
+                state = event.apply(old, value, meta or {})
+        # controls that show the state follow it, except the one being typed in
+        out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
+                        for e in page.events if e.show]
+    if trigger in (f"{p}-go", f"{p}-prompt"):
+        # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
+        runs = sum(v or 0 for v in (clicks.get("go"), clicks.get("submit")))
+        out["request"] = {**request_for(page, state), "run": runs}
+    elif trigger != f"{p}-cancel" and (old is None or page.request(state) != page.request(old)):
+        out["request"] = request_for(page, state)
+    out.update(state=to_dict(state), hash=to_hash(state) or "#")
+    if page.steps and page.client_steps:
+        out.update(slider=state.step if old is None or state.step != old.step else no_update)
+    elif page.steps:
+        out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
+    return out
 
 
 def _id_name(component_id: Any) -> str:

@@ -193,9 +193,11 @@ def register(app: Dash, services: Services) -> None:
         inputs={"url": Input(f"{P}-url", "hash"), "go": Input(f"{P}-go", "n_clicks"),
                 "submit": Input(f"{P}-prompt", "n_submit"), "a": Input(f"{P}-model", "value"),
                 "b": Input(f"{P}-model-b", "value"), "swap": Input(f"{P}-swap", "n_clicks"),
+                "cancel": Input(f"{P}-cancel", "n_clicks"), "meta": State(f"{P}-meta", "data"),
+                "step": State(f"{P}-slider", "value"),
                 "current": State(f"{P}-state", "data"), "form": [State(i, "value") for i in form_ids]},
     )
-    def reduce(url, a, b, current, form, **_clicks):
+    def reduce(url, a, b, current, form, meta, step, **_clicks):
         """Every user event -> one new (state, checkpoint B), written to the stores and the URL hash."""
         trigger = ctx.triggered_id
         names = services.registry.names()
@@ -203,7 +205,8 @@ def register(app: Dash, services: Services) -> None:
                                                       "msg", "slider")}
         out["form"] = [no_update] * len(form_ids)
         out["locked"] = [no_update] * 2
-        old = (from_dict(current["view"])[0], current["model_b"]) if current else None
+        # the step on screen is moved in the browser
+        old = (from_dict({**current["view"], "step": step or 0})[0], current["model_b"]) if current else None
         if old is None or trigger == f"{P}-url":
             state, model_b, warnings = parse_hash(url)
             if old is not None and compare_hash(state, model_b) == compare_hash(*old):
@@ -214,6 +217,11 @@ def register(app: Dash, services: Services) -> None:
             out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,
                        b=model_b, msg=ui.messages([], warnings + more + more_b), locked=[False, False],
                        slider=state.step)
+        elif trigger == f"{P}-cancel":
+            # the job stopped: the form, both pickers and the link show what is on screen again
+            state = pathview.shown_state(old[0].with_(model_b=old[1]), meta)
+            model_b = state.model_b if meta else old[1]
+            out.update(form=pathview.form_values(state), a=state.model, b=model_b)
         elif trigger in (f"{P}-go", f"{P}-prompt"):
             (state, warnings), model_b = pathview.apply_form(old[0], form), old[1]
             out["msg"] = ui.messages([], warnings)
@@ -224,8 +232,8 @@ def register(app: Dash, services: Services) -> None:
             state = old[0].with_(model=a) if trigger == f"{P}-model" and a in names else old[0]
             model_b = b if trigger == f"{P}-model-b" and b in names else old[1]
         request = request_of(state, model_b)
-        if old is None or request != request_of(*old):
-            out["request"] = request
+        if trigger != f"{P}-cancel" and (old is None or request != request_of(*old)):
+            out["request"] = {**request, "settings": pathview.settings(state.with_(model_b=model_b))}
         out.update(state={"view": to_dict(state), "model_b": model_b}, hash=compare_hash(state, model_b))
         return out
 

@@ -44,7 +44,7 @@ def request_of(state: ViewState) -> dict[str, Any]:
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     def number(field: str, label: str, top: int) -> html.Label:
-        return ui.labelled(label, dcc.Input(id=f"{P}-{field}", type="number", min=1, max=top, step=1))
+        return ui.labelled(f"{label} (1-{top})", ui.number_box(f"{P}-{field}"))
 
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
@@ -55,7 +55,7 @@ def layout(**_query: Any) -> html.Div:
                   html.Div([dash_table.DataTable(id=f"{P}-table", page_size=15, sort_action="native",
                                                  style_cell={"fontFamily": "ui-monospace, monospace",
                                                              "fontSize": "0.85em"})])], className="grid2"),
-        html.Div([ui.labelled("Reverse view: node id", dcc.Input(id=f"{P}-node", type="number", min=0, step=1))],
+        html.Div([ui.labelled("Reverse view: node id", ui.number_box(f"{P}-node"))],
                  className="grid-controls"),
         ui.figure_panel(f"{P}-reverse", "reverse view"),
         ui.export_row(P, [("csv", "Ranked table CSV"), ("json", "Recall JSON (with view state)")]),
