@@ -38,6 +38,8 @@ class FrameIds:
     step_label: str
     views: str
     steps: str
+    csv: str
+    json: str
     new: str
     greedy: str
     temp: str
@@ -45,6 +47,11 @@ class FrameIds:
     seed: str
     rd: str
     start: str
+
+
+def field_id(prefix: str, field: str) -> str:
+    """The id of the control that shows a page's own state field."""
+    return f"{prefix}-{field}"
 
 
 def frame_ids(prefix: str) -> FrameIds:
@@ -104,66 +111,72 @@ def number_box(component_id: str, **kwargs: Any) -> dcc.Input:
 
 def model_picker(prefix: str) -> html.Label:
     """The checkpoint dropdown (options filled by the page)."""
-    return labelled("Checkpoint", dcc.Dropdown(id=f"{prefix}-model", clearable=False, className="model-picker"))
+    ids = frame_ids(prefix)
+    return labelled("Checkpoint", dcc.Dropdown(id=ids.model, clearable=False, className="model-picker"))
 
 
 def prompt_row(prefix: str, button: str = "Generate") -> html.Div:
     """Checkpoint picker, prompt box and the go button. The box and button start disabled: the
     page enables them once the link's state is applied, so that state never overwrites typing."""
+    ids = frame_ids(prefix)
     return html.Div([
         model_picker(prefix),
-        labelled("Prompt", dcc.Input(id=f"{prefix}-prompt", type="text", debounce=False, className="prompt-input",
+        labelled("Prompt", dcc.Input(id=ids.prompt, type="text", debounce=False, className="prompt-input",
                                      placeholder="type a prompt, press Enter", disabled=True)),
-        html.Button(button, id=f"{prefix}-go", className="go", disabled=True),
+        html.Button(button, id=ids.go, className="go", disabled=True),
     ], className="controls")
 
 
 def settings_panel(prefix: str) -> html.Details:
     """Decoding settings: greedy or sampled, temperature, top-k, seed, new tokens, start signal."""
+    ids = frame_ids(prefix)
     t_lo, t_hi = TEMPERATURE_RANGE
     return html.Details([
         html.Summary("Decoding settings"),
         html.Div([
             # the state validator clamps an out-of-range value and says so (the browser would drop it silently)
-            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", number_box(f"{prefix}-new")),
-            labelled("Choice", dcc.RadioItems(id=f"{prefix}-greedy", inline=True,
+            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", number_box(ids.new)),
+            labelled("Choice", dcc.RadioItems(id=ids.greedy, inline=True,
                                               options=[{"label": "greedy", "value": "greedy"},
                                                        {"label": "sampled", "value": "sample"}])),
-            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", number_box(f"{prefix}-temp")),
-            labelled("Top-k (0 = all)", number_box(f"{prefix}-topk")),
-            labelled("Seed", number_box(f"{prefix}-seed")),
-            dcc.Checklist(id=f"{prefix}-rd", options=[{"label": " release decoder (PE[i], no self-loops)",
+            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", number_box(ids.temp)),
+            labelled("Top-k (0 = all)", number_box(ids.topk)),
+            labelled("Seed", number_box(ids.seed)),
+            dcc.Checklist(id=ids.rd, options=[{"label": " release decoder (PE[i], no self-loops)",
                                                        "value": "rd"}]),
             labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",
-                     dcc.Input(id=f"{prefix}-start", type="text", className="wide")),
+                     dcc.Input(id=ids.start, type="text", className="wide")),
         ], className="settings"),
     ], className="settings-box")
 
 
 def step_controls(prefix: str) -> html.Div:
     """Previous / play-pause / next, a slider and a label; ←/→ keys click prev/next."""
+    ids = frame_ids(prefix)
     return html.Div([
-        html.Button("◀", id=f"{prefix}-prev", className="step-prev", title="previous step (←)"),
-        html.Button("▶ play", id=f"{prefix}-play", className="step-play", title="play / pause"),
-        html.Button("▶", id=f"{prefix}-next", className="step-next", title="next step (→)"),
-        html.Div(dcc.Slider(id=f"{prefix}-slider", min=0, max=1, step=1, value=0, marks=None,
+        html.Button("◀", id=ids.prev, className="step-prev", title="previous step (←)"),
+        html.Button("▶ play", id=ids.play, className="step-play", title="play / pause"),
+        html.Button("▶", id=ids.next, className="step-next", title="next step (→)"),
+        html.Div(dcc.Slider(id=ids.slider, min=0, max=1, step=1, value=0, marks=None,
                             updatemode="drag"), className="step-slider"),
-        html.Span(id=f"{prefix}-step-label", className="step-label"),
-        dcc.Interval(id=f"{prefix}-interval", interval=700, disabled=True),
+        html.Span(id=ids.step_label, className="step-label"),
+        dcc.Interval(id=ids.interval, interval=700, disabled=True),
     ], className="step-controls")
 
 
 def progress_row(prefix: str) -> html.Div:
     """Progress bar, status text and a cancel button for a background job."""
+    ids = frame_ids(prefix)
     return html.Div([
-        html.Progress(id=f"{prefix}-progress", value="0", max="3", className="progress"),
-        html.Span(id=f"{prefix}-status", className="status"),
-        html.Button("Cancel", id=f"{prefix}-cancel", className="cancel", disabled=True),
-    ], id=f"{prefix}-progress-row", className="progress-row")
+        html.Progress(id=ids.progress, value="0", max="3", className="progress"),
+        html.Span(id=ids.status, className="status"),
+        html.Button("Cancel", id=ids.cancel, className="cancel", disabled=True),
+    ], id=ids.progress_row, className="progress-row")
 
 
 def export_row(prefix: str, labels: list[tuple[str, str]]) -> html.Div:
     """Data export buttons (id suffix, label) and their download component."""
+    ids = frame_ids(prefix)
     return html.Div([*(html.Button(label, id=f"{prefix}-{suffix}", className="export-data")
-                       for suffix, label in labels), dcc.Download(id=f"{prefix}-download")],
+                       for suffix, label in labels), dcc.Download(id=ids.download)],
                     className="export-row")

@@ -7,6 +7,7 @@ lands on a running job however fast or loaded the machine is."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,19 +22,25 @@ from .browser import no_console_errors, open_link, texts, wait_until
 pytestmark = pytest.mark.browser
 
 
+HOLD_SECONDS = 120  # a held job goes on after this, whatever the test did
+
+
 @pytest.fixture
-def slow_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A flag file: while it exists, every background job waits before it starts (in its own process)."""
+def slow_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A flag file: while it exists, every background job waits before it starts (in its own process).
+    Removed when the test ends, so that no held job outlives a failed test and keeps a job slot."""
     flag = tmp_path / "hold-jobs"
     run = jobs._single_threaded
 
     def held(job_fn, *args):
-        while flag.exists():
+        end = time.time() + HOLD_SECONDS
+        while flag.exists() and time.time() < end:
             time.sleep(0.05)
         run(job_fn, *args)
 
     monkeypatch.setattr(jobs, "_single_threaded", held)
-    return flag
+    yield flag
+    flag.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -160,8 +167,9 @@ def test_compare_cancel_shows_the_drawn_results_settings(dash_duo, app, slow_job
     run_and_cancel(dash_duo, "cp", slow_jobs)
     wait_until(lambda: value(dash_duo, "#cp-prompt") == "ab")
     assert value(dash_duo, "#cp-new") == "3"
-    assert link(dash_duo) == {"m": "alpha", "p": "ab", "n": "3", "mb": "beta", "s": "1"}
-    assert "step 1 of 0–3" in "".join(texts(dash_duo, "#cp-step-label")) and link(dash_duo)["s"] == "1"
+    # Run moved the slider to the new trace's first step: the link says the step drawn
+    assert link(dash_duo) == {"m": "alpha", "p": "ab", "n": "3", "mb": "beta"}
+    assert "step 0 of 0–3" in "".join(texts(dash_duo, "#cp-step-label"))
     no_console_errors(dash_duo)
 
 
