@@ -2,11 +2,61 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from dash import dcc, html
 
 from .state import MAX_NEW_TOKENS, TEMPERATURE_RANGE
+
+
+@dataclass(frozen=True)
+class FrameIds:
+    """The ids of the components a page with a background job is built from, made once from its prefix
+    (``frame_ids``) and used by the layout and the callbacks alike, so that they cannot drift apart."""
+
+    url: str
+    state: str
+    request: str
+    meta: str
+    model: str
+    prompt: str
+    go: str
+    cancel: str
+    note: str
+    msg: str
+    msg_state: str
+    progress: str
+    status: str
+    progress_row: str
+    download: str
+    slider: str
+    play: str
+    prev: str
+    next: str
+    interval: str
+    step_label: str
+    views: str
+    steps: str
+    csv: str
+    json: str
+    new: str
+    greedy: str
+    temp: str
+    topk: str
+    seed: str
+    rd: str
+    start: str
+
+
+def field_id(prefix: str, field: str) -> str:
+    """The id of the control that shows a page's own state field."""
+    return f"{prefix}-{field}"
+
+
+def frame_ids(prefix: str) -> FrameIds:
+    """A page's frame ids: ``{prefix}-{part}`` ('_' in a part's name written '-')."""
+    return FrameIds(**{f.name: f"{prefix}-{f.name.replace('_', '-')}" for f in fields(FrameIds)})
 
 
 def graph_config(filename: str) -> dict[str, Any]:
@@ -52,69 +102,81 @@ def labelled(label: str, control: Any) -> html.Label:
     return html.Label([html.Span(label), control], className="field")
 
 
+def number_box(component_id: str, **kwargs: Any) -> dcc.Input:
+    """A box for a number, typed as text: dcc.Input's number type keeps the last typed value apart from
+    one a callback writes, so typing that value again after the page set another (after Cancel, say)
+    sent nothing. The state validator parses, clamps and reports what is typed."""
+    return dcc.Input(id=component_id, type="text", inputMode="numeric", className="number", **kwargs)
+
+
 def model_picker(prefix: str) -> html.Label:
     """The checkpoint dropdown (options filled by the page)."""
-    return labelled("Checkpoint", dcc.Dropdown(id=f"{prefix}-model", clearable=False, className="model-picker"))
+    ids = frame_ids(prefix)
+    return labelled("Checkpoint", dcc.Dropdown(id=ids.model, clearable=False, className="model-picker"))
 
 
 def prompt_row(prefix: str, button: str = "Generate") -> html.Div:
     """Checkpoint picker, prompt box and the go button. The box and button start disabled: the
     page enables them once the link's state is applied, so that state never overwrites typing."""
+    ids = frame_ids(prefix)
     return html.Div([
         model_picker(prefix),
-        labelled("Prompt", dcc.Input(id=f"{prefix}-prompt", type="text", debounce=False, className="prompt-input",
+        labelled("Prompt", dcc.Input(id=ids.prompt, type="text", debounce=False, className="prompt-input",
                                      placeholder="type a prompt, press Enter", disabled=True)),
-        html.Button(button, id=f"{prefix}-go", className="go", disabled=True),
+        html.Button(button, id=ids.go, className="go", disabled=True),
     ], className="controls")
 
 
 def settings_panel(prefix: str) -> html.Details:
     """Decoding settings: greedy or sampled, temperature, top-k, seed, new tokens, start signal."""
+    ids = frame_ids(prefix)
     t_lo, t_hi = TEMPERATURE_RANGE
     return html.Details([
         html.Summary("Decoding settings"),
         html.Div([
-            # no min/max on the boxes: the browser would drop an out-of-range value silently, while
-            # the state validator clamps it and says so
-            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", dcc.Input(id=f"{prefix}-new", type="number", step=1)),
-            labelled("Choice", dcc.RadioItems(id=f"{prefix}-greedy", inline=True,
+            # the state validator clamps an out-of-range value and says so (the browser would drop it silently)
+            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", number_box(ids.new)),
+            labelled("Choice", dcc.RadioItems(id=ids.greedy, inline=True,
                                               options=[{"label": "greedy", "value": "greedy"},
                                                        {"label": "sampled", "value": "sample"}])),
-            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", dcc.Input(id=f"{prefix}-temp", type="number", step="any")),
-            labelled("Top-k (0 = all)", dcc.Input(id=f"{prefix}-topk", type="number", step=1)),
-            labelled("Seed", dcc.Input(id=f"{prefix}-seed", type="number", step=1)),
-            dcc.Checklist(id=f"{prefix}-rd", options=[{"label": " release decoder (PE[i], no self-loops)",
+            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", number_box(ids.temp)),
+            labelled("Top-k (0 = all)", number_box(ids.topk)),
+            labelled("Seed", number_box(ids.seed)),
+            dcc.Checklist(id=ids.rd, options=[{"label": " release decoder (PE[i], no self-loops)",
                                                        "value": "rd"}]),
             labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",
-                     dcc.Input(id=f"{prefix}-start", type="text", className="wide")),
+                     dcc.Input(id=ids.start, type="text", className="wide")),
         ], className="settings"),
     ], className="settings-box")
 
 
 def step_controls(prefix: str) -> html.Div:
     """Previous / play-pause / next, a slider and a label; ←/→ keys click prev/next."""
+    ids = frame_ids(prefix)
     return html.Div([
-        html.Button("◀", id=f"{prefix}-prev", className="step-prev", title="previous step (←)"),
-        html.Button("▶ play", id=f"{prefix}-play", className="step-play", title="play / pause"),
-        html.Button("▶", id=f"{prefix}-next", className="step-next", title="next step (→)"),
-        html.Div(dcc.Slider(id=f"{prefix}-slider", min=0, max=1, step=1, value=0, marks=None,
+        html.Button("◀", id=ids.prev, className="step-prev", title="previous step (←)"),
+        html.Button("▶ play", id=ids.play, className="step-play", title="play / pause"),
+        html.Button("▶", id=ids.next, className="step-next", title="next step (→)"),
+        html.Div(dcc.Slider(id=ids.slider, min=0, max=1, step=1, value=0, marks=None,
                             updatemode="drag"), className="step-slider"),
-        html.Span(id=f"{prefix}-step-label", className="step-label"),
-        dcc.Interval(id=f"{prefix}-interval", interval=700, disabled=True),
+        html.Span(id=ids.step_label, className="step-label"),
+        dcc.Interval(id=ids.interval, interval=700, disabled=True),
     ], className="step-controls")
 
 
 def progress_row(prefix: str) -> html.Div:
     """Progress bar, status text and a cancel button for a background job."""
+    ids = frame_ids(prefix)
     return html.Div([
-        html.Progress(id=f"{prefix}-progress", value="0", max="3", className="progress"),
-        html.Span(id=f"{prefix}-status", className="status"),
-        html.Button("Cancel", id=f"{prefix}-cancel", className="cancel", disabled=True),
-    ], id=f"{prefix}-progress-row", className="progress-row")
+        html.Progress(id=ids.progress, value="0", max="3", className="progress"),
+        html.Span(id=ids.status, className="status"),
+        html.Button("Cancel", id=ids.cancel, className="cancel", disabled=True),
+    ], id=ids.progress_row, className="progress-row")
 
 
 def export_row(prefix: str, labels: list[tuple[str, str]]) -> html.Div:
     """Data export buttons (id suffix, label) and their download component."""
+    ids = frame_ids(prefix)
     return html.Div([*(html.Button(label, id=f"{prefix}-{suffix}", className="export-data")
-                       for suffix, label in labels), dcc.Download(id=f"{prefix}-download")],
+                       for suffix, label in labels), dcc.Download(id=ids.download)],
                     className="export-row")

@@ -1,18 +1,16 @@
-"""The organisation page's settings (validated, <-> URL hash) and its computation on the simulator or a checkpoint.
+"""The organisation page's computation on the simulator or a checkpoint (its settings, ``state.OrgSettings``,
+are validated with the rest of the view state).
 
-Hash keys carry an ``o_`` prefix so that they never collide with the path pages' keys; ``m`` (the checkpoint) is
-shared with them. Three sources: the simulator; a checkpoint on a typed stimulus with demonstration brain data
-simulated from the model's own responses (``simulated_brain``); a checkpoint on uploaded recorded data (a
-stimulus, brain data and templates, named in links by their content hashes; see ``uploads``).
+Three sources: the simulator; a checkpoint on a typed stimulus with demonstration brain data simulated from
+the model's own responses (``simulated_brain``); a checkpoint on uploaded recorded data (a stimulus, brain
+data and templates, named in links by their content hashes; see ``uploads``).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -22,22 +20,10 @@ from brillm_core.organization import (
     run_simulation, simulated_brain, stimulus_from_text, stimulus_responses, tokenize_stimulus, words_per_tr,
 )
 
+from .state import OrgSettings
 from .uploads import KINDS, Upload, stimulus_of
 
-MAX_TEXT = 5000
-UPLOAD_KEY = re.compile(r"[0-9a-f]{24}|")
 TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynamic response to return
-CHOICES = {"source": ("sim", "model", "upload"), "kind": ("node_gated", "landscape"), "pool": ("sum", "mean", "last"),
-           "method": ("ols_ar", "ols", "ridge"), "encoding": ("auto", "joint", "per-atom")}
-LIMITS: dict[str, tuple[float, float]] = {
-    "word_rate": (0.5, 10.0), "tr": (0.5, 5.0), "k": (1, 32), "alpha": (0.0, 5.0), "seed": (0, 2**31 - 1),
-    "n_perm": (10, 2000), "n_tr": (60, 600), "nodes": (4, 200), "units": (2, 32), "voxels": (200, 8000),
-    "k_true": (1, 16), "atom": (0, 31),
-}
-VIEW_ONLY = ("atom",)
-SIMULATOR_ONLY = ("n_tr", "nodes", "units", "voxels", "k_true")
-DROPPED = {"sim": ("model", "text", "word_rate", "kind", "pool", *KINDS), "model": (*SIMULATOR_ONLY, *KINDS),
-           "upload": (*SIMULATOR_ONLY, "text")}
 Progress = Callable[[float, str], None]
 
 
@@ -55,105 +41,6 @@ SAMPLE_STIMULUS = (
     "bakery and the church, up the hill to the station, where the clock said ten and the platform "
     "was empty and bright. then far away she heard the train, and she waited, and the light grew."
 )
-
-
-@dataclass(frozen=True)
-class OrgSettings:
-    """Everything the page runs and shows."""
-
-    source: str = "sim"
-    model: str = ""
-    text: str = ""
-    word_rate: float = 2.5
-    tr: float = 1.5
-    kind: str = "node_gated"
-    pool: str = "sum"
-    k: int = 6
-    alpha: float = 0.2
-    seed: int = 0
-    method: str = "ols_ar"
-    encoding: str = "auto"
-    n_perm: int = 200
-    n_tr: int = 200
-    nodes: int = 40
-    units: int = 16
-    voxels: int = 1200
-    k_true: int = 6
-    atom: int = 0
-    stimulus: str = ""  # upload keys (source "upload")
-    brain: str = ""
-    templates: str = ""
-
-    def request(self) -> dict[str, Any]:
-        """What the computation depends on (each source ignores the others' fields)."""
-        return {k: v for k, v in asdict(self).items() if k not in VIEW_ONLY and k not in DROPPED[self.source]}
-
-
-DEFAULT = OrgSettings()
-SHORT = {f.name: ("m" if f.name == "model" else f"o_{f.name}") for f in fields(OrgSettings)}
-
-
-def parse(raw: dict[str, Any]) -> tuple[OrgSettings, list[str]]:
-    """Validated settings from long names (unknown keys ignored); values out of range are clamped with a warning."""
-    values: dict[str, Any] = {}
-    warnings: list[str] = []
-    for f in fields(OrgSettings):
-        if f.name not in raw or raw[f.name] is None:
-            continue
-        value, default = raw[f.name], getattr(DEFAULT, f.name)
-        if f.name in CHOICES:
-            if value not in CHOICES[f.name]:
-                warnings.append(f"{f.name}={value!r} is not one of {', '.join(CHOICES[f.name])}; using {default}")
-                value = default
-        elif f.name in KINDS:  # upload keys
-            value = str(value)
-            if not UPLOAD_KEY.fullmatch(value):
-                warnings.append(f"{f.name}={value[:40]!r} is not an upload key; ignored")
-                value = default
-        elif f.name in ("model", "text"):
-            value = str(value)
-            if len(value) > MAX_TEXT:
-                warnings.append(f"{f.name} is longer than {MAX_TEXT} characters; cut")
-                value = value[:MAX_TEXT]
-        else:
-            lo, hi = LIMITS[f.name]
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = math.nan
-            if not math.isfinite(number):
-                warnings.append(f"{f.name}={value!r} is not a number; using {default}")
-                number = default
-            if not lo <= number <= hi:
-                warnings.append(f"{f.name}={number:g} is outside {lo:g}..{hi:g}; clamped")
-                number = min(max(number, lo), hi)
-            value = int(number) if isinstance(default, int) else number
-        values[f.name] = value
-    return replace(DEFAULT, **values), warnings
-
-
-def to_hash(settings: OrgSettings) -> str:
-    """``#key=value&...`` with the fields that differ from the defaults."""
-    items = [(SHORT[k], f"{v:g}" if isinstance(v, float) else v)
-             for k, v in asdict(settings).items() if v != getattr(DEFAULT, k)]
-    return "#" + urlencode(items) if items else ""
-
-
-def with_other_pages(own: str, current: str | None) -> str:
-    """The page's hash ``own`` plus the keys other pages keep in the link (prompt, step, ...), taken from
-    ``current``, so that leaving this page for another view keeps that view's state."""
-    mine = set(SHORT.values())
-    others = [(k, v) for k, v in parse_qsl((current or "").lstrip("#"), keep_blank_values=True) if k not in mine]
-    if not others:
-        return own or "#"
-    return (own or "#") + ("&" if own else "") + urlencode(others)
-
-
-def from_hash(text: str | None) -> tuple[OrgSettings, list[str]]:
-    """Settings from a URL hash; other pages' keys (except ``m``) are ignored."""
-    long = {v: k for k, v in SHORT.items()}
-    pairs = parse_qsl((text or "").lstrip("#"), keep_blank_values=True)
-    return parse({long[k]: v for k, v in pairs if k in long})
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,14 @@ from . import components as ui
 from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
-from .state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
+from .state import DEFAULT, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
 FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
+# ViewState fields set by the form, the model picker and re-routes: what a result is computed from
+SETTINGS = ("model", "model_b", "prompt", "new_tokens", "greedy", "temperature", "top_k", "seed", "release_decoder",
+            "start_signal", "reroutes")
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class Event:
 
 def stores(prefix: str) -> list[Any]:
     """The page-local URL and stores."""
-    return [dcc.Location(id=f"{prefix}-url", refresh=False), dcc.Store(id=f"{prefix}-state"),
-            dcc.Store(id=f"{prefix}-request"), dcc.Store(id=f"{prefix}-meta")]
+    ids = ui.frame_ids(prefix)
+    return [dcc.Location(id=ids.url, refresh=False), dcc.Store(id=ids.state),
+            dcc.Store(id=ids.request), dcc.Store(id=ids.meta)]
 
 
 def n_steps(meta: Meta | None) -> int:
@@ -69,6 +73,19 @@ def resolve_model(state: ViewState, names: list[str], preferred: str = "") -> tu
         f"The link names checkpoint {shown!r}, which is not in the configured model folders; "
         f"showing {fallback or 'nothing'} instead. Available: {', '.join(names) or 'none'}."
     ]
+
+
+def resolve_other(name: str, model: str, names: list[str], label: str) -> tuple[str, list[str]]:
+    """An allow-listed name for a further checkpoint: as asked, else the first listed one other than
+    ``model`` (with a message when the link named something else)."""
+    if name in names:
+        return name, []
+    other = next((n for n in names if n != model), model)
+    if not name:
+        return other, []
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    return other, [f"The link names {label} {shown!r}, which is not in the configured model folders; "
+                   f"showing {other or 'nothing'} instead."]
 
 
 def stand_in(services: Services, state: ViewState, names: list[str], preferred: str = "") -> str:
@@ -99,12 +116,13 @@ def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -
 def step_event(state: ViewState, trigger: str, prefix: str, slider: Any, meta: Meta | None,
                playing: bool) -> tuple[ViewState, bool]:
     """New state and playing flag after a slider move (prev/next/ticks move it in the browser) or play."""
+    ids = ui.frame_ids(prefix)
     last = max(n_steps(meta) - 1, 0)
     step = clamp_step(state, meta)
-    if trigger == f"{prefix}-slider" and slider is not None:
+    if trigger == ids.slider and slider is not None:
         step = int(slider)
         playing = playing and step < last
-    elif trigger == f"{prefix}-play":
+    elif trigger == ids.play:
         playing = not playing
         if playing and step >= last:
             step = 0
@@ -119,32 +137,33 @@ def background_job(app: Dash, prefix: str, interval: int = 200) -> Callable:
     page's ``{prefix}-request`` store changes; its result goes to ``{prefix}-meta``, its
     progress to the page's progress row (see ``components.progress_row``); Cancel writes a
     note to ``{prefix}-note``."""
+    ids = ui.frame_ids(prefix)
 
-    @app.callback(Output(f"{prefix}-note", "children", allow_duplicate=True), Input(f"{prefix}-cancel", "n_clicks"),
-                  State(f"{prefix}-meta", "data"), prevent_initial_call=True)
+    @app.callback(Output(ids.note, "children", allow_duplicate=True), Input(ids.cancel, "n_clicks"),
+                  State(ids.meta, "data"), prevent_initial_call=True)
     def cancelled(_, meta):
         """Say that the job was cancelled, and what is on screen now."""
         if meta and not meta.get("error") and (meta.get("key") or meta.get("n_steps")):
-            return "Cancelled; the previous result stays on screen (the form and the link keep the new settings)."
+            return "Cancelled; the previous result stays on screen, and the form and the link show its settings again."
         return "Cancelled; nothing was computed. Press the button to run again."
 
     app.clientside_callback(  # a new job's bar starts empty, not at the previous job's "done"
         "function () { return ['0', 'starting…']; }",
-        Output(f"{prefix}-progress", "value", allow_duplicate=True),
-        Output(f"{prefix}-status", "children", allow_duplicate=True),
-        Input(f"{prefix}-request", "data"), prevent_initial_call=True,
+        Output(ids.progress, "value", allow_duplicate=True),
+        Output(ids.status, "children", allow_duplicate=True),
+        Input(ids.request, "data"), prevent_initial_call=True,
     )
 
     return app.callback(
-        Output(f"{prefix}-meta", "data"),
-        Input(f"{prefix}-request", "data"),
+        Output(ids.meta, "data"),
+        Input(ids.request, "data"),
         background=True,
         prevent_initial_call=True,
         interval=interval,
-        progress=[Output(f"{prefix}-progress", "value"), Output(f"{prefix}-status", "children")],
-        running=[(Output(f"{prefix}-go", "disabled"), True, False), (Output(f"{prefix}-cancel", "disabled"), False, True),
-                 (Output(f"{prefix}-progress-row", "className"), "progress-row running", "progress-row")],
-        cancel=[Input(f"{prefix}-cancel", "n_clicks")],
+        progress=[Output(ids.progress, "value"), Output(ids.status, "children")],
+        running=[(Output(ids.go, "disabled"), True, False), (Output(ids.cancel, "disabled"), False, True),
+                 (Output(ids.progress_row, "className"), "progress-row running", "progress-row")],
+        cancel=[Input(ids.cancel, "n_clicks")],
     )
 Job = Callable[[Services, Checkpoint, ViewState, Progress], Meta]
 
@@ -180,103 +199,182 @@ class PathPage:
     default_prompt: str = ""  # run when the page is opened with an empty link
     needs_prompt: bool = False  # the go button with an empty prompt says so
     client_steps: bool = False  # the step lives in the browser (stepping.register); the reducer only reads it
+    # more checkpoint pickers: (ViewState field, what a message calls it), shown by ``{prefix}-{field}`` ('_' as
+    # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
+    pickers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ids(self) -> ui.FrameIds:
+        """The page's frame ids."""
+        return ui.frame_ids(self.prefix)
+
+    @property
+    def picker_ids(self) -> list[str]:
+        """Ids of the page's further checkpoint pickers."""
+        return [ui.field_id(self.prefix, name.replace("_", "-")) for name, _ in self.pickers]
+
+    @property
+    def form_ids(self) -> list[str]:
+        """Ids of the controls the go button reads: the prompt, the settings and the page's own fields."""
+        return [getattr(self.ids, f) for f in FORM] + [ui.field_id(self.prefix, f) for f in self.extra_form]
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
     """The reducer and the background job of one page."""
+    ids = page.ids
     p = page.prefix
-    form_ids = [f"{p}-{f}" for f in (*FORM, *page.extra_form)]
-    step_ids = [f"{p}-slider", f"{p}-play"]
+    form_ids = page.form_ids
     shows = [e.show for e in page.events if e.show]
     outputs: dict[str, Any] = {
-        "state": Output(f"{p}-state", "data"), "request": Output(f"{p}-request", "data"),
-        "hash": Output(f"{p}-url", "hash"), "model": Output(f"{p}-model", "value"),
-        "options": Output(f"{p}-model", "options"), "form": [Output(i, "value") for i in form_ids],
-        "shows": [out for out, _ in shows], "msg": Output(f"{p}-msg-state", "children"),
-        "locked": [Output(f"{p}-prompt", "disabled"), Output(f"{p}-go", "disabled")],
+        "state": Output(ids.state, "data"), "request": Output(ids.request, "data"),
+        "hash": Output(ids.url, "hash"), "model": Output(ids.model, "value"),
+        "options": Output(ids.model, "options"), "form": [Output(i, "value") for i in form_ids],
+        "shows": [out for out, _ in shows], "msg": Output(ids.msg_state, "children"),
+        "locked": [Output(ids.prompt, "disabled"), Output(ids.go, "disabled")],
+        "pickers": [Output(i, "value") for i in page.picker_ids],
+        "picker_options": [Output(i, "options") for i in page.picker_ids],
     }
     inputs: dict[str, Any] = {
-        "url": Input(f"{p}-url", "hash"), "go": Input(f"{p}-go", "n_clicks"),
-        "submit": Input(f"{p}-prompt", "n_submit"), "model": Input(f"{p}-model", "value"),
-        "events": [e.input for e in page.events], "current": State(f"{p}-state", "data"),
-        "meta": State(f"{p}-meta", "data"), "form": [State(i, "value") for i in form_ids],
+        "url": Input(ids.url, "hash"), "go": Input(ids.go, "n_clicks"),
+        "submit": Input(ids.prompt, "n_submit"), "model": Input(ids.model, "value"),
+        "cancel": Input(ids.cancel, "n_clicks"),
+        "events": [e.input for e in page.events], "current": State(ids.state, "data"),
+        "meta": State(ids.meta, "data"), "form": [State(i, "value") for i in form_ids],
+        "picked": [Input(i, "value") for i in page.picker_ids],
     }
     if page.steps and page.client_steps:
-        outputs.update(slider=Output(f"{p}-slider", "value"))
-        inputs.update(slider=State(f"{p}-slider", "value"))
+        outputs.update(slider=Output(ids.slider, "value"))
+        inputs.update(slider=State(ids.slider, "value"))
     elif page.steps:
-        outputs.update(slider=Output(f"{p}-slider", "value"), stopped=Output(f"{p}-interval", "disabled"),
-                       play=Output(f"{p}-play", "children"))
-        inputs.update(slider=Input(f"{p}-slider", "value"), play=Input(f"{p}-play", "n_clicks"),
-                      stopped=State(f"{p}-interval", "disabled"))
+        outputs.update(slider=Output(ids.slider, "value"), stopped=Output(ids.interval, "disabled"),
+                       play=Output(ids.play, "children"))
+        inputs.update(slider=Input(ids.slider, "value"), play=Input(ids.play, "n_clicks"),
+                      stopped=State(ids.interval, "disabled"))
     if page.steps:
         stepping.register_keys(app, p)
 
     @app.callback(output=outputs, inputs=inputs)
-    def reduce(url, model, events, current, meta, form, slider=None, stopped=True, **_clicks):
-        """Every user event -> one new state, written to the stores and the URL hash."""
-        trigger = _id_name(ctx.triggered_id or "")
-        out: dict[str, Any] = {k: no_update for k in outputs}
-        out["form"] = [no_update] * len(form_ids)
-        out["shows"] = [no_update] * len(shows)
-        out["locked"] = [no_update] * 2
+    def on_event(**values: Any) -> dict[str, Any]:
+        """Every user event -> one new state (see ``reduce``)."""
         names = services.registry.names()
-        playing = not stopped
-        old = from_dict(current)[0] if current else None
-        if old is not None and page.client_steps and slider is not None:
-            old = old.with_(step=slider)  # the step on screen, moved in the browser
-        if old is None or trigger == f"{p}-url":
-            state, warnings = from_hash(url)
-            if old is not None and to_hash(state) == to_hash(old):
-                return out  # our own hash write coming back
-            if old is None and not (url or "").strip("#") and page.default_prompt:
-                state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
-            state, more = resolve_model(state, names, stand_in(services, state, names, page.default_model))
-            out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
-                       options=[{"label": n, "value": n} for n in names], model=state.model,
-                       msg=ui.messages([], warnings + more), locked=[False, False])
-        elif trigger in (f"{p}-go", f"{p}-prompt"):
-            state, warnings = apply_form(old, form, page.extra_form)
-            errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
-            out["msg"] = ui.messages(errors, warnings)
-        elif trigger == f"{p}-model":
-            state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
-        elif trigger in step_ids:
-            state, playing = step_event(old, trigger, p, slider, meta, playing)
-        else:
-            state = old
-            for event, value in zip(page.events, events):
-                if trigger == _id_name(event.input.component_id):
-                    state = event.apply(old, value, meta or {})
-            # controls that show the state follow it, except the one being typed in
-            out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
-                            for e in page.events if e.show]
-        if trigger in (f"{p}-go", f"{p}-prompt"):
-            # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
-            runs = sum(v or 0 for v in (_clicks.get("go"), _clicks.get("submit")))
-            out["request"] = {**page.request(state), "run": runs}
-        elif old is None or page.request(state) != page.request(old):
-            out["request"] = page.request(state)
-        out.update(state=to_dict(state), hash=to_hash(state) or "#")
-        if page.steps and page.client_steps:
-            out.update(slider=state.step if old is None or state.step != old.step else no_update)
-        elif page.steps:
-            out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
-        return out
+        return reduce(page, _id_name(ctx.triggered_id or ""), names, lambda s: stand_in(services, s, names,
+                                                                                         page.default_model), **values)
 
     @background_job(app, p)
     def job(set_progress, request):
         """Load the checkpoint and run the page's job, reporting progress."""
-        state, _ = from_dict(request or {})
-        meta: Meta = {"request": request, "n_steps": 0, "error": ""}
-        try:
-            set_progress(("0", "loading checkpoint…"))
-            checkpoint = services.registry.load(state.model)
-            meta.update(page.job(services, checkpoint, state, set_progress))
-        except BriLLMError as exc:
-            meta["error"] = str(exc)
-        set_progress(("3", "done"))
-        return meta
+        return run_job(services, page, set_progress, request)
+
+
+def run_job(services: Services, page: PathPage, set_progress: Progress, request: dict[str, Any] | None) -> Meta:
+    """Load the checkpoint and run the page's job; the meta carries the request it answers."""
+    state, _ = from_dict(request or {})
+    meta: Meta = {"request": request, "n_steps": 0, "error": ""}
+    try:
+        set_progress(("0", "loading checkpoint…"))
+        checkpoint = services.registry.load(state.model)
+        meta.update(page.job(services, checkpoint, state, set_progress))
+    except BriLLMError as exc:
+        meta["error"] = str(exc)
+    set_progress(("3", "done"))
+    return meta
+
+
+def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a state that the form, the model picker and re-routes set (what a result was computed from)."""
+    data = to_dict(state)
+    return {f: data[f] for f in (*SETTINGS, *extra)}
+
+
+def request_for(page: PathPage, state: ViewState) -> dict[str, Any]:
+    """The job's request: what fixes the result, plus the settings it was made from (restored by Cancel)."""
+    return {**page.request(state), "settings": settings(state, page.extra_form)}
+
+
+def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()) -> ViewState:
+    """``state`` with the settings of the result on screen (``meta``'s request) or, when nothing was computed,
+    empty settings for the same checkpoint; view knobs (step, node, ...) stay as they are."""
+    request = (meta or {}).get("request")
+    if request:
+        shown = request.get("settings") or request
+    else:
+        shown = {**settings(DEFAULT, extra), "model": state.model}
+    return from_dict({**to_dict(state), **{k: v for k, v in shown.items() if k in (*SETTINGS, *extra)}})[0]
+
+
+def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
+           model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
+           picked: list[Any] = (), slider: Any = None, stopped: bool = True, **clicks: Any) -> dict[str, Any]:
+    """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
+    checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed)."""
+    ids = page.ids
+    p = page.prefix
+    shows = [e.show for e in page.events if e.show]
+    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg")}
+    pickers = [name for name, _ in page.pickers]
+    out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
+               locked=[no_update] * 2, pickers=[no_update] * len(pickers), picker_options=[no_update] * len(pickers))
+    if page.steps and page.client_steps:
+        out["slider"] = no_update
+    elif page.steps:
+        out.update(slider=no_update, stopped=no_update, play=no_update)
+    playing = not stopped
+    old = from_dict(current)[0] if current else None
+    if old is not None and page.client_steps and slider is not None:
+        old = old.with_(step=slider)  # the step on screen, moved in the browser
+    if old is None or trigger == ids.url:
+        state, warnings = from_hash(url)
+        if old is not None and to_hash(state) == to_hash(old):
+            return out  # our own hash write coming back
+        if old is None and not (url or "").strip("#") and page.default_prompt:
+            state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
+        state, more = resolve_model(state, names, fallback(state))
+        for name, label in page.pickers:
+            other, said = resolve_other(getattr(state, name), state.model, names, label)
+            state, more = state.with_(**{name: other}), more + said
+        options = [{"label": n, "value": n} for n in names]
+        out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
+                   options=options, model=state.model, msg=ui.messages([], warnings + more), locked=[False, False],
+                   pickers=[getattr(state, name) for name in pickers], picker_options=[options] * len(pickers))
+    elif trigger == ids.cancel:
+        # the job stopped: the form, the pickers and the link show what is on screen again
+        state = shown_state(old, meta, page.extra_form)
+        out.update(form=form_values(state, page.extra_form), shows=[show(state) for _, show in shows],
+                   model=state.model, pickers=[getattr(state, name) for name in pickers])
+    elif trigger in (ids.go, ids.prompt):
+        state, warnings = apply_form(old, form, page.extra_form)
+        errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
+        out["msg"] = ui.messages(errors, warnings)
+    elif trigger == ids.model:
+        state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
+    elif trigger in page.picker_ids:
+        name, value = pickers[page.picker_ids.index(trigger)], picked[page.picker_ids.index(trigger)]
+        state = old.with_(**{name: value if value in names else getattr(old, name)}, reroutes=[], step=0)
+    elif trigger in (ids.slider, ids.play):
+        state, playing = step_event(old, trigger, p, slider, meta, playing)
+    else:
+        state = old
+        for event, value in zip(page.events, events):
+            if trigger == _id_name(event.input.component_id):
+                state = event.apply(old, value, meta or {})
+        # controls that show the state follow it, except the one being typed in
+        out["shows"] = [no_update if trigger == _id_name(e.input.component_id) else e.show[1](state)
+                        for e in page.events if e.show]
+        # and the checkpoint pickers, when an event chose another checkpoint (Compare's swap)
+        out["model"] = state.model if state.model != old.model else no_update
+        out["pickers"] = [getattr(state, n) if getattr(state, n) != getattr(old, n) else no_update for n in pickers]
+    if trigger in (ids.go, ids.prompt):
+        # pressing the button always runs, also after a cancel or with unchanged settings (then from the cache)
+        runs = sum(v or 0 for v in (clicks.get("go"), clicks.get("submit")))
+        out["request"] = {**request_for(page, state), "run": runs}
+    elif trigger != ids.cancel and (old is None or page.request(state) != page.request(old)):
+        out["request"] = request_for(page, state)
+    out.update(state=to_dict(state), hash=to_hash(state) or "#")
+    if page.steps and page.client_steps:
+        out.update(slider=state.step if old is None or state.step != old.step else no_update)
+    elif page.steps:
+        out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
+    return out
 
 
 def _id_name(component_id: Any) -> str:
@@ -302,14 +400,15 @@ def meta_errors(meta: Meta | None) -> list[str]:
 
 def page_frame(prefix: str, button: str = "Generate") -> list[Any]:
     """Stores, message areas, prompt row, settings and the progress row of a path page."""
+    ids = ui.frame_ids(prefix)
     return [
         *stores(prefix),
-        ui.message_box(f"{prefix}-msg-state"),
-        ui.message_box(f"{prefix}-msg"),
+        ui.message_box(ids.msg_state),
+        ui.message_box(ids.msg),
         ui.prompt_row(prefix, button),
         ui.settings_panel(prefix),
         ui.progress_row(prefix),
-        html.Div(id=f"{prefix}-note", className="note"),
+        html.Div(id=ids.note, className="note"),
     ]
 
 
@@ -322,12 +421,13 @@ def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: 
     """A page's CSV and JSON buttons: ``build(meta, state)`` gives the table and the JSON data
     (None when there is nothing to export); the JSON carries the view state (with the step on
     screen, read from the slider on pages that step in the browser)."""
-    step = [State(f"{prefix}-slider", "value")] if client_steps else []
+    ids = ui.frame_ids(prefix)
+    step = [State(ids.slider, "value")] if client_steps else []
 
     @app.callback(
-        Output(f"{prefix}-download", "data"),
-        Input(f"{prefix}-csv", "n_clicks"), Input(f"{prefix}-json", "n_clicks"),
-        State(f"{prefix}-meta", "data"), State(f"{prefix}-state", "data"), *step,
+        Output(ids.download, "data"),
+        Input(ids.csv, "n_clicks"), Input(ids.json, "n_clicks"),
+        State(ids.meta, "data"), State(ids.state, "data"), *step,
         prevent_initial_call=True,
     )
     def export(_csv, _json, meta, state_data, slider=None):
@@ -337,6 +437,6 @@ def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: 
         if built is None:
             return no_update
         frame, data = built
-        if ctx.triggered_id == f"{prefix}-csv":
+        if ctx.triggered_id == ids.csv:
             return dcc.send_data_frame(frame.to_csv, csv_name, index=False)
         return {"content": export_document(view, state, data), "filename": json_name}

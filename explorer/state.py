@@ -1,16 +1,19 @@
 """View state: one validated, clamped record shared by every page, <-> URL hash <-> JSON.
 
 The URL hash (``#m=tiny&p=hello&s=3``) holds everything a view shows, so a copied link
-is a permalink. Parsing never trusts the input: unknown keys are ignored, numbers are
-clamped to the named limits below, and every value that had to change is reported as a
-warning the page shows. The model name is only a name; ``registry`` resolves it against
-the allow-listed folders.
+is a permalink, and an exported view file holds the same record, so it reopens the view
+as it was. Parsing never trusts the input: unknown keys are ignored, numbers are clamped
+to the named limits below, and every value that had to change is reported as a warning
+the page shows. The model name is only a name; ``registry`` resolves it against the
+allow-listed folders. The Functional organisation page's settings are a part of the
+record (``ViewState.org``, hash keys ``o_...``), validated here like every other field.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -29,6 +32,70 @@ MAX_HOPS = 32
 MAX_BRANCH = 64
 MAX_BEAM = 1024
 MAX_START_SIGNAL = 4096
+MAX_NAME_CHARS = 200
+MAX_NODE = 10_000_000
+MAX_TOP_K = 1_000_000
+
+# Functional organisation (``OrgSettings``)
+MAX_STIMULUS_CHARS = 5000
+WORD_RATE_RANGE = (0.5, 10.0)  # words per second
+TR_RANGE = (0.5, 5.0)  # seconds per volume
+MAX_ATOMS = 32
+ALPHA_RANGE = (0.0, 5.0)  # sparsity of the dictionary learning
+PERMUTATION_RANGE = (10, 2000)
+VOLUME_RANGE = (60, 600)  # the simulator's sizes from here on
+SIM_NODE_RANGE = (4, 200)
+UNIT_RANGE = (2, 32)
+VOXEL_RANGE = (200, 8000)
+MAX_TRUE_ATOMS = 16
+UPLOAD_KINDS = ("stimulus", "brain", "templates")
+UPLOAD_KEY = re.compile(r"[0-9a-f]{24}|")  # a content hash (see ``uploads``), or none
+ORG_CHOICES = {"source": ("sim", "model", "upload"), "kind": ("node_gated", "landscape"),
+               "pool": ("sum", "mean", "last"), "method": ("ols_ar", "ols", "ridge"),
+               "encoding": ("auto", "joint", "per-atom")}
+ORG_LIMITS: dict[str, tuple[float, float]] = {
+    "word_rate": WORD_RATE_RANGE, "tr": TR_RANGE, "k": (1, MAX_ATOMS), "alpha": ALPHA_RANGE, "seed": (0, MAX_SEED),
+    "n_perm": PERMUTATION_RANGE, "n_tr": VOLUME_RANGE, "nodes": SIM_NODE_RANGE, "units": UNIT_RANGE,
+    "voxels": VOXEL_RANGE, "k_true": (1, MAX_TRUE_ATOMS), "atom": (0, MAX_ATOMS - 1),
+}
+ORG_VIEW_ONLY = ("atom",)  # what the page shows of a result, not what it computes
+SIMULATOR_ONLY = ("n_tr", "nodes", "units", "voxels", "k_true")
+ORG_IGNORED = {"sim": ("text", "word_rate", "kind", "pool", *UPLOAD_KINDS), "model": (*SIMULATOR_ONLY, *UPLOAD_KINDS),
+               "upload": (*SIMULATOR_ONLY, "text")}  # fields each data source does not read
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """What the Functional organisation page runs and shows (the checkpoint is ``ViewState.model``)."""
+
+    source: str = "sim"
+    text: str = ""
+    word_rate: float = 2.5
+    tr: float = 1.5
+    kind: str = "node_gated"
+    pool: str = "sum"
+    k: int = 6
+    alpha: float = 0.2
+    seed: int = 0
+    method: str = "ols_ar"
+    encoding: str = "auto"
+    n_perm: int = 200
+    n_tr: int = 200
+    nodes: int = 40
+    units: int = 16
+    voxels: int = 1200
+    k_true: int = 6
+    atom: int = 0
+    stimulus: str = ""  # upload keys (source "upload")
+    brain: str = ""
+    templates: str = ""
+
+    def request(self) -> dict[str, Any]:
+        """What the computation depends on (each source ignores the others' fields)."""
+        return {k: v for k, v in asdict(self).items() if k not in ORG_VIEW_ONLY and k not in ORG_IGNORED[self.source]}
+
+
+ORG_DEFAULT = OrgSettings()
 
 
 @dataclass(frozen=True)
@@ -52,6 +119,7 @@ class ViewState:
     branch: int = 5
     beam: int = 64
     model_b: str = ""  # the second checkpoint of the Compare view
+    org: OrgSettings = ORG_DEFAULT  # the Functional organisation page's settings
 
     def request(self) -> dict[str, Any]:
         """The part of the state that determines the trace (everything but view knobs)."""
@@ -81,10 +149,12 @@ _SHORT = {
     "node": "node", "graph_k": "gk", "hops": "h", "branch": "b", "beam": "bm",
     "model_b": "mb",
 }
+_ORG_SHORT = {f.name: f"o_{f.name}" for f in fields(OrgSettings)}
 _LONG = {v: k for k, v in _SHORT.items()}
+_ORG_LONG = {v: k for k, v in _ORG_SHORT.items()}
 _INT_LIMITS = {
-    "new_tokens": (0, MAX_NEW_TOKENS), "top_k": (0, 1_000_000), "seed": (0, MAX_SEED), "step": (0, MAX_STEP),
-    "node": (-1, 10_000_000), "graph_k": (1, MAX_GRAPH_K), "hops": (1, MAX_HOPS), "branch": (1, MAX_BRANCH),
+    "new_tokens": (0, MAX_NEW_TOKENS), "top_k": (0, MAX_TOP_K), "seed": (0, MAX_SEED), "step": (0, MAX_STEP),
+    "node": (-1, MAX_NODE), "graph_k": (1, MAX_GRAPH_K), "hops": (1, MAX_HOPS), "branch": (1, MAX_BRANCH),
     "beam": (1, MAX_BEAM),
 }
 
@@ -95,10 +165,8 @@ class _Checker:
 
     warnings: list[str] = field(default_factory=list)
 
-    def integer(self, name: str, raw: Any) -> int:
-        """An int clamped to the field's limits; the default when unreadable."""
-        lo, hi = _INT_LIMITS[name]
-        default = getattr(DEFAULT, name)
+    def integer(self, name: str, raw: Any, lo: int, hi: int, default: int) -> int:
+        """An int clamped to [lo, hi]; the default when unreadable."""
         try:
             value = int(float(raw)) if not isinstance(raw, bool) else int(raw)
         except (TypeError, ValueError, OverflowError):
@@ -110,9 +178,8 @@ class _Checker:
             value = clamped
         return value
 
-    def number(self, name: str, raw: Any, lo: float, hi: float) -> float:
-        """A finite float clamped to [lo, hi]."""
-        default = getattr(DEFAULT, name)
+    def number(self, name: str, raw: Any, lo: float, hi: float, default: float) -> float:
+        """A finite float clamped to [lo, hi]; the default when unreadable."""
         try:
             value = float(raw)
         except (TypeError, ValueError):
@@ -124,7 +191,7 @@ class _Checker:
             self.warnings.append(f"{name}={value:g} is outside {lo:g}..{hi:g}; using {min(max(value, lo), hi):g}")
         return min(max(value, lo), hi)
 
-    def flag(self, name: str, raw: Any) -> bool:
+    def flag(self, name: str, raw: Any, default: bool) -> bool:
         """A boolean from 1/0/true/false."""
         if isinstance(raw, bool):
             return raw
@@ -133,8 +200,23 @@ class _Checker:
             return True
         if text in ("0", "false", "no", "off", ""):
             return False
-        self.warnings.append(f"{name}={raw!r} is not 0 or 1; using {int(getattr(DEFAULT, name))}")
-        return getattr(DEFAULT, name)
+        self.warnings.append(f"{name}={raw!r} is not 0 or 1; using {int(default)}")
+        return default
+
+    def choice(self, name: str, raw: Any, options: tuple[str, ...], default: str) -> str:
+        """One of ``options``; the default otherwise."""
+        if raw in options:
+            return raw
+        self.warnings.append(f"{name}={str(raw)[:40]!r} is not one of {', '.join(options)}; using {default}")
+        return default
+
+    def key(self, name: str, raw: Any) -> str:
+        """An upload's content hash (or none); anything else is ignored."""
+        value = str(raw)
+        if UPLOAD_KEY.fullmatch(value):
+            return value
+        self.warnings.append(f"{name}={value[:40]!r} is not an upload key; ignored")
+        return ""
 
     def text(self, name: str, raw: Any, limit: int) -> str:
         """A string cut to ``limit`` characters."""
@@ -179,28 +261,56 @@ class _Checker:
 
 
 def from_dict(data: dict[str, Any]) -> tuple[ViewState, list[str]]:
-    """A validated state from long field names; unknown keys are ignored. Returns warnings."""
+    """A validated state from long field names (the organisation's under ``org``); unknown keys are
+    ignored. Returns warnings."""
     check = _Checker()
     values: dict[str, Any] = {}
     for f in fields(ViewState):
         if f.name not in data:
             continue
-        raw = data[f.name]
+        raw, default = data[f.name], getattr(DEFAULT, f.name)
+        if f.name == "org":
+            raw = asdict(raw) if isinstance(raw, OrgSettings) else raw
+            if not isinstance(raw, dict):
+                check.warnings.append("org is not a set of settings; using the defaults")
+                continue
         if f.name in _INT_LIMITS:
-            values[f.name] = check.integer(f.name, raw)
+            values[f.name] = check.integer(f.name, raw, *_INT_LIMITS[f.name], default)
         elif f.name in ("greedy", "release_decoder"):
-            values[f.name] = check.flag(f.name, raw)
+            values[f.name] = check.flag(f.name, raw, default)
         elif f.name == "temperature":
-            values[f.name] = check.number(f.name, raw, *TEMPERATURE_RANGE)
+            values[f.name] = check.number(f.name, raw, *TEMPERATURE_RANGE, default)
         elif f.name == "prompt":
             values[f.name] = check.text(f.name, raw, MAX_PROMPT_CHARS)
         elif f.name in ("model", "model_b"):
-            values[f.name] = check.text(f.name, raw, 200)
+            values[f.name] = check.text(f.name, raw, MAX_NAME_CHARS)
         elif f.name == "start_signal":
             values[f.name] = check.floats(f.name, raw)
         elif f.name == "reroutes":
             values[f.name] = check.pairs(f.name, raw)
+        elif f.name == "org":
+            values[f.name] = _org_from_dict(raw, check)
     return replace(DEFAULT, **values), check.warnings
+
+
+def _org_from_dict(data: dict[str, Any], check: _Checker) -> OrgSettings:
+    """Validated organisation settings (warnings go to ``check``)."""
+    values: dict[str, Any] = {}
+    for f in fields(OrgSettings):
+        if data.get(f.name) is None:
+            continue
+        raw, default = data[f.name], getattr(ORG_DEFAULT, f.name)
+        if f.name in ORG_CHOICES:
+            values[f.name] = check.choice(f.name, raw, ORG_CHOICES[f.name], default)
+        elif f.name in UPLOAD_KINDS:
+            values[f.name] = check.key(f.name, raw)
+        elif f.name == "text":
+            values[f.name] = check.text(f.name, raw, MAX_STIMULUS_CHARS)
+        elif isinstance(default, int):
+            values[f.name] = check.integer(f.name, raw, *(int(v) for v in ORG_LIMITS[f.name]), default)
+        else:
+            values[f.name] = check.number(f.name, raw, *ORG_LIMITS[f.name], default)
+    return replace(ORG_DEFAULT, **values)
 
 
 def to_dict(state: ViewState) -> dict[str, Any]:
@@ -227,6 +337,9 @@ def to_hash(state: ViewState) -> str:
         elif isinstance(value, float):
             value = f"{value:g}"
         items.append((short, value))
+    for name, value in asdict(state.org).items():
+        if value != getattr(ORG_DEFAULT, name):
+            items.append((_ORG_SHORT[name], f"{value:g}" if isinstance(value, float) else value))
     return "#" + urlencode(items) if items else ""
 
 
@@ -235,10 +348,12 @@ def from_hash(text: str | None) -> tuple[ViewState, list[str]]:
     raw = (text or "").lstrip("#")
     if len(raw) > 4 * MAX_PROMPT_CHARS + 2000:
         return DEFAULT, ["the link is too long; its settings were ignored"]
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {"org": {}}
     for key, value in parse_qsl(raw, keep_blank_values=True):
         if key in _LONG:
             data[_LONG[key]] = value
+        elif key in _ORG_LONG:
+            data["org"][_ORG_LONG[key]] = value
     return from_dict(data)
 
 

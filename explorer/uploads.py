@@ -19,9 +19,9 @@ from brillm_core.organization import (
 )
 
 from .cache import ResultCache
+from .state import UPLOAD_KINDS as KINDS
 
 MAX_UPLOAD_BYTES = 32 * 2**20
-KINDS = ("stimulus", "brain", "templates")
 TRANSCRIPT_SUFFIXES = (".csv", ".tsv")
 
 

@@ -20,12 +20,23 @@ from ..compute import settings_of
 from ..context import Services
 from ..figures import common
 from ..figures import compare as figs
-from ..pathview import FORM, Meta
-from ..state import ViewState, export_document, from_dict, from_hash, to_dict, to_hash
+from ..pathview import Meta
+from ..state import ViewState, export_document, from_dict, to_hash
 
 NAME, PATH, ORDER = "Compare", "/compare", 3
 P = "cp"
-FIGURES = [f"{P}-ranks", f"{P}-js"]
+
+
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    model_b, swap = f"{P}-model-b", f"{P}-swap"
+    paths, divergence, ranks, js = f"{P}-paths", f"{P}-divergence", f"{P}-ranks", f"{P}-js"
+    edges, loss, edges_csv, chip = f"{P}-edges", f"{P}-loss", f"{P}-edges-csv", f"{P}-chip"
+
+
+FIGURES = [ID.ranks, ID.js]
 TOP_EDGES = 50
 NUMBER = Format(precision=5, scheme=Scheme.decimal_or_exponent)
 NUMERIC = ("weight_change", "bias_change")
@@ -46,29 +57,29 @@ HELP = [
 
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
-    picker_b = ui.labelled("Checkpoint B", dcc.Dropdown(id=f"{P}-model-b", clearable=False, className="model-picker"))
+    picker_b = ui.labelled("Checkpoint B", dcc.Dropdown(id=ID.model_b, clearable=False, className="model-picker"))
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.stores(P),
-        ui.message_box(f"{P}-msg-state"), ui.message_box(f"{P}-msg"),
+        ui.message_box(ID.frame.msg_state), ui.message_box(ID.frame.msg),
         ui.prompt_row(P, "Compare"),
-        html.Div([picker_b, html.Button("Swap A and B", id=f"{P}-swap")], className="controls"),
-        ui.settings_panel(P), ui.progress_row(P), html.Div(id=f"{P}-note", className="note"),
+        html.Div([picker_b, html.Button("Swap A and B", id=ID.swap)], className="controls"),
+        ui.settings_panel(P), ui.progress_row(P), html.Div(id=ID.frame.note, className="note"),
         *stepping.components(P, len(FIGURES)),
         html.Div([
-            html.Div(id=f"{P}-paths"),
-            html.P(id=f"{P}-divergence", className="divergence"),
+            html.Div(id=ID.paths),
+            html.P(id=ID.divergence, className="divergence"),
             ui.step_controls(P),
-            html.Div([ui.figure_panel(f"{P}-ranks", "rank and probability"),
-                      ui.figure_panel(f"{P}-js", "JS divergence")], className="grid2"),
-        ], id=f"{P}-views", style={"display": "none"}),
+            html.Div([ui.figure_panel(ID.ranks, "rank and probability"),
+                      ui.figure_panel(ID.js, "JS divergence")], className="grid2"),
+        ], id=ID.frame.views, style={"display": "none"}),
         html.H3("Edges whose parameters changed most"),
         dash_table.DataTable(
-            id=f"{P}-edges", page_size=15, sort_action="native",
+            id=ID.edges, page_size=15, sort_action="native",
             columns=edge_columns(EDGE_COLUMNS),
             style_cell={"fontFamily": "ui-monospace, monospace", "fontSize": "0.85em"},
             style_data_conditional=[{"if": {"filter_query": "{own_row_change} = gained"}, "backgroundColor": "#e8f5e9"},
                                     {"if": {"filter_query": "{own_row_change} = lost"}, "backgroundColor": "#ffebee"}]),
-        ui.figure_panel(f"{P}-loss", "training loss"),
+        ui.figure_panel(ID.loss, "training loss"),
         ui.export_row(P, [("csv", "Steps CSV"), ("edges-csv", "Edges CSV"),
                           ("json", "Comparison JSON (with view state)")]),
     ], className="page")
@@ -85,32 +96,14 @@ def shown_edge_columns(records: list[dict[str, Any]]) -> list[str]:
     return [c for c in EDGE_COLUMNS if c != "own_row_change" or any(r.get(c) for r in records)]
 
 
-def parse_hash(url: str | None) -> tuple[ViewState, str, list[str]]:
-    """The view state, checkpoint B's name and warnings from a URL hash."""
-    state, warnings = from_hash(url)
-    return state, state.model_b, warnings
-
-
-def compare_hash(state: ViewState, model_b: str) -> str:
-    """The URL hash of a state and checkpoint B."""
-    return to_hash(state.with_(model_b=model_b)) or "#"
-
-
-def resolve_b(model_b: str, model_a: str, names: list[str]) -> tuple[str, list[str]]:
-    """An allow-listed name for B: as asked, else the first checkpoint other than A (with a message if asked)."""
-    if model_b in names:
-        return model_b, []
-    other = next((n for n in names if n != model_a), model_a)
-    if not model_b:
-        return other, []
-    shown = model_b if len(model_b) <= 60 else model_b[:60] + "..."
-    return other, [f"The link names checkpoint B {shown!r}, which is not in the configured model folders; "
-                   f"showing {other or 'nothing'} instead."]
-
-
-def request_of(state: ViewState, model_b: str) -> dict[str, Any]:
+def request_of(state: ViewState) -> dict[str, Any]:
     """What a comparison depends on."""
-    return {**state.request(), "model_b": model_b}
+    return {**state.request(), "model_b": state.model_b}
+
+
+def swap(state: ViewState, _clicks: Any, _meta: Meta) -> ViewState:
+    """Swap A and B."""
+    return state.with_(model=state.model_b, model_b=state.model, reroutes=[], step=0)
 
 
 def comparison_for(cache: ResultCache, a: Checkpoint, b: Checkpoint, state: ViewState) -> PathComparison:
@@ -131,7 +124,7 @@ def path_chips(trace: Trace, first: int | None, label: str, colour: str, token: 
     for i, cls in enumerate(chip_classes(trace, first)):
         note = f"; first divergence (step {first})" if "diverge" in cls else ""
         items.append(html.Span(common.show_token(token(int(trace.path[i]))), className=cls,
-                               id={"type": f"{P}-chip", "index": offset + i},
+                               id={"type": ID.chip, "index": offset + i},
                                title=common.token_hover(int(trace.path[i]), token) + note))
     return html.Div(items, className="chips")
 
@@ -157,8 +150,8 @@ def step_store(comparison: PathComparison, frame: pd.DataFrame, token: Any) -> s
     js = figs.js_bars(frame, first).to_plotly_json()
     steps = len(frame)
     return stepping.store(step_labels(frame, token),
-                          [stepping.cursor(f"{P}-ranks", ranks, stepping.cursor_frames(ranks, steps)),
-                           stepping.cursor(f"{P}-js", js, stepping.cursor_frames(js, steps))],
+                          [stepping.cursor(ID.ranks, ranks, stepping.cursor_frames(ranks, steps)),
+                           stepping.cursor(ID.js, js, stepping.cursor_frames(js, steps))],
                           chip_classes(comparison.trace_a, first) + chip_classes(comparison.trace_b, first),
                           [0, comparison.trace_a.num_steps + 1])
 
@@ -178,149 +171,97 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", double_precision=15))
 
 
+def compare_work(services: Services, a: Checkpoint, state: ViewState, progress: pathview.Progress) -> Meta:
+    """Load B, check the vocabularies, compare the paths (when there is a prompt) and the edges (cached)."""
+    b = services.registry.load(state.model_b)
+    check_same_vocabulary(a, b)
+    meta: Meta = {"edge_error": ""}
+    if state.prompt:
+        progress(("2", "running both models on the prompt…"))
+        meta["n_steps"] = comparison_for(services.cache, a, b, state).trace_a.num_steps
+    progress(("2.5", "measuring edge changes…"))
+    try:
+        edges_for(services.cache, a, b)
+    except BriLLMError as exc:
+        meta["edge_error"] = str(exc)
+    return meta
+
+
+PAGE = pathview.PathPage(P, [pathview.Event(Input(ID.swap, "n_clicks"), swap)], job=compare_work, request=request_of,
+                         client_steps=True, pickers=(("model_b", "checkpoint B"),))
+
+
+def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
+    """Both paths, the per-step charts, the edge table and the loss curves (order of ``RENDERED``)."""
+    empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
+    if not meta or meta.get("error"):
+        return ([], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages(pathview.meta_errors(meta)),
+                no_update, no_update)
+    state, _ = from_dict(meta["request"])
+    names = (state.model, meta["request"]["model_b"])
+    try:
+        a, b = (services.registry.load(n) for n in names)
+    except BriLLMError as exc:  # removed or corrupted since the job ran
+        return [], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages([str(exc)]), no_update, no_update
+    errors = [meta["edge_error"]] if meta.get("edge_error") else []
+    edges = [] if errors else \
+        figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
+    loss = figs.loss_curves({"a": loss_history(a), "b": loss_history(b)})
+    columns = edge_columns(shown_edge_columns(edges))
+    if not state.prompt:
+        return ([], "Type a prompt to compare the paths.", stepping.no_steps(len(FIGURES)), 1, edges, loss,
+                ui.messages(errors), "", columns)
+    comparison = comparison_for(services.cache, a, b, state)
+    frame = figs.step_table(comparison, a.token)
+    first = comparison.first_divergence
+    unknown = comparison.trace_a.unknown
+    warnings = [f"{len(unknown)} piece(s) of the prompt map to the unknown node: "
+                + ", ".join(repr(u.get("text", "")) for u in unknown[:10])] if unknown else []
+    paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}", figs.COLOUR["a"], a.token, 0),
+             path_chips(comparison.trace_b, first, f"B · {names[1]}", figs.COLOUR["b"], a.token,
+                        comparison.trace_a.num_steps + 1)]
+    return (paths, divergence_text(comparison, a.token), step_store(comparison, frame, a.token),
+            max(len(frame) - 1, 1), edges, loss, ui.messages(errors, warnings), "", columns)
+
+
+def export(services: Services, trigger: str, meta: Meta | None, step: Any) -> Any:
+    """Steps or edges as CSV, or everything as a view file whose state reopens both checkpoints at this step."""
+    if not meta or meta.get("error"):
+        return no_update
+    state, _ = from_dict(meta["request"])
+    a, b = services.registry.load(state.model), services.registry.load(state.model_b)
+    comparison = comparison_for(services.cache, a, b, state) if state.prompt else None
+    steps = figs.step_table(comparison, a.token) if comparison else pd.DataFrame()
+    edges = pd.DataFrame() if meta.get("edge_error") else figs.edge_table(edges_for(services.cache, a, b), a.token)
+    if trigger == ID.frame.csv:
+        return dcc.send_data_frame(steps.to_csv, "brillm-compare-steps.csv", index=False)
+    if trigger == ID.edges_csv:
+        return dcc.send_data_frame(edges.to_csv, "brillm-compare-edges.csv", index=False)
+    shown = state.with_(step=step or 0)
+    data = {
+        "model_b": state.model_b, "hash": to_hash(shown),
+        "first_divergence": comparison.first_divergence if comparison else None,
+        "steps": json_records(steps), "edges": json_records(edges),
+        "loss": {"a": json_records(loss_history(a)), "b": json_records(loss_history(b))},
+        "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
+                   "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
+    }
+    return {"content": export_document("compare", shown, data), "filename": "brillm-compare.json"}
+
+
+RENDERED = [(ID.paths, "children"), (ID.divergence, "children"), (ID.frame.steps, "data"), (ID.frame.slider, "max"),
+            (ID.edges, "data"), (ID.loss, "figure"), (ID.frame.msg, "children")]
+
+
 def register(app: Dash, services: Services) -> None:
-    """Register the page, its reducer, its background job and its views."""
+    """Register the page, and wire the shared reducer and job, its views and its export to its ids."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
-    form_ids = [f"{P}-{f}" for f in FORM]
-
-    @app.callback(
-        output={"state": Output(f"{P}-state", "data"), "request": Output(f"{P}-request", "data"),
-                "hash": Output(f"{P}-url", "hash"), "a": Output(f"{P}-model", "value"),
-                "b": Output(f"{P}-model-b", "value"), "options": Output(f"{P}-model", "options"),
-                "options_b": Output(f"{P}-model-b", "options"), "form": [Output(i, "value") for i in form_ids],
-                "msg": Output(f"{P}-msg-state", "children"), "slider": Output(f"{P}-slider", "value"),
-                "locked": [Output(f"{P}-prompt", "disabled"), Output(f"{P}-go", "disabled")]},
-        inputs={"url": Input(f"{P}-url", "hash"), "go": Input(f"{P}-go", "n_clicks"),
-                "submit": Input(f"{P}-prompt", "n_submit"), "a": Input(f"{P}-model", "value"),
-                "b": Input(f"{P}-model-b", "value"), "swap": Input(f"{P}-swap", "n_clicks"),
-                "current": State(f"{P}-state", "data"), "form": [State(i, "value") for i in form_ids]},
-    )
-    def reduce(url, a, b, current, form, **_clicks):
-        """Every user event -> one new (state, checkpoint B), written to the stores and the URL hash."""
-        trigger = ctx.triggered_id
-        names = services.registry.names()
-        out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "a", "b", "options", "options_b",
-                                                      "msg", "slider")}
-        out["form"] = [no_update] * len(form_ids)
-        out["locked"] = [no_update] * 2
-        old = (from_dict(current["view"])[0], current["model_b"]) if current else None
-        if old is None or trigger == f"{P}-url":
-            state, model_b, warnings = parse_hash(url)
-            if old is not None and compare_hash(state, model_b) == compare_hash(*old):
-                return out
-            state, more = pathview.resolve_model(state, names, pathview.stand_in(services, state, names))
-            model_b, more_b = resolve_b(model_b, state.model, names)
-            options = [{"label": n, "value": n} for n in names]
-            out.update(form=pathview.form_values(state), options=options, options_b=options, a=state.model,
-                       b=model_b, msg=ui.messages([], warnings + more + more_b), locked=[False, False],
-                       slider=state.step)
-        elif trigger in (f"{P}-go", f"{P}-prompt"):
-            (state, warnings), model_b = pathview.apply_form(old[0], form), old[1]
-            out["msg"] = ui.messages([], warnings)
-        elif trigger == f"{P}-swap":
-            state, model_b = old[0].with_(model=old[1]), old[0].model
-            out.update(a=state.model, b=model_b)
-        else:
-            state = old[0].with_(model=a) if trigger == f"{P}-model" and a in names else old[0]
-            model_b = b if trigger == f"{P}-model-b" and b in names else old[1]
-        request = request_of(state, model_b)
-        if old is None or request != request_of(*old):
-            out["request"] = request
-        out.update(state={"view": to_dict(state), "model_b": model_b}, hash=compare_hash(state, model_b))
-        return out
-
-    stepping.register_keys(app, P)
+    pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
-
-    @pathview.background_job(app, P)
-    def job(set_progress, request):
-        """Load both checkpoints, check the vocabularies, compare the paths and the edges."""
-        state, _ = from_dict(request or {})
-        meta: Meta = {"request": request, "error": "", "edge_error": ""}
-        try:
-            set_progress(("0", "loading both checkpoints…"))
-            a, b = services.registry.load(state.model), services.registry.load(request["model_b"])
-            check_same_vocabulary(a, b)
-            if state.prompt:
-                set_progress(("2", "running both models on the prompt…"))
-                meta["n_steps"] = comparison_for(services.cache, a, b, state).trace_a.num_steps
-            set_progress(("2.5", "measuring edge changes…"))
-            try:
-                edges_for(services.cache, a, b)
-            except BriLLMError as exc:
-                meta["edge_error"] = str(exc)
-        except BriLLMError as exc:
-            meta["error"] = str(exc)
-        set_progress(("3", "done"))
-        return meta
-
-    @app.callback(
-        Output(f"{P}-paths", "children"), Output(f"{P}-divergence", "children"), Output(f"{P}-steps", "data"),
-        Output(f"{P}-slider", "max"), Output(f"{P}-edges", "data"), Output(f"{P}-loss", "figure"),
-        Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
-        Output(f"{P}-edges", "columns"),
-        Input(f"{P}-meta", "data"),
-        prevent_initial_call=True,
-    )
-    def render(meta: Meta | None):
-        """Both paths, the per-step charts, the edge table and the loss curves."""
-        empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
-        if not meta or meta.get("error"):
-            return ([], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages(pathview.meta_errors(meta)),
-                    no_update, no_update)
-        state, _ = from_dict(meta["request"])
-        names = (state.model, meta["request"]["model_b"])
-        try:
-            a, b = (services.registry.load(n) for n in names)
-        except BriLLMError as exc:  # removed or corrupted since the job ran
-            return [], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages([str(exc)]), no_update, no_update
-        errors = [meta["edge_error"]] if meta.get("edge_error") else []
-        edges = [] if errors else \
-            figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
-        loss = figs.loss_curves({"a": loss_history(a), "b": loss_history(b)})
-        columns = edge_columns(shown_edge_columns(edges))
-        if not state.prompt:
-            return ([], "Type a prompt to compare the paths.", stepping.no_steps(len(FIGURES)), 1, edges, loss,
-                    ui.messages(errors), "", columns)
-        comparison = comparison_for(services.cache, a, b, state)
-        frame = figs.step_table(comparison, a.token)
-        first = comparison.first_divergence
-        unknown = comparison.trace_a.unknown
-        warnings = [f"{len(unknown)} piece(s) of the prompt map to the unknown node: "
-                    + ", ".join(repr(u.get("text", "")) for u in unknown[:10])] if unknown else []
-        paths = [path_chips(comparison.trace_a, first, f"A · {names[0]}", figs.COLOUR["a"], a.token, 0),
-                 path_chips(comparison.trace_b, first, f"B · {names[1]}", figs.COLOUR["b"], a.token,
-                            comparison.trace_a.num_steps + 1)]
-        return (paths, divergence_text(comparison, a.token), step_store(comparison, frame, a.token),
-                max(len(frame) - 1, 1), edges, loss, ui.messages(errors, warnings), "", columns)
-
-    @app.callback(
-        Output(f"{P}-download", "data"),
-        Input(f"{P}-csv", "n_clicks"), Input(f"{P}-edges-csv", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-slider", "value"),
-        prevent_initial_call=True,
-    )
-    def export(_csv, _edges, _json, meta, step):
-        """Steps or edges as CSV, or everything as JSON carrying the view state (checkpoint B under data)."""
-        if not meta or meta.get("error"):
-            return no_update
-        state, _ = from_dict(meta["request"])
-        model_b = meta["request"]["model_b"]
-        a, b = services.registry.load(state.model), services.registry.load(model_b)
-        comparison = comparison_for(services.cache, a, b, state) if state.prompt else None
-        steps = figs.step_table(comparison, a.token) if comparison else pd.DataFrame()
-        edges = pd.DataFrame() if meta.get("edge_error") else figs.edge_table(edges_for(services.cache, a, b), a.token)
-        if ctx.triggered_id == f"{P}-csv":
-            return dcc.send_data_frame(steps.to_csv, "brillm-compare-steps.csv", index=False)
-        if ctx.triggered_id == f"{P}-edges-csv":
-            return dcc.send_data_frame(edges.to_csv, "brillm-compare-edges.csv", index=False)
-        data = {
-            "model_b": model_b, "hash": compare_hash(state, model_b),
-            "first_divergence": comparison.first_divergence if comparison else None,
-            "steps": json_records(steps), "edges": json_records(edges),
-            "loss": {"a": json_records(loss_history(a)), "b": json_records(loss_history(b))},
-            "traces": {"a": comparison.trace_a.to_dict(), "b": comparison.trace_b.to_dict(),
-                       "b_on_a": comparison.b_on_a.to_dict()} if comparison else {},
-        }
-        return {"content": export_document("compare", state.with_(model_b=model_b, step=step or 0), data),
-                "filename": "brillm-compare.json"}
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.frame.note, "children", allow_duplicate=True),
+                 Output(ID.edges, "columns"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
+                 )(lambda meta: render(services, meta))
+    app.callback(Output(ID.frame.download, "data"), Input(ID.frame.csv, "n_clicks"), Input(ID.edges_csv, "n_clicks"),
+                 Input(ID.frame.json, "n_clicks"), State(ID.frame.meta, "data"), State(ID.frame.slider, "value"),
+                 prevent_initial_call=True,
+                 )(lambda _csv, _edges, _json, meta, step: export(services, ctx.triggered_id, meta, step))

@@ -19,6 +19,14 @@ from ..state import export_document, from_hash, to_hash
 
 NAME, PATH, ORDER = "Model card", "/card", 9
 P = "mc"
+
+
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    body, own, loss = f"{P}-body", f"{P}-own", f"{P}-loss"
+
 SAMPLE_TOKENS = 40
 CARD_FILE = "MODEL_CARD.md"
 MAX_CARD_CHARS = 200_000
@@ -31,12 +39,12 @@ HELP = [html.P("What a checkpoint is: its sizes, how many edges have a parameter
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
-        dcc.Location(id=f"{P}-url", refresh=False),
-        html.H2(NAME), ui.help_box(HELP), ui.message_box(f"{P}-msg"),
+        dcc.Location(id=ID.frame.url, refresh=False),
+        html.H2(NAME), ui.help_box(HELP), ui.message_box(ID.frame.msg),
         html.Div([ui.model_picker(P)], className="controls"),
-        html.Div(id=f"{P}-body"),
-        ui.figure_panel(f"{P}-own", "own rows per node"),
-        ui.figure_panel(f"{P}-loss", "training curves"),
+        html.Div(id=ID.body),
+        ui.figure_panel(ID.own, "own rows per node"),
+        ui.figure_panel(ID.loss, "training curves"),
         ui.export_row(P, [("json", "Card JSON (with view state)")]),
     ], className="page")
 
@@ -64,41 +72,43 @@ def body(checkpoint: Checkpoint) -> list[Any]:
                                    className="metadata")], open=False)]
 
 
-def register(app: Dash, services: Services) -> None:
-    """Register the page and its callback."""
-    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
-
-    @app.callback(
-        Output(f"{P}-body", "children"), Output(f"{P}-own", "figure"), Output(f"{P}-loss", "figure"),
-        Output(f"{P}-msg", "children"), Output(f"{P}-url", "hash"), Output(f"{P}-model", "value"),
-        Output(f"{P}-model", "options"),
-        Input(f"{P}-url", "hash"), Input(f"{P}-model", "value"),
-    )
-    def render(url_hash: str | None, picked: str | None):
-        """The card of the checkpoint named in the hash or picked."""
-        state, warnings = from_hash(url_hash)
-        names = services.registry.names()
-        if ctx.triggered_id == f"{P}-model" and picked in names:
-            state = state.with_(model=picked)
-        state, more = resolve_model(state, names, stand_in(services, state, names))
-        options = [{"label": n, "value": n} for n in names]
-        empty = common.placeholder("No checkpoint.")
-        try:
-            checkpoint = services.registry.load(state.model)
-        except BriLLMError as exc:
-            return [], empty, empty, ui.messages([str(exc)], warnings + more), no_update, state.model, options
-        own = np.bincount(checkpoint.model.edges.own_pairs()[0].numpy(), minlength=checkpoint.config.vocab_size)
-        series = card.numeric_series(checkpoint.metadata)
-        loss = card.loss_curves(series) if series else common.placeholder("metadata.json holds no loss curve.")
-        return (body(checkpoint), card.own_rows_histogram(own), loss, ui.messages([], warnings + more),
-                to_hash(state) or "#", state.model, options)
-
-    @app.callback(Output(f"{P}-download", "data"), Input(f"{P}-json", "n_clicks"), State(f"{P}-url", "hash"),
-                  prevent_initial_call=True)
-    def export(_clicks, url_hash):
-        """The card's facts and metadata as JSON, with the view state."""
-        state, _ = from_hash(url_hash)
-        state, _ = resolve_model(state, services.registry.names())
+def render(services: Services, trigger: str | None, url_hash: str | None, picked: str | None) -> tuple[Any, ...]:
+    """The card of the checkpoint named in the hash or picked (order of ``RENDERED``)."""
+    state, warnings = from_hash(url_hash)
+    names = services.registry.names()
+    if trigger == ID.frame.model and picked in names:
+        state = state.with_(model=picked)
+    state, more = resolve_model(state, names, stand_in(services, state, names))
+    options = [{"label": n, "value": n} for n in names]
+    empty = common.placeholder("No checkpoint.")
+    try:
         checkpoint = services.registry.load(state.model)
-        data = {"facts": facts(checkpoint), "metadata": checkpoint.metadata}
-        return {"content": export_document("model-card", state, data), "filename": "brillm-model-card.json"}
+    except BriLLMError as exc:
+        return [], empty, empty, ui.messages([str(exc)], warnings + more), no_update, state.model, options
+    own = np.bincount(checkpoint.model.edges.own_pairs()[0].numpy(), minlength=checkpoint.config.vocab_size)
+    series = card.numeric_series(checkpoint.metadata)
+    loss = card.loss_curves(series) if series else common.placeholder("metadata.json holds no loss curve.")
+    return (body(checkpoint), card.own_rows_histogram(own), loss, ui.messages([], warnings + more),
+            to_hash(state) or "#", state.model, options)
+
+
+def export(services: Services, url_hash: str | None) -> dict[str, str]:
+    """The card's facts and metadata as a view file, with the view state."""
+    state, _ = from_hash(url_hash)
+    state, _ = resolve_model(state, services.registry.names())
+    checkpoint = services.registry.load(state.model)
+    data = {"facts": facts(checkpoint), "metadata": checkpoint.metadata}
+    return {"content": export_document("model-card", state, data), "filename": "brillm-model-card.json"}
+
+
+RENDERED = [(ID.body, "children"), (ID.own, "figure"), (ID.loss, "figure"), (ID.frame.msg, "children"),
+            (ID.frame.url, "hash"), (ID.frame.model, "value"), (ID.frame.model, "options")]
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page and wire its callbacks to its ids."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Input(ID.frame.url, "hash"), Input(ID.frame.model, "value"),
+                 )(lambda url_hash, picked: render(services, ctx.triggered_id, url_hash, picked))
+    app.callback(Output(ID.frame.download, "data"), Input(ID.frame.json, "n_clicks"), State(ID.frame.url, "hash"),
+                 prevent_initial_call=True)(lambda _clicks, url_hash: export(services, url_hash))

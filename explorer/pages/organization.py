@@ -1,7 +1,14 @@
-"""Functional organisation (Sun et al.): atoms of the neurons' responses, their brain maps and network matches."""
+"""Functional organisation (Sun et al.): atoms of the neurons' responses, their brain maps and network matches.
+
+The page's settings are ``ViewState.org`` (validated with the rest of the view state, hash keys ``o_...``),
+so its link and its exported view file both reopen it as it was, and leaving it keeps the other views'
+prompt and step. Callbacks are module-level functions over plain data (``reduce``, ``run_job``,
+``render``, ``export``, ``receive``); ``register`` only wires them to the ids below.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
 import dash
@@ -18,16 +25,34 @@ from ..cache import cache_key
 from ..context import Services
 from ..figures import common
 from ..figures import organization as fig
-from ..organization_run import (CHOICES, LIMITS, SAMPLE_STIMULUS, OrgResult, compute, from_hash, parse, to_hash,
-                                with_other_pages)
-from ..state import ViewState, export_document
+from ..organization_run import SAMPLE_STIMULUS, OrgResult, compute
+from ..state import ORG_CHOICES, ORG_DEFAULT, ORG_LIMITS, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
 P_COLUMNS = ("q", "p_r", "p_dice")  # shown with 3 significant digits, not rounded to 0
-FORM = ("source", "model", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "encoding", "n_perm",
-        "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)
+FORM = ("source", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "encoding", "n_perm",
+        "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)  # OrgSettings fields typed in the form
+Meta = dict[str, Any]
+
+
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    form = {name: f"{P}-{name}" for name in FORM}  # one control per OrgSettings field; upload keys are hidden boxes
+    upload = {kind: f"{P}-{kind}-upload" for kind in KINDS}
+    upload_status = {kind: f"{P}-{kind}-status" for kind in KINDS}
+    upload_box = f"{P}-upload-box"
+    measures, recovery, recovery_box = f"{P}-measures", f"{P}-recovery", f"{P}-recovery-box"
+    atoms, atom, subgroup, map = f"{P}-atoms", f"{P}-atom", f"{P}-subgroup", f"{P}-map"
+    subgroup_table, regions = f"{P}-subgroup-table", f"{P}-regions"
+    similarity, similarity_table = f"{P}-similarity", f"{P}-similarity-table"
+    csv = {table: f"{P}-csv-{table}" for table in ("similarity", "subgroups", "maps")}
+    json = f"{P}-json"
+
+
 UPLOAD_LABELS = {
     "stimulus": "Stimulus: plain text (read at the word rate) or a transcript .csv/.tsv of word, onset[, offset]",
     "brain": "Brain data: time x voxel (or region) matrix, .npy or .csv/.tsv (an optional header names the columns)",
@@ -47,24 +72,25 @@ HELP = [
 ]
 
 
-def _number(field: str, label: str, step: float = 1) -> html.Label:
-    """A bounded number input."""
-    lo, hi = LIMITS[field]
-    return ui.labelled(label, dcc.Input(id=f"{P}-{field}", type="number", min=lo, max=hi, step=step))
+def _number(field: str, label: str) -> html.Label:
+    """A number box, labelled with its range (the state validator clamps what is typed and says so)."""
+    lo, hi = ORG_LIMITS[field]
+    return ui.labelled(f"{label} ({lo:g}-{hi:g})" if hi < 1e6 else label, ui.number_box(ID.form[field]))
 
 
 def _radio(field: str, label: str) -> html.Label:
     """Radio items over the field's choices."""
-    return ui.labelled(label, dcc.RadioItems(id=f"{P}-{field}", inline=True,
-                                             options=[{"label": c.replace("_", "-"), "value": c} for c in CHOICES[field]]))
+    return ui.labelled(label, dcc.RadioItems(id=ID.form[field], inline=True,
+                                             options=[{"label": c.replace("_", "-"), "value": c}
+                                                      for c in ORG_CHOICES[field]]))
 
 
 def _upload_row(kind: str) -> html.Div:
     """An upload button for one kind of file, the key of the file received (hidden) and its summary or error."""
     return html.Div([
-        dcc.Upload(html.Button(f"Upload {kind}…", className="upload"), id=f"{P}-{kind}-upload", max_size=MAX_UPLOAD_BYTES),
-        dcc.Input(id=f"{P}-{kind}", type="hidden"),
-        html.Span(UPLOAD_LABELS[kind], id=f"{P}-{kind}-status", className="status"),
+        dcc.Upload(html.Button(f"Upload {kind}…", className="upload"), id=ID.upload[kind], max_size=MAX_UPLOAD_BYTES),
+        dcc.Input(id=ID.form[kind], type="hidden"),
+        html.Span(UPLOAD_LABELS[kind], id=ID.upload_status[kind], className="status"),
     ], className="upload-row")
 
 
@@ -77,14 +103,14 @@ def _table(table_id: str, rows: int = 12) -> dash_table.DataTable:
 
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
+    f = ID.frame
     return html.Div([
-        dcc.Location(id=f"{P}-url", refresh=False), dcc.Store(id=f"{P}-state"), dcc.Store(id=f"{P}-request"),
-        dcc.Store(id=f"{P}-meta"),
-        html.H2(NAME), ui.help_box(HELP), ui.message_box(f"{P}-msg-state"), ui.message_box(f"{P}-msg"),
-        html.Div([_radio("source", "Data"), ui.model_picker(P), _number("tr", "TR (s)", 0.1), _number("k", "Atoms K"),
-                  _number("alpha", "Sparsity α", 0.05), _number("seed", "Seed"), _radio("method", "Encoding"),
+        *pathview.stores(P),
+        html.H2(NAME), ui.help_box(HELP), ui.message_box(f.msg_state), ui.message_box(f.msg),
+        html.Div([_radio("source", "Data"), ui.model_picker(P), _number("tr", "TR (s)"), _number("k", "Atoms K"),
+                  _number("alpha", "Sparsity α"), _number("seed", "Seed"), _radio("method", "Encoding"),
                   _radio("encoding", "Atoms per model"),
-                  _number("n_perm", "Permutations"), html.Button("Run", id=f"{P}-go", className="go")],
+                  _number("n_perm", "Permutations"), html.Button("Run", id=f.go, className="go")],
                  className="controls"),
         html.Details([html.Summary("Simulator size"),
                       html.Div([_number("n_tr", "Volumes"), _number("nodes", "Nodes"), _number("units", "Units per node"),
@@ -92,30 +118,30 @@ def layout(**_query: Any) -> html.Div:
                      className="settings-box"),
         html.Details([html.Summary("Checkpoint stimulus"),
                       html.Div([ui.labelled("Stimulus text (words at the word rate; empty = a built-in sample story)",
-                                            dcc.Textarea(id=f"{P}-text", className="wide", placeholder=SAMPLE_STIMULUS,
+                                            dcc.Textarea(id=ID.form["text"], className="wide", placeholder=SAMPLE_STIMULUS,
                                                          style={"width": "100%", "height": 90})),
-                                _number("word_rate", "Words per second", 0.1), _radio("kind", "Responses"),
+                                _number("word_rate", "Words per second"), _radio("kind", "Responses"),
                                 _radio("pool", "Pooling into volumes")], className="settings")],
                      className="settings-box"),
         html.Details([html.Summary("Recorded data (upload)"),
                       html.Div([_upload_row(kind) for kind in KINDS], className="settings")],
-                     id=f"{P}-upload-box", className="settings-box"),
-        html.Div([html.Progress(id=f"{P}-progress", value="0", max="100", className="progress"),
-                  html.Span(id=f"{P}-status", className="status"),
-                  html.Button("Cancel", id=f"{P}-cancel", className="cancel", disabled=True)],
-                 id=f"{P}-progress-row", className="progress-row"),
-        html.Div(id=f"{P}-note", className="note"),
-        html.H3("Measures"), _table(f"{P}-measures", 40),
-        html.Div(id=f"{P}-recovery-box", children=[html.H3("Recovery against the simulator's truth"), _table(f"{P}-recovery")]),
-        ui.figure_panel(f"{P}-atoms", "atoms under the words"),
-        html.Div([ui.labelled("Atom", dcc.Dropdown(id=f"{P}-atom", clearable=False, style={"width": "10em"}))],
+                     id=ID.upload_box, className="settings-box"),
+        html.Div([html.Progress(id=f.progress, value="0", max="100", className="progress"),
+                  html.Span(id=f.status, className="status"),
+                  html.Button("Cancel", id=f.cancel, className="cancel", disabled=True)],
+                 id=f.progress_row, className="progress-row"),
+        html.Div(id=f.note, className="note"),
+        html.H3("Measures"), _table(ID.measures, 40),
+        html.Div(id=ID.recovery_box, children=[html.H3("Recovery against the simulator's truth"), _table(ID.recovery)]),
+        ui.figure_panel(ID.atoms, "atoms under the words"),
+        html.Div([ui.labelled("Atom", dcc.Dropdown(id=ID.atom, clearable=False, style={"width": "10em"}))],
                  className="controls"),
-        html.Div([ui.figure_panel(f"{P}-subgroup", "sub-group"), ui.figure_panel(f"{P}-map", "map by network")],
+        html.Div([ui.figure_panel(ID.subgroup, "sub-group"), ui.figure_panel(ID.map, "map by network")],
                  className="grid2"),
-        html.H3("Sub-group (all ANs with a non-zero loading)"), _table(f"{P}-subgroup-table"),
-        html.H3("Map: strongest voxels / regions of the atom"), _table(f"{P}-regions"),
-        ui.figure_panel(f"{P}-similarity", "similarity"),
-        html.H3("Atom x network similarity"), _table(f"{P}-similarity-table"),
+        html.H3("Sub-group (all ANs with a non-zero loading)"), _table(ID.subgroup_table),
+        html.H3("Map: strongest voxels / regions of the atom"), _table(ID.regions),
+        ui.figure_panel(ID.similarity, "similarity"),
+        html.H3("Atom x network similarity"), _table(ID.similarity_table),
         ui.export_row(P, [("csv-similarity", "Similarity CSV"), ("csv-subgroups", "Sub-groups CSV"),
                           ("csv-maps", "Maps CSV"), ("json", "Report JSON (with view state)")]),
     ], className="page")
@@ -139,163 +165,211 @@ def subgroup_frame(result: OrgResult, atom: int):
     return table.assign(label=table["label"].map(common.show_token))
 
 
-def register(app: Dash, services: Services) -> None:
-    """Register the page and its callbacks."""
-    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
-    form = [f"{P}-{f}" for f in FORM]
+def form_values(state: ViewState) -> list[Any]:
+    """The controls' values for a state (order of FORM)."""
+    return [getattr(state.org, name) for name in FORM]
 
-    def result_of(meta: dict | None) -> OrgResult | None:
-        """The finished run a meta record points to (None when the cache lost it)."""
-        return services.cache.get(meta["key"]) if meta and meta.get("key") else None
+
+def request_of(state: ViewState, runs: int = 0) -> dict[str, Any]:
+    """The job's request: what the run depends on (the checkpoint only when one is read), the settings it
+    was made from (restored by Cancel) and how often Run was pressed (so that Run always runs)."""
+    return {**state.org.request(), "model": state.model if state.org.source != "sim" else "",
+            "settings": {"model": state.model, "org": asdict(state.org)}, "run": runs}
+
+
+def shown_state(state: ViewState, meta: Meta | None) -> ViewState:
+    """``state`` with the settings of the result on screen, or default settings when nothing was computed."""
+    shown = ((meta or {}).get("request") or {}).get("settings") or {"model": state.model, "org": asdict(ORG_DEFAULT)}
+    return from_dict({**to_dict(state), **shown, "org": {**shown["org"], "atom": state.org.atom}})[0]
+
+
+def upload_statuses(services: Services, state: ViewState) -> list[Any]:
+    """What each upload row says for the keys a link or file names: the file's summary, or that it must be uploaded again."""
+    out = []
+    for kind in KINDS:
+        key = getattr(state.org, kind)
+        if not key:
+            out.append(UPLOAD_LABELS[kind])
+            continue
+        try:
+            upload = fetch(services.cache, {kind: key})[kind]
+            out.append(html.Span(f"✓ {describe(kind, upload, state.org.word_rate)}", className="upload-ok"))
+        except (BriLLMError, ValueError) as exc:
+            out.append(html.Span(str(exc), className="upload-error"))
+    return out
+
+
+def reduce(services: Services, trigger: str, url: str | None, current: dict | None, meta: Meta | None,
+           model: str | None, form: list[Any], runs: int) -> dict[str, Any]:
+    """Link -> state (and a run); Run -> the typed settings (and a run); Cancel -> the settings of the result
+    on screen again. Every state is written to the link. (The atom picker has its own callback, ``select_atom``:
+    the result's render writes it, so the reducer, were it to read it, would wait for every running job.)"""
+    names = services.registry.names()
+    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "options", "model", "msg")}
+    out.update(form=[no_update] * len(FORM), uploads=[no_update] * len(KINDS))
+    old = from_dict(current)[0] if current else None
+    if old is None or trigger == ID.frame.url:
+        state, warnings = from_hash(url)
+        if old is not None and to_hash(state) == to_hash(old):
+            return out  # our own hash write coming back
+        state, more = pathview.resolve_model(state, names)
+        out.update(request=request_of(state), options=[{"label": n, "value": n} for n in names], model=state.model,
+                   msg=ui.messages([], warnings + more), form=form_values(state), uploads=upload_statuses(services, state))
+    elif trigger == ID.frame.go:
+        state, warnings = from_dict({**to_dict(old), "model": model if model in names else old.model,
+                                     "org": {**asdict(old.org), **dict(zip(FORM, form)), "atom": 0}})
+        out.update(request=request_of(state, runs), msg=ui.messages([], warnings))
+    else:  # Cancel
+        state = shown_state(old, meta)
+        out.update(form=form_values(state), model=state.model)
+    out.update(state=to_dict(state), hash=to_hash(state) or "#")
+    return out
+
+
+def select_atom(atom: Any, current: dict | None) -> tuple[Any, Any]:
+    """The atom shown -> the state and the link."""
+    if atom is None or not current:
+        return no_update, no_update
+    old = from_dict(current)[0]
+    state = old.with_(org=replace(old.org, atom=atom))
+    return (to_dict(state), to_hash(state) or "#") if state != old else (no_update, no_update)
+
+
+def run_job(services: Services, set_progress: Any, request: dict[str, Any] | None) -> Meta:
+    """Run the pipeline (or find it in the cache) and point the page to the result."""
+    settings = from_dict({"org": request or {}})[0].org
+    meta: Meta = {"request": request, "error": ""}
+    try:
+        checkpoint = services.registry.load(request["model"]) if settings.source != "sim" else None
+        key = cache_key("organization", checkpoint.model_id if checkpoint else "simulator", settings.request())
+        if services.cache.get(key) is None:
+            def progress(fraction: float, message: str) -> None:
+                set_progress((str(int(100 * fraction)), message))
+            files = (fetch(services.cache, {kind: getattr(settings, kind) for kind in KINDS})
+                     if settings.source == "upload" else None)
+            services.cache.set(key, compute(settings, checkpoint, progress, files))
+        meta["key"] = key
+    except (BriLLMError, ValueError) as exc:
+        meta["error"] = str(exc)
+    set_progress(("100", "done"))
+    return meta
+
+
+def result_of(services: Services, meta: Meta | None) -> OrgResult | None:
+    """The finished run a meta record points to (None when the cache lost it)."""
+    return services.cache.get(meta["key"]) if meta and meta.get("key") else None
+
+
+def render(services: Services, meta: Meta | None, state_data: dict | None) -> tuple[Any, ...]:
+    """Every table and figure of the finished run, for the chosen atom (order of ``RENDERED``)."""
+    result = result_of(services, meta)
+    if result is None:
+        empty = common.placeholder("Press Run." if not meta or not meta.get("error") else "No result.")
+        errors = [meta["error"]] if meta and meta.get("error") else (
+            ["The result is no longer cached; press Run again."] if meta and meta.get("key") else [])
+        return ([], [], [], [], True, empty, [], None, empty, empty, [], [], [], [], empty, [], [],
+                ui.messages(errors), no_update)
+    settings = from_dict(state_data or {})[0].org
+    rep = result.report
+    atom = min(settings.atom, rep.atom_model.k - 1)
+    names = rep.match.network_names
+    measures = _records(pd.DataFrame(fig.measures_rows(rep.measures, rep.controls)))
+    recovery = [{"figure": k, "value": round(v, 4) if isinstance(v, float) else str(v)}
+                for k, v in (result.recovery or {}).items() if not isinstance(v, list)]
+    group = subgroup_frame(result, atom)
+    enc = rep.encoding
+    regions = fig.region_table(enc.betas[atom], enc.t[atom], enc.q[atom], enc.significant[atom],
+                               result.templates, names, rep.brain.voxel_names)
+    similarity = rep.similarity_table()
+    warnings = list(rep.warnings)
+    if rep.brain.nan_voxels.size or rep.brain.constant_voxels.size:
+        warnings.append(f"{rep.brain.nan_voxels.size} NaN and {rep.brain.constant_voxels.size} constant voxels "
+                        "were excluded (their maps are empty)")
+    return (
+        *measures, recovery, [{"name": c, "id": c} for c in ("figure", "value")], not recovery,
+        fig.atoms_under_words(rep.atom_model.atoms, result.words, result.tr, atom),
+        [{"label": f"atom {i}", "value": i} for i in range(rep.atom_model.k)], atom,
+        fig.subgroup_bars(group["label"].tolist(), group["loading"].to_numpy(), atom),
+        fig.map_by_network(enc.t[atom], enc.significant[atom], result.templates, names, atom),
+        *_records(group), *_records(regions),
+        fig.similarity_heatmap(rep.match.r, rep.match.dice, rep.match.matches, names), *_records(similarity),
+        ui.messages([], warnings), result.note,
+    )
+
+
+def export(services: Services, trigger: str, meta: Meta | None, state_data: dict | None) -> Any:
+    """Tables as CSV, or the whole report as a view file whose state reopens the page as it is."""
+    result = result_of(services, meta)
+    if result is None:
+        return no_update
+    tables = result.report.tables()
+    for table, button in ID.csv.items():
+        if trigger == button:
+            return dcc.send_data_frame(tables[table].to_csv, f"brillm-organization-{table}.csv", index=False)
+    state = from_dict(state_data or {})[0]
+    data = _finite({"hash": to_hash(state), "recovery": result.recovery, "note": result.note,
+                    "report": result.report.summary()})
+    return {"content": export_document("organization", state, data), "filename": "brillm-organization.json"}
+
+
+def receive(services: Services, kind: str, contents: str | None, filename: str | None, word_rate: Any) -> tuple[str, Any]:
+    """An upload's key and summary, or no key and the reason it cannot be used."""
+    try:
+        upload = decode(contents, filename)
+        rate = from_dict({"org": {"word_rate": word_rate}})[0].org.word_rate
+        summary = describe(kind, upload, rate)
+    except (BriLLMError, ValueError) as exc:
+        return "", html.Span(str(exc), className="upload-error")
+    return store(services.cache, upload), html.Span(f"✓ {summary}", className="upload-ok")
+
+
+RENDERED = [(ID.measures, "data"), (ID.measures, "columns"), (ID.recovery, "data"), (ID.recovery, "columns"),
+            (ID.recovery_box, "hidden"), (ID.atoms, "figure"), (ID.atom, "options"), (ID.atom, "value"),
+            (ID.subgroup, "figure"), (ID.map, "figure"), (ID.subgroup_table, "data"), (ID.subgroup_table, "columns"),
+            (ID.regions, "data"), (ID.regions, "columns"), (ID.similarity, "figure"), (ID.similarity_table, "data"),
+            (ID.similarity_table, "columns"), (ID.frame.msg, "children")]
+
+
+def register(app: Dash, services: Services) -> None:
+    """Register the page and wire its callbacks to its ids."""
+    dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
+    f = ID.frame
+    form = [ID.form[name] for name in FORM]
 
     @app.callback(
-        Output(f"{P}-state", "data"), Output(f"{P}-request", "data"), Output(f"{P}-url", "hash"),
-        Output(f"{P}-model", "options"), Output(f"{P}-msg-state", "children"), *(Output(i, "value") for i in form),
-        Input(f"{P}-url", "hash"), Input(f"{P}-go", "n_clicks"), Input(f"{P}-atom", "value"),
-        State(f"{P}-state", "data"), *(State(i, "value") for i in form),
+        output={"state": Output(f.state, "data"), "request": Output(f.request, "data"), "hash": Output(f.url, "hash"),
+                "options": Output(f.model, "options"), "model": Output(f.model, "value"),
+                "msg": Output(f.msg_state, "children"), "form": [Output(i, "value") for i in form],
+                "uploads": [Output(ID.upload_status[k], "children", allow_duplicate=True) for k in KINDS]},
+        inputs={"url": Input(f.url, "hash"), "go": Input(f.go, "n_clicks"), "cancel": Input(f.cancel, "n_clicks"),
+                "current": State(f.state, "data"), "meta": State(f.meta, "data"),
+                "model": State(f.model, "value"), "form": [State(i, "value") for i in form]},
+        prevent_initial_call="initial_duplicate",
     )
-    def reduce(url_hash, _go, atom, current, *values):
-        """Hash -> settings (and a run); Run -> settings from the controls; atom choice -> view state."""
-        names = services.registry.names()
-        trigger = ctx.triggered_id
-        old = parse(current)[0] if current else None
-        keep = (no_update,) * len(form)
-        if old is None or trigger == f"{P}-url":
-            settings, warnings = from_hash(url_hash)
-            if old is not None and to_hash(settings) == to_hash(old):
-                return (no_update,) * 5 + keep
-            if settings.model not in names:
-                if settings.model:
-                    warnings.append(f"checkpoint {settings.model[:60]!r} is not in the model folders")
-                settings = parse({**settings.__dict__, "model": names[0] if names else ""})[0]
-            return (settings.__dict__, settings.request(), with_other_pages(to_hash(settings), url_hash),
-                    [{"label": n, "value": n} for n in names], ui.messages([], warnings),
-                    *(getattr(settings, f) for f in FORM))
-        if trigger == f"{P}-go":
-            settings, warnings = parse({**old.__dict__, **dict(zip(FORM, values)), "atom": 0})
-            if settings.model not in names:
-                settings = parse({**settings.__dict__, "model": old.model})[0]
-            return (settings.__dict__, settings.request(), with_other_pages(to_hash(settings), url_hash), no_update,
-                    ui.messages([], warnings), *keep)
-        settings = parse({**old.__dict__, "atom": atom if atom is not None else old.atom})[0]
-        return (settings.__dict__, no_update, with_other_pages(to_hash(settings), url_hash), no_update, no_update,
-                *keep)
+    def on_event(url, go, cancel, current, meta, model, form):
+        """Every user event but the atom's -> one new state (see ``reduce``)."""
+        return reduce(services, ctx.triggered_id or "", url, current, meta, model, form, go or 0)
+
+    app.callback(Output(f.state, "data", allow_duplicate=True), Output(f.url, "hash", allow_duplicate=True),
+                 Input(ID.atom, "value"), State(f.state, "data"), prevent_initial_call=True)(select_atom)
 
     @pathview.background_job(app, P, interval=300)
     def job(set_progress, request):
-        """Run the pipeline (or find it in the cache) and point the page to the result."""
-        settings, _ = parse(request or {})
-        meta: dict[str, Any] = {"request": request, "error": ""}
-        try:
-            checkpoint = services.registry.load(settings.model) if settings.source != "sim" else None
-            key = cache_key("organization", checkpoint.model_id if checkpoint else "simulator", settings.request())
-            if services.cache.get(key) is None:
-                def progress(fraction: float, message: str) -> None:
-                    set_progress((str(int(100 * fraction)), message))
-                files = (fetch(services.cache, {kind: getattr(settings, kind) for kind in KINDS})
-                         if settings.source == "upload" else None)
-                services.cache.set(key, compute(settings, checkpoint, progress, files))
-            meta["key"] = key
-        except (BriLLMError, ValueError) as exc:
-            meta["error"] = str(exc)
-        set_progress(("100", "done"))
-        return meta
+        """The analysis, in a background process (see ``run_job``)."""
+        return run_job(services, set_progress, request)
 
-    @app.callback(
-        Output(f"{P}-measures", "data"), Output(f"{P}-measures", "columns"),
-        Output(f"{P}-recovery", "data"), Output(f"{P}-recovery", "columns"), Output(f"{P}-recovery-box", "hidden"),
-        Output(f"{P}-atoms", "figure"), Output(f"{P}-atom", "options"), Output(f"{P}-atom", "value"),
-        Output(f"{P}-subgroup", "figure"), Output(f"{P}-map", "figure"),
-        Output(f"{P}-subgroup-table", "data"), Output(f"{P}-subgroup-table", "columns"),
-        Output(f"{P}-regions", "data"), Output(f"{P}-regions", "columns"),
-        Output(f"{P}-similarity", "figure"), Output(f"{P}-similarity-table", "data"),
-        Output(f"{P}-similarity-table", "columns"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), prevent_initial_call=True,
-    )
-    def render(meta, state_data):
-        """Every table and figure of the finished run, for the chosen atom."""
-        result = result_of(meta)
-        if result is None:
-            empty = common.placeholder("Press Run." if not meta or not meta.get("error") else "No result.")
-            errors = [meta["error"]] if meta and meta.get("error") else (
-                ["The result is no longer cached; press Run again."] if meta and meta.get("key") else [])
-            return ([], [], [], [], True, empty, [], None, empty, empty, [], [], [], [], empty, [], [],
-                    ui.messages(errors), no_update)
-        settings, _ = parse(state_data or {})
-        rep = result.report
-        atom = min(settings.atom, rep.atom_model.k - 1)
-        names = rep.match.network_names
-        measures = _records(pd.DataFrame(fig.measures_rows(rep.measures, rep.controls)))
-        recovery = [{"figure": k, "value": round(v, 4) if isinstance(v, float) else str(v)}
-                    for k, v in (result.recovery or {}).items() if not isinstance(v, list)]
-        group = subgroup_frame(result, atom)
-        enc = rep.encoding
-        regions = fig.region_table(enc.betas[atom], enc.t[atom], enc.q[atom], enc.significant[atom],
-                                   result.templates, names, rep.brain.voxel_names)
-        similarity = rep.similarity_table()
-        warnings = list(rep.warnings)
-        if rep.brain.nan_voxels.size or rep.brain.constant_voxels.size:
-            warnings.append(f"{rep.brain.nan_voxels.size} NaN and {rep.brain.constant_voxels.size} constant voxels "
-                            "were excluded (their maps are empty)")
-        return (
-            *measures, recovery, [{"name": c, "id": c} for c in ("figure", "value")], not recovery,
-            fig.atoms_under_words(rep.atom_model.atoms, result.words, result.tr, atom),
-            [{"label": f"atom {i}", "value": i} for i in range(rep.atom_model.k)], atom,
-            fig.subgroup_bars(group["label"].tolist(), group["loading"].to_numpy(), atom),
-            fig.map_by_network(enc.t[atom], enc.significant[atom], result.templates, names, atom),
-            *_records(group), *_records(regions),
-            fig.similarity_heatmap(rep.match.r, rep.match.dice, rep.match.matches, names), *_records(similarity),
-            ui.messages([], warnings), result.note,
-        )
-
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(f.note, "children", allow_duplicate=True),
+                 Input(f.meta, "data"), Input(f.state, "data"), prevent_initial_call=True,
+                 )(lambda meta, state_data: render(services, meta, state_data))
+    app.callback(Output(ID.upload_box, "open"), Input(ID.form["source"], "value"))(lambda source: source == "upload")
+    app.callback(Output(f.download, "data"), *(Input(i, "n_clicks") for i in (*ID.csv.values(), ID.json)),
+                 State(f.meta, "data"), State(f.state, "data"), prevent_initial_call=True,
+                 )(lambda *args: export(services, ctx.triggered_id, *args[-2:]))
     for kind in KINDS:
-        _register_upload(app, services, kind)
-
-    @app.callback(Output(f"{P}-upload-box", "open"), Input(f"{P}-source", "value"))
-    def show_uploads(source):
-        """Open the upload section when the data source is an uploaded recording."""
-        return source == "upload"
-
-    @app.callback(
-        Output(f"{P}-download", "data"),
-        Input(f"{P}-csv-similarity", "n_clicks"), Input(f"{P}-csv-subgroups", "n_clicks"),
-        Input(f"{P}-csv-maps", "n_clicks"), Input(f"{P}-json", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"), prevent_initial_call=True,
-    )
-    def export(_s, _g, _m, _j, meta, state_data):
-        """Tables as CSV, or the whole report as JSON carrying the view state."""
-        result = result_of(meta)
-        if result is None:
-            return no_update
-        trigger = ctx.triggered_id
-        tables = result.report.tables()
-        for suffix, table in (("similarity", "similarity"), ("subgroups", "subgroups"), ("maps", "maps")):
-            if trigger == f"{P}-csv-{suffix}":
-                return dcc.send_data_frame(tables[table].to_csv, f"brillm-organization-{suffix}.csv", index=False)
-        settings, _ = parse(state_data or {})
-        data = _finite({"settings": settings.__dict__, "hash": to_hash(settings), "recovery": result.recovery,
-                        "note": result.note, "report": result.report.summary()})
-        return {"content": export_document("organization", ViewState(model=settings.model), data),
-                "filename": "brillm-organization.json"}
-
-
-def _register_upload(app: Dash, services: Services, kind: str) -> None:
-    """Receive one kind of upload: check and summarise it, keep it in the cache, put its key in the form."""
-
-    @app.callback(
-        Output(f"{P}-{kind}", "value", allow_duplicate=True), Output(f"{P}-{kind}-status", "children"),
-        Input(f"{P}-{kind}-upload", "contents"), State(f"{P}-{kind}-upload", "filename"),
-        State(f"{P}-word_rate", "value"), prevent_initial_call=True,
-    )
-    def receive(contents, filename, word_rate):
-        """A summary of the file and its key, or the reason it cannot be used."""
-        try:
-            upload = decode(contents, filename)
-            summary = describe(kind, upload, float(word_rate or 2.5))
-        except (BriLLMError, ValueError) as exc:
-            return "", html.Span(str(exc), className="upload-error")
-        return store(services.cache, upload), html.Span(f"✓ {summary}", className="upload-ok")
+        app.callback(Output(ID.form[kind], "value", allow_duplicate=True), Output(ID.upload_status[kind], "children"),
+                     Input(ID.upload[kind], "contents"), State(ID.upload[kind], "filename"),
+                     State(ID.form["word_rate"], "value"), prevent_initial_call=True,
+                     )(lambda contents, name, rate, kind=kind: receive(services, kind, contents, name, rate))
 
 
 def _finite(x: Any) -> Any:

@@ -19,6 +19,16 @@ from ..state import MAX_BEAM, MAX_BRANCH, MAX_HOPS, ViewState, from_dict
 
 NAME, PATH, ORDER = "Recall activation", "/recall", 2
 P = "rc"
+KNOBS = ("hops", "branch", "beam")  # ViewState fields typed on this page, applied on Run
+
+
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    knobs = {name: ui.field_id(P, name) for name in KNOBS}
+    graph, table, node, reverse, cost = f"{P}-graph", f"{P}-table", f"{P}-node", f"{P}-reverse", f"{P}-cost"
+
 TABLE_ROWS = 200
 HELP = [
     html.P("The paper names recall activation but defines no procedure; this is the explorer's. From the state "
@@ -44,20 +54,20 @@ def request_of(state: ViewState) -> dict[str, Any]:
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     def number(field: str, label: str, top: int) -> html.Label:
-        return ui.labelled(label, dcc.Input(id=f"{P}-{field}", type="number", min=1, max=top, step=1))
+        return ui.labelled(f"{label} (1-{top})", ui.number_box(ID.knobs[field]))
 
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
         html.Div([number("hops", "Hops H", MAX_HOPS), number("branch", "Branch", MAX_BRANCH),
-                  number("beam", "Beam", MAX_BEAM), html.Span(id=f"{P}-cost", className="note")],
+                  number("beam", "Beam", MAX_BEAM), html.Span(id=ID.cost, className="note")],
                  className="grid-controls"),
-        html.Div([ui.figure_panel(f"{P}-graph", "recall graph"),
-                  html.Div([dash_table.DataTable(id=f"{P}-table", page_size=15, sort_action="native",
+        html.Div([ui.figure_panel(ID.graph, "recall graph"),
+                  html.Div([dash_table.DataTable(id=ID.table, page_size=15, sort_action="native",
                                                  style_cell={"fontFamily": "ui-monospace, monospace",
                                                              "fontSize": "0.85em"})])], className="grid2"),
-        html.Div([ui.labelled("Reverse view: node id", dcc.Input(id=f"{P}-node", type="number", min=0, step=1))],
+        html.Div([ui.labelled("Reverse view: node id", ui.number_box(ID.node))],
                  className="grid-controls"),
-        ui.figure_panel(f"{P}-reverse", "reverse view"),
+        ui.figure_panel(ID.reverse, "reverse view"),
         ui.export_row(P, [("csv", "Ranked table CSV"), ("json", "Recall JSON (with view state)")]),
     ], className="page")
 
@@ -103,59 +113,60 @@ def selected_row_style(node: int) -> list[dict[str, Any]]:
     return [{"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
 
 
+PAGE = pathview.PathPage(
+    P, [Event(Input(ID.graph, "clickData"), graph_node), Event(Input(ID.table, "active_cell"), table_node),
+        Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
+    steps=False, extra_form=KNOBS, job=recall_work, request=request_of, needs_prompt=True)
+RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.reverse, "figure"),
+            (ID.frame.msg, "children"), (ID.frame.note, "children"), (ID.table, "style_data_conditional")]
+
+
+def render(services: Services, meta: Meta | None, state_data: dict | None) -> tuple[Any, ...]:
+    """Recall graph, ranked table and the reverse view of the chosen node (order of ``RENDERED``)."""
+    state, _ = from_dict(state_data or {})
+    empty = common.placeholder("Type a prompt and press Run.")
+    if not meta or meta.get("error") or not meta.get("key"):
+        return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update, []
+    checkpoint = services.registry.load(meta["request"]["model"])
+    request_state, _ = from_dict(meta["request"])
+    result = recall_for(services.cache, checkpoint, request_state)
+    frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
+    node = state.node
+    errors: list[str] = []
+    if 0 <= node < checkpoint.config.vocab_size:
+        reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)),
+                                      node, checkpoint.token)
+    else:
+        reverse = common.placeholder("Choose a node (click one) for the reverse view.")
+        if node >= 0:
+            errors.append(f"node {node} does not exist (0..{checkpoint.config.vocab_size - 1})")
+    columns = [{"name": c.replace("_", " "), "id": c, **({"type": "numeric", "format": {"specifier": ".6g"}}
+                                                        if c == "activation" else {})} for c in frame.columns]
+    frame["token"] = [common.show_token(t) for t in frame["token"]]
+    rows = [{**row, "id": int(row["node"])} for row in frame.head(TABLE_ROWS).to_dict("records")]
+    return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors), "",
+            selected_row_style(node))
+
+
+def cost(hops: Any, branch: Any, beam: Any) -> str:
+    """A cost estimate before the run: the number of propagation steps at most."""
+    try:
+        steps = sum(min(int(branch) ** h, int(beam)) for h in range(int(hops)))
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    return f"at most {steps:,} propagation steps (each one V×d×d product)"
+
+
 def register(app: Dash, services: Services) -> None:
-    """Register the page and its callbacks."""
+    """Register the page, and wire the shared reducer and job, its render, cost note and export to its ids."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register_export(app, P, "recall", lambda meta, _state: export_data(services, meta),
                              "brillm-recall.csv", "brillm-recall.json")
-    pathview.register(app, services, pathview.PathPage(
-        P, [Event(Input(f"{P}-graph", "clickData"), graph_node),
-            Event(Input(f"{P}-table", "active_cell"), table_node),
-            Event(Input(f"{P}-node", "value"), typed_node, (Output(f"{P}-node", "value"), node_box))],
-        steps=False, extra_form=("hops", "branch", "beam"), job=recall_work, request=request_of, needs_prompt=True))
-
-    @app.callback(
-        Output(f"{P}-graph", "figure"), Output(f"{P}-table", "data"), Output(f"{P}-table", "columns"),
-        Output(f"{P}-reverse", "figure"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-table", "style_data_conditional"),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"),
-        prevent_initial_call=True,
-    )
-    def render(meta: Meta | None, state_data: dict | None):
-        """Recall graph, ranked table and the reverse view of the chosen node."""
-        state, _ = from_dict(state_data or {})
-        empty = common.placeholder("Type a prompt and press Run.")
-        if not meta or meta.get("error") or not meta.get("key"):
-            return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update, []
-        checkpoint = services.registry.load(meta["request"]["model"])
-        request_state, _ = from_dict(meta["request"])
-        result = recall_for(services.cache, checkpoint, request_state)
-        frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
-        node = state.node
-        errors: list[str] = []
-        if 0 <= node < checkpoint.config.vocab_size:
-            reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)),
-                                          node, checkpoint.token)
-        else:
-            reverse = common.placeholder("Choose a node (click one) for the reverse view.")
-            if node >= 0:
-                errors.append(f"node {node} does not exist (0..{checkpoint.config.vocab_size - 1})")
-        columns = [{"name": c.replace("_", " "), "id": c, **({"type": "numeric", "format": {"specifier": ".6g"}}
-                                                            if c == "activation" else {})} for c in frame.columns]
-        frame["token"] = [common.show_token(t) for t in frame["token"]]
-        rows = [{**row, "id": int(row["node"])} for row in frame.head(TABLE_ROWS).to_dict("records")]
-        return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors), "",
-                selected_row_style(node))
-
-    @app.callback(Output(f"{P}-cost", "children"), Input(f"{P}-hops", "value"), Input(f"{P}-branch", "value"),
-                  Input(f"{P}-beam", "value"))
-    def cost(hops, branch, beam):
-        """A cost estimate before the run: the number of propagation steps at most."""
-        try:
-            steps = sum(min(int(branch) ** h, int(beam)) for h in range(int(hops)))
-        except (TypeError, ValueError, OverflowError):
-            return ""
-        return f"at most {steps:,} propagation steps (each one V×d×d product)"
+    pathview.register(app, services, PAGE)
+    app.callback(*(Output(i, prop, allow_duplicate=i == ID.frame.note) for i, prop in RENDERED),
+                 Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), prevent_initial_call=True,
+                 )(lambda meta, state_data: render(services, meta, state_data))
+    app.callback(Output(ID.cost, "children"), *(Input(ID.knobs[k], "value") for k in KNOBS))(cost)
 
 
 def export_data(services: Services, meta: Meta) -> tuple[Any, dict[str, Any]] | None:

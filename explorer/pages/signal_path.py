@@ -32,7 +32,18 @@ HELP = [
 ]
 
 
-FIGURES = [f"{P}-energy", f"{P}-memory", f"{P}-heat"]
+
+
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    energy, memory, heat = f"{P}-energy", f"{P}-memory", f"{P}-heat"
+    chips, chip, original, reroute_box, undo, empty = (f"{P}-chips", f"{P}-chip", f"{P}-original", f"{P}-reroute-box",
+                                                       f"{P}-undo", f"{P}-empty")
+
+
+FIGURES = [ID.energy, ID.memory, ID.heat]
 EMPTY = "Type a prompt and press Generate: the path, its candidate energies, memory and signal appear here."
 
 
@@ -40,18 +51,18 @@ def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), *stepping.components(P, len(FIGURES)),
-        html.P(EMPTY, id=f"{P}-empty", className="empty-state"),
+        html.P(EMPTY, id=ID.empty, className="empty-state"),
         html.Div([
-            html.Div(id=f"{P}-chips", className="chips"),
-            html.Div([html.Div(id=f"{P}-original", className="chips original"),
-                      html.Button("Undo last re-route", id=f"{P}-undo", className="undo")],
-                     id=f"{P}-reroute-box", style={"display": "none"}),
+            html.Div(id=ID.chips, className="chips"),
+            html.Div([html.Div(id=ID.original, className="chips original"),
+                      html.Button("Undo last re-route", id=ID.undo, className="undo")],
+                     id=ID.reroute_box, style={"display": "none"}),
             ui.step_controls(P),
-            html.Div([ui.figure_panel(f"{P}-energy", "candidate energies"),
-                      ui.figure_panel(f"{P}-memory", "memory ribbon")], className="grid2"),
-            ui.figure_panel(f"{P}-heat", "signal heatmap"),
+            html.Div([ui.figure_panel(ID.energy, "candidate energies"),
+                      ui.figure_panel(ID.memory, "memory ribbon")], className="grid2"),
+            ui.figure_panel(ID.heat, "signal heatmap"),
             ui.export_row(P, [("csv", "Steps CSV"), ("json", "Trace JSON (with view state)")]),
-        ], id=f"{P}-views", style={"display": "none"}),
+        ], id=ID.frame.views, style={"display": "none"}),
     ], className="page")
 
 
@@ -83,7 +94,7 @@ def chip_classes(result: PathResult, rerouted: dict[int, str]) -> list[str]:
 
 def chips(result: PathResult, token: Any, classes: list[str]) -> list[html.Button]:
     """One chip per path node (the token's decoded text; node id and raw token on hover)."""
-    return [html.Button(common.show_token(token(node)), id={"type": f"{P}-chip", "index": i}, className=cls,
+    return [html.Button(common.show_token(token(node)), id={"type": ID.chip, "index": i}, className=cls,
                         title=common.token_hover(node, token))
             for i, (node, cls) in enumerate(zip(result.trace.path.tolist(), classes))]
 
@@ -123,31 +134,31 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
         [step_label(result, i, token, how.get(i, "")) for i in range(trace.num_steps)],
         [stepping.frames(signal.energy_base(), signal.energy_frames(trace, token, TOP_K, how)),
          stepping.ribbon(signal.memory_steps(trace, token)),
-         stepping.cursor(f"{P}-heat", signal.signal_heatmap(trace), signal.heat_frames(trace))],
+         stepping.cursor(ID.heat, signal.signal_heatmap(trace), signal.heat_frames(trace))],
         chip_classes(result, how))
 
 
+PAGE = pathview.PathPage(P, [Event(Input(ID.energy, "clickData"), reroute_event),
+                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True, client_steps=True)
+RENDERED = [(ID.frame.steps, "data"), (ID.chips, "children"), (ID.original, "children"), (ID.reroute_box, "style"),
+            (ID.frame.slider, "max"), (ID.frame.msg, "children")]
+
+
 def register(app: Dash, services: Services) -> None:
-    """Register the page, its state machinery and its callbacks."""
+    """Register the page, and wire the shared reducer and job, its render and its export to its ids."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register_export(app, P, "signal-path", lambda meta, _state: export_data(services, meta),
                              "brillm-steps.csv", "brillm-trace.json", client_steps=True)
-    pathview.register(app, services, pathview.PathPage(P, [
-        Event(Input(f"{P}-energy", "clickData"), reroute_event),
-        Event(Input(f"{P}-undo", "n_clicks"), undo_event),
-    ], needs_prompt=True, client_steps=True))
+    pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
-    app.callback(
-        Output(f"{P}-steps", "data"), Output(f"{P}-chips", "children"), Output(f"{P}-original", "children"),
-        Output(f"{P}-reroute-box", "style"), Output(f"{P}-slider", "max"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-empty", "style"),
-        Input(f"{P}-meta", "data"),
-        prevent_initial_call=True,
-    )(lambda meta: render(services, meta))
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.frame.note, "children", allow_duplicate=True),
+                 Output(ID.empty, "style"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
+                 )(lambda meta: render(services, meta))
 
 
 def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
-    """Once per trace: its step store (the browser draws each step from it), chips and messages."""
+    """Once per trace: its step store (the browser draws each step from it), chips and messages (order of
+    ``RENDERED``, then the note and the empty state's style)."""
     hidden, shown = {"display": "none"}, {}
     try:
         result = pathview.load_path(services, meta)

@@ -160,7 +160,7 @@ def test_bad_view_file_shows_a_message(session, name: str) -> None:
     contents = "data:application/json;base64," + base64.b64encode(text.encode()).decode()
     out = session.call("open-view-msg.children", {"open-view.contents": contents}, "open-view.contents")
     assert fragment in texts(out.get("open-view-msg", {}))
-    assert "open-view-go" not in out
+    assert "open-view-target" not in out
 
 
 def test_finished_jobs_leave_no_zombies(session) -> None:

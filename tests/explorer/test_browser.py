@@ -185,22 +185,27 @@ def test_recall_run_table_export_and_cancel(dash_duo, app, model_root: Path) -> 
     wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
     wait_until(lambda: dash_duo.find_element("#rc-node").get_attribute("value") == node)
     wait_until(lambda: f"#{node}" in "".join(texts(dash_duo, "#rc-reverse .gtitle")))
-    # a long run, cancelled: the button comes back, the note says so, the old table stays
-    for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
-        box = dash_duo.find_element(f"#rc-{field}")
-        box.send_keys(Keys.CONTROL, "a")
-        box.send_keys(value)
-    wait_until(lambda: dash_duo.find_element("#rc-go").is_enabled())
-    dash_duo.find_element("#rc-go").click()
-    wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+    # a long run, cancelled: the button comes back, the note says so, the old table stays, and the form
+    # and the link show its settings again
+    def long_run() -> None:
+        for field, value in (("hops", "32"), ("branch", "30"), ("beam", "1024")):
+            box = dash_duo.find_element(f"#rc-{field}")
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(value)
+        wait_until(lambda: dash_duo.find_element("#rc-go").is_enabled())
+        dash_duo.find_element("#rc-go").click()
+        wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+
+    long_run()
     dash_duo.find_element("#rc-cancel").click()
     wait_until(lambda: "Cancelled" in dash_duo.find_element("#rc-note").text)
     wait_until(lambda: not dash_duo.find_element("#rc-go").get_attribute("disabled"))
-    assert "h=32" in dash_duo.driver.current_url
-    # Run with the same settings runs again after a cancel: the job starts
-    dash_duo.find_element("#rc-go").click()
-    wait_until(lambda: not dash_duo.find_element("#rc-cancel").get_attribute("disabled"))
+    wait_until(lambda: "h=2&b=3&bm=4" in dash_duo.driver.current_url)
+    assert dash_duo.find_element("#rc-hops").get_attribute("value") == "2" and len(texts(dash_duo, "#rc-table td")) > 0
+    # the same settings typed again run again after a cancel: the job starts
+    long_run()
     wait_until(lambda: dash_duo.find_element("#rc-go").get_attribute("disabled"))
+    assert "h=32" in dash_duo.driver.current_url
     no_console_errors(dash_duo)
 
 

@@ -24,8 +24,7 @@ from explorer.cache import MARKER, CacheDirError, ResultCache, cache_key, defaul
 from explorer.cache_codec import decode, encode
 from explorer.jobs import HealingCache
 from explorer.organization_run import compute as organization_compute
-from explorer.organization_run import parse as organization_settings
-from explorer.state import ViewState
+from explorer.state import OrgSettings, ViewState
 from explorer.uploads import Upload
 
 from .test_cli import PORT, FakeServer
@@ -59,7 +58,7 @@ def stored_kinds(ckpt: Checkpoint, model_root: Path) -> dict[str, Any]:
 
     other = load_checkpoint(model_root / "alpha", device="cpu")
     state = ViewState(model="alpha", prompt="ab c", new_tokens=4, reroutes=((1, 3),))
-    organization = organization_settings(dict(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20))[0]
+    organization = OrgSettings(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
     return {
         "path": compute.compute_path(ckpt, state),
         "graph": compute.compute_graph_data(ckpt.model),

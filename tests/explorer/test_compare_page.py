@@ -6,6 +6,7 @@ import json
 import string
 from pathlib import Path
 
+import dash
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,8 @@ from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_path
 from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
-from explorer.state import ViewState, from_dict, to_hash
+from explorer import pathview
+from explorer.state import ViewState, from_dict, from_hash, to_hash
 from selenium.webdriver.common.keys import Keys
 
 from .browser import no_console_errors, open_link, text, wait_until
@@ -137,15 +139,31 @@ def test_own_row_column_only_when_it_holds_something() -> None:
 
 
 def test_hash_round_trip_and_bad_names() -> None:
-    state = ViewState(model="one", prompt="a b", new_tokens=5)
-    url = page.compare_hash(state, "two")
-    assert url.startswith("#") and "mb=two" in url
-    parsed, model_b, warnings = page.parse_hash(url)
-    assert (parsed, model_b, warnings) == (state.with_(model_b="two"), "two", [])
-    assert page.compare_hash(ViewState(), "") == "#"
-    assert page.resolve_b("", "one", ["one", "two"]) == ("two", [])
-    name, messages = page.resolve_b("../../etc", "one", ["one", "two"])
-    assert name == "two" and "not in the configured model folders" in messages[0]
+    state = ViewState(model="one", prompt="a b", new_tokens=5, model_b="two")
+    assert from_hash(to_hash(state)) == (state, []) and "mb=two" in to_hash(state)
+    assert pathview.resolve_other("", "one", ["one", "two"], "checkpoint B") == ("two", [])
+    name, messages = pathview.resolve_other("../../etc", "one", ["one", "two"], "checkpoint B")
+    assert name == "two" and "checkpoint B '../../etc', which is not in the configured model folders" in messages[0]
+
+
+def test_shared_reducer_resolves_b_and_swaps_without_an_app() -> None:
+    names = ["one", "two", "other"]
+    form = [None] * len(pathview.FORM)
+
+    def reduce(trigger: str, **values):
+        return pathview.reduce(page.PAGE, trigger, names, lambda s: "one", **{
+            "url": None, "model": None, "events": [None], "current": None, "meta": None, "form": form,
+            "picked": [None], "slider": 0, **values})
+
+    opened = reduce("", url="#m=one&p=ab&mb=nowhere")
+    assert opened["pickers"] == ["two"] and "checkpoint B 'nowhere'" in str(opened["msg"])
+    assert opened["request"]["model_b"] == "two" and "mb=two" in opened["hash"]
+    swapped = reduce(page.ID.swap, url=opened["hash"], model="one", events=[1], current=opened["state"],
+                     picked=["two"])
+    assert swapped["model"] == "two" and swapped["pickers"] == ["one"]
+    assert "m=two" in swapped["hash"] and "mb=one" in swapped["hash"] and swapped["request"]["model"] == "two"
+    picked = reduce(page.ID.model_b, url=swapped["hash"], model="two", current=swapped["state"], picked=["other"])
+    assert picked["request"]["model_b"] == "other" and picked["pickers"] == [dash.no_update]  # the picker shows it
 
 
 # --- browser ---------------------------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ its multi-page layout, so Dash itself does not check this)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 import dash
+import pytest
 
 from explorer.app import create_app
 
@@ -43,12 +45,47 @@ def callback_ids(app: dash.Dash) -> set[str]:
     return {n.split("@", 1)[0] for n in names if not n.startswith("{")}
 
 
-def test_every_callback_id_is_in_a_layout(model_root: Path, cache_dir: Path) -> None:
-    app = create_app([model_root], cache_dir)
+def all_layout_ids(app: dash.Dash) -> set[str]:
+    """Ids in the app's layout and every page's layout (the validation layout)."""
     ids = layout_ids(app.layout)
     for page in dash.page_registry.values():
         layout = page["layout"]() if callable(page["layout"]) else page["layout"]
         ids |= layout_ids(layout)
-    missing = sorted(callback_ids(app) - ids)
+    return ids
+
+
+def unplugged(app: dash.Dash) -> list[str]:
+    """Ids that callbacks name but no layout has."""
+    return sorted(callback_ids(app) - all_layout_ids(app))
+
+
+def test_every_callback_id_is_in_a_layout(model_root: Path, cache_dir: Path) -> None:
+    app = create_app([model_root], cache_dir)
+    missing = unplugged(app)
     assert missing == [], f"callbacks name ids no layout has: {json.dumps(missing)}"
-    assert {"sp-steps", "sp-slider", "sp-step-label", "rc-table", "cp-edges"} <= ids  # the walk reaches page ids
+    # the walk reaches page ids, the organisation page's included
+    assert {"sp-steps", "sp-slider", "sp-step-label", "rc-table", "cp-edges", "fo-k", "fo-brain"} <= all_layout_ids(app)
+
+
+def renamed(component: Any, old: str, new: str) -> Any:
+    """The component tree with the id ``old`` renamed ``new`` (in place)."""
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "to_plotly_json"):
+            if getattr(item, "id", None) == old:
+                item.id = new
+            stack.extend(getattr(item, name, None) for name in getattr(item, "_prop_names", []))
+    return component
+
+
+@pytest.mark.parametrize("module, old", [("recall", "rc-node"), ("organization", "fo-k"), ("signal_path", "sp-undo"),
+                                         ("compare", "cp-swap"), ("model_card", "mc-own")])
+def test_a_renamed_id_is_caught(model_root: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, module: str,
+                                old: str) -> None:
+    page = importlib.import_module(f"explorer.pages.{module}")
+    layout = page.layout
+    monkeypatch.setattr(page, "layout", lambda **query: renamed(layout(**query), old, old + "-renamed"))
+    assert unplugged(create_app([model_root], cache_dir)) == [old]

@@ -14,11 +14,23 @@ from brillm_core.cli import main as cli_main
 from brillm_core.organization.stimulus import OrganizationError
 from explorer import uploads
 from explorer.figures import organization as fig
-from explorer.organization_run import OrgSettings, compute, from_hash, parse, to_hash, with_other_pages
+from explorer.organization_run import compute
+from explorer.state import OrgSettings, ViewState, from_dict, from_hash, to_hash
+
+import dash
+
+from explorer.pages import organization as page
+from explorer.state import import_document, to_dict
 
 from .browser import no_console_errors, open_link, wait_until
 
 SMALL = dict(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
+
+
+def parse(values: dict) -> tuple[OrgSettings, list[str]]:
+    """Organisation settings from long names, validated by the view state."""
+    state, warnings = from_dict({"org": values})
+    return state.org, warnings
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +41,15 @@ def sim_result():
 
 
 def test_hash_round_trip_and_clamping():
-    s = OrgSettings(source="model", model="alpha", text="a b c", k=4, alpha=0.5, atom=2)
+    s = ViewState(model="alpha", prompt="x", step=2, org=OrgSettings(source="model", text="a b c", k=4, alpha=0.5, atom=2))
     assert from_hash(to_hash(s)) == (s, [])
-    assert to_hash(OrgSettings()) == ""
-    got, warnings = from_hash("#m=x&p=prompt&k=99&o_k=99&o_source=bad&o_alpha=nan")
-    assert got.model == "x" and got.k == 32 and got.source == "sim" and got.alpha == 0.2 and len(warnings) == 3
+    assert to_hash(ViewState(org=OrgSettings())) == ""
+    got, warnings = from_hash("#m=x&p=prompt&o_k=99&o_source=bad&o_alpha=nan&o_word_rate=1e999")
+    assert got.model == "x" and got.prompt == "prompt"
+    assert (got.org.k, got.org.source, got.org.alpha, got.org.word_rate) == (32, "sim", 0.2, 2.5)
+    assert warnings == ["source='bad' is not one of sim, model, upload; using sim",
+                        "word_rate='1e999' is not a finite number; using 2.5", "k=99 is outside 1..32; using 32",
+                        "alpha='nan' is not a finite number; using 0.2"]
     assert "text" not in OrgSettings().request() and "n_tr" not in OrgSettings(source="model").request()
 
 
@@ -62,7 +78,7 @@ def test_simulator_result_and_figures(sim_result):
 
 def test_checkpoint_mode_with_simulated_brain(model_root: Path):
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
-    settings, _ = parse({"source": "model", "model": "alpha", "text": " ".join(["abc de, fgh!"] * 30), "k": 3,
+    settings, _ = parse({"source": "model", "text": " ".join(["abc de, fgh!"] * 30), "k": 3,
                          "n_perm": 20, "kind": "landscape"})
     result = compute(settings, ckpt, lambda f, m: None)
     assert "SIMULATED" in result.note and set(result.report.controls) == {"lexical", "untrained"}
@@ -99,8 +115,8 @@ def test_uploaded_recording_gives_the_command_line_result(model_root: Path, reco
     files = {"stimulus": upload_of(recorded / "story.txt"), "brain": upload_of(recorded / "bold.npy"),
              "templates": upload_of(recorded / "networks.csv")}
     keys = {kind: u.key for kind, u in files.items()}
-    settings, warnings = parse({"source": "upload", "model": "alpha", **RECORDED, **keys})
-    assert warnings == [] and from_hash(to_hash(settings))[0] == settings
+    settings, warnings = parse({"source": "upload", **RECORDED, **keys})
+    assert warnings == [] and from_hash(to_hash(ViewState(model="alpha", org=settings)))[0].org == settings
     assert set(keys) <= set(settings.request()) and "text" not in settings.request()
     result = compute(settings, load_checkpoint(model_root / "alpha", device="cpu"), lambda f, m: None, files)
     assert "Recorded data: story.txt (60 words)" in result.note
@@ -142,12 +158,52 @@ def test_a_link_to_an_evicted_upload_asks_for_it_again(cache_dir: Path):
     assert from_hash("#o_brain=../../etc/passwd")[1] == ["brain='../../etc/passwd' is not an upload key; ignored"]
 
 
-def test_the_link_keeps_other_pages_keys():
-    own = to_hash(parse({"model": "alpha", "k": 3})[0])
-    kept = with_other_pages(own, "#m=beta&p=in+the&s=4&o_k=5")
-    assert kept.startswith(own + "&") and "p=in+the" in kept and "s=4" in kept
-    assert "o_k=5" not in kept and "m=beta" not in kept  # this page's own keys come from its settings
-    assert with_other_pages("", "#p=x") == "#p=x" and with_other_pages(own, None) == own
+def services_of(model_root: Path, cache_dir: Path):
+    """The app's services, without an app."""
+    from explorer.cache import ResultCache
+    from explorer.context import Services
+    from explorer.registry import Registry
+
+    return Services(Registry([model_root]), ResultCache(cache_dir))
+
+
+def typed(state: ViewState, **changes) -> list:
+    """The page's form showing ``state`` with some controls retyped (as the browser sends them: text)."""
+    values = dict(zip(page.FORM, page.form_values(state)))
+    return [str(changes.get(name, values[name])) if name in changes else values[name] for name in page.FORM]
+
+
+def test_reducer_keeps_other_pages_keys_and_cancel_restores_the_shown_settings(model_root: Path, cache_dir: Path):
+    services = services_of(model_root, cache_dir)
+    url = "#m=beta&p=in+the&s=4&o_k=5"
+    opened = page.reduce(services, "", url, None, None, None, [None] * len(page.FORM), 0)
+    state = from_dict(opened["state"])[0]
+    assert (state.model, state.prompt, state.step, state.org.k) == ("beta", "in the", 4, 5)
+    assert opened["hash"] == url and opened["form"][page.FORM.index("k")] == 5
+    assert opened["request"]["k"] == 5 and opened["request"]["model"] == ""  # the simulator reads no checkpoint
+    # Run with typed settings: the link keeps the other views' prompt and step
+    ran = page.reduce(services, page.ID.frame.go, url, opened["state"], None, "beta",
+                      typed(state, k="7", n_perm="99999"), 1)
+    assert "p=in+the" in ran["hash"] and "s=4" in ran["hash"] and "o_k=7" in ran["hash"]
+    assert ran["request"]["k"] == 7 and ran["request"]["n_perm"] == 2000 and ran["request"]["run"] == 1
+    assert "n_perm=99999 is outside 10..2000; using 2000" in str(ran["msg"])
+    # Cancel: the form and the link return to what the result on screen (the link's run) was made from
+    meta = {"request": opened["request"], "key": "organization:x"}
+    cancelled = page.reduce(services, page.ID.frame.cancel, ran["hash"], ran["state"], meta, "beta",
+                            typed(state, k="7"), 1)
+    assert cancelled["hash"] == url and cancelled["form"][page.FORM.index("k")] == 5 and cancelled["model"] == "beta"
+    assert cancelled["request"] is dash.no_update  # nothing runs
+    empty = page.reduce(services, page.ID.frame.cancel, ran["hash"], ran["state"], None, "beta", [], 1)
+    assert empty["hash"] == "#m=beta&p=in+the&s=4"  # nothing was computed: default settings
+
+
+def test_export_carries_the_whole_view(model_root: Path, cache_dir: Path, sim_result):
+    services = services_of(model_root, cache_dir)
+    services.cache.set("organization:x", sim_result)
+    state = ViewState(model="beta", prompt="ab", org=OrgSettings(k=3, n_perm=20, atom=2, brain="a" * 24))
+    doc = page.export(services, page.ID.json, {"key": "organization:x"}, {**to_dict(state)})
+    view, back, warnings = import_document(doc["content"])
+    assert (view, back, warnings) == ("organization", state, [])
 
 
 @pytest.mark.browser
@@ -198,4 +254,44 @@ def test_page_runs_on_uploaded_files(dash_duo, model_root: Path, cache_dir: Path
     dash_duo.wait_for_contains_text("#fo-note", "Recorded data: story.txt (60 words)", timeout=60)
     dash_duo.wait_for_contains_text("#fo-similarity-table", "Language", timeout=30)
     assert "o_brain=" in dash_duo.driver.current_url and "o_templates=" in dash_duo.driver.current_url
+    no_console_errors(dash_duo)
+
+
+CONTROLS = """return arguments[0].map(function (id) {
+  var el = document.getElementById(id);
+  if (!el) return null;
+  if (el.matches('input, textarea')) return el.value;
+  var checked = el.querySelector('input:checked');
+  return checked ? checked.value : el.textContent;
+});"""
+
+
+def controls(dash_duo) -> list:
+    """Every control's value as the page shows it: the form, the checkpoint and the atom."""
+    return dash_duo.driver.execute_script(CONTROLS, [page.ID.form[f] for f in page.FORM] + ["fo-model", "fo-atom"])
+
+
+@pytest.mark.browser
+def test_export_reopens_the_page_as_it_was(dash_duo, model_root: Path, cache_dir: Path) -> None:
+    from explorer.app import create_app
+
+    dash_duo.start_server(create_app([model_root], cache_dir))
+    query = "&".join(f"o_{k}={v}" for k, v in SMALL.items())
+    open_link(dash_duo, f"/organization#m=beta&{query}&o_seed=3&o_method=ols&o_alpha=0.35&o_text=a+b&p=ab&s=1")
+    dash_duo.wait_for_contains_text("#fo-measures", "diversity", timeout=60)
+    dash_duo.select_dcc_dropdown("#fo-atom", "atom 2")
+    wait_until(lambda: "o_atom=2" in dash_duo.driver.current_url)
+    dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=10)
+    shown, link = controls(dash_duo), dash_duo.driver.current_url
+    assert shown[page.FORM.index("seed")] == "3" and shown[page.FORM.index("method")] == "ols" and "atom 2" in shown[-1]
+    dash_duo.find_element("#fo-json").click()
+    path = Path(dash_duo.download_path) / "brillm-organization.json"
+    wait_until(lambda: path.exists() and path.read_text())
+    open_link(dash_duo, "/organization#o_k=4&o_n_perm=20&o_n_tr=80&o_voxels=240")  # the page moves on
+    wait_until(lambda: controls(dash_duo)[page.FORM.index("k")] == "4")
+    dash_duo.find_element("#open-view input[type=file]").send_keys(str(path))
+    wait_until(lambda: "o_atom=2" in dash_duo.driver.current_url)
+    dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=60)
+    wait_until(lambda: controls(dash_duo) == shown)
+    assert dash_duo.driver.current_url == link
     no_console_errors(dash_duo)
