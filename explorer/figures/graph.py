@@ -25,7 +25,7 @@ from .common import CANDIDATE, CHOSEN, PATH, base_layout
 EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
 HEIGHT = 600
-MARGIN = {"l": 10, "r": 70, "t": 70, "b": 10}  # the right margin holds the step layer's colour bar
+MARGIN = {"l": 10, "r": 90, "t": 70, "b": 10}  # the right margin holds the step layer's colour bar and ticks of up to 8 digits
 AXIS_PAD = 0.04  # the layout fills [-1, 1]; the axes show a little more so border nodes are whole
 # Labels are placed for the whole graph seen in a plot area of at least this size (the
 # panel at a 1,440 px wide window); a wider panel or zooming in only moves them apart.
