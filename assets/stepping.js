@@ -159,8 +159,8 @@
   }
 
   // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
-  // then tell Dash (the slider follows; its draw callback finds the step already drawn). Pages
-  // that step on the server are left to Dash's own callback (explorer.step).
+  // then tell Dash (the slider follows; its draw callback finds the step already drawn). While no
+  // trace is on screen the click is left to Dash's own callback (explorer.step).
   document.addEventListener("click", function (ev) {
     var button = ev.target.closest && ev.target.closest(".step-prev, .step-next");
     var prefix = button && button.id.replace(/-(prev|next)$/, "");

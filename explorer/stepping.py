@@ -76,8 +76,8 @@ def components(prefix: str, figures: int) -> list[Any]:
 
 
 def register_keys(app: Dash, prefix: str) -> None:
-    """Play ticks, and previous / next on a page whose steps are not in the browser, move the slider in
-    the browser (on a page with a step store, ``assets/stepping.js`` draws previous / next itself)."""
+    """Play ticks move the slider in the browser, and so do previous / next while no trace is on screen
+    (once one is, ``assets/stepping.js`` draws previous / next on the click itself)."""
     app.clientside_callback(
         ClientsideFunction("explorer", "step"),
         Output(f"{prefix}-slider", "value", allow_duplicate=True),
