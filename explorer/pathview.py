@@ -5,8 +5,8 @@ Each such page holds four page-local components: ``{p}-url`` (the hash), ``{p}-s
 the trace job reports). One reducer callback turns every user event into a new state
 and writes the hash; the trace runs as a background callback (progress, cancel) when the
 request changes or the user presses the go button; pages render from ``{p}-state`` and
-``{p}-meta``. Pages that step in the browser (``PathPage.client_steps``, see ``stepping``)
-keep the step in their slider: the reducer only reads it, so stepping sends no request.
+``{p}-meta``. Pages with steps step in the browser (see ``stepping``) and keep the step in
+their slider: the reducer only reads it, so stepping sends no request.
 """
 
 from __future__ import annotations
@@ -113,22 +113,6 @@ def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -
     return from_dict(data)
 
 
-def step_event(state: ViewState, trigger: str, prefix: str, slider: Any, meta: Meta | None,
-               playing: bool) -> tuple[ViewState, bool]:
-    """New state and playing flag after a slider move (prev/next/ticks move it in the browser) or play."""
-    ids = ui.frame_ids(prefix)
-    last = max(n_steps(meta) - 1, 0)
-    step = clamp_step(state, meta)
-    if trigger == ids.slider and slider is not None:
-        step = int(slider)
-        playing = playing and step < last
-    elif trigger == ids.play:
-        playing = not playing
-        if playing and step >= last:
-            step = 0
-    return state.with_(step=max(0, min(step, last))), playing
-
-
 Progress = Callable[[tuple[str, str]], None]
 
 
@@ -198,7 +182,6 @@ class PathPage:
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
     needs_prompt: bool = False  # the go button with an empty prompt says so
-    client_steps: bool = False  # the step lives in the browser (stepping.register); the reducer only reads it
     # more checkpoint pickers: (ViewState field, what a message calls it), shown by ``{prefix}-{field}`` ('_' as
     # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
     pickers: tuple[tuple[str, str], ...] = ()
@@ -242,14 +225,9 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         "meta": State(ids.meta, "data"), "form": [State(i, "value") for i in form_ids],
         "picked": [Input(i, "value") for i in page.picker_ids],
     }
-    if page.steps and page.client_steps:
+    if page.steps:  # the step lives in the browser (stepping.register); the reducer only reads it
         outputs.update(slider=Output(ids.slider, "value"))
         inputs.update(slider=State(ids.slider, "value"))
-    elif page.steps:
-        outputs.update(slider=Output(ids.slider, "value"), stopped=Output(ids.interval, "disabled"),
-                       play=Output(ids.play, "children"))
-        inputs.update(slider=Input(ids.slider, "value"), play=Input(ids.play, "n_clicks"),
-                      stopped=State(ids.interval, "disabled"))
     if page.steps:
         stepping.register_keys(app, p)
 
@@ -304,23 +282,19 @@ def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()
 
 def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
            model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
-           picked: list[Any] = (), slider: Any = None, stopped: bool = True, **clicks: Any) -> dict[str, Any]:
+           picked: list[Any] = (), slider: Any = None, **clicks: Any) -> dict[str, Any]:
     """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
     checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed)."""
     ids = page.ids
-    p = page.prefix
     shows = [e.show for e in page.events if e.show]
     out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg")}
     pickers = [name for name, _ in page.pickers]
     out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
                locked=[no_update] * 2, pickers=[no_update] * len(pickers), picker_options=[no_update] * len(pickers))
-    if page.steps and page.client_steps:
+    if page.steps:
         out["slider"] = no_update
-    elif page.steps:
-        out.update(slider=no_update, stopped=no_update, play=no_update)
-    playing = not stopped
     old = from_dict(current)[0] if current else None
-    if old is not None and page.client_steps and slider is not None:
+    if old is not None and page.steps and slider is not None:
         old = old.with_(step=slider)  # the step on screen, moved in the browser
     if old is None or trigger == ids.url:
         state, warnings = from_hash(url)
@@ -350,8 +324,6 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
     elif trigger in page.picker_ids:
         name, value = pickers[page.picker_ids.index(trigger)], picked[page.picker_ids.index(trigger)]
         state = old.with_(**{name: value if value in names else getattr(old, name)}, reroutes=[], step=0)
-    elif trigger in (ids.slider, ids.play):
-        state, playing = step_event(old, trigger, p, slider, meta, playing)
     else:
         state = old
         for event, value in zip(page.events, events):
@@ -370,10 +342,8 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
     elif trigger != ids.cancel and (old is None or page.request(state) != page.request(old)):
         out["request"] = request_for(page, state)
     out.update(state=to_dict(state), hash=to_hash(state) or "#")
-    if page.steps and page.client_steps:
+    if page.steps:
         out.update(slider=state.step if old is None or state.step != old.step else no_update)
-    elif page.steps:
-        out.update(slider=state.step, stopped=not playing, play="❚❚ pause" if playing else "▶ play")
     return out
 
 
@@ -417,12 +387,12 @@ Export = Callable[[Meta, ViewState], "tuple[pd.DataFrame, Any] | None"]
 
 
 def register_export(app: Dash, prefix: str, view: str, build: Export, csv_name: str, json_name: str,
-                    client_steps: bool = False) -> None:
+                    steps: bool = False) -> None:
     """A page's CSV and JSON buttons: ``build(meta, state)`` gives the table and the JSON data
     (None when there is nothing to export); the JSON carries the view state (with the step on
     screen, read from the slider on pages that step in the browser)."""
     ids = ui.frame_ids(prefix)
-    step = [State(ids.slider, "value")] if client_steps else []
+    step = [State(ids.slider, "value")] if steps else []
 
     @app.callback(
         Output(ids.download, "data"),

@@ -188,7 +188,7 @@ def compare_work(services: Services, a: Checkpoint, state: ViewState, progress: 
 
 
 PAGE = pathview.PathPage(P, [pathview.Event(Input(ID.swap, "n_clicks"), swap)], job=compare_work, request=request_of,
-                         client_steps=True, pickers=(("model_b", "checkpoint B"),))
+                         pickers=(("model_b", "checkpoint B"),))
 
 
 def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:

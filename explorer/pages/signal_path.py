@@ -139,7 +139,7 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
 
 
 PAGE = pathview.PathPage(P, [Event(Input(ID.energy, "clickData"), reroute_event),
-                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True, client_steps=True)
+                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True)
 RENDERED = [(ID.frame.steps, "data"), (ID.chips, "children"), (ID.original, "children"), (ID.reroute_box, "style"),
             (ID.frame.slider, "max"), (ID.frame.msg, "children")]
 
@@ -148,7 +148,7 @@ def register(app: Dash, services: Services) -> None:
     """Register the page, and wire the shared reducer and job, its render and its export to its ids."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register_export(app, P, "signal-path", lambda meta, _state: export_data(services, meta),
-                             "brillm-steps.csv", "brillm-trace.json", client_steps=True)
+                             "brillm-steps.csv", "brillm-trace.json", steps=True)
     pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
     app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.frame.note, "children", allow_duplicate=True),

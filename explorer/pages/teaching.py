@@ -207,10 +207,10 @@ def register(app: Dash, services: Services) -> None:
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-energy", "clickData"), pick_node),
         Event(Input(f"{P}-taken", "n_clicks"), taken_node),
-    ], default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT, client_steps=True))
+    ], default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT))
     stepping.register(app, P, FIGURES)
     pathview.register_export(app, P, "teaching", lambda meta, state: export_data(services, meta, state),
-                             "brillm-step.csv", "brillm-step.json", client_steps=True)
+                             "brillm-step.csv", "brillm-step.json", steps=True)
 
     @app.callback(
         Output(f"{P}-quiz", "data"),

@@ -134,7 +134,7 @@ def register(app: Dash, services: Services) -> None:
     pathview.register(app, services, pathview.PathPage(P, [
         Event(Input(f"{P}-graph", "clickData"), node_event),
         Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k)),
-    ], job=graph_work, client_steps=True))
+    ], job=graph_work))
     stepping.register(app, P, [])
     app.clientside_callback(
         ClientsideFunction("graph_layers", "attach"),
