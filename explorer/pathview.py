@@ -5,8 +5,10 @@ Each such page holds four page-local components: ``{p}-url`` (the hash), ``{p}-s
 the trace job reports). One reducer callback turns every user event into a new state
 and writes the hash; the trace runs as a background callback (progress, cancel) when the
 request changes or the user presses the go button; pages render from ``{p}-state`` and
-``{p}-meta``. Pages with steps step in the browser (see ``stepping``) and keep the step in
-their slider: the reducer only reads it, so stepping sends no request.
+``{p}-meta``. A request whose result is cached already (a reopened link) is answered by the
+reducer itself, straight into ``{p}-meta``, with no job (``PathPage.cached``). Pages with
+steps step in the browser (see ``stepping``) and keep the step in their slider: the reducer
+only reads it, so stepping sends no request.
 """
 
 from __future__ import annotations
@@ -160,13 +162,30 @@ def stage_progress(progress: Progress, what: str) -> Callable[[int, int], None]:
     return report
 
 
+# What a page's job would return, read from the cache without running it (None: not cached).
+Cached = Callable[[Services, Checkpoint, ViewState], "Meta | None"]
+NO_PROMPT: Meta = {"n_steps": 0, "empty": True}
+
+
+def trace_meta(checkpoint: Checkpoint, state: ViewState, result: PathResult) -> Meta:
+    """The meta of a traced path: where the cache keeps it, its length and its nodes."""
+    return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
+
+
 def trace_work(services: Services, checkpoint: Checkpoint, state: ViewState, progress: Progress) -> Meta:
     """The default job: trace the path (cached); its meta points to the cached result."""
     if not state.prompt:
-        return {"n_steps": 0, "empty": True}
+        return dict(NO_PROMPT)
     progress(("1", "propagating the signal…"))
-    result = path_for(services.cache, checkpoint, state, stage_progress(progress, "step"))
-    return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
+    return trace_meta(checkpoint, state, path_for(services.cache, checkpoint, state, stage_progress(progress, "step")))
+
+
+def cached_trace(services: Services, checkpoint: Checkpoint, state: ViewState) -> Meta | None:
+    """``trace_work``'s meta when the path is already cached (or there is no prompt), else None."""
+    if not state.prompt:
+        return dict(NO_PROMPT)
+    result = services.cache.get(path_key(checkpoint, state))
+    return None if result is None else trace_meta(checkpoint, state, result)
 
 
 @dataclass(frozen=True)
@@ -178,6 +197,9 @@ class PathPage:
     steps: bool = True
     extra_form: tuple[str, ...] = ()  # more ViewState fields typed in controls {prefix}-{field}, applied on go
     job: Job = trace_work
+    # the job's answer read from the cache, so that a cached result reaches the page without starting a job
+    # (a reopened link, an undone re-route); None: always run the job
+    cached: Cached | None = None
     request: Callable[[ViewState], dict[str, Any]] = ViewState.request
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
@@ -216,6 +238,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         "locked": [Output(ids.prompt, "disabled"), Output(ids.go, "disabled")],
         "pickers": [Output(i, "value") for i in page.picker_ids],
         "picker_options": [Output(i, "options") for i in page.picker_ids],
+        "meta": Output(ids.meta, "data", allow_duplicate=True),  # a cached answer, with no job
     }
     inputs: dict[str, Any] = {
         "url": Input(ids.url, "hash"), "go": Input(ids.go, "n_clicks"),
@@ -224,6 +247,7 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         "events": [e.input for e in page.events], "current": State(ids.state, "data"),
         "meta": State(ids.meta, "data"), "form": [State(i, "value") for i in form_ids],
         "picked": [Input(i, "value") for i in page.picker_ids],
+        "idle": State(ids.cancel, "disabled"),  # Cancel is enabled only while the page's job runs
     }
     if page.steps:  # the step lives in the browser (stepping.register); the reducer only reads it
         outputs.update(slider=Output(ids.slider, "value"))
@@ -231,12 +255,13 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
     if page.steps:
         stepping.register_keys(app, p)
 
-    @app.callback(output=outputs, inputs=inputs)
+    @app.callback(output=outputs, inputs=inputs, prevent_initial_call="initial_duplicate")
     def on_event(**values: Any) -> dict[str, Any]:
         """Every user event -> one new state (see ``reduce``)."""
         names = services.registry.names()
-        return reduce(page, _id_name(ctx.triggered_id or ""), names, lambda s: stand_in(services, s, names,
-                                                                                         page.default_model), **values)
+        return reduce(page, _id_name(ctx.triggered_id or ""), names,
+                      lambda s: stand_in(services, s, names, page.default_model),
+                      cached=lambda request: cached_meta(services, page, request), **values)
 
     @background_job(app, p)
     def job(set_progress, request):
@@ -244,18 +269,34 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         return run_job(services, page, set_progress, request)
 
 
+def answer(request: dict[str, Any] | None, found: Meta) -> Meta:
+    """A page's meta: what its job found, with the request it answers (which Cancel restores) and no error."""
+    return {"request": request, "n_steps": 0, "error": "", **found}
+
+
 def run_job(services: Services, page: PathPage, set_progress: Progress, request: dict[str, Any] | None) -> Meta:
     """Load the checkpoint and run the page's job; the meta carries the request it answers."""
     state, _ = from_dict(request or {})
-    meta: Meta = {"request": request, "n_steps": 0, "error": ""}
     try:
         set_progress(("0", "loading checkpoint…"))
         checkpoint = services.registry.load(state.model)
-        meta.update(page.job(services, checkpoint, state, set_progress))
+        meta = answer(request, page.job(services, checkpoint, state, set_progress))
     except BriLLMError as exc:
-        meta["error"] = str(exc)
+        meta = answer(request, {"error": str(exc)})
     set_progress(("3", "done"))
     return meta
+
+
+def cached_meta(services: Services, page: PathPage, request: dict[str, Any]) -> Meta | None:
+    """What ``run_job`` would return for ``request``, when that needs no job: the page reads its result from
+    the cache and the checkpoint is loaded in this process already. None otherwise: the job runs, with its
+    progress bar (a checkpoint load can take long)."""
+    if page.cached is None:
+        return None
+    state, _ = from_dict(request)
+    checkpoint = services.registry.loaded(state.model)
+    found = None if checkpoint is None else page.cached(services, checkpoint, state)
+    return None if found is None else answer(request, found)
 
 
 def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -282,12 +323,16 @@ def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()
 
 def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
            model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
-           picked: list[Any] = (), slider: Any = None, **clicks: Any) -> dict[str, Any]:
+           picked: list[Any] = (), slider: Any = None, idle: Any = True,
+           cached: Callable[[dict[str, Any]], Meta | None] = lambda _request: None, **clicks: Any) -> dict[str, Any]:
     """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
-    checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed)."""
+    checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed).
+    A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
+    then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
+    the request changes)."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
-    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg")}
+    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg", "meta")}
     pickers = [name for name, _ in page.pickers]
     out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
                locked=[no_update] * 2, pickers=[no_update] * len(pickers), picker_options=[no_update] * len(pickers))
@@ -341,6 +386,10 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         out["request"] = {**request_for(page, state), "run": runs}
     elif trigger != ids.cancel and (old is None or page.request(state) != page.request(old)):
         out["request"] = request_for(page, state)
+    if out["request"] is not no_update and idle is not False:
+        hit = cached(out["request"])
+        if hit is not None:
+            out.update(meta=hit, request=no_update)
     out.update(state=to_dict(state), hash=to_hash(state) or "#")
     if page.steps:
         out.update(slider=state.step if old is None or state.step != old.step else no_update)

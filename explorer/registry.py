@@ -63,13 +63,10 @@ class Registry:
             known = ", ".join(self.names()) or "none configured"
             shown = name if len(name) <= 60 else name[:60] + "..."
             raise UnknownModel(f"no checkpoint called {shown!r} in the configured model folders (available: {known})")
-        files = self._files_inside(entry)
-        stamp = max((p.stat().st_mtime for p in files), default=0.0)
-        key = (entry.path, stamp)
-        with self._lock:
-            if key in self._loaded:
-                self._loaded.move_to_end(key)
-                return self._loaded[key]
+        key = self._key(entry)
+        checkpoint = self._kept(key)
+        if checkpoint is not None:
+            return checkpoint
         checkpoint = load_checkpoint(entry.path, device="cpu")
         _ = checkpoint.model_id  # hash once, now, rather than on the first request that needs it
         with self._lock:
@@ -77,6 +74,30 @@ class Registry:
             while len(self._loaded) > MAX_LOADED:
                 self._loaded.popitem(last=False)
         return checkpoint
+
+    def loaded(self, name: str) -> Checkpoint | None:
+        """The checkpoint called ``name`` if this process has it loaded and its files are unchanged; never
+        loads (None otherwise), so that a caller can take a shortcut that must not wait for a load."""
+        entry = self.entries().get(name)
+        if entry is None:
+            return None
+        try:
+            return self._kept(self._key(entry))
+        except (UnknownModel, OSError):  # refused or changing: the caller's slow path says why
+            return None
+
+    def _key(self, entry: Entry) -> tuple[Path, float]:
+        """What a loaded checkpoint is kept under: its directory and the newest time of its (checked) files."""
+        files = self._files_inside(entry)
+        return entry.path, max((p.stat().st_mtime for p in files), default=0.0)
+
+    def _kept(self, key: tuple[Path, float]) -> Checkpoint | None:
+        """A loaded checkpoint (now the most recently used), or None."""
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        return None
 
     def usable_name(self, preferred: str = "") -> str:
         """``preferred`` if it loads, else the first listed checkpoint that loads ('' if none does).

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import Dash, Input, Output, dash_table, dcc, html, no_update
 
-from brillm_core import Checkpoint
+from brillm_core import Checkpoint, RecallResult
 
 from .. import components as ui
 from .. import pathview
@@ -76,7 +76,18 @@ def recall_work(services: Services, checkpoint: Checkpoint, state: ViewState, pr
     """Run (or read) the recall; meta points to the cached result."""
     progress(("1", f"spreading over {state.hops} hops…"))
     result = recall_for(services.cache, checkpoint, state, pathview.stage_progress(progress, "hop"))
+    return recall_meta(checkpoint, state, result)
+
+
+def recall_meta(checkpoint: Checkpoint, state: ViewState, result: RecallResult) -> Meta:
+    """The meta of a recall run: where the cache keeps it and how many nodes it reached."""
     return {"key": recall_key(checkpoint, state), "reached": int((result.first_hop > 0).sum())}
+
+
+def cached_recall(services: Services, checkpoint: Checkpoint, state: ViewState) -> Meta | None:
+    """``recall_work``'s meta when the run is already cached, else None (an empty prompt: the job says why)."""
+    result = services.cache.get(recall_key(checkpoint, state)) if state.prompt else None
+    return None if result is None else recall_meta(checkpoint, state, result)
 
 
 def graph_node(state: ViewState, click: Any, _meta: Meta) -> ViewState:
@@ -116,7 +127,7 @@ def selected_row_style(node: int) -> list[dict[str, Any]]:
 PAGE = pathview.PathPage(
     P, [Event(Input(ID.graph, "clickData"), graph_node), Event(Input(ID.table, "active_cell"), table_node),
         Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
-    steps=False, extra_form=KNOBS, job=recall_work, request=request_of, needs_prompt=True)
+    steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, request=request_of, needs_prompt=True)
 RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.reverse, "figure"),
             (ID.frame.msg, "children"), (ID.frame.note, "children"), (ID.table, "style_data_conditional")]
 

@@ -139,7 +139,8 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
 
 
 PAGE = pathview.PathPage(P, [Event(Input(ID.energy, "clickData"), reroute_event),
-                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True)
+                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True,
+                             cached=pathview.cached_trace)
 RENDERED = [(ID.frame.steps, "data"), (ID.chips, "children"), (ID.original, "children"), (ID.reroute_box, "style"),
             (ID.frame.slider, "max"), (ID.frame.msg, "children")]
 

@@ -201,13 +201,15 @@ def model_note(state: ViewState, names: list[str], hidden_size: int) -> list[Any
     return out
 
 
+PAGE = pathview.PathPage(P, [Event(Input(f"{P}-energy", "clickData"), pick_node),
+                             Event(Input(f"{P}-taken", "n_clicks"), taken_node)],
+                         default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT, cached=pathview.cached_trace)
+
+
 def register(app: Dash, services: Services) -> None:
     """Register the page, its state machinery and its callbacks."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
-    pathview.register(app, services, pathview.PathPage(P, [
-        Event(Input(f"{P}-energy", "clickData"), pick_node),
-        Event(Input(f"{P}-taken", "n_clicks"), taken_node),
-    ], default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT))
+    pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
     pathview.register_export(app, P, "teaching", lambda meta, state: export_data(services, meta, state),
                              "brillm-step.csv", "brillm-step.json", steps=True)

@@ -69,8 +69,15 @@ def graph_work(services: Services, checkpoint: Checkpoint, state: ViewState, pro
     """Compute (or read) the layout, then the path."""
     progress(("1", "laying out the graph (once per checkpoint and decoder)…"))
     graph_for(services.cache, checkpoint, settings_of(state))
+    return {"graph_key": graph_key(checkpoint, settings_of(state)),
+            **pathview.trace_work(services, checkpoint, state, progress)}
+
+
+def cached_graph(services: Services, checkpoint: Checkpoint, state: ViewState) -> Meta | None:
+    """``graph_work``'s meta when the layout and the path are both cached, else None."""
     key = graph_key(checkpoint, settings_of(state))
-    return {"graph_key": key, **pathview.trace_work(services, checkpoint, state, progress)}
+    traced = pathview.cached_trace(services, checkpoint, state) if services.cache.get(key) is not None else None
+    return None if traced is None else {"graph_key": key, **traced}
 
 
 def request_settings(meta: Meta) -> DecodeSettings:
@@ -128,13 +135,15 @@ def step_store(g: GraphData, labels: list[str], trace: Trace, token: common.Toke
     return stepping.store(step_titles(trace, token), [stepping.layers(f"{P}-graph", frames)])
 
 
+PAGE = pathview.PathPage(P, [Event(Input(f"{P}-graph", "clickData"), node_event),
+                             Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k))],
+                         job=graph_work, cached=cached_graph)
+
+
 def register(app: Dash, services: Services) -> None:
     """Register the page and its callbacks (stepping runs in the browser: explorer/stepping.py)."""
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
-    pathview.register(app, services, pathview.PathPage(P, [
-        Event(Input(f"{P}-graph", "clickData"), node_event),
-        Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k)),
-    ], job=graph_work))
+    pathview.register(app, services, PAGE)
     stepping.register(app, P, [])
     app.clientside_callback(
         ClientsideFunction("graph_layers", "attach"),

@@ -8,8 +8,9 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 
 from explorer.app import create_app
+from explorer.jobs import JobManager
 
-from .browser import no_console_errors, open_link, texts, wait_until
+from .browser import no_console_errors, open_link, text, texts, wait_until
 
 pytestmark = pytest.mark.browser
 TEACHING = Path(__file__).resolve().parents[2] / "sample_models" / "teaching"
@@ -97,4 +98,31 @@ def test_organisation_model_source_runs_a_ready_example(dash_duo, app) -> None:
     open_link(dash_duo, "/organization#o_source=model&m=alpha&o_k=3&o_n_perm=20")
     wait_until(lambda: "built-in sample story" in dash_duo.find_element("#fo-note").text, timeout=120)
     assert "SIMULATED" in dash_duo.find_element("#fo-note").text and dash_duo.find_element("#fo-msg").text == ""
+    no_console_errors(dash_duo)
+
+
+def test_a_cached_link_reopens_without_a_job_and_a_new_one_still_runs(dash_duo, app, monkeypatch) -> None:
+    started: list[str] = []
+    call_job_fn = JobManager.call_job_fn
+
+    def counting(self, key, job_fn, args, context):
+        started.append(key)
+        return call_job_fn(self, key, job_fn, args, context)
+
+    monkeypatch.setattr(JobManager, "call_job_fn", counting)
+    dash_duo.start_server(app)
+    for link, label, page in (("/#m=alpha&p=abc&n=3&s=2", "#sp-step-label", "Signal path"),
+                              ("/graph#m=alpha&p=abc&n=3&s=2", "#tg-step-label", "Token graph")):
+        open_link(dash_duo, link)
+        wait_until(lambda: text(dash_duo, label).startswith("step 2 of 0–4"))
+        first = len(started)
+        assert first >= 1, f"{page}: the first open computes the trace in a job"
+        open_link(dash_duo, link)  # the same link again, from the cache
+        wait_until(lambda: text(dash_duo, label).startswith("step 2 of 0–4"))
+        assert len(started) == first, f"{page}: a cached link must not start a job"
+    dash_duo.find_element("#tg-prompt").send_keys(Keys.CONTROL, "a")
+    dash_duo.find_element("#tg-prompt").send_keys("bca", Keys.ENTER)  # not cached: the job runs
+    wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 0 of 0–4")
+               and "p=bca" in dash_duo.driver.current_url)
+    assert len(started) == first + 1
     no_console_errors(dash_duo)
