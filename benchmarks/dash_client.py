@@ -73,11 +73,24 @@ class DashSession:
         return response
 
     def find(self, output: str) -> dict[str, Any]:
-        """The callback whose output key contains ``output`` (e.g. 'sp-meta.data')."""
-        for dep in self.callbacks:
+        """The callback whose output key is ``output`` (e.g. 'sp-meta.data'), else the first whose key contains it."""
+        for dep in sorted(self.callbacks, key=lambda d: d["output"] != output):
             if output in dep["output"]:
                 return dep
         raise DashError(f"no callback writes {output}")
+
+    def open_link(self, prefix: str, link: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+        """Open a page's link as the renderer does: the page's reducer, then its job with the request, unless
+        the reducer answered from the cache (it writes the meta itself then). Returns the reducer's outputs
+        and the meta (None when nothing is asked)."""
+        out = self.call(f"{prefix}-state.data", {f"{prefix}-url.hash": link}, f"{prefix}-url.hash")
+        if f"{prefix}-meta" in out:
+            return out, out[f"{prefix}-meta"]["data"]
+        if f"{prefix}-request" not in out:
+            return out, None
+        job = self.call(f"{prefix}-meta.data", {f"{prefix}-request.data": out[f"{prefix}-request"]["data"]},
+                        f"{prefix}-request.data")
+        return out, job[f"{prefix}-meta"]["data"]
 
     def call(self, output: str, values: dict[str, Any], changed: str) -> dict[str, dict[str, Any]]:
         """Run the callback writing ``output`` with ``values`` ('id.prop' -> value) after a change

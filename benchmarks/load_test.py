@@ -104,12 +104,11 @@ class Budget:
 
 
 def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
-    """Open a Signal path link, run its trace job, render it; returns (state, meta)."""
+    """Open a Signal path link, run its trace job (or take the cached answer), render it; returns (state, meta)."""
     hash_ = "#" + urlencode({"m": model, "p": prompt, "n": n})
-    out = s.call("sp-state.data", {"sp-url.hash": hash_}, "sp-url.hash")
-    state, request = out["sp-state"]["data"], out["sp-request"]["data"]
-    meta = s.call("sp-meta.data", {"sp-request.data": request}, "sp-request.data")["sp-meta"]["data"]
-    _check(not meta.get("error"), f"trace job failed: {meta.get('error')}")
+    out, meta = s.open_link("sp", hash_)
+    state = out["sp-state"]["data"]
+    _check(meta is not None and not meta.get("error"), f"trace job failed: {(meta or {}).get('error')}")
     view = s.call("sp-steps.data", {"sp-meta.data": meta}, "sp-meta.data")
     # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
     _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
@@ -121,9 +120,8 @@ def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
 def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
     """Open a Recall link, run the job, render graph and table."""
     hash_ = "#" + urlencode({"m": model, "p": prompt, "h": hops, "b": 3, "bm": 16})
-    out = s.call("rc-state.data", {"rc-url.hash": hash_}, "rc-url.hash")
-    meta = s.call("rc-meta.data", {"rc-request.data": out["rc-request"]["data"]}, "rc-request.data")["rc-meta"]["data"]
-    _check(not meta.get("error"), f"recall job failed: {meta.get('error')}")
+    out, meta = s.open_link("rc", hash_)
+    _check(meta is not None and not meta.get("error"), f"recall job failed: {(meta or {}).get('error')}")
     view = s.call("rc-graph.figure", {"rc-meta.data": meta, "rc-state.data": out["rc-state"]["data"]}, "rc-meta.data")
     _check(len(view["rc-table"]["data"]) > 0, "empty recall table")
 
@@ -131,9 +129,8 @@ def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
 def compare(s: DashSession, a: str, b: str, prompt: str, n: int) -> None:
     """Open a Compare link, run the job, render both paths."""
     hash_ = "#" + urlencode({"m": a, "mb": b, "p": prompt, "n": n})
-    out = s.call("cp-state.data", {"cp-url.hash": hash_}, "cp-url.hash")
-    meta = s.call("cp-meta.data", {"cp-request.data": out["cp-request"]["data"]}, "cp-request.data")["cp-meta"]["data"]
-    _check(not meta.get("error"), f"compare job failed: {meta.get('error')}")
+    _, meta = s.open_link("cp", hash_)
+    _check(meta is not None and not meta.get("error"), f"compare job failed: {(meta or {}).get('error')}")
     view = s.call("cp-paths.children", {"cp-meta.data": meta}, "cp-meta.data")
     _check(len(view["cp-paths"]["children"]) == 2, "compare did not draw two paths")
 

@@ -82,8 +82,10 @@ def step_signal(
 
 
 def logits(energies: torch.Tensor, settings: DecodeSettings) -> torch.Tensor:
-    """Energies divided by the temperature, non-candidates (NaN) as -inf; same dtype as ``energies``."""
-    return torch.nan_to_num(energies, nan=-math.inf) / temperature(settings)
+    """Energies divided by the temperature, non-candidates (NaN) as -inf; same dtype as ``energies``. An
+    overflowed (infinite) energy stays infinite, so that what follows is NaN and gets reported
+    (nan_to_num would make it the largest finite number and a perplexity out of nothing)."""
+    return torch.nan_to_num(energies, nan=-math.inf, posinf=math.inf, neginf=-math.inf) / temperature(settings)
 
 
 def log_probabilities(energies: torch.Tensor, settings: DecodeSettings) -> torch.Tensor:

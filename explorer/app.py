@@ -52,4 +52,14 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.server.wsgi_app = gate_requests(app.server.wsgi_app)  # type: ignore[method-assign]
     app.server.register_error_handler(DependencyException, lambda _: ("not found", 404))  # a bad asset path
+    set_up_now(app)
     return app
+
+
+def set_up_now(app: Dash) -> None:
+    """Let Dash finish its setup before the first real request. Dash sets itself up on the first request,
+    unguarded: in a threaded server the page's first two requests (layout and callbacks) raced through it,
+    one got HTTP 500 ('dictionary changed size during iteration') and the page stayed blank."""
+    answer = app.server.test_client().get("/_dash-dependencies")
+    if answer.status_code != 200:
+        raise RuntimeError(f"the app failed to set itself up (HTTP {answer.status_code}): {answer.text[:500]}")

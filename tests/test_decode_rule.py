@@ -175,3 +175,12 @@ def test_a_start_signal_of_the_wrong_width_is_refused_by_every_consumer() -> Non
                 lambda: recall_activation(model, [3], hops=1, settings=wrong), lambda: edge_strengths(model, wrong)):
         with pytest.raises(PromptError, match="6 values"):
             run()
+
+
+def test_an_overflowed_energy_stays_infinite_so_its_log_probability_is_no_number() -> None:
+    """nan_to_num also turns +inf into the largest double: an overflowed row then scored a finite perplexity."""
+    energies = torch.tensor([[math.inf, math.inf, 1.0], [math.nan, 2.0, 1.0]])
+    shown = decode.logits(energies, DecodeSettings())
+    assert shown[0, 0] == math.inf and shown[1, 0] == -math.inf
+    log_p = decode.log_probabilities(energies, DecodeSettings())
+    assert torch.isnan(log_p[0]).all() and torch.isfinite(log_p[1, 1:]).all()

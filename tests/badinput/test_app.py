@@ -76,12 +76,11 @@ def session(served, opened) -> DashSession:
 
 
 def signal_path(s: DashSession, link: str) -> str:
-    """Open a Signal path link: reducer, job, render; all the text the page then shows."""
-    out = s.call("sp-state.data", {"sp-url.hash": link}, "sp-url.hash")
+    """Open a Signal path link: reducer, job (unless answered from the cache), render; all the text the page then shows."""
+    out, meta = s.open_link("sp", link)
     shown = texts(out.get("sp-msg-state", {}))
-    if "sp-request" not in out:
+    if meta is None:
         return shown
-    meta = s.call("sp-meta.data", {"sp-request.data": out["sp-request"]["data"]}, "sp-request.data")["sp-meta"]["data"]
     view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": out["sp-state"]["data"]},
                   "sp-meta.data")
     return shown + texts(view.get("sp-msg", {}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -72,3 +73,23 @@ def test_gunicorn_two_workers_under_load(model_root: Path, tmp_path: Path) -> No
     assert report.latency_ms["trace"]["n"] >= 10 and report.latency_ms["compare"]["n"] >= 10
     steady = [mb for t, mb in report.rss_mb if t >= 5]
     assert max(steady[len(steady) // 2:]) < 1.5 * max(steady[: len(steady) // 2]) + 200, report.rss_mb
+
+
+def test_a_new_app_is_set_up_before_its_first_request(model_root: Path, tmp_path: Path) -> None:
+    """Dash set itself up (pages routing, callback list) on the first request: two first requests at once
+    raced through that under a threaded server, one answered HTTP 500 or a callback list without the
+    routing, and the page stayed blank. Now the setup is done when the app is built, so a request
+    changes nothing (``explorer.app.set_up_now``), and first requests at once all answer."""
+    app = create_app([model_root], tmp_path / "cache")
+    callbacks = dict(app.callback_map)
+    start = threading.Barrier(8)
+
+    def first_request(path: str) -> int:
+        client = app.server.test_client()
+        start.wait()
+        return client.get(path).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(first_request, ["/_dash-dependencies", "/_dash-layout"] * 4))
+    assert codes == [200] * 8
+    assert app.callback_map.keys() == callbacks.keys()
