@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
+import torch
 
 from brillm_core import StepExplanation
 
@@ -40,18 +41,36 @@ def _vec(tensor) -> tuple[float, ...]:
     return tuple(float(v) for v in tensor.reshape(-1).tolist())
 
 
-def formula_terms(ex: StepExplanation, token: TokenText) -> list[Term]:
-    """Step ``ex.step`` for edge source -> target, term by term, in the order the signal flows."""
+def memory_term(ex: StepExplanation, limit: int | None = None) -> Term:
+    """The memory x_i = Σ a_j·c_j, term by term; past ``limit`` terms only the ``limit`` largest weights are
+    written out and the others are summed into 'the rest' (float64 sums of the engine's float32 numbers),
+    so that a step's text stays the same size however long the path is."""
     i = ex.step
-    edge = f"{token_label(ex.source, token)} → {token_label(ex.target, token)}"
     if i == 0:
-        memory = Term("memory", "Memory", "step 0 has no memory: x₀ = e₀ = GELU(r + node_bias[u₀] + PE[0])", (), False)
-    else:
+        return Term("memory", "Memory", "step 0 has no memory: x₀ = e₀ = GELU(r + node_bias[u₀] + PE[0])", (), False)
+    expression = f"x{i} = Σⱼ aⱼ·cⱼ over the {i} earlier outputs cⱼ (weights from positions only)"
+    if limit is None or i <= limit:
         lines = [(f"a = softmax(positions[0, :{i}])", _vec(ex.memory_weights))]
         lines += [(f"a{j}·c{j}", _vec(ex.memory_terms[j])) for j in range(i)]
-        memory = Term("memory", "Memory",
-                      f"x{i} = Σⱼ aⱼ·cⱼ over the {i} earlier outputs cⱼ (weights from positions only)",
-                      tuple(lines), False)
+        return Term("memory", "Memory", expression, tuple(lines), False)
+    shown = sorted(torch.topk(ex.memory_weights, limit).indices.tolist())
+    rest = sorted(set(range(i)) - set(shown))
+    lines = [(f"a = softmax(positions[0, :{i}]) at j = {', '.join(map(str, shown))}",
+              tuple(float(ex.memory_weights[j]) for j in shown))]
+    lines += [(f"a{j}·c{j}", _vec(ex.memory_terms[j])) for j in shown]
+    lines += [(f"the rest: Σ aⱼ over the other {len(rest)} j", (float(ex.memory_weights[rest].double().sum()),)),
+              (f"the rest: Σ aⱼ·cⱼ over the other {len(rest)} j", _vec(ex.memory_terms[rest].double().sum(0)))]
+    note = (f"; the {limit} largest weights term by term, the other {len(rest)} terms summed as the rest "
+            "(the step's CSV and JSON list every term)")
+    return Term("memory", "Memory", expression + note, tuple(lines), False)
+
+
+def formula_terms(ex: StepExplanation, token: TokenText, memory_limit: int | None = None) -> list[Term]:
+    """Step ``ex.step`` for edge source -> target, term by term, in the order the signal flows (the memory
+    capped at ``memory_limit`` terms, see ``memory_term``)."""
+    i = ex.step
+    edge = f"{token_label(ex.source, token)} → {token_label(ex.target, token)}"
+    memory = memory_term(ex, memory_limit)
     own = "its own row" if ex.row > 0 else "the shared row 0"
     pe = f"PE[{ex.pe_index}]"
     return [

@@ -27,6 +27,8 @@ TEACHING_MODEL = "teaching"
 SAMPLE_PROMPT = "the cat sees a"
 MATRIX_UNITS = 8
 MAX_BARS = 24
+MEMORY_TERMS = 12  # memory terms written out per step (the others summed), so the step store grows linearly
+CHIP_WINDOW = 24  # path chips shown before the current node (the earlier ones counted), for the same reason
 
 
 class ID:
@@ -176,9 +178,13 @@ def term_block(term: figs.Term, hidden: bool, focus: str) -> html.Div:
 
 
 def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> list[html.Span]:
-    """The path up to the current node; the next node a '?' until revealed; later nodes not shown."""
-    out = [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
-                     title=f"node {path[i]}") for i in range(step + 1)]
+    """The path's last CHIP_WINDOW nodes up to the current one (a chip counts the earlier ones); the next node
+    a '?' until revealed; later nodes not shown."""
+    first = max(step + 1 - CHIP_WINDOW, 0)
+    out = [html.Span(f"… {first} earlier", className="chip elided",
+                     title=f"the path's first {first} nodes (step back to see them)")] * (first > 0)
+    out += [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
+                      title=f"node {path[i]}") for i in range(first, step + 1)]
     if revealed:
         out.append(html.Span(common.show_token(tokens[step + 1]), className="chip target", title=f"node {path[step + 1]}"))
     else:
@@ -353,7 +359,7 @@ def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], n
         questions.append(escape(f"Which node gets the most energy from {source}?"))
         feedbacks.append(escape(feedback(step, revealed[str(i)], best_nodes(step), token)) if shown else "")
         formulas.append(to_html([term_block(t, not shown and t.depends_on_target, focus)
-                                 for t in figs.formula_terms(ex, token)]))
+                                 for t in figs.formula_terms(ex, token, MEMORY_TERMS)]))
         stages.append(figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN))
         energies.append(signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown
                         else figs.hidden_frame(HIDDEN))

@@ -141,6 +141,42 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
     assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
 
 
+def store_size(ckpt: Checkpoint, new_tokens: int) -> int:
+    """The JSON size of the teaching step store of a path of ``new_tokens`` after 'hello', every step revealed."""
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=new_tokens))
+    return len(json.dumps(page.step_store(ckpt, trace, {str(i): None for i in range(trace.num_steps)}, None, "")))
+
+
+def test_step_store_grows_linearly_with_the_path(ckpt: Checkpoint) -> None:
+    small, large = store_size(ckpt, 32), store_size(ckpt, 256)
+    assert large < 1.5 * 8 * small, (small, large)  # 8 times the steps: at most linear growth, with some slack
+
+
+def test_memory_shows_the_largest_terms_and_sums_the_rest(ckpt: Checkpoint) -> None:
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=30))
+    i, limit = 30, page.MEMORY_TERMS
+    ex = explain_step(ckpt.model, trace, i)
+    lines = dict(figs.memory_term(ex, limit).lines)
+    weights = ex.memory_weights.double()
+    top = sorted(torch.topk(ex.memory_weights, limit).indices.tolist())
+    assert [label for label in lines if "·c" in label and "rest" not in label] == [f"a{j}·c{j}" for j in top]
+    rest_weight = lines[f"the rest: Σ aⱼ over the other {i - limit} j"][0]
+    assert rest_weight + float(weights[top].sum()) == pytest.approx(1, abs=1e-6)  # the weights are a softmax
+    summed = np.sum([lines[f"a{j}·c{j}"] for j in top], axis=0) + lines[f"the rest: Σ aⱼ·cⱼ over the other {i - limit} j"]
+    np.testing.assert_allclose(summed, ex.signal.double().numpy(), rtol=1e-5, atol=1e-6)  # the terms still add up to x
+    assert len(figs.memory_term(ex).lines) == i + 1  # the exports keep every term
+
+
+def test_chips_show_a_window_of_the_path(ckpt: Checkpoint) -> None:
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=40))
+    path, tokens = trace.path.tolist(), trace.tokens
+    chips = page.path_chips(path, tokens, 40, False)
+    first = 41 - page.CHIP_WINDOW
+    assert chips[0].children == f"… {first} earlier" and len(chips) == page.CHIP_WINDOW + 2
+    assert [c.title for c in chips[1:-1]] == [f"node {n}" for n in path[first:41]]
+    assert all(c.className != "chip elided" for c in page.path_chips(path, tokens, page.CHIP_WINDOW - 1, True))
+
+
 def test_to_html_escapes_tokens() -> None:
     markup = page.to_html(html.Div(["a<b>", html.Span("&", title='"x"', className="num")], id="k"))
     assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&quot;x&quot;">&amp;</span></div>'
