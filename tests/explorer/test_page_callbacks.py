@@ -90,4 +90,5 @@ def test_teaching_quiz_tour_and_render(services: Services) -> None:
     for button in (ID.tour_next, ID.tour_next, ID.tour_prev, ID.tour_end):
         positions.append(teaching.move_tour(button, positions[-1]))
     assert positions == [0, 1, 2, 1, -1] and teaching.move_tour(ID.tour_next, len(teaching.TOUR) - 1) == -1
-    assert teaching.show_tour(-1)[0] == {"display": "none"} and teaching.show_tour(0)[3] == f"  (1 of {len(teaching.TOUR)})"
+    assert teaching.show_tour(-1)[0] == {"display": "none"}
+    assert teaching.show_tour(0)[3] == f"  (1 of {len(teaching.TOUR)})"
