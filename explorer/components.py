@@ -38,6 +38,7 @@ class FrameIds:
     step_label: str
     views: str
     steps: str
+    chip: str
     csv: str
     json: str
     new: str

@@ -28,6 +28,8 @@ from typing import Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc
 
+from .components import frame_ids
+
 Store = dict[str, Any]
 
 
@@ -72,18 +74,18 @@ def no_steps(figures: int) -> Store:
 
 def components(prefix: str, figures: int) -> list[Any]:
     """The page-local step store, empty."""
-    return [dcc.Store(id=f"{prefix}-steps", data=no_steps(figures))]
+    return [dcc.Store(id=frame_ids(prefix).steps, data=no_steps(figures))]
 
 
 def register_keys(app: Dash, prefix: str) -> None:
     """Play ticks move the slider in the browser, and so do previous / next while no trace is on screen
     (once one is, ``assets/stepping.js`` draws previous / next on the click itself)."""
+    ids = frame_ids(prefix)
     app.clientside_callback(
         ClientsideFunction("explorer", "step"),
-        Output(f"{prefix}-slider", "value", allow_duplicate=True),
-        Input(f"{prefix}-prev", "n_clicks"), Input(f"{prefix}-next", "n_clicks"),
-        Input(f"{prefix}-interval", "n_intervals"),
-        State(f"{prefix}-slider", "value"), State(f"{prefix}-slider", "max"),
+        Output(ids.slider, "value", allow_duplicate=True),
+        Input(ids.prev, "n_clicks"), Input(ids.next, "n_clicks"), Input(ids.interval, "n_intervals"),
+        State(ids.slider, "value"), State(ids.slider, "max"),
         prevent_initial_call=True,
     )
 
@@ -101,25 +103,26 @@ def cursor_frames(base: dict[str, Any], steps: int) -> list[dict[str, Any]]:
 def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
     """The clientside callbacks of a page that steps in the browser: draw a step from the store,
     play / pause, and a click on a path chip."""
-    p = prefix
+    ids = frame_ids(prefix)
+    chip = {"type": ids.chip, "index": ALL}
     app.clientside_callback(
         ClientsideFunction("stepping", "draw"),
-        *(Output(g, "figure") for g in graph_ids), Output(f"{p}-step-label", "children"),
-        Output({"type": f"{p}-chip", "index": ALL}, "className"), Output(f"{p}-views", "style"),
-        Input(f"{p}-slider", "value"), Input(f"{p}-steps", "data"),
-        State(f"{p}-steps", "id"), *(State(g, "id") for g in graph_ids),
+        *(Output(g, "figure") for g in graph_ids), Output(ids.step_label, "children"),
+        Output(chip, "className"), Output(ids.views, "style"),
+        Input(ids.slider, "value"), Input(ids.steps, "data"),
+        State(ids.steps, "id"), *(State(g, "id") for g in graph_ids),
     )
     app.clientside_callback(
         ClientsideFunction("stepping", "play"),
-        Output(f"{p}-interval", "disabled"), Output(f"{p}-play", "children"),
-        Output(f"{p}-slider", "value", allow_duplicate=True),
-        Input(f"{p}-play", "n_clicks"), Input(f"{p}-slider", "value"),
-        State(f"{p}-interval", "disabled"), State(f"{p}-slider", "max"),
+        Output(ids.interval, "disabled"), Output(ids.play, "children"),
+        Output(ids.slider, "value", allow_duplicate=True),
+        Input(ids.play, "n_clicks"), Input(ids.slider, "value"),
+        State(ids.interval, "disabled"), State(ids.slider, "max"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction("stepping", "chip"),
-        Output(f"{p}-slider", "value", allow_duplicate=True),
-        Input({"type": f"{p}-chip", "index": ALL}, "n_clicks"),
+        Output(ids.slider, "value", allow_duplicate=True),
+        Input(chip, "n_clicks"),
         prevent_initial_call=True,
     )

@@ -130,16 +130,27 @@ def last_output_note(weights: list[list[float]], share: float = 0.99) -> str:
     return f"<br>at every step the last output has {weight}; hover a segment for the others' weights"
 
 
+def unit_shades(x: torch.Tensor, centred: bool = False) -> torch.Tensor:
+    """Heatmap colours with each row of ``x`` (one unit) scaled within its own range, so that a unit near 5e4
+    (the KJV models' energy channel) does not flatten the others to one colour: from 0 at the row's lowest
+    value to 1 at its highest, or (``centred``) its values divided by its largest |value|, from -1 to 1 with
+    0 and the signs kept. A constant row gets the middle colour: 0.5 (min to max), or 0 for a row of zeros (centred)."""
+    x = x.double()
+    if centred:
+        top = x.abs().max(dim=1, keepdim=True).values
+        return (x / top.where(top > 0, torch.ones_like(top))).where(top > 0, torch.zeros_like(x))
+    lo, hi = x.min(dim=1, keepdim=True).values, x.max(dim=1, keepdim=True).values
+    spread = (hi - lo).where(hi > lo, torch.ones_like(hi))
+    return ((x - lo) / spread).where(hi > lo, torch.full_like(x, 0.5))
+
+
 def signal_heatmap(trace: Trace) -> Frame:
     """The d units of the input signal at every step (the browser outlines the current step).
 
     Each unit is coloured within its own range over the steps: one unit can sit near 5e4 (the energy
     channel) while the others move by tens, and a shared colour scale would show only that one.
     The hover gives the true value x (float32, exact)."""
-    x = trace.signals_in.double().T  # (d, n): one row per unit
-    lo, hi = x.min(dim=1, keepdim=True).values, x.max(dim=1, keepdim=True).values
-    spread = (hi - lo).where(hi > lo, torch.ones_like(hi))
-    shade = ((x - lo) / spread).where(hi > lo, torch.full_like(x, 0.5))
+    shade = unit_shades(trace.signals_in.T)  # (d, n): one row per unit
     n, d = (int(v) for v in trace.signals_in.shape)
     heat = {"type": "heatmap", "z": shade.tolist(), "customdata": trace.signals_in.T.tolist(), "x": list(range(n)),
             "y": list(range(d)), "colorscale": "Viridis", "zmin": 0, "zmax": 1,

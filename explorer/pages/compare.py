@@ -33,7 +33,7 @@ class ID:
     frame = ui.frame_ids(P)
     model_b, swap = f"{P}-model-b", f"{P}-swap"
     paths, divergence, ranks, js = f"{P}-paths", f"{P}-divergence", f"{P}-ranks", f"{P}-js"
-    edges, loss, edges_csv, chip = f"{P}-edges", f"{P}-loss", f"{P}-edges-csv", f"{P}-chip"
+    edges, loss, edges_csv = f"{P}-edges", f"{P}-loss", f"{P}-edges-csv"
 
 
 FIGURES = [ID.ranks, ID.js]
@@ -124,7 +124,7 @@ def path_chips(trace: Trace, first: int | None, label: str, colour: str, token: 
     for i, cls in enumerate(chip_classes(trace, first)):
         note = f"; first divergence (step {first})" if "diverge" in cls else ""
         items.append(html.Span(common.show_token(token(int(trace.path[i]))), className=cls,
-                               id={"type": ID.chip, "index": offset + i},
+                               id={"type": ID.frame.chip, "index": offset + i},
                                title=common.token_hover(int(trace.path[i]), token) + note))
     return html.Div(items, className="chips")
 

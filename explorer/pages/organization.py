@@ -3,7 +3,7 @@
 The page's settings are ``ViewState.org`` (validated with the rest of the view state, hash keys ``o_...``),
 so its link and its exported view file both reopen it as it was, and leaving it keeps the other views'
 prompt and step. Callbacks are module-level functions over plain data (``reduce``, ``run_job``,
-``render``, ``export``, ``receive``); ``register`` only wires them to the ids below.
+``render``, ``atom_event``, ``export``, ``receive``); ``register`` only wires them to the ids below.
 """
 
 from __future__ import annotations
@@ -201,11 +201,14 @@ def upload_statuses(services: Services, state: ViewState) -> list[Any]:
 
 def reduce(services: Services, trigger: str, url: str | None, current: dict | None, meta: Meta | None,
            model: str | None, form: list[Any], runs: int) -> dict[str, Any]:
-    """Link -> state (and a run); Run -> the typed settings (and a run); Cancel -> the settings of the result
-    on screen again. Every state is written to the link. (The atom picker has its own callback, ``select_atom``:
-    the result's render writes it, so the reducer, were it to read it, would wait for every running job.)"""
+    """Link -> state (and a run); Run -> the typed settings (and a run, from atom 0); Cancel -> the settings of
+    the result on screen again. Every state is written to the link, and its atom to the atom picker with the
+    options of its K atoms (a dropdown drops a value its options lack, and no result may be on screen yet). The
+    picker has its own callbacks, ``select_atom`` and ``atom_event``: nothing downstream of a job writes its
+    value, so that picking an atom of the result on screen never waits for a running job."""
     names = services.registry.names()
-    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "options", "model", "msg")}
+    out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "options", "model", "msg", "atom",
+                                                  "atoms")}
     out.update(form=[no_update] * len(FORM), uploads=[no_update] * len(KINDS))
     old = from_dict(current)[0] if current else None
     if old is None or trigger == ID.frame.url:
@@ -222,8 +225,17 @@ def reduce(services: Services, trigger: str, url: str | None, current: dict | No
     else:  # Cancel
         state = shown_state(old, meta)
         out.update(form=form_values(state), model=state.model)
+    if trigger != ID.frame.go:  # after Run the result on screen (and its atoms) stays until the new one comes
+        out.update(atoms=atom_options(state.org.k))
+    if old is None or trigger == ID.frame.url or state.org.atom != old.org.atom:  # else the picker shows it already
+        out.update(atom=min(state.org.atom, state.org.k - 1))
     out.update(state=to_dict(state), hash=to_hash(state) or "#")
     return out
+
+
+def atom_options(k: int) -> list[dict[str, Any]]:
+    """The atom picker's options for a run of K atoms."""
+    return [{"label": f"atom {i}", "value": i} for i in range(k)]
 
 
 def select_atom(atom: Any, current: dict | None) -> tuple[Any, Any]:
@@ -260,41 +272,54 @@ def result_of(services: Services, meta: Meta | None) -> OrgResult | None:
     return services.cache.get(meta["key"]) if meta and meta.get("key") else None
 
 
+def atom_view(result: OrgResult, atom: int) -> tuple[Any, ...]:
+    """The figures and tables of one atom of a finished run (order of ``ATOM_VIEW``; clamped to its K atoms)."""
+    rep = result.report
+    atom = min(max(atom, 0), rep.atom_model.k - 1)
+    names = rep.match.network_names
+    group = subgroup_frame(result, atom)
+    enc = rep.encoding
+    regions = fig.region_table(enc.betas[atom], enc.t[atom], enc.q[atom], enc.significant[atom],
+                               result.templates, names, rep.brain.voxel_names)
+    return (fig.atoms_under_words(rep.atom_model.atoms, result.words, result.tr, atom),
+            fig.subgroup_bars(group["label"].tolist(), group["loading"].to_numpy(), atom),
+            fig.map_by_network(enc.t[atom], enc.significant[atom], result.templates, names, atom),
+            *_records(group), *_records(regions))
+
+
 def render(services: Services, meta: Meta | None, state_data: dict | None) -> tuple[Any, ...]:
-    """Every table and figure of the finished run, for the chosen atom (order of ``RENDERED``)."""
+    """Every table and figure of a finished run, for the state's atom (order of ``RENDERED``, ``ATOM_VIEW``)."""
     result = result_of(services, meta)
     if result is None:
         empty = common.placeholder("Press Run." if not meta or not meta.get("error") else "No result.")
         errors = [meta["error"]] if meta and meta.get("error") else (
             ["The result is no longer cached; press Run again."] if meta and meta.get("key") else [])
-        return ([], [], [], [], True, empty, [], None, empty, empty, [], [], [], [], empty, [], [],
-                ui.messages(errors), no_update)
-    settings = from_dict(state_data or {})[0].org
+        return ([], [], [], [], True, [], empty, [], [], ui.messages(errors), empty, empty, empty, [], [], [], [],
+                no_update)
     rep = result.report
-    atom = min(settings.atom, rep.atom_model.k - 1)
-    names = rep.match.network_names
     measures = _records(pd.DataFrame(fig.measures_rows(rep.measures, rep.controls)))
     recovery = [{"figure": k, "value": round(v, 4) if isinstance(v, float) else str(v)}
                 for k, v in (result.recovery or {}).items() if not isinstance(v, list)]
-    group = subgroup_frame(result, atom)
-    enc = rep.encoding
-    regions = fig.region_table(enc.betas[atom], enc.t[atom], enc.q[atom], enc.significant[atom],
-                               result.templates, names, rep.brain.voxel_names)
-    similarity = rep.similarity_table()
     warnings = list(rep.warnings)
     if rep.brain.nan_voxels.size or rep.brain.constant_voxels.size:
         warnings.append(f"{rep.brain.nan_voxels.size} NaN and {rep.brain.constant_voxels.size} constant voxels "
                         "were excluded (their maps are empty)")
     return (
         *measures, recovery, [{"name": c, "id": c} for c in ("figure", "value")], not recovery,
-        fig.atoms_under_words(rep.atom_model.atoms, result.words, result.tr, atom),
-        [{"label": f"atom {i}", "value": i} for i in range(rep.atom_model.k)], atom,
-        fig.subgroup_bars(group["label"].tolist(), group["loading"].to_numpy(), atom),
-        fig.map_by_network(enc.t[atom], enc.significant[atom], result.templates, names, atom),
-        *_records(group), *_records(regions),
-        fig.similarity_heatmap(rep.match.r, rep.match.dice, rep.match.matches, names), *_records(similarity),
-        ui.messages([], warnings), result.note,
+        atom_options(rep.atom_model.k),
+        fig.similarity_heatmap(rep.match.r, rep.match.dice, rep.match.matches, rep.match.network_names),
+        *_records(rep.similarity_table()), ui.messages([], warnings),
+        *atom_view(result, from_dict(state_data or {})[0].org.atom), result.note,
     )
+
+
+def atom_event(services: Services, atom: Any, meta: Meta | None) -> tuple[Any, ...]:
+    """An atom picked: that atom of the result on screen (``meta`` is read, not waited for, so a running
+    job does not hold the picker); nothing when no result is on screen."""
+    result = result_of(services, meta)
+    if result is None or atom is None:
+        return (no_update,) * len(ATOM_VIEW)
+    return atom_view(result, int(atom))
 
 
 def export(services: Services, trigger: str, meta: Meta | None, state_data: dict | None) -> Any:
@@ -324,10 +349,10 @@ def receive(services: Services, kind: str, contents: str | None, filename: str |
 
 
 RENDERED = [(ID.measures, "data"), (ID.measures, "columns"), (ID.recovery, "data"), (ID.recovery, "columns"),
-            (ID.recovery_box, "hidden"), (ID.atoms, "figure"), (ID.atom, "options"), (ID.atom, "value"),
-            (ID.subgroup, "figure"), (ID.map, "figure"), (ID.subgroup_table, "data"), (ID.subgroup_table, "columns"),
-            (ID.regions, "data"), (ID.regions, "columns"), (ID.similarity, "figure"), (ID.similarity_table, "data"),
+            (ID.recovery_box, "hidden"), (ID.atom, "options"), (ID.similarity, "figure"), (ID.similarity_table, "data"),
             (ID.similarity_table, "columns"), (ID.frame.msg, "children")]
+ATOM_VIEW = [(ID.atoms, "figure"), (ID.subgroup, "figure"), (ID.map, "figure"), (ID.subgroup_table, "data"),
+             (ID.subgroup_table, "columns"), (ID.regions, "data"), (ID.regions, "columns")]
 
 
 def register(app: Dash, services: Services) -> None:
@@ -339,7 +364,9 @@ def register(app: Dash, services: Services) -> None:
     @app.callback(
         output={"state": Output(f.state, "data"), "request": Output(f.request, "data"), "hash": Output(f.url, "hash"),
                 "options": Output(f.model, "options"), "model": Output(f.model, "value"),
-                "msg": Output(f.msg_state, "children"), "form": [Output(i, "value") for i in form],
+                "msg": Output(f.msg_state, "children"), "atom": Output(ID.atom, "value"),
+                "atoms": Output(ID.atom, "options", allow_duplicate=True),
+                "form": [Output(i, "value") for i in form],
                 "uploads": [Output(ID.upload_status[k], "children", allow_duplicate=True) for k in KINDS]},
         inputs={"url": Input(f.url, "hash"), "go": Input(f.go, "n_clicks"), "cancel": Input(f.cancel, "n_clicks"),
                 "current": State(f.state, "data"), "meta": State(f.meta, "data"),
@@ -358,9 +385,14 @@ def register(app: Dash, services: Services) -> None:
         """The analysis, in a background process (see ``run_job``)."""
         return run_job(services, set_progress, request)
 
-    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(f.note, "children", allow_duplicate=True),
-                 Input(f.meta, "data"), Input(f.state, "data"), prevent_initial_call=True,
+    # a new result renders everything; an atom picked renders its atom of the result on screen (reading the
+    # meta, not waiting for it: the renderer holds a callback whose input a running job's output leads to)
+    app.callback(*(Output(i, prop) for i, prop in RENDERED + ATOM_VIEW), Output(f.note, "children", allow_duplicate=True),
+                 Input(f.meta, "data"), State(f.state, "data"), prevent_initial_call=True,
                  )(lambda meta, state_data: render(services, meta, state_data))
+    app.callback(*(Output(i, prop, allow_duplicate=True) for i, prop in ATOM_VIEW), Input(ID.atom, "value"),
+                 State(f.meta, "data"), prevent_initial_call=True,
+                 )(lambda atom, meta: atom_event(services, atom, meta))
     app.callback(Output(ID.upload_box, "open"), Input(ID.form["source"], "value"))(lambda source: source == "upload")
     app.callback(Output(f.download, "data"), *(Input(i, "n_clicks") for i in (*ID.csv.values(), ID.json)),
                  State(f.meta, "data"), State(f.state, "data"), prevent_initial_call=True,

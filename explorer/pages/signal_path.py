@@ -39,8 +39,8 @@ class ID:
 
     frame = ui.frame_ids(P)
     energy, memory, heat = f"{P}-energy", f"{P}-memory", f"{P}-heat"
-    chips, chip, original, reroute_box, undo, empty = (f"{P}-chips", f"{P}-chip", f"{P}-original", f"{P}-reroute-box",
-                                                       f"{P}-undo", f"{P}-empty")
+    chips, original, reroute_box, undo, empty = (f"{P}-chips", f"{P}-original", f"{P}-reroute-box", f"{P}-undo",
+                                                 f"{P}-empty")
 
 
 FIGURES = [ID.energy, ID.memory, ID.heat]
@@ -94,7 +94,7 @@ def chip_classes(result: PathResult, rerouted: dict[int, str]) -> list[str]:
 
 def chips(result: PathResult, token: Any, classes: list[str]) -> list[html.Button]:
     """One chip per path node (the token's decoded text; node id and raw token on hover)."""
-    return [html.Button(common.show_token(token(node)), id={"type": ID.chip, "index": i}, className=cls,
+    return [html.Button(common.show_token(token(node)), id={"type": ID.frame.chip, "index": i}, className=cls,
                         title=common.token_hover(node, token))
             for i, (node, cls) in enumerate(zip(result.trace.path.tolist(), classes))]
 

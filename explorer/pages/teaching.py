@@ -27,7 +27,26 @@ TEACHING_MODEL = "teaching"
 SAMPLE_PROMPT = "the cat sees a"
 MATRIX_UNITS = 8
 MAX_BARS = 24
-FIGURES = [f"{P}-stages", f"{P}-energy"]
+MEMORY_TERMS = 12  # memory terms written out per step (the others summed), so the step store grows linearly
+CHIP_WINDOW = 24  # path chips shown before the current node (the earlier ones counted), for the same reason
+
+
+class ID:
+    """The page's component ids, defined once (``part``: the prefix of each formula part's id)."""
+
+    frame = ui.frame_ids(P)
+    stages, energy, chips, formula, taken, part = (f"{P}-stages", f"{P}-energy", f"{P}-chips", f"{P}-formula",
+                                                   f"{P}-taken", f"{P}-part")
+    quiz, quiz_box, question, guess, check, reveal, feedback, score = (
+        f"{P}-quiz", f"{P}-quiz-box", f"{P}-question", f"{P}-guess", f"{P}-check", f"{P}-reveal", f"{P}-feedback",
+        f"{P}-score")
+    tour, tour_start, tour_box, tour_title, tour_count, tour_text, tour_prev, tour_next, tour_end = (
+        f"{P}-tour", f"{P}-tour-start", f"{P}-tour-box", f"{P}-tour-title", f"{P}-tour-count", f"{P}-tour-text",
+        f"{P}-tour-prev", f"{P}-tour-next", f"{P}-tour-end")
+    model_note, empty = f"{P}-model-note", f"{P}-empty"
+
+
+FIGURES = [ID.stages, ID.energy]
 EMPTY = "Type a prompt and press Run: every number of each step of its path appears here."
 HIDDEN = "Guess (or reveal) to see this step's numbers."
 HELP = [
@@ -61,32 +80,32 @@ TOUR = [
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     tour = html.Div([
-        html.Div([html.B(id=f"{P}-tour-title"), html.Span(id=f"{P}-tour-count", className="note")]),
-        html.P(id=f"{P}-tour-text"),
-        html.Div([html.Button("◀ back", id=f"{P}-tour-prev"), html.Button("next ▶", id=f"{P}-tour-next"),
-                  html.Button("end tour", id=f"{P}-tour-end")], className="controls"),
-    ], id=f"{P}-tour-box", className="tour-box", style={"display": "none"})
+        html.Div([html.B(id=ID.tour_title), html.Span(id=ID.tour_count, className="note")]),
+        html.P(id=ID.tour_text),
+        html.Div([html.Button("◀ back", id=ID.tour_prev), html.Button("next ▶", id=ID.tour_next),
+                  html.Button("end tour", id=ID.tour_end)], className="controls"),
+    ], id=ID.tour_box, className="tour-box", style={"display": "none"})
     quiz = html.Div([
-        html.Span(id=f"{P}-question"),
-        html.Div(dcc.Dropdown(id=f"{P}-guess", placeholder="your guess", className="model-picker")),
-        html.Button("Check my guess", id=f"{P}-check"), html.Button("Reveal", id=f"{P}-reveal"),
-        html.Span(id=f"{P}-feedback", className="feedback"), html.Span(id=f"{P}-score", className="score"),
-    ], id=f"{P}-quiz-box", className="controls quiz")
+        html.Span(id=ID.question),
+        html.Div(dcc.Dropdown(id=ID.guess, placeholder="your guess", className="model-picker")),
+        html.Button("Check my guess", id=ID.check), html.Button("Reveal", id=ID.reveal),
+        html.Span(id=ID.feedback, className="feedback"), html.Span(id=ID.score, className="score"),
+    ], id=ID.quiz_box, className="controls quiz")
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
-        dcc.Store(id=f"{P}-quiz", data={}), dcc.Store(id=f"{P}-tour", data=-1),
-        html.Div(id=f"{P}-model-note", className="note"),
+        dcc.Store(id=ID.quiz, data={}), dcc.Store(id=ID.tour, data=-1),
+        html.Div(id=ID.model_note, className="note"),
         *stepping.components(P, len(FIGURES)),
-        html.P(EMPTY, id=f"{P}-empty", className="empty-state"),
-        html.Button("Take the guided tour", id=f"{P}-tour-start"), tour,
+        html.P(EMPTY, id=ID.empty, className="empty-state"),
+        html.Button("Take the guided tour", id=ID.tour_start), tour,
         html.Div([
-            html.Div(id=f"{P}-chips", className="chips"), ui.step_controls(P), quiz,
-            html.Div(id=f"{P}-formula", className="formula"),
-            html.Button("Explain the node taken", id=f"{P}-taken"),
-            html.Div([ui.figure_panel(f"{P}-stages", "step arithmetic"),
-                      ui.figure_panel(f"{P}-energy", "candidates")], className="grid2"),
+            html.Div(id=ID.chips, className="chips"), ui.step_controls(P), quiz,
+            html.Div(id=ID.formula, className="formula"),
+            html.Button("Explain the node taken", id=ID.taken),
+            html.Div([ui.figure_panel(ID.stages, "step arithmetic"),
+                      ui.figure_panel(ID.energy, "candidates")], className="grid2"),
             ui.export_row(P, [("csv", "Step numbers CSV"), ("json", "Step JSON (with view state)")]),
-        ], id=f"{P}-views", style={"display": "none"}),
+        ], id=ID.frame.views, style={"display": "none"}),
     ], className="page")
 
 
@@ -154,14 +173,18 @@ def term_block(term: figs.Term, hidden: bool, focus: str) -> html.Div:
                                for label, v in term.lines]
     extra = [matrix(term.matrix)] if term.matrix and not hidden else []
     group = "output" if term.key == "pre_activation" else "bias" if term.key == "pe" else term.key
-    return html.Div([head, *lines, *extra], id=f"{P}-part-{term.key}",
+    return html.Div([head, *lines, *extra], id=f"{ID.part}-{term.key}",
                     className="formula-part" + (" tour-focus" if group == focus else ""))
 
 
 def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> list[html.Span]:
-    """The path up to the current node; the next node a '?' until revealed; later nodes not shown."""
-    out = [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
-                     title=f"node {path[i]}") for i in range(step + 1)]
+    """The path's last CHIP_WINDOW nodes up to the current one (a chip counts the earlier ones); the next node
+    a '?' until revealed; later nodes not shown."""
+    first = max(step + 1 - CHIP_WINDOW, 0)
+    out = [html.Span(f"… {first} earlier", className="chip elided",
+                     title=f"the path's first {first} nodes (step back to see them)")] * (first > 0)
+    out += [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
+                      title=f"node {path[i]}") for i in range(first, step + 1)]
     if revealed:
         out.append(html.Span(common.show_token(tokens[step + 1]), className="chip target", title=f"node {path[step + 1]}"))
     else:
@@ -201,8 +224,8 @@ def model_note(state: ViewState, names: list[str], hidden_size: int) -> list[Any
     return out
 
 
-PAGE = pathview.PathPage(P, [Event(Input(f"{P}-energy", "clickData"), pick_node),
-                             Event(Input(f"{P}-taken", "n_clicks"), taken_node)],
+PAGE = pathview.PathPage(P, [Event(Input(ID.energy, "clickData"), pick_node),
+                             Event(Input(ID.taken, "n_clicks"), taken_node)],
                          default_model=TEACHING_MODEL, default_prompt=SAMPLE_PROMPT, cached=pathview.cached_trace)
 
 
@@ -213,88 +236,95 @@ def register(app: Dash, services: Services) -> None:
     stepping.register(app, P, FIGURES)
     pathview.register_export(app, P, "teaching", lambda meta, state: export_data(services, meta, state),
                              "brillm-step.csv", "brillm-step.json", steps=True)
-
-    @app.callback(
-        Output(f"{P}-quiz", "data"),
-        Input(f"{P}-meta", "data"), Input(f"{P}-check", "n_clicks"), Input(f"{P}-reveal", "n_clicks"),
-        State(f"{P}-guess", "value"), State(f"{P}-slider", "value"), State(f"{P}-quiz", "data"),
+    app.callback(
+        Output(ID.quiz, "data"),
+        Input(ID.frame.meta, "data"), Input(ID.check, "n_clicks"), Input(ID.reveal, "n_clicks"),
+        State(ID.guess, "value"), State(ID.frame.slider, "value"), State(ID.quiz, "data"),
         prevent_initial_call=True,
-    )
-    def quiz(meta, _check, _reveal, guess, slider, current):
-        """Start a fresh quiz for a new trace; score a guess or reveal the current step."""
-        request = (meta or {}).get("request")
-        if ctx.triggered_id == f"{P}-meta" or not current or current.get("request") != request:
-            current = new_quiz(current, request)
+    )(lambda meta, _check, _reveal, *args: score_quiz(services, ctx.triggered_id, meta, *args))
+    app.callback(
+        Output(ID.tour, "data"),
+        Input(ID.tour_start, "n_clicks"), Input(ID.tour_prev, "n_clicks"), Input(ID.tour_next, "n_clicks"),
+        Input(ID.tour_end, "n_clicks"), State(ID.tour, "data"),
+        prevent_initial_call=True,
+    )(lambda _start, _prev, _next, _end, current: move_tour(ctx.triggered_id, current))
+    app.callback(
+        Output(ID.tour_box, "style"), Output(ID.tour_title, "children"), Output(ID.tour_text, "children"),
+        Output(ID.tour_count, "children"), Output(ID.tour_prev, "disabled"), Output(ID.tour_next, "children"),
+        Input(ID.tour, "data"),
+    )(show_tour)
+    app.callback(
+        Output(ID.frame.steps, "data"), Output(ID.chips, "className"), Output(ID.quiz_box, "className"),
+        Output(ID.frame.slider, "max"), Output(ID.guess, "options"), Output(ID.score, "children"),
+        Output(ID.model_note, "children"), Output(ID.frame.msg, "children"),
+        Output(ID.frame.note, "children", allow_duplicate=True), Output(ID.empty, "style"),
+        Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), Input(ID.quiz, "data"), Input(ID.tour, "data"),
+        prevent_initial_call=True,
+    )(lambda *args: render(services, *args))
+
+
+def score_quiz(services: Services, triggered: str | None, meta: Meta | None, guess: Any, slider: Any,
+               current: dict[str, Any] | None) -> Any:
+    """Start a fresh quiz for a new trace; score a guess or reveal the current step (``triggered``: the
+    id of the input that fired: the meta store, the check or the reveal button)."""
+    request = (meta or {}).get("request")
+    if triggered == ID.frame.meta or not current or current.get("request") != request:
+        current = new_quiz(current, request)
+    result = pathview.load_path(services, meta)
+    if triggered == ID.frame.meta or result is None:
+        return current
+    step = pathview.clamp_step(ViewState(step=int(slider or 0)), meta)  # the step on screen
+    guess = None if triggered == ID.reveal or guess is None else int(guess)
+    if triggered == ID.check and guess is None:
+        return no_update
+    return answer(current, step, guess, best_nodes(result.trace.step(step)))
+
+
+def move_tour(triggered: str | None, current: int | None) -> int:
+    """Start, move through or end the guided tour (-1 = off; ``triggered``: the id of the button clicked)."""
+    moves = {ID.tour_start: 0, ID.tour_prev: max((current or 0) - 1, 0),
+             ID.tour_next: (current or 0) + 1, ID.tour_end: -1}
+    position = moves.get(triggered, current)
+    return position if position is not None and position < len(TOUR) else -1
+
+
+def show_tour(position: int | None) -> tuple[Any, ...]:
+    """The tour's current text."""
+    if position is None or position < 0:
+        return {"display": "none"}, "", "", "", True, "next ▶"
+    _, title, text = TOUR[position]
+    last = position == len(TOUR) - 1
+    return ({"display": "block"}, title, text, f"  ({position + 1} of {len(TOUR)})", position == 0,
+            "finish" if last else "next ▶")
+
+
+def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_data: dict | None,
+           position: int | None) -> tuple[Any, ...]:
+    """Once per trace, reveal, node or tour card: the step store (the browser draws each step from it)."""
+    state, _ = from_dict(state_data or {})
+    focus = TOUR[position][0] if position is not None and 0 <= position < len(TOUR) else ""
+    boxes = ("chips" + (" tour-focus" if focus == "chips" else ""),
+             "controls quiz" + (" tour-focus" if focus == "quiz" else ""))
+    names = services.registry.names()
+    try:
         result = pathview.load_path(services, meta)
-        if ctx.triggered_id == f"{P}-meta" or result is None:
-            return current
-        step = pathview.clamp_step(ViewState(step=int(slider or 0)), meta)  # the step on screen
-        guess = None if ctx.triggered_id == f"{P}-reveal" or guess is None else int(guess)
-        if ctx.triggered_id == f"{P}-check" and guess is None:
-            return no_update
-        return answer(current, step, guess, best_nodes(result.trace.step(step)))
-
-    @app.callback(
-        Output(f"{P}-tour", "data"),
-        Input(f"{P}-tour-start", "n_clicks"), Input(f"{P}-tour-prev", "n_clicks"), Input(f"{P}-tour-next", "n_clicks"),
-        Input(f"{P}-tour-end", "n_clicks"), State(f"{P}-tour", "data"),
-        prevent_initial_call=True,
-    )
-    def tour(_start, _prev, _next, _end, current):
-        """Start, move through or end the guided tour (-1 = off)."""
-        moves = {f"{P}-tour-start": 0, f"{P}-tour-prev": max((current or 0) - 1, 0),
-                 f"{P}-tour-next": (current or 0) + 1, f"{P}-tour-end": -1}
-        position = moves.get(ctx.triggered_id, current)
-        return position if position < len(TOUR) else -1
-
-    @app.callback(
-        Output(f"{P}-tour-box", "style"), Output(f"{P}-tour-title", "children"), Output(f"{P}-tour-text", "children"),
-        Output(f"{P}-tour-count", "children"), Output(f"{P}-tour-prev", "disabled"), Output(f"{P}-tour-next", "children"),
-        Input(f"{P}-tour", "data"),
-    )
-    def show_tour(position):
-        """The tour's current text."""
-        if position is None or position < 0:
-            return {"display": "none"}, "", "", "", True, "next ▶"
-        _, title, text = TOUR[position]
-        last = position == len(TOUR) - 1
-        return ({"display": "block"}, title, text, f"  ({position + 1} of {len(TOUR)})", position == 0,
-                "finish" if last else "next ▶")
-
-    @app.callback(
-        Output(f"{P}-steps", "data"), Output(f"{P}-chips", "className"), Output(f"{P}-quiz-box", "className"),
-        Output(f"{P}-slider", "max"), Output(f"{P}-guess", "options"), Output(f"{P}-score", "children"),
-        Output(f"{P}-model-note", "children"), Output(f"{P}-msg", "children"),
-        Output(f"{P}-note", "children", allow_duplicate=True), Output(f"{P}-empty", "style"),
-        Input(f"{P}-meta", "data"), Input(f"{P}-state", "data"), Input(f"{P}-quiz", "data"), Input(f"{P}-tour", "data"),
-        prevent_initial_call=True,
-    )
-    def render(meta: Meta | None, state_data: dict | None, quiz_data: dict | None, position: int | None):
-        """Once per trace, reveal, node or tour card: the step store (the browser draws each step from it)."""
-        state, _ = from_dict(state_data or {})
-        focus = TOUR[position][0] if position is not None and 0 <= position < len(TOUR) else ""
-        boxes = ("chips" + (" tour-focus" if focus == "chips" else ""),
-                 "controls quiz" + (" tour-focus" if focus == "quiz" else ""))
-        names = services.registry.names()
-        try:
-            result = pathview.load_path(services, meta)
-            checkpoint = services.registry.load(meta["request"]["model"]) if result else None
-        except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
-            result, meta = None, {"error": str(exc)}
-        if result is None or checkpoint is None:
-            return (stepping.no_steps(len(FIGURES)), *boxes, 1, [], "", model_note(state, names, 0),
-                    ui.messages(pathview.meta_errors(meta)), no_update, {})
-        vocab = checkpoint.config.vocab_size
-        quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
-        warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
-            if state.node >= vocab else []
-        node = state.node if 0 <= state.node < vocab else None
-        return (step_store(checkpoint, result.trace, quiz_data["revealed"], node, focus), *boxes,
-                max(result.trace.num_steps - 1, 1),
-                [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
-                f"Score: {quiz_data['right']} of {quiz_data['tried']}",
-                model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "",
-                {"display": "none"})
+        checkpoint = services.registry.load(meta["request"]["model"]) if result else None
+    except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
+        result, meta = None, {"error": str(exc)}
+    if result is None or checkpoint is None:
+        return (stepping.no_steps(len(FIGURES)), *boxes, 1, [], "", model_note(state, names, 0),
+                ui.messages(pathview.meta_errors(meta)), no_update, {})
+    vocab = checkpoint.config.vocab_size
+    quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
+    warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
+        if state.node >= vocab else []
+    node = state.node if 0 <= state.node < vocab else None
+    return (step_store(checkpoint, result.trace, quiz_data["revealed"], node, focus), *boxes,
+            max(result.trace.num_steps - 1, 1),
+            [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
+            f"Score: {quiz_data['right']} of {quiz_data['tried']}",
+            model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "",
+            {"display": "none"})
 
 
 def to_html(node: Any) -> str:
@@ -329,14 +359,14 @@ def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], n
         questions.append(escape(f"Which node gets the most energy from {source}?"))
         feedbacks.append(escape(feedback(step, revealed[str(i)], best_nodes(step), token)) if shown else "")
         formulas.append(to_html([term_block(t, not shown and t.depends_on_target, focus)
-                                 for t in figs.formula_terms(ex, token)]))
+                                 for t in figs.formula_terms(ex, token, MEMORY_TERMS)]))
         stages.append(figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN))
         energies.append(signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown
                         else figs.hidden_frame(HIDDEN))
     return stepping.store(labels, [
         stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), energies),
-        stepping.text(f"{P}-chips", chips), stepping.text(f"{P}-question", questions),
-        stepping.text(f"{P}-feedback", feedbacks), stepping.text(f"{P}-formula", formulas)])
+        stepping.text(ID.chips, chips), stepping.text(ID.question, questions),
+        stepping.text(ID.feedback, feedbacks), stepping.text(ID.formula, formulas)])
 
 
 def export_data(services: Services, meta: Meta, state: ViewState) -> tuple[Any, dict[str, Any]] | None:

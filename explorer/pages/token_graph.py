@@ -8,6 +8,7 @@ the edges and the step are drawn by the graph's canvas layers (``assets/graph_la
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import dash
@@ -46,21 +47,29 @@ GRAPH_CONFIG = {"scrollZoom": True, "doubleClick": "reset"}
 PREPARING = "Preparing the graph: the layout is computed once per checkpoint (a few seconds), then cached."
 
 
+class ID:
+    """The page's component ids, defined once."""
+
+    frame = ui.frame_ids(P)
+    graph, drawn, k, zoom, reset, details = (f"{P}-graph", f"{P}-drawn", f"{P}-k", f"{P}-zoom", f"{P}-reset",
+                                             f"{P}-details")
+
+
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
-        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), dcc.Store(id=f"{P}-drawn"),
+        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), dcc.Store(id=ID.drawn),
         *stepping.components(P, 0),
-        html.Div(ui.step_controls(P), id=f"{P}-views", style={"display": "none"}),
+        html.Div(ui.step_controls(P), id=ID.frame.views, style={"display": "none"}),
         html.Div([
-            ui.labelled("Edges per node", html.Div(dcc.Slider(id=f"{P}-k", min=1, max=MAX_GRAPH_K, step=1, value=3,
+            ui.labelled("Edges per node", html.Div(dcc.Slider(id=ID.k, min=1, max=MAX_GRAPH_K, step=1, value=3,
                                                               marks={1: "1", 5: "5", 10: "10", MAX_GRAPH_K: "20"}),
                                                    className="k-slider")),
-            html.Button("Zoom to path", id=f"{P}-zoom"), html.Button("Whole graph", id=f"{P}-reset"),
+            html.Button("Zoom to path", id=ID.zoom), html.Button("Whole graph", id=ID.reset),
         ], className="grid-controls"),
-        html.Div([ui.figure_panel(f"{P}-graph", "token graph", config=GRAPH_CONFIG,
+        html.Div([ui.figure_panel(ID.graph, "token graph", config=GRAPH_CONFIG,
                                   figure=common.placeholder(PREPARING, graph.HEIGHT)),
-                  html.Div(id=f"{P}-details", className="node-details")],
+                  html.Div(id=ID.details, className="node-details")],
                  className="graph-layout"),
     ], className="page")
 
@@ -132,7 +141,13 @@ def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
 def step_store(g: GraphData, labels: list[str], trace: Trace, token: common.TokenText) -> stepping.Store:
     """Every step of the trace as the graph's layers draw it, with the step titles as labels."""
     frames = graph.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist())
-    return stepping.store(step_titles(trace, token), [stepping.layers(f"{P}-graph", frames)])
+    return stepping.store(step_titles(trace, token), [stepping.layers(ID.graph, frames)])
+
+
+PAGE = pathview.PathPage(P, [
+    Event(Input(ID.graph, "clickData"), node_event),
+    Event(Input(ID.k, "value"), k_event, (Output(ID.k, "value"), lambda s: s.graph_k)),
+], job=graph_work)
 
 
 PAGE = pathview.PathPage(P, [Event(Input(f"{P}-graph", "clickData"), node_event),
@@ -147,65 +162,69 @@ def register(app: Dash, services: Services) -> None:
     stepping.register(app, P, [])
     app.clientside_callback(
         ClientsideFunction("graph_layers", "attach"),
-        Output(f"{P}-graph", "className"), Input(f"{P}-graph", "figure"), State(f"{P}-graph", "id"))
-
-    @app.callback(
-        Output(f"{P}-graph", "figure"), Output(f"{P}-drawn", "data"), Output(f"{P}-steps", "data"),
-        Output(f"{P}-details", "children"), Output(f"{P}-slider", "max"),
-        Output(f"{P}-msg", "children"), Output(f"{P}-note", "children", allow_duplicate=True),
-        Input(f"{P}-meta", "data"), Input(f"{P}-graph", "clickData"), Input(f"{P}-k", "value"),
-        State(f"{P}-state", "data"), State(f"{P}-drawn", "data"),
+        Output(ID.graph, "className"), Input(ID.graph, "figure"), State(ID.graph, "id"))
+    app.callback(
+        Output(ID.graph, "figure"), Output(ID.drawn, "data"), Output(ID.frame.steps, "data"),
+        Output(ID.details, "children"), Output(ID.frame.slider, "max"),
+        Output(ID.frame.msg, "children"), Output(ID.frame.note, "children", allow_duplicate=True),
+        Input(ID.frame.meta, "data"), Input(ID.graph, "clickData"), Input(ID.k, "value"),
+        State(ID.frame.state, "data"), State(ID.drawn, "data"),
         prevent_initial_call=True,
-    )
-    def render(meta: Meta | None, click: Any, k: Any, state_data: dict | None, drawn: dict | None):
-        """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
-        selection; the step store when the trace changes (the browser draws the current step). A
-        click or k is read from its event (the reducer updates the state in parallel)."""
-        state, _ = from_dict(state_data or {})
-        triggered = ctx.triggered_prop_ids
-        if f"{P}-graph.clickData" in triggered:
-            state = node_event(state, click, meta or {})
-        if f"{P}-k.value" in triggered:
-            state = k_event(state, k, meta or {})
-        if not meta or not meta.get("graph_key"):
-            errors = pathview.meta_errors(meta)
-            figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
-            return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors), no_update
-        checkpoint = services.registry.load(meta["request"]["model"])
-        g = graph_for(services.cache, checkpoint, request_settings(meta))
-        labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
-        mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
-        key = {"graph": meta["graph_key"], "k": state.graph_k}
-        steps: Any = no_update
-        slider_max: Any = no_update
-        if f"{P}-meta.data" in triggered:
-            result = pathview.load_path(services, meta)
-            steps = stepping.no_steps(0) if result is None else step_store(g, labels, result.trace, checkpoint.token)
-            slider_max = max(result.trace.num_steps - 1, 1) if result else 1
-        if drawn == key:
-            fig: Any = Patch()
-            graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
-        else:
-            fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
-        info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
-        return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta)), ""
-
-    @app.callback(
-        Output(f"{P}-graph", "figure", allow_duplicate=True),
-        Input(f"{P}-zoom", "n_clicks"), Input(f"{P}-reset", "n_clicks"),
-        State(f"{P}-meta", "data"), State(f"{P}-state", "data"), State(f"{P}-slider", "value"),
+    )(lambda *args: render(services, ctx.triggered_prop_ids, *args))
+    app.callback(
+        Output(ID.graph, "figure", allow_duplicate=True),
+        Input(ID.zoom, "n_clicks"), Input(ID.reset, "n_clicks"),
+        State(ID.frame.meta, "data"), State(ID.frame.state, "data"), State(ID.frame.slider, "value"),
         prevent_initial_call=True,
-    )
-    def zoom(_zoom, _reset, meta, state_data, slider):
-        """Frame the path so far (up to the step on screen), or the whole graph."""
-        fig = Patch()
+    )(lambda _zoom, _reset, *args: zoom(services, ctx.triggered_id, *args))
+
+
+def render(services: Services, triggered: Collection[str], meta: Meta | None, click: Any, k: Any,
+           state_data: dict | None, drawn: dict | None) -> tuple[Any, ...]:
+    """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
+    selection; the step store when the trace changes (the browser draws the current step). A
+    click or k is read from its event (the reducer updates the state in parallel); ``triggered``
+    holds the 'id.property' of the inputs that fired."""
+    state, _ = from_dict(state_data or {})
+    if f"{ID.graph}.clickData" in triggered:
+        state = node_event(state, click, meta or {})
+    if f"{ID.k}.value" in triggered:
+        state = k_event(state, k, meta or {})
+    if not meta or not meta.get("graph_key"):
+        errors = pathview.meta_errors(meta)
+        figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
+        return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors), no_update
+    checkpoint = services.registry.load(meta["request"]["model"])
+    g = graph_for(services.cache, checkpoint, request_settings(meta))
+    labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
+    mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
+    key = {"graph": meta["graph_key"], "k": state.graph_k}
+    steps: Any = no_update
+    slider_max: Any = no_update
+    if f"{ID.frame.meta}.data" in triggered:
         result = pathview.load_path(services, meta)
-        if ctx.triggered_id == f"{P}-reset" or result is None:
-            fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = graph.axis_ranges()
-            return fig
-        state, _ = from_dict({**(state_data or {}), "step": slider or 0})
-        step = pathview.clamp_step(state, meta)
-        g = graph_for(services.cache, services.registry.load(meta["request"]["model"]), request_settings(meta))
-        xr, yr = graph.path_range(g, result.trace.path[: step + 2].tolist())
-        fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = xr, yr
+        steps = stepping.no_steps(0) if result is None else step_store(g, labels, result.trace, checkpoint.token)
+        slider_max = max(result.trace.num_steps - 1, 1) if result else 1
+    if drawn == key:
+        fig: Any = Patch()
+        graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
+    else:
+        fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
+    info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
+    return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta)), ""
+
+
+def zoom(services: Services, triggered: str | None, meta: Meta | None, state_data: dict | None,
+         slider: int | None) -> Patch:
+    """Frame the path so far (up to the step on screen), or the whole graph (``triggered``: the button's id)."""
+    fig = Patch()
+    result = pathview.load_path(services, meta)
+    if triggered == ID.reset or result is None:
+        fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = graph.axis_ranges()
         return fig
+    state, _ = from_dict({**(state_data or {}), "step": slider or 0})
+    step = pathview.clamp_step(state, meta)
+    g = graph_for(services.cache, services.registry.load(meta["request"]["model"]), request_settings(meta))
+    xr, yr = graph.path_range(g, result.trace.path[: step + 2].tolist())
+    fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"] = xr, yr
+    return fig

@@ -82,7 +82,8 @@ def renamed(component: Any, old: str, new: str) -> Any:
 
 
 @pytest.mark.parametrize("module, old", [("recall", "rc-node"), ("organization", "fo-k"), ("signal_path", "sp-undo"),
-                                         ("compare", "cp-swap"), ("model_card", "mc-own")])
+                                         ("compare", "cp-swap"), ("model_card", "mc-own"),
+                                         ("token_graph", "tg-zoom"), ("teaching", "te-tour-end")])
 def test_a_renamed_id_is_caught(model_root: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, module: str,
                                 old: str) -> None:
     page = importlib.import_module(f"explorer.pages.{module}")

@@ -197,6 +197,45 @@ def test_reducer_keeps_other_pages_keys_and_cancel_restores_the_shown_settings(m
     assert empty["hash"] == "#m=beta&p=in+the&s=4"  # nothing was computed: default settings
 
 
+def downstream(app: dash.Dash, start: str) -> set[str]:
+    """Every 'id.property' a change of ``start`` leads to through callback inputs: what dash-renderer holds
+    back (a callback with such an input waits) while the callback writing ``start`` runs."""
+    edges = []
+    for key, spec in app.callback_map.items():
+        outputs = key[2:-2].split("...") if key.startswith("..") else [key]
+        edges.append(({f"{d['id']}.{d['property']}" for d in spec["inputs"]}, {o.split("@", 1)[0] for o in outputs}))
+    touched, grown = {start}, True
+    while grown:
+        grown = False
+        for inputs, outputs in edges:
+            if inputs & touched and not outputs <= touched:
+                touched |= outputs
+                grown = True
+    return touched
+
+
+def test_picking_an_atom_does_not_wait_for_a_running_job(model_root: Path, cache_dir: Path, sim_result):
+    from explorer.app import create_app
+
+    app = create_app([model_root], cache_dir)
+    held = downstream(app, f"{page.ID.frame.meta}.data")  # while a job runs
+    assert f"{page.ID.subgroup}.figure" in held and f"{page.ID.atom}.value" not in held
+    pickers = [spec for spec in app.callback_map.values()
+               if {"id": page.ID.atom, "property": "value"} in spec["inputs"]]
+    assert pickers and all(f"{d['id']}.{d['property']}" not in held for spec in pickers for d in spec["inputs"])
+    # the picked atom's view is drawn from the result on screen
+    services = services_of(model_root, cache_dir)
+    services.cache.set("organization:x", sim_result)
+    meta = {"key": "organization:x"}
+    view = page.atom_event(services, 2, meta)
+    assert len(view) == len(page.ATOM_VIEW) and "Atom 2" in view[1].layout.title.text
+    assert view[3] == page._records(page.subgroup_frame(sim_result, 2))[0]
+    rendered = page.render(services, meta, to_dict(ViewState(org=OrgSettings(atom=2))))
+    assert [str(v) for v in rendered[len(page.RENDERED):-1]] == [str(v) for v in view]
+    assert page.atom_event(services, 2, None) == (dash.no_update,) * len(page.ATOM_VIEW)
+    assert "Atom 2" in page.atom_event(services, 7, meta)[1].layout.title.text  # clamped to the run's 3 atoms
+
+
 def test_export_carries_the_whole_view(model_root: Path, cache_dir: Path, sim_result):
     services = services_of(model_root, cache_dir)
     services.cache.set("organization:x", sim_result)
@@ -232,6 +271,26 @@ def test_page_runs_the_simulator(dash_duo, model_root: Path, cache_dir: Path) ->
         "return document.getElementById('sp-step-label').textContent")).startswith("step 2 of"))
     logs = [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
     assert logs == []
+
+
+@pytest.mark.browser
+def test_atom_picker_answers_while_a_job_runs(dash_duo, model_root: Path, cache_dir: Path, slow_jobs: Path) -> None:
+    from explorer.app import create_app
+
+    dash_duo.start_server(create_app([model_root], cache_dir))
+    open_link(dash_duo, "/organization#" + "&".join(f"o_{k}={v}" for k, v in SMALL.items()))
+    dash_duo.wait_for_contains_text("#fo-measures", "diversity", timeout=60)
+    slow_jobs.touch()
+    dash_duo.find_element("#fo-go").click()  # Run again: the job is held before it starts
+    wait_until(lambda: dash_duo.find_element("#fo-cancel").is_enabled())
+    dash_duo.select_dcc_dropdown("#fo-atom", "atom 2")
+    dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=10)
+    wait_until(lambda: "o_atom=2" in dash_duo.driver.current_url)
+    assert dash_duo.find_element("#fo-cancel").is_enabled()  # the job is still running
+    slow_jobs.unlink()
+    wait_until(lambda: not dash_duo.find_element("#fo-cancel").is_enabled(), timeout=60)
+    dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=10)  # the new result keeps the atom picked
+    no_console_errors(dash_duo)
 
 
 @pytest.mark.browser

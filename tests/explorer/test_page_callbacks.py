@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dash
 import numpy as np
 import pytest
 
 from brillm_core import load_checkpoint, recall_activation
 from explorer import pathview
 from explorer.cache import ResultCache
+from explorer.compute import settings_of
 from explorer.context import Services
-from explorer.pages import model_card, recall
+from explorer.pages import model_card, recall, teaching, token_graph
 from explorer.registry import Registry
-from explorer.state import ViewState, import_document
+from explorer.state import ViewState, import_document, to_dict
 
 
 @pytest.fixture
@@ -47,3 +49,46 @@ def test_model_card_render_and_export(services: Services, model_root: Path) -> N
     view, state, warnings = import_document(model_card.export(services, "#m=beta&s=2")["content"])
     assert (view, state, warnings) == ("model-card", ViewState(model="beta", step=2), [])
     assert json.loads(model_card.export(services, "#m=beta")["content"])["data"]["facts"]["model_id"] == ckpt.model_id
+
+
+def test_token_graph_render_and_zoom(services: Services, model_root: Path) -> None:
+    state = ViewState(model="alpha", prompt="ab", new_tokens=3, graph_k=2)
+    meta = pathview.run_job(services, token_graph.PAGE, lambda _p: None, pathview.request_for(token_graph.PAGE, state))
+    assert meta["error"] == "" and meta["graph_key"]
+    ID = token_graph.ID
+    fig, drawn, steps, info, slider_max, _msg, _note = token_graph.render(
+        services, {f"{ID.frame.meta}.data": ID.frame.meta}, meta, None, 2, to_dict(state), None)
+    trace = load_checkpoint(model_root / "alpha", device="cpu").trace("ab", settings_of(state))
+    assert steps["n"] == trace.num_steps and steps["figures"][0]["graph"] == ID.graph
+    assert drawn == {"graph": meta["graph_key"], "k": 2} and slider_max == trace.num_steps - 1
+    assert info[0].children == "Click a node for its details."
+    click = {"points": [{"curveNumber": token_graph.graph.NODES, "pointIndex": 4}]}
+    _fig, _drawn, kept, info, _max, _msg, _note = token_graph.render(
+        services, {f"{ID.graph}.clickData": ID.graph}, meta, click, 2, to_dict(state), drawn)
+    assert "#4" in info[0].children and kept is dash.no_update  # a click patches the selection, the steps stay
+    reset = token_graph.zoom(services, ID.reset, meta, to_dict(state), 0).to_plotly_json()["operations"]
+    framed = token_graph.zoom(services, ID.zoom, meta, to_dict(state), 0).to_plotly_json()["operations"]
+    assert reset != framed and {o["location"][0] for o in reset + framed} == {"layout"}
+
+
+def test_teaching_quiz_tour_and_render(services: Services) -> None:
+    ID = teaching.ID
+    state = ViewState(model="alpha", prompt="ab", new_tokens=2)
+    meta = pathview.run_job(services, teaching.PAGE, lambda _p: None, pathview.request_for(teaching.PAGE, state))
+    fresh = teaching.score_quiz(services, ID.frame.meta, meta, None, 0, None)
+    assert fresh == {"request": meta["request"], "revealed": {}, "right": 0, "tried": 0}
+    assert teaching.score_quiz(services, ID.check, meta, None, 0, fresh) is dash.no_update  # no guess to check
+    revealed = teaching.score_quiz(services, ID.reveal, meta, 3, 1, fresh)
+    assert revealed["revealed"] == {"1": None} and revealed["tried"] == 0
+    store, chips, quiz_box, slider_max, options, score, *_ = teaching.render(services, meta, to_dict(state),
+                                                                             revealed, 0)
+    feedback = next(f for f in store["figures"] if f.get("element") == ID.feedback)["steps"]
+    assert feedback[0] == "" and feedback[1].startswith("Most energy goes to")
+    assert "tour-focus" in chips and "tour-focus" not in quiz_box and score == "Score: 0 of 0"
+    assert slider_max == store["n"] - 1 and len(options) == 30
+    positions = [0]
+    for button in (ID.tour_next, ID.tour_next, ID.tour_prev, ID.tour_end):
+        positions.append(teaching.move_tour(button, positions[-1]))
+    assert positions == [0, 1, 2, 1, -1] and teaching.move_tour(ID.tour_next, len(teaching.TOUR) - 1) == -1
+    assert teaching.show_tour(-1)[0] == {"display": "none"}
+    assert teaching.show_tour(0)[3] == f"  (1 of {len(teaching.TOUR)})"

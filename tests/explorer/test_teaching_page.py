@@ -100,9 +100,42 @@ def test_hidden_terms_show_no_numbers(ckpt: Checkpoint, trace) -> None:
 
 def test_stage_heatmap_rows_are_the_vectors(ckpt: Checkpoint, trace) -> None:
     ex = explain_step(ckpt.model, trace, 4)
-    z = figs.stage_heatmap(ex, ckpt.token).data[0].z
-    for row, (name, _) in zip(z, figs.STAGES):
+    values = figs.stage_heatmap(ex, ckpt.token).data[0].text  # the cells' labels and hover: the engine's values
+    for row, (name, _) in zip(values, figs.STAGES):
         assert list(row) == getattr(ex, name).tolist()
+
+
+def colour_positions(heat) -> np.ndarray:
+    """Where each cell of a heatmap sits on its colour scale (0 = one end, 1 = the other), as plotly draws it:
+    between zmin and zmax when set, else symmetric around zmid, else over the data's range."""
+    z = np.array(heat.z, dtype=float)
+    if heat.zmin is not None and heat.zmax is not None:
+        lo, hi = heat.zmin, heat.zmax
+    elif heat.zmid is not None:
+        half = np.abs(z - heat.zmid).max()
+        lo, hi = heat.zmid - half, heat.zmid + half
+    else:
+        lo, hi = z.min(), z.max()
+    return (z - lo) / (hi - lo)
+
+
+KJV = SAMPLE.parent / "kjv-final"
+
+
+@pytest.mark.skipif(not (KJV / "config.json").is_file(), reason="the kjv-final sample model is not built")
+def test_stage_heatmap_colours_every_unit_on_a_kjv_model() -> None:
+    ckpt = load_checkpoint(KJV, device="cpu")
+    trace = ckpt.trace("In the beginning", DecodeSettings(max_new_tokens=2))
+    for step in range(trace.num_steps):
+        ex = explain_step(ckpt.model, trace, step)
+        heat = figs.stage_heatmap(ex, ckpt.token).data[0]
+        values = np.stack([getattr(ex, name).detach().numpy() for name, _ in figs.STAGES]).astype(float)  # (stages, d)
+        assert abs(values[:, 0]).max() > 10 * abs(values[:, 1:]).max()  # unit 0 dwarfs the others
+        positions = colour_positions(heat)
+        for unit in range(values.shape[1]):  # every unit's largest |value| reaches an end of the colour scale
+            assert abs(positions[:, unit] - 0.5).max() == pytest.approx(0.5), (step, unit, positions[:, unit])
+        # and 0 stays the middle colour: a cell's colour sits on the side of its sign
+        assert ((positions - 0.5) * np.sign(values) >= 0).all()
 
 
 def test_quiz_scores_each_step_once(trace) -> None:
@@ -135,10 +168,47 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
                                           '?</span>')
     for i in (1, 3):  # revealed: the picked node 7 explained with the engine's exact numbers
         ex = explain_step(ckpt.model, trace, i, 7)
-        assert stages["frames"][i]["data"][0]["z"][-1] == ex.output.tolist()
+        assert stages["frames"][i]["data"][0]["text"][-1] == ex.output.tolist()
         assert f'title="{ex.energy!r}"' in formula["steps"][i] and "Most energy goes to" in feedback_["steps"][1]
     assert "Your guess" in feedback_["steps"][3] or "Right" in feedback_["steps"][3]
     assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
+
+
+def store_size(ckpt: Checkpoint, new_tokens: int) -> int:
+    """The JSON size of the teaching step store of a path of ``new_tokens`` after 'hello', every step revealed."""
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=new_tokens))
+    return len(json.dumps(page.step_store(ckpt, trace, {str(i): None for i in range(trace.num_steps)}, None, "")))
+
+
+def test_step_store_grows_linearly_with_the_path(ckpt: Checkpoint) -> None:
+    small, large = store_size(ckpt, 32), store_size(ckpt, 256)
+    assert large < 1.5 * 8 * small, (small, large)  # 8 times the steps: at most linear growth, with some slack
+
+
+def test_memory_shows_the_largest_terms_and_sums_the_rest(ckpt: Checkpoint) -> None:
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=30))
+    i, limit = 30, page.MEMORY_TERMS
+    ex = explain_step(ckpt.model, trace, i)
+    lines = dict(figs.memory_term(ex, limit).lines)
+    weights = ex.memory_weights.double()
+    top = sorted(torch.topk(ex.memory_weights, limit).indices.tolist())
+    assert [label for label in lines if "·c" in label and "rest" not in label] == [f"a{j}·c{j}" for j in top]
+    rest_weight = lines[f"the rest: Σ aⱼ over the other {i - limit} j"][0]
+    assert rest_weight + float(weights[top].sum()) == pytest.approx(1, abs=1e-6)  # the weights are a softmax
+    rest = lines[f"the rest: Σ aⱼ·cⱼ over the other {i - limit} j"]
+    summed = np.sum([lines[f"a{j}·c{j}"] for j in top], axis=0) + rest
+    np.testing.assert_allclose(summed, ex.signal.double().numpy(), rtol=1e-5, atol=1e-6)  # the terms still add up to x
+    assert len(figs.memory_term(ex).lines) == i + 1  # the exports keep every term
+
+
+def test_chips_show_a_window_of_the_path(ckpt: Checkpoint) -> None:
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=40))
+    path, tokens = trace.path.tolist(), trace.tokens
+    chips = page.path_chips(path, tokens, 40, False)
+    first = 41 - page.CHIP_WINDOW
+    assert chips[0].children == f"… {first} earlier" and len(chips) == page.CHIP_WINDOW + 2
+    assert [c.title for c in chips[1:-1]] == [f"node {n}" for n in path[first:41]]
+    assert all(c.className != "chip elided" for c in page.path_chips(path, tokens, page.CHIP_WINDOW - 1, True))
 
 
 def test_to_html_escapes_tokens() -> None:
@@ -232,7 +302,7 @@ def drawn(dash_duo, i: int) -> dict:
         "var heat = document.querySelector('#te-stages .js-plotly-plot').data[0];"
         "var bars = document.querySelector('#te-energy .js-plotly-plot');"
         "return {parts: parts, chips: document.getElementById('te-chips').textContent,"
-        " z: (heat.z || []).map(r => Array.from(r)), title: bars.layout.title.text || '',"
+        " text: (heat.text || []).map(r => Array.from(r)), title: bars.layout.title.text || '',"
         " y: Array.from(bars.data[0].y || []), nodes: (bars.data[0].customdata || []).map(c => c[0])};")
 
 
@@ -270,7 +340,7 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
             assert [float(t) for t in titles] == expected[part], (i, part)  # exact: a title is the value's repr
         energy = trace.energies[i, trace.step(i).target].detach().numpy()  # float32, as the trace holds it
         assert np.float32(float(shown["parts"]["energy"][0])) == energy
-        for row, (name, _) in zip(shown["z"], figs.STAGES):
+        for row, (name, _) in zip(shown["text"], figs.STAGES):
             np.testing.assert_array_equal(np.array(row, dtype=np.float32), getattr(ex, name).detach().numpy())
         assert shown["y"] == trace.energies[i, shown["nodes"]].tolist()  # the bars: the trace's float32 energies
         assert shown["chips"] == "".join(show_token(t) for t in trace.tokens[: i + 2])  # up to the node revealed
