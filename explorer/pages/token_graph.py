@@ -147,12 +147,7 @@ def step_store(g: GraphData, labels: list[str], trace: Trace, token: common.Toke
 PAGE = pathview.PathPage(P, [
     Event(Input(ID.graph, "clickData"), node_event),
     Event(Input(ID.k, "value"), k_event, (Output(ID.k, "value"), lambda s: s.graph_k)),
-], job=graph_work)
-
-
-PAGE = pathview.PathPage(P, [Event(Input(f"{P}-graph", "clickData"), node_event),
-                             Event(Input(f"{P}-k", "value"), k_event, (Output(f"{P}-k", "value"), lambda s: s.graph_k))],
-                         job=graph_work, cached=cached_graph)
+], job=graph_work, cached=cached_graph)
 
 
 def register(app: Dash, services: Services) -> None:
