@@ -28,16 +28,29 @@
     return {data: data, layout: Object.assign({}, base.layout, frame.layout || {})};
   }
 
+  // The colour at t (0..1) of a scale of evenly spaced "#rrggbb" colours, mixed linearly.
+  function scaleColor(stops, t) {
+    var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var rgb = [1, 3, 5].map(function (at) {
+      var a = parseInt(stops[i].substr(at, 2), 16), b = parseInt(stops[i + 1].substr(at, 2), 16);
+      return Math.round(a + (b - a) * f);
+    });
+    return "rgb(" + rgb.join(",") + ")";
+  }
+
   // The memory ribbon of a step: one horizontal segment per earlier output, width = its weight.
   function ribbon(memory, step) {
     var weights = memory.weights[step] || [];
     if (!weights.length) return memory.empty;
     var starts = [], total = 0;
     weights.forEach(function (w) { starts.push(total); total += w; });
+    var shares = weights.map(function (_, j) { return weights.length > 1 ? j / (weights.length - 1) : 0; });
     var trace = Object.assign({}, memory.base.data[0], {
       x: weights, base: starts, y: weights.map(function () { return "memory"; }),
       text: memory.texts.slice(0, weights.length), customdata: memory.labels.slice(0, weights.length),
-      marker: Object.assign({}, memory.base.data[0].marker, {color: weights.map(function (_, j) { return j; })})
+      marker: Object.assign({}, memory.base.data[0].marker,
+        {color: shares.map(function (t) { return scaleColor(memory.scale, t); })}),
+      textfont: {color: shares.map(function (t) { return t > 0.6 ? "#444" : "white"; })}  // Viridis is dark up to 0.6
     });
     var title = "Memory at step " + step + ": " + weights.length + " earlier output" +
       (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)";
