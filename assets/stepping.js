@@ -171,6 +171,17 @@
     }
   }
 
+  // A slider value from Dash on the trace on screen: its step drawn, unless it is a value told to Dash
+  // (page.sent) that a newer step has overtaken since; false then.
+  function follow(prefix, value) {
+    var page = pages[prefix];
+    if (page.sent !== null && value !== page.sent) return false;
+    page.sent = null;  // told and come back
+    var step = Math.max(0, Math.min(value || 0, page.store.n - 1));
+    if (step !== page.step) show(prefix, step);
+    return true;
+  }
+
   // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
   // then tell Dash (the slider follows; its draw callback finds the step already drawn). While no
   // trace is on screen the click is left to Dash's own callback (explorer.step).
@@ -219,15 +230,19 @@
           setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
           return out.concat([store.labels[step], chipClasses(store, step), {}]);
         }
-        if (page.sent !== null && value !== page.sent) return none.concat([NO(), NO(), NO()]);  // an older value, overtaken
-        page.sent = null;
-        if (step !== page.step) show(prefix, step);
+        if (!follow(prefix, value)) return none.concat([NO(), NO(), NO()]);
         return none.concat([store.labels[step], chipClasses(store, step), NO()]);
       },
-      // play / pause, and stop at the last step: [interval disabled, button text, slider value]
+      // play / pause, and stop at the last step: [interval disabled, button text, slider value]. A move
+      // of the slider is also drawn here: Dash holds the draw callback back while a new trace is on its
+      // way (its store is an input), and the slider, the label and the figures must agree meanwhile.
       play: function (_clicks, value, disabled, max) {
         var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
         var byButton = triggered && /-play\.n_clicks$/.test(triggered.prop_id);
+        var moved = triggered && /-slider\.value$/.test(triggered.prop_id);
+        if (moved && pages[triggered.prop_id.replace(/-slider\.value$/, "")]) {
+          follow(triggered.prop_id.replace(/-slider\.value$/, ""), value);
+        }
         var last = max || 0;
         if (byButton) {
           var start = disabled;  // paused -> playing

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import string
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from brillm_core import Checkpoint, CharTokenizer, load_checkpoint, random_model
+from explorer import jobs
 
 CHARS = list(string.ascii_lowercase + " .,!")  # 30 distinct characters
 
@@ -39,3 +42,24 @@ def cache_dir(tmp_path: Path) -> Path:
 def ckpt(model_root: Path) -> Checkpoint:
     """The 'alpha' checkpoint, loaded on the CPU."""
     return load_checkpoint(model_root / "alpha", device="cpu")
+
+
+HOLD_SECONDS = 120  # a held job goes on after this, whatever the test did
+
+
+@pytest.fixture
+def slow_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A flag file: while it exists, every background job waits before it starts (in its own process).
+    Removed when the test ends, so that no held job outlives a failed test and keeps a job slot."""
+    flag = tmp_path / "hold-jobs"
+    run = jobs._single_threaded
+
+    def held(job_fn, *args):
+        end = time.time() + HOLD_SECONDS
+        while flag.exists() and time.time() < end:
+            time.sleep(0.05)
+        run(job_fn, *args)
+
+    monkeypatch.setattr(jobs, "_single_threaded", held)
+    yield flag
+    flag.unlink(missing_ok=True)

@@ -1,46 +1,22 @@
 """Cancel leaves no mismatch: the form and the link return to the settings of the result on screen
 (or to empty settings when nothing was computed), on every page with a cancellable job (browser tests).
 
-A job is held before it starts while the test's flag file exists (``slow_jobs``), so Cancel always
+A job is held before it starts while the test's flag file exists (``slow_jobs``, conftest), so Cancel always
 lands on a running job however fast or loaded the machine is."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from explorer import jobs
 from explorer.app import create_app
 
 from .browser import no_console_errors, open_link, texts, wait_until
 
 pytestmark = pytest.mark.browser
-
-
-HOLD_SECONDS = 120  # a held job goes on after this, whatever the test did
-
-
-@pytest.fixture
-def slow_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """A flag file: while it exists, every background job waits before it starts (in its own process).
-    Removed when the test ends, so that no held job outlives a failed test and keeps a job slot."""
-    flag = tmp_path / "hold-jobs"
-    run = jobs._single_threaded
-
-    def held(job_fn, *args):
-        end = time.time() + HOLD_SECONDS
-        while flag.exists() and time.time() < end:
-            time.sleep(0.05)
-        run(job_fn, *args)
-
-    monkeypatch.setattr(jobs, "_single_threaded", held)
-    yield flag
-    flag.unlink(missing_ok=True)
 
 
 @pytest.fixture
