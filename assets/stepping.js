@@ -143,9 +143,9 @@
     window.requestAnimationFrame(function () { setTimeout(f, 0); });
   }
 
-  // Draw step `step` of a page's trace: every figure in the window, the label, the chips and the
-  // link now; figures scrolled out of the window just after the frame is painted (only the latest
-  // step). The page's layout is read once, before anything is written, so that no write forces
+  // Draw step `step` of a page's trace: every figure in the window, the label and the chips now;
+  // the link and figures scrolled out of the window just after the frame is painted (only the
+  // latest step). The page's layout is read once, before anything is written, so that no write forces
   // the browser to lay the page out again before plotly's own reads.
   function show(prefix, step) {
     var page = pages[prefix], now = [], later = [], k = 0;
@@ -162,13 +162,11 @@
       var index = JSON.parse(chip.id).index;
       if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
     });
-    writeStep(step);
-    if (later.length) {
-      afterPaint(function () {
-        if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
-        later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
-      });
-    }
+    afterPaint(function () {  // the address bar (a few ms in Chrome) and figures out of sight: after the frame
+      if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step writes them
+      writeStep(step);
+      later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
+    });
   }
 
   // A slider value from Dash on the trace on screen: its step drawn, unless it is a value told to Dash
