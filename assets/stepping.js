@@ -28,16 +28,29 @@
     return {data: data, layout: Object.assign({}, base.layout, frame.layout || {})};
   }
 
+  // The colour at t (0..1) of a scale of evenly spaced "#rrggbb" colours, mixed linearly.
+  function scaleColor(stops, t) {
+    var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var rgb = [1, 3, 5].map(function (at) {
+      var a = parseInt(stops[i].substr(at, 2), 16), b = parseInt(stops[i + 1].substr(at, 2), 16);
+      return Math.round(a + (b - a) * f);
+    });
+    return "rgb(" + rgb.join(",") + ")";
+  }
+
   // The memory ribbon of a step: one horizontal segment per earlier output, width = its weight.
   function ribbon(memory, step) {
     var weights = memory.weights[step] || [];
     if (!weights.length) return memory.empty;
     var starts = [], total = 0;
     weights.forEach(function (w) { starts.push(total); total += w; });
+    var shares = weights.map(function (_, j) { return weights.length > 1 ? j / (weights.length - 1) : 0; });
     var trace = Object.assign({}, memory.base.data[0], {
       x: weights, base: starts, y: weights.map(function () { return "memory"; }),
       text: memory.texts.slice(0, weights.length), customdata: memory.labels.slice(0, weights.length),
-      marker: Object.assign({}, memory.base.data[0].marker, {color: weights.map(function (_, j) { return j; })})
+      marker: Object.assign({}, memory.base.data[0].marker,
+        {color: shares.map(function (t) { return scaleColor(memory.scale, t); })}),
+      textfont: {color: shares.map(function (t) { return t > 0.6 ? "#444" : "white"; })}  // Viridis is dark up to 0.6
     });
     var title = "Memory at step " + step + ": " + weights.length + " earlier output" +
       (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)";
@@ -130,9 +143,9 @@
     window.requestAnimationFrame(function () { setTimeout(f, 0); });
   }
 
-  // Draw step `step` of a page's trace: every figure in the window, the label, the chips and the
-  // link now; figures scrolled out of the window just after the frame is painted (only the latest
-  // step). The page's layout is read once, before anything is written, so that no write forces
+  // Draw step `step` of a page's trace: every figure in the window, the label and the chips now;
+  // the link and figures scrolled out of the window just after the frame is painted (only the
+  // latest step). The page's layout is read once, before anything is written, so that no write forces
   // the browser to lay the page out again before plotly's own reads.
   function show(prefix, step) {
     var page = pages[prefix], now = [], later = [], k = 0;
@@ -149,13 +162,22 @@
       var index = JSON.parse(chip.id).index;
       if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
     });
-    writeStep(step);
-    if (later.length) {
-      afterPaint(function () {
-        if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step draws them
-        later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
-      });
-    }
+    afterPaint(function () {  // the address bar (a few ms in Chrome) and figures out of sight: after the frame
+      if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step writes them
+      writeStep(step);
+      later.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
+    });
+  }
+
+  // A slider value from Dash on the trace on screen: its step drawn, unless it is a value told to Dash
+  // (page.sent) that a newer step has overtaken since; false then.
+  function follow(prefix, value) {
+    var page = pages[prefix];
+    if (page.sent !== null && value !== page.sent) return false;
+    page.sent = null;  // told and come back
+    var step = Math.max(0, Math.min(value || 0, page.store.n - 1));
+    if (step !== page.step) show(prefix, step);
+    return true;
   }
 
   // Previous / next on a page whose trace is in the browser: draw the step on the click itself,
@@ -206,15 +228,19 @@
           setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
           return out.concat([store.labels[step], chipClasses(store, step), {}]);
         }
-        if (page.sent !== null && value !== page.sent) return none.concat([NO(), NO(), NO()]);  // an older value, overtaken
-        page.sent = null;
-        if (step !== page.step) show(prefix, step);
+        if (!follow(prefix, value)) return none.concat([NO(), NO(), NO()]);
         return none.concat([store.labels[step], chipClasses(store, step), NO()]);
       },
-      // play / pause, and stop at the last step: [interval disabled, button text, slider value]
+      // play / pause, and stop at the last step: [interval disabled, button text, slider value]. A move
+      // of the slider is also drawn here: Dash holds the draw callback back while a new trace is on its
+      // way (its store is an input), and the slider, the label and the figures must agree meanwhile.
       play: function (_clicks, value, disabled, max) {
         var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
         var byButton = triggered && /-play\.n_clicks$/.test(triggered.prop_id);
+        var moved = triggered && /-slider\.value$/.test(triggered.prop_id);
+        if (moved && pages[triggered.prop_id.replace(/-slider\.value$/, "")]) {
+          follow(triggered.prop_id.replace(/-slider\.value$/, ""), value);
+        }
         var last = max || 0;
         if (byButton) {
           var start = disabled;  // paused -> playing

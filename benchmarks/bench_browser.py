@@ -16,7 +16,11 @@ random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder
 
 The number of own parameter rows (--rows) does not change what the browser does; it is
 kept small by default so that the run fits a shared machine (the release has 906,998).
+--only-signal-path measures only item 1 on the Signal path (idle, and under load if --sessions
+is given), with the time of each part of a key press (each plotly call, the address bar, the rest
+of the key's script) and the browser's work between the script and the measured frame.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
+       [--only-signal-path]
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,17 +91,39 @@ var t0 = performance.now();
 })();
 """
 
-# One key press, timed in the page: keydown -> first frame showing the step it leads to.
+# One key press, timed in the page: keydown -> first frame showing the step it leads to; also the
+# key's own script (keydown dispatched -> returned) and the parts PARTS timed meanwhile.
 PRESS = """
 var done = arguments[arguments.length - 1], key = arguments[0], want = arguments[1];
-window.__want = want; window.__drawnAt = null;
+window.__want = want; window.__drawnAt = null; window.__parts = {};
 var t0 = performance.now();
 document.body.dispatchEvent(new KeyboardEvent("keydown", {key: key, bubbles: true}));
+var script = performance.now() - t0, parts = window.__parts;
+window.__parts = null;
 (function wait() {
-  if (window.__drawnAt !== null) return done(window.__drawnAt - t0);
-  if (performance.now() - t0 > 20000) return done(-1);
+  if (window.__drawnAt !== null) return done([window.__drawnAt - t0, script, parts]);
+  if (performance.now() - t0 > 20000) return done([-1, script, parts]);
   requestAnimationFrame(wait);
 })();
+"""
+
+# Times every plotly call (by call and chart) and the address-bar write while a key press runs
+# (window.__parts is an object only then).
+PARTS = """
+function timed(owner, name, label) {
+  var f = owner[name];
+  owner[name] = function () {
+    var t = performance.now(), out = f.apply(this, arguments), parts = window.__parts;
+    if (parts) {
+      var el = label(arguments[0]), key = name + (el ? " " + el : "");
+      parts[key] = (parts[key] || 0) + performance.now() - t;
+    }
+    return out;
+  };
+}
+var chart = function (gd) { return gd && gd.parentNode && gd.parentNode.id; };
+["react", "restyle", "relayout", "update", "newPlot"].forEach(function (n) { timed(window.Plotly, n, chart); });
+timed(window.history, "replaceState", function () { return ""; });
 """
 
 
@@ -152,8 +181,10 @@ def open_view(driver, url: str) -> tuple[float, dict | None]:
     return float(drawn), driver.execute_script("return window.__bar")
 
 
-def presses(driver, count: int, steps: int, stop: threading.Event | None = None) -> list[float]:
-    """Time ``count`` arrow-key presses, walking forward to the last step and back."""
+def presses(driver, count: int, steps: int, stop: threading.Event | None = None,
+            parts: list[dict[str, float]] | None = None) -> list[float]:
+    """Time ``count`` arrow-key presses, walking forward to the last step and back (``parts``: gets
+    each press's parts, see ``part_costs``)."""
     times, direction = [], 1
     step = int(driver.execute_script('return Number(new URLSearchParams(location.hash.slice(1)).get("s") || 0)'))
     for _ in range(count):
@@ -162,7 +193,10 @@ def presses(driver, count: int, steps: int, stop: threading.Event | None = None)
         if not 0 <= step + direction < steps:
             direction = -direction
         step += direction
-        ms = driver.execute_async_script(PRESS, "ArrowRight" if direction > 0 else "ArrowLeft", step)
+        ms, script, timed = driver.execute_async_script(PRESS, "ArrowRight" if direction > 0 else "ArrowLeft", step)
+        if parts is not None:
+            rest = script - sum(timed.values())
+            parts.append({**timed, "rest of the key's script": rest, "key's script -> measured frame": ms - script})
         if ms < 0:
             seen = driver.execute_script(
                 "var p = location.pathname === '/graph' ? 'tg' : 'sp';"
@@ -182,6 +216,55 @@ def summary(name: str, values: list[float]) -> str:
             f"max {ordered[-1]:.1f} ms")
 
 
+def part_costs(name: str, parts: list[dict[str, float]]) -> str:
+    """Median and 90th percentile of each part of the key presses (ms; 0 where a press had no such part)."""
+    keys = sorted({k for p in parts for k in p}, key=lambda k: -statistics.median(p.get(k, 0.0) for p in parts))
+    rows = []
+    for key in keys:
+        values = sorted(p.get(key, 0.0) for p in parts)
+        rows.append(f"  {key}: median {statistics.median(values):.1f} ms  p90 "
+                    f"{values[min(len(values) - 1, int(0.9 * len(values)))]:.1f} ms")
+    return "\n".join([f"{name}, per part:", *rows])
+
+
+def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
+    """Key presses on the Signal path, with their parts: idle, then under ``args.sessions`` sessions (if any)."""
+    # every worker serves the page once first: a worker registers the scripts' paths (and serves them, not
+    # 404) only after it has served the page itself
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda _: requests.get(base + "/", timeout=60), range(32)))
+    first_ms, _ = open_view(driver, link)
+    print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
+    open_view(driver, link)
+    driver.execute_script(PARTS)
+    print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
+    parts: list[dict[str, float]] = []
+    idle = presses(driver, args.presses, steps, parts=parts)
+    print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle))
+    print(part_costs("Signal path, idle", parts))
+    if not args.sessions:
+        return
+    stop, report = threading.Event(), {}
+
+    def load() -> None:
+        report["load"] = run_load(base, args.sessions, args.load_seconds, models=("bench-a", "bench-b"))
+        stop.set()
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    time.sleep(min(5.0, args.load_seconds / 4))  # let the sessions ramp up
+    loaded: list[float] = []
+    parts = []
+    while not stop.is_set():
+        loaded += presses(driver, 10, steps, stop, parts)
+    loader.join()
+    print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}")
+    print(summary(f"Signal path, key press -> redrawn step, {args.sessions} sessions of load_test.py running "
+                  "(target <= 50 ms)", loaded))
+    print(part_costs("Signal path, under load", parts))
+    print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
+
+
 def play_jitter(driver, prefix: str) -> str:
     """Play to the last step; how far the slider's left edge and width moved meanwhile (px)."""
     boxes = driver.execute_async_script(PLAY, prefix)
@@ -195,17 +278,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=40_000, help="own parameter rows per checkpoint (default 40,000)")
     parser.add_argument("--presses", type=int, default=40, help="key presses timed per condition (default 40)")
-    parser.add_argument("--sessions", type=int, default=50, help="load_test sessions for the loaded run (default 50)")
+    parser.add_argument("--sessions", type=int, help="load_test sessions for the loaded run (default 50; "
+                        "with --only-signal-path: none)")
     parser.add_argument("--load-seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of the in-process layout timings (default 3)")
+    parser.add_argument("--only-signal-path", action="store_true",
+                        help="only the Signal path's key presses, with the time of each part")
     args = parser.parse_args(argv)
+    if args.sessions is None:
+        args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    print("the bundled kjv-final checkpoint, in this process:", flush=True)
-    kjv = app_timings(args.repeats)
-    compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
-                    kjv.strength)
+    if not args.only_signal_path:
+        print("the bundled kjv-final checkpoint, in this process:", flush=True)
+        kjv = app_timings(args.repeats)
+        compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
+                        kjv.strength)
     with tempfile.TemporaryDirectory(prefix="bench-browser-", dir="/tmp") as tmp:
         print(f"generating two random checkpoints: V = {V}, d = {D}, {args.rows:,} own rows each …", flush=True)
         models = make_models(Path(tmp) / "models", args.rows)
@@ -220,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             graph = base + "/graph#" + urlencode({**query, "gk": 4})
             print(f"{V} nodes, {steps} steps; headless Chromium {WINDOW[0]}x{WINDOW[1]}, "
                   f"gunicorn {args.workers} workers", flush=True)
+            if args.only_signal_path:
+                signal_path_only(base, driver, args, steps, link)
+                return 0
             first_ms, bar = open_view(driver, link)
             print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
             if bar is None:

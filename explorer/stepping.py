@@ -9,7 +9,7 @@ the step in the address bar. The store::
      "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
                  | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
                  | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
-                    "texts": [...], "weights": [[a_j per step]]}
+                    "texts": [...], "weights": [[a_j per step]], "scale": ["#rrggbb", ...]}
                  | {"kind": "graph", "graph": graph id, ...}
                  | {"kind": "html", "element": element id, "steps": [markup per step]}]}
 

@@ -11,9 +11,11 @@ differences from the step's best and the heatmap's per-unit shades (its hover ha
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import torch
 
@@ -35,6 +37,7 @@ def apply_frame(base: Frame, frame: Frame) -> go.Figure:
 
 
 ENERGY_AXIS = "energy ‖o‖₂"
+TICK_ANGLE = 30.0  # the candidate labels' tilt (degrees)
 
 
 def energy_base(height: int = 320) -> Frame:
@@ -44,7 +47,7 @@ def energy_base(height: int = 320) -> Frame:
                             "(%{customdata[4]:+.4~f} from the step's best)<br>probability %{customdata[1]:.6g}"
                             "<br>rank %{customdata[2]}<extra></extra>"}
     return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}},
-                                            xaxis={"tickangle": -30}, margin={**MARGIN, "t": 64})}
+                                            xaxis={"tickangle": -TICK_ANGLE}, margin={**MARGIN, "t": 64})}
 
 
 def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> Frame:
@@ -86,8 +89,25 @@ def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str =
 
 
 def energy_frames(trace: Trace, token: TokenText, k: int = 10, how: dict[int, str] | None = None) -> list[Frame]:
-    """``energy_frame`` of every step (``how`` overrides the label of some steps, e.g. re-routed ones)."""
-    return [energy_frame(trace, i, token, k, (how or {}).get(i, "")) for i in range(trace.num_steps)]
+    """``energy_frame`` of every step (``how`` overrides the label of some steps, e.g. re-routed ones), all
+    with the bottom margin the trace's longest bar label needs: plotly's automargin would otherwise move
+    it at most steps, and each move draws the chart a second time."""
+    frames = [energy_frame(trace, i, token, k, (how or {}).get(i, "")) for i in range(trace.num_steps)]
+    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0]["x"]])}
+    for frame in frames:
+        frame["layout"]["margin"] = margin
+    return frames
+
+
+def label_margin(labels: list[str], angle: float = TICK_ANGLE, font: float = 12.0) -> int:
+    """A bottom margin (px) that fits x tick labels tilted by ``angle`` degrees: a generous estimate of
+    their width (wide characters a font size, others 0.6 of it); automargin still widens it if short."""
+    def width(label: str) -> float:
+        return sum(font if unicodedata.east_asian_width(c) in "WF" else 0.6 * font for c in label)
+
+    longest = max((width(label) for label in labels), default=0.0)
+    tilt = math.radians(angle)
+    return max(MARGIN["b"], math.ceil(longest * math.sin(tilt) + font * math.cos(tilt) + 18))
 
 
 def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> go.Figure:
@@ -97,11 +117,13 @@ def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = 
 
 def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
     """What the browser needs to draw every step's memory ribbon: the base figure, the step-0 note,
-    a hover label and a segment text per memory term c_j, and each step's weights a (float32, exact)."""
+    a hover label and a segment text per memory term c_j, each step's weights a (float32, exact), and
+    the colour scale the segments take in order (as colours: plotly would warn on every segment that a
+    number given for a colour scale is no colour, at a cost of milliseconds per step)."""
     path = trace.path.tolist()
     weights = [m.tolist() for m in trace.memory]
     bar = {"type": "bar", "orientation": "h", "textposition": "inside", "insidetextanchor": "middle",
-           "marker": {"colorscale": "Viridis", "line": {"color": "white", "width": 1}},
+           "marker": {"line": {"color": "white", "width": 1}},
            "hovertemplate": "%{customdata}<br>weight a = %{x:.8g}<extra></extra>"}
     axes = {"xaxis": {"range": [0, 1], "title": {"text": "share of the signal x_i = Σ a_j c_j (weights from positions "
                                                           "only)" + last_output_note(weights)}},
@@ -115,7 +137,7 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
         "labels": [f"c{j}: output of step {j}, {token_label(path[j], token)} → {token_label(path[j + 1], token)}"
                    for j in range(trace.num_steps)],
         "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
-        "weights": weights,
+        "weights": weights, "scale": list(plotly.colors.sequential.Viridis),
     }
 
 

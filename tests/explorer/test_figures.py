@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,17 @@ def test_memory_steps_equal_memory_weights(ckpt: Checkpoint, trace) -> None:
         assert np.array(memory["weights"][i], dtype=np.float32).tolist() == memory["weights"][i]  # exact float32
     assert len(memory["labels"]) == len(memory["texts"]) == trace.num_steps
     assert memory["labels"][2].startswith("c2: output of step 2")
+    assert all(re.fullmatch("#[0-9a-f]{6}", c) for c in memory["scale"])  # colours, not scale indices
+
+
+def test_energy_frames_share_a_margin_that_fits_the_longest_label(ckpt: Checkpoint, trace) -> None:
+    frames = signal.energy_frames(trace, ckpt.token, k=5)
+    margins = {json.dumps(f["layout"]["margin"]) for f in frames}
+    assert len(margins) == 1  # the chart keeps its size from step to step
+    longest = max((x for f in frames for x in f["data"][0]["x"]), key=len)
+    assert signal.label_margin([longest]) == frames[0]["layout"]["margin"]["b"]
+    assert signal.label_margin(["w" * 40]) > signal.label_margin(["w"]) == common.MARGIN["b"]
+    assert signal.label_margin(["丁丁"]) > signal.label_margin(["ab"])  # wide characters take more room
 
 
 def test_signal_heatmap_equals_signals(trace) -> None:

@@ -4,6 +4,7 @@ in the browser sends no request; re-routed steps are labelled as such."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,4 +115,104 @@ def test_stepping_sends_no_request_and_draws_the_engines_numbers(dash_duo, app, 
     # the current step survives a reload of the link
     dash_duo.driver.refresh()
     wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 1 of"))
+    no_console_errors(dash_duo)
+
+
+# What the page shows of the candidate chart and the memory ribbon: plotly's own data and title, and
+# the drawn bars' labels, tick labels and title, the ribbon's segments.
+SHOWN = """
+var gd = document.querySelector('#sp-energy .js-plotly-plot'), mem = document.querySelector('#sp-memory .js-plotly-plot');
+var all = function (root, sel) { return Array.from(root.querySelectorAll(sel)).map(function (e) { return e.textContent; }); };
+if (!gd || !mem || !gd.data || !gd.data[0] || !gd.layout.title) return null;
+var bar = gd.data[0];
+return {x: Array.from(bar.x), y: Array.from(bar.y), text: Array.from(bar.text), color: Array.from(bar.marker.color),
+        customdata: bar.customdata, title: gd.layout.title.text, width: gd._fullLayout.width,
+        bars: all(gd, '.bartext'), ticks: all(gd, '.xtick text'), heading: all(gd, '.gtitle').join(''),
+        segments: mem.querySelectorAll('.point path').length, memory: all(mem, '.gtitle').join('')};
+"""
+
+
+def assert_shows_step(dash_duo, store: dict, i: int) -> dict:
+    """The candidate chart and the ribbon show exactly the store's step ``i`` (plotly's data and the drawing)."""
+    frame = store["figures"][0]["frames"][i]
+    bars, title = frame["data"][0], frame["layout"]["title"]["text"]
+    wait_until(lambda: (dash_duo.driver.execute_script(SHOWN) or {}).get("title") == title)
+    shown = dash_duo.driver.execute_script(SHOWN)
+    assert (shown["x"], shown["y"], shown["text"]) == (bars["x"], bars["y"], bars["text"])
+    assert (shown["color"], shown["customdata"]) == (bars["marker"]["color"], bars["customdata"])
+    assert shown["bars"] == bars["text"] and shown["ticks"] == bars["x"]
+    assert shown["heading"].replace("\u200b", "") == re.sub(r"<[^>]+>", "", title)  # plotly's zero-width spaces
+    assert shown["segments"] == len(store["figures"][1]["weights"][i])
+    assert i == 0 or shown["memory"].startswith(f"Memory at step {i}:")
+    return shown
+
+
+@pytest.mark.browser
+def test_key_presses_draw_the_stores_bars_also_after_a_relayout(dash_duo, app, model_root: Path,
+                                                             tmp_path: Path) -> None:
+    store, _ = rendered_store(model_root, tmp_path, ViewState(model="alpha", prompt="hello", new_tokens=5))
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=5")
+    assert_shows_step(dash_duo, store, 0)
+    body = dash_duo.find_element("body")
+    for i in (1, 2, 3, 4):
+        body.send_keys(Keys.ARROW_RIGHT)
+        assert_shows_step(dash_duo, store, i)
+    body.send_keys(Keys.ARROW_LEFT)
+    assert_shows_step(dash_duo, store, 3)
+    # plotly's own redraw (a relayout, as on a resize) keeps the step on screen, and stepping goes on from it
+    dash_duo.driver.execute_script("['sp-energy', 'sp-memory'].forEach(function (id) {"
+                                   "  Plotly.relayout(document.querySelector('#' + id + ' .js-plotly-plot'), {width: 600}); });")
+    wait_until(lambda: dash_duo.driver.execute_script(SHOWN)["width"] == 600)
+    assert_shows_step(dash_duo, store, 3)
+    body.send_keys(Keys.ARROW_RIGHT)
+    assert_shows_step(dash_duo, store, 4)
+    no_console_errors(dash_duo)
+
+
+# Every animation frame from now on: the step the slider, the label and the candidate chart show;
+# the last step they agreed on (window.agreed) and the longest run of frames they disagreed
+# (window.longest: a move reaches the label and the charts a frame or two after the slider).
+WATCH = """
+window.agreed = null; window.longest = 0;
+var run = 0;
+(function watch() {
+  var handle = document.querySelector('#sp-slider [role=slider]');
+  var label = document.getElementById('sp-step-label').textContent.match(/^step (\\d+) of/);
+  var gd = document.querySelector('#sp-energy .js-plotly-plot');
+  var title = gd && gd.layout.title && String(gd.layout.title.text).match(/^Step (\\d+):/);
+  var seen = [handle && handle.getAttribute('aria-valuenow'), label && label[1], title && title[1]];
+  if (seen[0] === seen[1] && seen[1] === seen[2]) { window.agreed = seen[0]; run = 0; }
+  else window.longest = Math.max(window.longest, ++run);
+  requestAnimationFrame(watch);
+})();
+"""
+
+
+@pytest.mark.browser
+def test_slider_label_and_figures_agree_while_a_new_trace_comes(dash_duo, app, slow_jobs: Path) -> None:
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=5")
+    wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 0:"))
+    body = dash_duo.find_element("body")
+    for i in (1, 2, 3):
+        body.send_keys(Keys.ARROW_RIGHT)
+        wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith(f"step {i} of"))
+    wait_until(lambda: "s=3" in dash_duo.driver.current_url)  # Dash has the slider's value
+    dash_duo.driver.execute_script(WATCH)
+    wait_until(lambda: dash_duo.driver.execute_script("return window.agreed") == "3")
+    slow_jobs.touch()  # the new trace is held back: the old one stays on screen meanwhile
+    box = dash_duo.find_element("#sp-prompt")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("help")
+    dash_duo.find_element("#sp-go").click()
+    wait_until(lambda: not dash_duo.find_element("#sp-go").is_enabled())  # the job runs (held)
+    wait_until(lambda: "s=" not in dash_duo.driver.current_url)  # the new state (step 0) is out
+    wait_until(lambda: dash_duo.driver.execute_script("return window.agreed") == "0")
+    slow_jobs.unlink()
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-chips .chip")).startswith("help"))
+    wait_until(lambda: "".join(texts(dash_duo, "#sp-step-label")).startswith("step 0 of 0–7"))  # the new trace
+    agreed, longest = dash_duo.driver.execute_script("return [window.agreed, window.longest]")
+    assert agreed == "0" and longest <= 2
     no_console_errors(dash_duo)
