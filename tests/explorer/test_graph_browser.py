@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import numpy as np
-from flask import request
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import load_checkpoint
@@ -28,12 +27,14 @@ def counted_app(model_root: Path, cache_dir: Path):
     """The app, counting the callback requests its server receives."""
     app = create_app([model_root], cache_dir)
     app.callback_requests = 0
+    served = app.server.wsgi_app  # the app is set up already: wrap it rather than add a Flask hook
 
-    @app.server.before_request
-    def count() -> None:
-        if request.path.endswith("/_dash-update-component"):
+    def counting(environ: dict, start_response):
+        if environ.get("PATH_INFO", "").endswith("/_dash-update-component"):
             app.callback_requests += 1
+        return served(environ, start_response)
 
+    app.server.wsgi_app = counting
     return app
 
 
