@@ -32,12 +32,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -229,10 +227,6 @@ def part_costs(name: str, parts: list[dict[str, float]]) -> str:
 
 def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
     """Key presses on the Signal path, with their parts: idle, then under ``args.sessions`` sessions (if any)."""
-    # every worker serves the page once first: a worker registers the scripts' paths (and serves them, not
-    # 404) only after it has served the page itself
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda _: requests.get(base + "/", timeout=60), range(32)))
     first_ms, _ = open_view(driver, link)
     print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
     open_view(driver, link)
