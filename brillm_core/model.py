@@ -25,10 +25,12 @@ def positional_encoding(length: int, width: int) -> torch.Tensor:
     ``f_k = 10000.0 ** (2k / d)`` (it multiplies the position). Integer positions times
     float32 frequencies reach millions of radians, so a float64 table rounded to float32 is
     a different table (0.15 apart at position 511); the release's checkpoints were trained
-    with this one.
+    with this one. ``f_k`` is the float32 nearest to 10000 ** (2k / d): torch's vectorised float32
+    power is 1 ulp off it on some CPUs (f_1 of d = 50 on AVX2), so it is taken in float64 and rounded.
     """
     position = torch.arange(length).reshape(-1, 1)  # int64, promoted by the float32 product
-    freq = 10000.0 ** (torch.arange(0, width, 2) / width)  # float32
+    exponent = torch.arange(0, width, 2) / width  # float32, as the release's
+    freq = torch.pow(10000.0, exponent.double()).float()
     table = torch.zeros(length, width)
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq)

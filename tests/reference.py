@@ -19,14 +19,16 @@ def pe_table(length: int, d: int) -> np.ndarray:
     The release's checkpoints were trained with torch's float32 table, so this reference
     builds it with torch's float32 operations one column at a time (and not in float64:
     the arguments reach millions of radians), then holds it as float64 like everything else.
+    f_k is the float32 nearest to 10000 ** (2k / d) (2k / d itself a float32 quotient), taken
+    with numpy here: torch's vectorised float32 power is 1 ulp off it on some CPUs.
     """
     import torch
 
     table = np.zeros((length, d))
     positions = torch.tensor(list(range(length)), dtype=torch.int64)
     for k in range(d // 2):
-        exponent = torch.tensor([float(2 * k)], dtype=torch.float32) / torch.tensor([float(d)], dtype=torch.float32)
-        f = torch.pow(torch.tensor(10000.0, dtype=torch.float32), exponent)
+        exponent = np.float32(2 * k) / np.float32(d)
+        f = torch.tensor(np.float32(np.float64(10000.0) ** np.float64(exponent)), dtype=torch.float32)
         angle = positions.to(torch.float32) * f
         table[:, 2 * k] = torch.sin(angle).double().numpy()
         table[:, 2 * k + 1] = torch.cos(angle).double().numpy()
