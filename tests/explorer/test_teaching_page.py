@@ -12,7 +12,7 @@ import torch
 from dash import html
 from selenium.webdriver.common.keys import Keys
 
-from brillm_core import Checkpoint, DecodeSettings, explain_step, load_checkpoint
+from brillm_core import Checkpoint, DecodeSettings, StepExplanation, Trace, explain_step, load_checkpoint
 from explorer.app import create_app
 from explorer.compute import settings_of
 from explorer.figures import teaching as figs
@@ -122,12 +122,17 @@ def colour_positions(heat) -> np.ndarray:
 KJV = SAMPLE.parent / "kjv-final"
 
 
+def explained_steps(path: Path, prompt: str) -> tuple[Checkpoint, Trace, list[tuple[int, StepExplanation]]]:
+    """A bundled checkpoint, its trace of ``prompt`` with 2 new tokens, and every step explained."""
+    ckpt = load_checkpoint(path, device="cpu")
+    trace = ckpt.trace(prompt, DecodeSettings(max_new_tokens=2))
+    return ckpt, trace, [(step, explain_step(ckpt.model, trace, step)) for step in range(trace.num_steps)]
+
+
 @pytest.mark.skipif(not (KJV / "config.json").is_file(), reason="the kjv-final sample model is not built")
 def test_stage_heatmap_colours_every_unit_on_a_kjv_model() -> None:
-    ckpt = load_checkpoint(KJV, device="cpu")
-    trace = ckpt.trace("In the beginning", DecodeSettings(max_new_tokens=2))
-    for step in range(trace.num_steps):
-        ex = explain_step(ckpt.model, trace, step)
+    ckpt, trace, explained = explained_steps(KJV, "In the beginning")
+    for step, ex in explained:
         heat = figs.stage_heatmap(ex, ckpt.token).data[0]
         values = np.stack([getattr(ex, name).detach().numpy() for name, _ in figs.STAGES]).astype(float)  # (stages, d)
         assert abs(values[:, 0]).max() > 10 * abs(values[:, 1:]).max()  # unit 0 dwarfs the others
@@ -218,10 +223,8 @@ def test_to_html_escapes_tokens() -> None:
 
 @pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
 def test_teaching_sample_model_numbers() -> None:
-    ckpt = load_checkpoint(SAMPLE, device="cpu")
-    trace = ckpt.trace("the cat sees a", DecodeSettings(max_new_tokens=2))
-    for step in range(trace.num_steps):
-        ex = explain_step(ckpt.model, trace, step)
+    ckpt, trace, explained = explained_steps(SAMPLE, "the cat sees a")
+    for step, ex in explained:
         terms = {t.key: t for t in figs.formula_terms(ex, ckpt.token)}
         assert terms["energy"].lines[0][1] == (ex.energy,)
         assert ex.energy == pytest.approx(trace.step(step).chosen_energy, rel=1e-5)
