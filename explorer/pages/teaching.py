@@ -4,12 +4,15 @@ in the browser from one store per trace and reveal state, see ``stepping``)."""
 from __future__ import annotations
 
 import math
-from html import escape
+import threading
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import dash
 import torch
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from markupsafe import Markup, escape
 
 from brillm_core import BriLLMError, Checkpoint, Step, Trace, explain_step
 
@@ -29,6 +32,7 @@ MATRIX_UNITS = 8
 MAX_BARS = 24
 MEMORY_TERMS = 12  # memory terms written out per step (the others summed), so the step store grows linearly
 CHIP_WINDOW = 24  # path chips shown before the current node (the earlier ones counted), for the same reason
+KEPT_STEPS = 4  # step parts kept per trace, in multiples of its length (see kept_step_parts)
 
 
 class ID:
@@ -143,9 +147,18 @@ def answer(quiz: dict[str, Any], step: int, guess: int | None, best: list[int]) 
             "right": quiz["right"] + int(scored and guess in best), "tried": quiz["tried"] + int(scored)}
 
 
-def number(value: float) -> html.Span:
+def tag(name: str, children: Any = "", *, cls: str | None = None, title: str | None = None,
+        id: str | None = None) -> Markup:
+    """One element as escaped markup: text children are escaped, ``Markup`` children kept as they are (the
+    step store carries markup; building Dash components only to print them cost seconds on a long path)."""
+    attrs = "".join(f' {k}="{escape(v)}"' for k, v in (("id", id), ("class", cls), ("title", title)) if v is not None)
+    body = "".join(map(escape, children)) if isinstance(children, (list, tuple)) else escape(children)
+    return Markup(f"<{name}{attrs}>{body}</{name}>")
+
+
+def number(value: float) -> Markup:
     """A printed number with its exact value on hover."""
-    return html.Span(figs.fmt(value), title=repr(value), className="num")
+    return tag("span", figs.fmt(value), title=repr(value), cls="num")
 
 
 def values(items: tuple[float, ...]) -> list[Any]:
@@ -158,38 +171,40 @@ def values(items: tuple[float, ...]) -> list[Any]:
     return ["[", *spans, "]"]
 
 
-def matrix(rows: tuple[tuple[float, ...], ...]) -> html.Table:
+def matrix(rows: tuple[tuple[float, ...], ...]) -> Markup:
     """W as a table (its first MATRIX_UNITS rows and columns)."""
     cut = len(rows) > MATRIX_UNITS
-    body = [html.Tr([html.Td(number(v)) for v in r[:MATRIX_UNITS]] + [html.Td("…")] * cut) for r in rows[:MATRIX_UNITS]]
-    return html.Table([html.Caption(f"W ({len(rows)}×{len(rows)})" + (f", first {MATRIX_UNITS}×{MATRIX_UNITS}" if cut
-                                                                       else "")), *body], className="matrix")
+    caption = f"W ({len(rows)}×{len(rows)})" + (f", first {MATRIX_UNITS}×{MATRIX_UNITS}" if cut else "")
+    body = [tag("tr", [tag("td", [number(v)]) for v in r[:MATRIX_UNITS]] + [tag("td", "…")] * cut)
+            for r in rows[:MATRIX_UNITS]]
+    return tag("table", [tag("caption", caption), *body], cls="matrix")
 
 
-def term_block(term: figs.Term, hidden: bool, focus: str) -> html.Div:
+def term_block(term: figs.Term, hidden: bool, focus: str) -> Markup:
     """One part of the formula; parts that depend on the target stay hidden until the reveal."""
-    head = html.Div([html.B(term.title + ": "), html.Span("? (guess or reveal first)" if hidden else term.expression)])
-    lines = [] if hidden else [html.Div([html.Span(f"{label} = "), *values(v)], className="formula-line")
+    head = tag("div", [tag("b", term.title + ": "),
+                       tag("span", "? (guess or reveal first)" if hidden else term.expression)])
+    lines = [] if hidden else [tag("div", [tag("span", f"{label} = "), *values(v)], cls="formula-line")
                                for label, v in term.lines]
     extra = [matrix(term.matrix)] if term.matrix and not hidden else []
     group = "output" if term.key == "pre_activation" else "bias" if term.key == "pe" else term.key
-    return html.Div([head, *lines, *extra], id=f"{ID.part}-{term.key}",
-                    className="formula-part" + (" tour-focus" if group == focus else ""))
+    return tag("div", [head, *lines, *extra], id=f"{ID.part}-{term.key}",
+               cls="formula-part" + (" tour-focus" if group == focus else ""))
 
 
-def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> list[html.Span]:
+def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> Markup:
     """The path's last CHIP_WINDOW nodes up to the current one (a chip counts the earlier ones); the next node
     a '?' until revealed; later nodes not shown."""
     first = max(step + 1 - CHIP_WINDOW, 0)
-    out = [html.Span(f"… {first} earlier", className="chip elided",
-                     title=f"the path's first {first} nodes (step back to see them)")] * (first > 0)
-    out += [html.Span(common.show_token(tokens[i]), className="chip prompt" + (" source" if i == step else ""),
-                      title=f"node {path[i]}") for i in range(first, step + 1)]
+    out = [tag("span", f"… {first} earlier", cls="chip elided",
+               title=f"the path's first {first} nodes (step back to see them)")] * (first > 0)
+    out += [tag("span", common.show_token(tokens[i]), cls="chip prompt" + (" source" if i == step else ""),
+                title=f"node {path[i]}") for i in range(first, step + 1)]
     if revealed:
-        out.append(html.Span(common.show_token(tokens[step + 1]), className="chip target", title=f"node {path[step + 1]}"))
+        out.append(tag("span", common.show_token(tokens[step + 1]), cls="chip target", title=f"node {path[step + 1]}"))
     else:
-        out.append(html.Span("?", className="chip hidden-node", title="guess the node with the most energy"))
-    return out
+        out.append(tag("span", "?", cls="chip hidden-node", title="guess the node with the most energy"))
+    return Markup("".join(out))
 
 
 def feedback(step: Step, guess: int | None, best: list[int], token: Any) -> str:
@@ -327,42 +342,58 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
             {"display": "none"})
 
 
-def to_html(node: Any) -> str:
-    """A tree of html.* components as escaped markup (id, class and title kept), for a text block per step."""
-    if node is None:
-        return ""
-    if isinstance(node, (list, tuple)):
-        return "".join(to_html(child) for child in node)
-    if not hasattr(node, "to_plotly_json"):
-        return escape(str(node))
-    tag = type(node).__name__.lower()
-    attrs = "".join(f' {name}="{escape(str(value))}"' for name, value in
-                    (("id", getattr(node, "id", None)), ("class", getattr(node, "className", None)),
-                     ("title", getattr(node, "title", None))) if value is not None)
-    return f"<{tag}{attrs}>{to_html(getattr(node, 'children', None))}</{tag}>"
+StepParts = tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]]
+_kept: dict[int, OrderedDict[tuple[Any, ...], StepParts]] = {}  # id of a live trace -> its parts (see kept_step_parts)
+_kept_lock = threading.Lock()
+
+
+def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, shown: bool, guess: int | None, node: int | None,
+               focus: str) -> StepParts:
+    """Step ``i`` as the browser draws it: label, chips, question, feedback, formula, stage and energy frames
+    (its target-dependent parts only once it is revealed; ``node`` explains that node instead)."""
+    token, vocab = checkpoint.token, checkpoint.config.vocab_size
+    path, n = trace.path.tolist(), trace.num_steps
+    step = trace.step(i)
+    ex = explain_step(checkpoint.model, trace, i, node if shown else None)
+    source = common.token_label(step.source, token)
+    formula = "".join(term_block(t, not shown and t.depends_on_target, focus)
+                      for t in figs.formula_terms(ex, token, MEMORY_TERMS))
+    return (f"step {i} of 0–{n - 1}: the signal is at {source}",
+            path_chips(path, trace.tokens or [str(v) for v in path], i, shown),
+            escape(f"Which node gets the most energy from {source}?"),
+            escape(feedback(step, guess, best_nodes(step), token)) if shown else "", formula,
+            figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN),
+            signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown else figs.hidden_frame(HIDDEN))
+
+
+def kept_step_parts(checkpoint: Checkpoint, trace: Trace, i: int, shown: bool, guess: int | None,
+                    node: int | None, focus: str) -> StepParts:
+    """``step_parts``, kept while the trace lives (the result cache's memory holds it), up to KEPT_STEPS times
+    its length: a reveal, a picked node or a tour card rebuilds only the steps it changes (rebuilding all of
+    them took seconds per reveal on a 256-step path)."""
+    key = (i, shown, guess if shown else None, node if shown else None, focus)
+    with _kept_lock:
+        entries = _kept.get(id(trace))
+        if entries is None:  # a trace is a dataclass, unhashable: kept by identity, dropped when it dies
+            entries = _kept[id(trace)] = OrderedDict()
+            weakref.finalize(trace, _kept.pop, id(trace), None)
+        if key in entries:
+            entries.move_to_end(key)
+            return entries[key]
+    parts = step_parts(checkpoint, trace, i, shown, guess, node, focus)
+    with _kept_lock:
+        entries[key] = parts
+        while len(entries) > KEPT_STEPS * trace.num_steps:
+            entries.popitem(last=False)
+    return parts
 
 
 def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], node: int | None,
                focus: str) -> stepping.Store:
-    """Every step as the browser draws it: label, chips, question, feedback, formula and both figures
-    (a step's target-dependent parts only once it is revealed; ``node`` explains that node instead)."""
-    token, vocab = checkpoint.token, checkpoint.config.vocab_size
-    path, n = trace.path.tolist(), trace.num_steps
-    tokens = trace.tokens or [str(v) for v in path]
-    labels, chips, questions, feedbacks, formulas, stages, energies = [], [], [], [], [], [], []
-    for i in range(n):
-        step, shown = trace.step(i), str(i) in revealed
-        ex = explain_step(checkpoint.model, trace, i, node if shown else None)
-        source = common.token_label(step.source, token)
-        labels.append(f"step {i} of 0–{n - 1}: the signal is at {source}")
-        chips.append(to_html(path_chips(path, tokens, i, shown)))
-        questions.append(escape(f"Which node gets the most energy from {source}?"))
-        feedbacks.append(escape(feedback(step, revealed[str(i)], best_nodes(step), token)) if shown else "")
-        formulas.append(to_html([term_block(t, not shown and t.depends_on_target, focus)
-                                 for t in figs.formula_terms(ex, token, MEMORY_TERMS)]))
-        stages.append(figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN))
-        energies.append(signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown
-                        else figs.hidden_frame(HIDDEN))
+    """Every step as the browser draws it (see ``step_parts``; ``revealed``: step -> the guess, or None)."""
+    parts = [kept_step_parts(checkpoint, trace, i, str(i) in revealed, revealed.get(str(i)), node, focus)
+             for i in range(trace.num_steps)]
+    labels, chips, questions, feedbacks, formulas, stages, energies = (list(column) for column in zip(*parts))
     return stepping.store(labels, [
         stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), energies),
         stepping.text(ID.chips, chips), stepping.text(ID.question, questions),

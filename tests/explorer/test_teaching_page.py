@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from dash import html
+from markupsafe import escape
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import Checkpoint, DecodeSettings, StepExplanation, Trace, explain_step, load_checkpoint
@@ -29,14 +31,31 @@ def trace(ckpt: Checkpoint):
     return ckpt.trace("hello", DecodeSettings(max_new_tokens=3))
 
 
-def spans(component, class_name: str) -> list:
-    """Every descendant of a Dash component with the given class."""
-    found = [component] if getattr(component, "className", None) == class_name else []
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list) else [children]:
-        if hasattr(child, "to_plotly_json"):
-            found += spans(child, class_name)
-    return found
+class Elements(HTMLParser):
+    """Every element of a markup string: (tag, attributes, its text), in document order."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str], list[str]]] = []
+        self.open: list[list[str]] = []
+        self.feed(markup)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.open.append([])
+        self.found.append((tag, {k: v or "" for k, v in attrs}, self.open[-1]))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for texts in self.open:
+            texts.append(data)
+
+
+def spans(markup: str, class_name: str) -> list[dict[str, str]]:
+    """The elements of a markup string with the given class: their attributes, with their text as 'text'."""
+    return [{**attrs, "text": "".join(texts)} for _, attrs, texts in Elements(markup).found
+            if attrs.get("class") == class_name]
 
 
 def engine_numbers(ex) -> dict[str, list[float]]:
@@ -75,8 +94,8 @@ def test_terms_are_the_engines_numbers(ckpt: Checkpoint, trace, step: int, targe
         numbers = [v for _, vec in term.lines for v in vec] + [v for row in term.matrix for v in row]
         assert numbers == expected[term.key], term.key
         shown = spans(page.term_block(term, False, ""), "num")
-        assert [s.title for s in shown] == [repr(v) for v in numbers]
-        assert [s.children for s in shown] == [figs.fmt(v) for v in numbers]
+        assert [s["title"] for s in shown] == [repr(v) for v in numbers]
+        assert [s["text"] for s in shown] == [figs.fmt(v) for v in numbers]
     frame = figs.terms_frame(terms)
     assert sorted(frame["value"]) == sorted(v for vs in expected.values() for v in vs)
     # the printed step agrees with the trace the page shows
@@ -93,9 +112,9 @@ def test_hidden_terms_show_no_numbers(ckpt: Checkpoint, trace) -> None:
         block = page.term_block(term, term.depends_on_target, "")
         assert bool(spans(block, "num")) != term.depends_on_target
         if term.depends_on_target:
-            assert token_label(trace.step(2).target, ckpt.token) not in str(block.to_plotly_json())
+            assert escape(token_label(trace.step(2).target, ckpt.token)) not in block
     focused = page.term_block(terms[0], False, "memory")
-    assert "tour-focus" in focused.className
+    assert Elements(focused).found[0][1]["class"] == "formula-part tour-focus"
 
 
 def test_stage_heatmap_rows_are_the_vectors(ckpt: Checkpoint, trace) -> None:
@@ -179,6 +198,31 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
     assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
 
 
+def test_a_reveal_rebuilds_only_its_step(ckpt: Checkpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=6))
+    built: list[int] = []
+    fresh = page.step_parts
+    monkeypatch.setattr(page, "step_parts", lambda *args: built.append(args[2]) or fresh(*args))
+    page.step_store(ckpt, trace, {}, None, "")
+    assert sorted(built) == list(range(trace.num_steps))
+    built.clear()
+    store = page.step_store(ckpt, trace, {"3": 5}, None, "")
+    assert built == [3]  # the other steps are the ones kept from the last render
+    expected = [fresh(ckpt, trace, i, i == 3, 5 if i == 3 else None, None, "") for i in range(trace.num_steps)]
+    stages, energy, chips, question, feedback_, formula = store["figures"]
+    assert store["labels"] == [p[0] for p in expected]  # the kept parts are the ones a fresh build gives
+    assert [chips["steps"], question["steps"], feedback_["steps"], formula["steps"], stages["frames"],
+            energy["frames"]] == [[p[k] for p in expected] for k in range(1, 7)]
+    built.clear()
+    page.step_store(ckpt, trace, {"3": 5}, 7, "")
+    assert built == [3]  # a picked node changes the revealed steps only
+    key = id(trace)
+    assert key in page._kept
+    del trace, store
+    gc.collect()
+    assert key not in page._kept  # kept only while the trace lives
+
+
 def store_size(ckpt: Checkpoint, new_tokens: int) -> int:
     """The JSON size of the teaching step store of a path of ``new_tokens`` after 'hello', every step revealed."""
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=new_tokens))
@@ -209,16 +253,17 @@ def test_memory_shows_the_largest_terms_and_sums_the_rest(ckpt: Checkpoint) -> N
 def test_chips_show_a_window_of_the_path(ckpt: Checkpoint) -> None:
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=40))
     path, tokens = trace.path.tolist(), trace.tokens
-    chips = page.path_chips(path, tokens, 40, False)
+    chips = [{**attrs, "text": "".join(texts)} for _, attrs, texts in Elements(page.path_chips(path, tokens, 40, False)).found]
     first = 41 - page.CHIP_WINDOW
-    assert chips[0].children == f"… {first} earlier" and len(chips) == page.CHIP_WINDOW + 2
-    assert [c.title for c in chips[1:-1]] == [f"node {n}" for n in path[first:41]]
-    assert all(c.className != "chip elided" for c in page.path_chips(path, tokens, page.CHIP_WINDOW - 1, True))
+    assert chips[0]["text"] == f"… {first} earlier" and len(chips) == page.CHIP_WINDOW + 2
+    assert [c["title"] for c in chips[1:-1]] == [f"node {n}" for n in path[first:41]]
+    assert [c["text"] for c in chips[1:-1]] == [show_token(t) for t in tokens[first:41]]
+    assert not spans(page.path_chips(path, tokens, page.CHIP_WINDOW - 1, True), "chip elided")
 
 
-def test_to_html_escapes_tokens() -> None:
-    markup = page.to_html(html.Div(["a<b>", html.Span("&", title='"x"', className="num")], id="k"))
-    assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&quot;x&quot;">&amp;</span></div>'
+def test_markup_escapes_tokens() -> None:
+    markup = page.tag("div", ["a<b>", page.tag("span", "&", title='"x"', cls="num")], id="k")
+    assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&#34;x&#34;">&amp;</span></div>'
 
 
 @pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
