@@ -58,7 +58,7 @@ class Report:
     interactions: int = 0
     errors: list[str] = field(default_factory=list)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
-    rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+    memory_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB of PSS)
 
     def summary(self) -> str:
         """Human-readable figures."""
@@ -68,9 +68,9 @@ class Report:
         for kind, figures in self.latency_ms.items():
             lines.append(f"  {kind:<8} n={int(figures['n']):>5}  p50 {figures['p50']:7.0f} ms  "
                          f"p90 {figures['p90']:7.0f} ms  p99 {figures['p99']:7.0f} ms")
-        if self.rss_mb:
-            shown = self.rss_mb[:: max(1, len(self.rss_mb) // 8)] + [self.rss_mb[-1]]
-            lines.append("  server RSS (MB): " + ", ".join(f"{t:.0f}s {mb:.0f}" for t, mb in shown))
+        if self.memory_mb:
+            shown = self.memory_mb[:: max(1, len(self.memory_mb) // 8)] + [self.memory_mb[-1]]
+            lines.append("  server memory (MB, PSS of all its processes): " + ", ".join(f"{t:.0f}s {mb:.0f}" for t, mb in shown))
         lines += [f"  error: {e}" for e in self.errors[:10]]
         return "\n".join(lines)
 
@@ -170,8 +170,10 @@ def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str,
             budget.charge(s.requests if s else 1)
 
 
-def server_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (workers, background jobs), in MB."""
+def server_memory_mb(pid: int) -> float:
+    """Memory of a process and all its descendants (workers, background jobs), in MB: the sum of their
+    proportional set sizes, so that the pages a forked job shares with its worker count once (their
+    RSS counted them in every process, and a job forked at a sampling instant read as a leak)."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -180,7 +182,7 @@ def server_rss_mb(pid: int) -> float:
     total = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            total += proc.memory_full_info().pss
         except psutil.NoSuchProcess:
             pass
     return total / 2**20
@@ -212,7 +214,7 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
 
     def sample() -> None:
         while not done.is_set():
-            report.rss_mb.append((time.monotonic() - t0, server_rss_mb(pid)))
+            report.memory_mb.append((time.monotonic() - t0, server_memory_mb(pid)))
             done.wait(1.0)
 
     sampler = threading.Thread(target=sample, daemon=True) if pid else None
@@ -227,7 +229,7 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
     done.set()
     if sampler:
         sampler.join()
-        report.rss_mb.append((time.monotonic() - t0, server_rss_mb(pid)))
+        report.memory_mb.append((time.monotonic() - t0, server_memory_mb(pid)))
     report.seconds = time.monotonic() - t0
     report.requests = budget.spent
     report.interactions = sum(len(v) for k, v in times.items() if k != "page")
