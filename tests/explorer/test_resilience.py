@@ -14,6 +14,7 @@ from typing import Iterator
 
 import pytest
 import requests
+import torch
 from werkzeug.serving import make_server
 
 from benchmarks.dash_client import DashSession, dependencies
@@ -93,3 +94,13 @@ def test_a_new_app_is_set_up_before_its_first_request(model_root: Path, tmp_path
         codes = list(pool.map(first_request, ["/_dash-dependencies", "/_dash-layout"] * 4))
     assert codes == [200] * 8
     assert app.callback_map.keys() == callbacks.keys()
+
+
+def test_the_server_runs_its_tensor_work_on_one_thread(model_root: Path, tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        create_app([model_root], tmp_path / "cache")
+        assert torch.get_num_threads() == 1  # OpenMP's hand-off between threads costs more than the server's ops
+    finally:
+        torch.set_num_threads(before)
