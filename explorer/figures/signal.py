@@ -89,14 +89,16 @@ def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str =
 
 
 def energy_frames(trace: Trace, token: TokenText, k: int = 10, how: dict[int, str] | None = None) -> list[Frame]:
-    """``energy_frame`` of every step (``how`` overrides the label of some steps, e.g. re-routed ones), all
-    with the bottom margin the trace's longest bar label needs: plotly's automargin would otherwise move
-    it at most steps, and each move draws the chart a second time."""
-    frames = [energy_frame(trace, i, token, k, (how or {}).get(i, "")) for i in range(trace.num_steps)]
-    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0]["x"]])}
-    for frame in frames:
-        frame["layout"]["margin"] = margin
-    return frames
+    """``energy_frame`` of every step (``how`` overrides the label of some steps, e.g. re-routed ones), with
+    one bottom margin (``one_margin``)."""
+    return one_margin([energy_frame(trace, i, token, k, (how or {}).get(i, "")) for i in range(trace.num_steps)])
+
+
+def one_margin(frames: list[Frame]) -> list[Frame]:
+    """Candidate frames with one bottom margin, the one their longest bar label needs: plotly's automargin
+    would otherwise move it at most steps, and each move draws the chart a second time."""
+    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])])}
+    return [{**frame, "layout": {**frame["layout"], "margin": margin}} for frame in frames]
 
 
 def label_margin(labels: list[str], angle: float = TICK_ANGLE, font: float = 12.0) -> int:

@@ -395,7 +395,7 @@ def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], n
              for i in range(trace.num_steps)]
     labels, chips, questions, feedbacks, formulas, stages, energies = (list(column) for column in zip(*parts))
     return stepping.store(labels, [
-        stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), energies),
+        stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), signal.one_margin(energies)),
         stepping.text(ID.chips, chips), stepping.text(ID.question, questions),
         stepping.text(ID.feedback, feedbacks), stepping.text(ID.formula, formulas)])
 

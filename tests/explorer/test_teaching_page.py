@@ -17,6 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from brillm_core import Checkpoint, DecodeSettings, StepExplanation, Trace, explain_step, load_checkpoint
 from explorer.app import create_app
 from explorer.compute import settings_of
+from explorer.figures import signal
 from explorer.figures import teaching as figs
 from explorer.figures.common import show_token, token_label
 from explorer.pages import teaching as page
@@ -196,6 +197,9 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
         assert f'title="{ex.energy!r}"' in formula["steps"][i] and "Most energy goes to" in feedback_["steps"][1]
     assert "Your guess" in feedback_["steps"][3] or "Right" in feedback_["steps"][3]
     assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
+    margins = [f["layout"]["margin"] for f in energy["frames"]]  # one margin: plotly draws each step once
+    labels = [x for f in energy["frames"] for x in f["data"][0]["x"]]
+    assert labels and all(m == margins[0] for m in margins) and margins[0]["b"] == signal.label_margin(labels)
 
 
 def test_a_reveal_rebuilds_only_its_step(ckpt: Checkpoint, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,7 +216,8 @@ def test_a_reveal_rebuilds_only_its_step(ckpt: Checkpoint, monkeypatch: pytest.M
     stages, energy, chips, question, feedback_, formula = store["figures"]
     assert store["labels"] == [p[0] for p in expected]  # the kept parts are the ones a fresh build gives
     assert [chips["steps"], question["steps"], feedback_["steps"], formula["steps"], stages["frames"],
-            energy["frames"]] == [[p[k] for p in expected] for k in range(1, 7)]
+            energy["frames"]] == [[p[k] for p in expected] for k in range(1, 6)] + [
+                signal.one_margin([p[6] for p in expected])]
     built.clear()
     page.step_store(ckpt, trace, {"3": 5}, 7, "")
     assert built == [3]  # a picked node changes the revealed steps only
@@ -253,7 +258,8 @@ def test_memory_shows_the_largest_terms_and_sums_the_rest(ckpt: Checkpoint) -> N
 def test_chips_show_a_window_of_the_path(ckpt: Checkpoint) -> None:
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=40))
     path, tokens = trace.path.tolist(), trace.tokens
-    chips = [{**attrs, "text": "".join(texts)} for _, attrs, texts in Elements(page.path_chips(path, tokens, 40, False)).found]
+    chips = [{**attrs, "text": "".join(texts)}
+             for _, attrs, texts in Elements(page.path_chips(path, tokens, 40, False)).found]
     first = 41 - page.CHIP_WINDOW
     assert chips[0]["text"] == f"… {first} earlier" and len(chips) == page.CHIP_WINDOW + 2
     assert [c["title"] for c in chips[1:-1]] == [f"node {n}" for n in path[first:41]]
