@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from brillm_core import CheckpointError, load_checkpoint
 from brillm_core.atomic import atomic_open, write_atomic, write_json_atomic
 
+from .cli_runner import brillm as run_cli
 from .conftest import make_checkpoint
 
 
@@ -89,8 +89,8 @@ def test_dev_null_is_written_not_replaced() -> None:
 
 
 def brillm(*args: str) -> subprocess.CompletedProcess:
-    """Run the core's command line in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "brillm_core", *args], capture_output=True, text=True, timeout=120)
+    """Run the core's command line in a new process, its output as text."""
+    return run_cli(*args, text=True)
 
 
 def test_trace_json_through_a_link_and_into_a_fifo(tmp_path: Path, saved_checkpoint: Path) -> None:

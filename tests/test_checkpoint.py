@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import torch
 import brillm_core.checkpoint as checkpoint_module
 from brillm_core import CheckpointError, DecodeSettings, load_checkpoint
 
+from .cli_runner import brillm
 from .conftest import make_checkpoint
 
 
@@ -154,7 +153,6 @@ def test_fifo_subdirectory_and_dev_zero_link_in_a_checkpoint_are_never_read(tmp_
         ckpt = load_checkpoint(path)
         assert ckpt.model_id == stored
         assert ckpt.trace("ab", DecodeSettings(max_new_tokens=2)).model_id == stored
-        info = subprocess.run([sys.executable, "-m", "brillm_core", "info", str(path), "--json"],
-                              capture_output=True, text=True, timeout=60)
+        info = brillm("info", str(path), "--json", text=True)
         assert info.returncode == 0, info.stderr
         assert json.loads(info.stdout)["model_id"] == stored

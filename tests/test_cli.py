@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from brillm_core.cli import build_parser
+from tests.cli_runner import brillm
 
 COMMANDS = ["import-release", "generate", "trace", "recall", "score", "info"]
-
-
-def brillm(*args: str, input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m brillm_core ARGS``."""
-    return subprocess.run([sys.executable, "-m", "brillm_core", *args], capture_output=True, input=input_bytes, timeout=120)
 
 
 def test_every_command_has_help() -> None:
@@ -85,6 +81,9 @@ def test_unknown_prompt_characters_warn(saved_checkpoint: Path) -> None:
 
 def test_usage_errors_exit_2() -> None:
     assert brillm("trace").returncode == 2
+    # and through the real entry point, a new interpreter running `python -m brillm_core`
+    real = subprocess.run([sys.executable, "-m", "brillm_core", "trace"], capture_output=True, timeout=120)
+    assert real.returncode == 2 and b"usage: brillm trace" in real.stderr
 
 
 def test_greedy_wins_over_seed_and_sampling_follows_seed(saved_checkpoint: Path) -> None:

@@ -1,20 +1,20 @@
 """The corpus against the command line: one `error:` line, exit 1 (2 for usage), no traceback, no stray files.
 
-Each case runs ``python -m brillm_core`` in a fresh empty working directory with HOME and
-TMPDIR pointing at empty directories; afterwards those and the corpus are unchanged.
-The processes run two at a time (each pays for importing torch).
+Each case runs the command line in a new process (``tests.cli_runner``) in a fresh empty working
+directory with HOME and TMPDIR pointing at empty directories; afterwards those and the corpus are
+unchanged. The processes run two at a time.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from ..cli_runner import brillm
 from . import corpus
 
 # A sample of the corpus (the API tests run all of it; every case takes the same path to stderr).
@@ -67,12 +67,9 @@ def listing(root: Path) -> set[str]:
 
 
 def run(args: list[str | bytes], sandbox: Path) -> subprocess.CompletedProcess:
-    """``python -m brillm_core ARGS`` in an empty working directory with HOME and TMPDIR inside the sandbox."""
-    work = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "HOME": str(sandbox / "home"), "TMPDIR": str(sandbox / "tmp"),
-           "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "brillm_core", *args], cwd=sandbox / "cwd", env=env,
-                          capture_output=True, timeout=120)
+    """``brillm ARGS`` in an empty working directory with HOME and TMPDIR inside the sandbox."""
+    env = {**os.environ, "HOME": str(sandbox / "home"), "TMPDIR": str(sandbox / "tmp"), "PYTHONDONTWRITEBYTECODE": "1"}
+    return brillm(*args, cwd=sandbox / "cwd", env=env)
 
 
 @pytest.fixture(scope="module")
