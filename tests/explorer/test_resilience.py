@@ -70,7 +70,8 @@ def test_gunicorn_two_workers_under_load(model_root: Path, tmp_path: Path) -> No
     finally:
         stop_server(proc)
     print(report.summary())
-    assert report.errors == []
+    log = (tmp_path / "gunicorn-server.log").read_text()[-3000:]  # start_server's log: why a worker went away
+    assert report.errors == [], log
     assert report.latency_ms["trace"]["n"] >= 10 and report.latency_ms["compare"]["n"] >= 10
     steady = [mb for t, mb in report.memory_mb if t >= 5]
     assert max(steady[len(steady) // 2:]) < 1.5 * max(steady[: len(steady) // 2]) + 200, report.memory_mb
