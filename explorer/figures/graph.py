@@ -22,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..graphdata import GraphData
-from .common import CANDIDATE, CHOSEN, PATH, base_layout
+from .common import CANDIDATE, CHOSEN, PATH, layout
 
 EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
@@ -179,6 +179,15 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
     # one gap point: plotly hides a trace with no points, legend entry included
     layer_xy: dict[str, Any] = {"x": np.array([np.nan], dtype=np.float32), "y": np.array([np.nan], dtype=np.float32)}
     nodes = {"x": encode_float32(graph.positions[:, 0]), "y": encode_float32(graph.positions[:, 1]), "text": labels}
+    x_range, y_range = axis_ranges()
+    title = f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)"
+    # one dict, validated once (each update_layout validates the template again: ~40 ms a call); hovermode
+    # off: the layers find the node under the mouse (plotly would clear their tooltip)
+    fig_layout = {**layout(title, HEIGHT), "margin": MARGIN, "dragmode": "pan", "uirevision": "graph",
+                  "hovermode": False, "showlegend": True, "xaxis": {"visible": False, "range": x_range},
+                  "yaxis": {"visible": False, "range": y_range},
+                  "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
+                             "itemclick": "toggle", "itemdoubleclick": "toggleothers"}}
     fig = go.Figure([
         go.Scatter(**layer_xy, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
                    hoverinfo="skip", name=f"{k} strongest own edges per node", showlegend=True,
@@ -192,17 +201,8 @@ def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1,
         go.Scatter(mode="lines", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),
         go.Scatter(mode="markers", hoverinfo="skip",
                    marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}),
-    ])
+    ], fig_layout)
     selection_patch(fig, graph, selected, detail_k, labels[selected] if selected >= 0 else "")
-    x_range, y_range = axis_ranges()
-    fig.update_xaxes(visible=False, range=x_range)
-    fig.update_yaxes(visible=False, range=y_range)
-    # hovermode off: the layers find the node under the mouse (plotly would clear their tooltip)
-    fig.update_layout(dragmode="pan", uirevision="graph", hovermode=False, showlegend=True,
-                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
-                              "itemclick": "toggle", "itemdoubleclick": "toggleothers"})
-    base_layout(fig, f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)", HEIGHT)
-    fig.update_layout(margin=MARGIN)
     return fig
 
 
