@@ -19,8 +19,12 @@ kept small by default so that the run fits a shared machine (the release has 906
 --only-signal-path measures only item 1 on the Signal path (idle, and under load if --sessions
 is given), with the time of each part of a key press (each plotly call, the address bar, the rest
 of the key's script) and the browser's work between the script and the measured frame.
+--only-graph measures only the Token graph: its first open, --reopens reopens of the laid-out
+checkpoint with the median one's timeline part by part (each Dash request: its outputs, bytes, the
+server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
+and its key presses idle with their parts.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path]
+       [--only-signal-path] [--only-graph [--reopens 5]]
 """
 
 from __future__ import annotations
