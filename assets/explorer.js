@@ -36,7 +36,7 @@
     var graph = document.getElementById(button.dataset.graph);
     var plot = graph && graph.querySelector(".js-plotly-plot");
     if (!plot) return;
-    var layers = plot.querySelectorAll("canvas.graph-edges, canvas.graph-step");
+    var layers = plot.querySelectorAll("canvas.graph-base, canvas.graph-step");
     if (layers.length) exportWithLayers(plot, layers, button.dataset.format, button.dataset.filename);
     else window.Plotly.downloadImage(plot, {format: button.dataset.format, filename: button.dataset.filename});
   });

@@ -19,8 +19,12 @@ kept small by default so that the run fits a shared machine (the release has 906
 --only-signal-path measures only item 1 on the Signal path (idle, and under load if --sessions
 is given), with the time of each part of a key press (each plotly call, the address bar, the rest
 of the key's script) and the browser's work between the script and the measured frame.
+--only-graph measures only the Token graph: its first open, --reopens reopens of the laid-out
+checkpoint with the median one's timeline part by part (each Dash request: its outputs, bytes, the
+server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
+and its key presses idle with their parts.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path]
+       [--only-signal-path] [--only-graph [--reopens 5]]
 """
 
 from __future__ import annotations
@@ -124,6 +128,60 @@ var chart = function (gd) { return gd && gd.parentNode && gd.parentNode.id; };
 timed(window.history, "replaceState", function () { return ""; });
 """
 
+
+# Installed before any page script with --only-graph: a timeline of a page's opening (ms since
+# navigation start) in window.__timeline: each Dash request (its outputs, bytes, the server's
+# answer, the body's arrival and its JSON parse), each Plotly call and each long task (> 50 ms).
+TIMELINE = """
+window.__timeline = [];
+(function () {
+  var log = function (what, start, end, extra) {
+    window.__timeline.push(Object.assign({what: what, start: start, end: end}, extra || {}));
+  };
+  var fetch = window.fetch;
+  window.fetch = function (url, init) {
+    var start = performance.now(), body = init && init.body, outputs = "";
+    if (typeof body === "string" && String(url).indexOf("_dash-update-component") >= 0) {
+      try { outputs = JSON.parse(body).output; } catch (e) { outputs = "?"; }
+    }
+    return fetch.apply(this, arguments).then(function (res) {
+      if (!outputs) return res;
+      var answered = performance.now();
+      res.json = function () {
+        return res.text().then(function (text) {
+          var arrived = performance.now(), value = JSON.parse(text), parsed = performance.now();
+          log("request " + outputs.slice(0, 90), start, parsed, {answered: answered - start,
+              body: arrived - answered, parse: parsed - arrived, bytes: text.length, status: res.status});
+          return value;
+        });
+      };
+      return res;
+    });
+  };
+  var wrap = function (P) {
+    ["newPlot", "react", "restyle", "relayout", "update", "purge"].forEach(function (name) {
+      var f = P[name];
+      if (!f || f.__timed) return;
+      P[name] = function (gd) {
+        var t = performance.now(), out = f.apply(this, arguments);
+        var id = gd && gd.parentNode ? gd.parentNode.id : (typeof gd === "string" ? gd : "");
+        var done = function () { log("Plotly." + name + " " + id, t, performance.now()); };
+        if (out && out.then) out.then(done, done); else done();
+        return out;
+      };
+      P[name].__timed = true;
+    });
+  };
+  var plotly;
+  Object.defineProperty(window, "Plotly", {configurable: true, get: function () { return plotly; },
+    set: function (P) { plotly = P; if (P) wrap(P); }});
+  try {
+    new PerformanceObserver(function (list) {
+      list.getEntries().forEach(function (e) { log("long task", e.startTime, e.startTime + e.duration); });
+    }).observe({type: "longtask", buffered: true});
+  } catch (e) {}
+})();
+"""
 
 # The browser's own floor in the same conditions: one animation frame, requestAnimationFrame to the next.
 FRAME = """
@@ -259,6 +317,51 @@ def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, li
     print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
 
 
+def timeline(driver) -> list[dict[str, Any]]:
+    """The opened page's timeline (TIMELINE), with its scripts' downloads, the DOM ready and the drawn step."""
+    return driver.execute_script("""
+      var rows = window.__timeline.slice(), nav = performance.getEntriesByType("navigation")[0];
+      performance.getEntriesByType("resource").forEach(function (e) {
+        if (/\\.js(\\?|$)/.test(e.name) && e.encodedBodySize > 100000)
+          rows.push({what: "script " + e.name.split("/").pop().split("?")[0], start: e.startTime,
+                     end: e.responseEnd, bytes: e.encodedBodySize});
+      });
+      rows.push({what: "DOMContentLoaded", start: nav.domContentLoadedEventStart, end: nav.domContentLoadedEventEnd});
+      rows.push({what: "step drawn", start: window.__drawnAt, end: window.__drawnAt});
+      return rows.sort(function (a, b) { return a.start - b.start; });
+    """)
+
+
+def print_timeline(rows: list[dict[str, Any]]) -> None:
+    """One line per part of an opening: start and end (ms since navigation start), and its details."""
+    for row in rows:
+        extra = "".join(f"  {k} {row[k]:.0f}" if isinstance(row[k], float) else f"  {k} {row[k]}"
+                        for k in ("answered", "body", "parse", "bytes", "status") if k in row)
+        print(f"  {row['start']:7.0f} -> {row['end']:7.0f} ms ({row['end'] - row['start']:5.0f})  {row['what']}{extra}")
+
+
+def graph_only(driver, args: argparse.Namespace, steps: int, graph: str) -> None:
+    """The Token graph: first open, reopens (each one's timeline), key presses idle with their parts."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TIMELINE})
+    first_ms, _ = open_view(driver, graph)
+    print(f"Token graph, first open (layout of {V:,} nodes + the trace): {first_ms:.0f} ms to a drawn page")
+    runs = []
+    for _ in range(args.reopens):
+        ms, _ = open_view(driver, graph)
+        driver.execute_script("return new Promise(function (r) { setTimeout(r, 300); })")  # late long tasks
+        runs.append((ms, timeline(driver)))
+    print(summary("Token graph of a laid-out checkpoint -> drawn page (target <= 1000 ms)", [ms for ms, _ in runs]))
+    median_run = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    print(f"the median reopen ({median_run[0]:.0f} ms), part by part (ms since navigation start):")
+    print_timeline(median_run[1])
+    driver.execute_script(PARTS)
+    print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
+    parts: list[dict[str, float]] = []
+    idle = presses(driver, args.presses, steps, parts=parts)
+    print(summary("Token graph, key press -> redrawn step, idle (target <= 50 ms)", idle))
+    print(part_costs("Token graph, idle", parts))
+
+
 def play_jitter(driver, prefix: str) -> str:
     """Play to the last step; how far the slider's left edge and width moved meanwhile (px)."""
     boxes = driver.execute_async_script(PLAY, prefix)
@@ -279,12 +382,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the in-process layout timings (default 3)")
     parser.add_argument("--only-signal-path", action="store_true",
                         help="only the Signal path's key presses, with the time of each part")
+    parser.add_argument("--only-graph", action="store_true",
+                        help="only the Token graph: first open, reopens part by part, key presses idle")
+    parser.add_argument("--reopens", type=int, default=5, help="Token graph reopens with --only-graph (default 5)")
     args = parser.parse_args(argv)
     if args.sessions is None:
         args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    if not args.only_signal_path:
+    if not (args.only_signal_path or args.only_graph):
         print("the bundled kjv-final checkpoint, in this process:", flush=True)
         kjv = app_timings(args.repeats)
         compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
@@ -305,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"gunicorn {args.workers} workers", flush=True)
             if args.only_signal_path:
                 signal_path_only(base, driver, args, steps, link)
+                return 0
+            if args.only_graph:
+                graph_only(driver, args, steps, graph)
                 return 0
             first_ms, bar = open_view(driver, link)
             print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")

@@ -10,8 +10,8 @@
    cache, build the figure and every step's frames of a 16-step path, serialise to JSON.
 3. In headless Chromium (software WebGL), 4,000 nodes and 16,000 drawn edges: first render, a
    step (node colours, path, arrows, labels) and a wheel-zoom-sized relayout, drawn all in plotly
-   Scattergl (edges too; annotations for the path and labels) and drawn the app's way (plotly's
-   grey nodes, edges and step on the canvas layers of assets/graph_layers.js).
+   Scattergl (edges too; annotations for the path and labels) and drawn the app's way (edges,
+   nodes and step on the canvas layers of assets/graph_layers.js; plotly's SVG legend and axes).
 Usage: python benchmarks/bench_graph.py [--repeats R] [--no-browser]
 """
 
@@ -111,14 +111,17 @@ def app_timings(repeats: int) -> GraphData:
 
 # Both ways of drawing a step and a zoom, timed to the next frame: "webgl" draws every layer with
 # plotly (edges, nodes coloured by restyle, path and labels as annotations: the design before the
-# canvas layers); "layers" is the app's (assets/graph_layers.js: edges and step on canvases).
+# canvas layers); "layers" is the app's (assets/graph_layers.js: edges, nodes and step on canvases).
 BROWSER_SCRIPT = """
 var done = arguments[arguments.length - 1], mode = arguments[0], fig = window.FIG, frames = window.FRAMES, out = {};
 function frame() { return new Promise(function (r) { requestAnimationFrame(function () { setTimeout(r, 0); }); }); }
-var gd = document.getElementById('g'), x, y, text;
+var gd = document.getElementById('g'), x = window.NODES.x, y = window.NODES.y, text = window.NODES.text;
+// "webgl": the figure as it was then, every trace in WebGL and the nodes' points in their trace
+var data = mode === 'layers' ? fig.data : fig.data.map(function (trace, k) {
+  return Object.assign({}, trace, {type: 'scattergl'}, k === 1 ? {x: x, y: y, text: text} : {});
+});
 var t = performance.now();
-Plotly.newPlot(gd, fig.data, fig.layout, {scrollZoom: true}).then(function () {
-  x = gd._fullData[1].x; y = gd._fullData[1].y; text = gd._fullData[1].text;
+Plotly.newPlot(gd, data, fig.layout, {scrollZoom: true}).then(function () {
   if (mode === 'layers') return window.brillmGraph.attach('graph');
   var pairs = window.PAIRS, ex = [], ey = [];
   for (var k = 0; k < pairs.length; k += 2) { ex.push(x[pairs[k]], x[pairs[k + 1]], NaN); ey.push(y[pairs[k]], y[pairs[k + 1]], NaN); }
@@ -165,8 +168,9 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path, mode: str) ->
     pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1).ravel().tolist()
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")
     shutil.copy(ROOT / "assets" / "graph_layers.js", workdir / "graph_layers.js")
+    nodes = {"x": graph.positions[:, 0].tolist(), "y": graph.positions[:, 1].tolist(), "text": labels}
     (workdir / "fig.js").write_text(f"window.FIG = {fig.to_json()}; window.FRAMES = {json.dumps(frames)}; "
-                                    f"window.PAIRS = {json.dumps(pairs)};")
+                                    f"window.PAIRS = {json.dumps(pairs)}; window.NODES = {json.dumps(nodes)};")
     page = workdir / "graph.html"
     page.write_text("<html><body><div id='graph'><div id='g' class='js-plotly-plot' style='width:1000px;height:600px'>"
                     "</div></div><script>window.dash_clientside = {};</script><script src='plotly.min.js'></script>"

@@ -111,8 +111,8 @@ def layout(title: str, height: int = 320, **axes: Any) -> dict[str, Any]:
 
 def placeholder(message: str, height: int = 240) -> go.Figure:
     """An empty figure that says why it is empty."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, "", height)
+    note = {"text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper"}
+    # one dict, validated once: pages build one per layout and per empty answer (base_layout after the
+    # annotation and axes took ~60 ms)
+    return go.Figure(layout={**layout("", height), "annotations": [note], "xaxis": {"visible": False},
+                             "yaxis": {"visible": False}})

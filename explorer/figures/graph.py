@@ -1,14 +1,16 @@
-"""Token graph figure: nodes in a WebGL scatter (hover, click, zoom, pan, legend), edges and the
-step drawn by the page's canvas layers (``assets/graph_layers.js``), and the selected node's
-strongest edges.
+"""Token graph figure: plotly holds the legend, the axes (wheel zoom, drag pan) and the figure's
+data; the page's canvas layers (``assets/graph_layers.js``) draw the edges, the nodes, the step and
+the selected node's strongest edges, and find the node under the mouse for hover and click.
 
-Plotly redraws every WebGL trace whenever anything changes, and 16,000 edges cost about a second
-a draw on a software renderer; so the figure's edge trace is empty and carries its (source, target)
-pairs in ``meta`` for the edge layer, which is redrawn only when the view moves. What changes with
-the step (node colours = the energy landscape, the path so far as numbered arrows, labels) is
-computed here for every step at once by ``step_frames`` and drawn by the step layer in the browser,
-so stepping never asks the server. Trace order is fixed (see the constants): the layers and the
-page address traces by it.
+Plotly's first draw of 4,000 nodes costs about half a second on a software renderer (WebGL or SVG
+alike), and its WebGL scatter redraws every trace whenever anything changes (16,000 edges: about a
+second a draw); so every trace holds at most one gap point (its legend entry) and carries its data
+in ``meta`` for the layers: the edges' (source, target) pairs, the nodes' float32 positions and
+texts, the selection's coordinates. The layers draw the edges and grey nodes again only when the
+view moves. What changes with the step (node colours = the energy landscape, the path so far as
+numbered arrows, labels) is computed here for every step at once by ``step_frames`` and drawn by
+the step layer in the browser, so stepping never asks the server. Trace order is fixed (see the
+constants): the layers and the page address traces by it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..graphdata import GraphData
-from .common import CANDIDATE, CHOSEN, PATH, base_layout
+from .common import CANDIDATE, CHOSEN, PATH, layout
 
 EDGES, NODES, PATH_TRACE, OUT_EDGES, IN_EDGES, MARKS = range(6)
 NODE_GREY = "#9e9e9e"
@@ -35,8 +37,6 @@ CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
 LABEL_GAP = 6  # px between a node and its label, and around each label
 MAX_LABELS = 40
 ENERGY_LABELS = 30  # highest-energy nodes of a step that compete for a label after the path's
-NODE_HOVER = "%{text}<extra></extra>"
-ENERGY_HOVER = "%{text}<br>energy at this step: %{customdata:.5g}<extra></extra>"
 
 
 def edge_segments(positions: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,14 +132,14 @@ def step_frames(graph: GraphData, labels: list[str], energies: np.ndarray, path:
     steps, vocab = energies.shape
     return {
         "steps": steps, "vocab": vocab, "energies": encode_float32(energies),
-        "range": [energy_range(row) for row in energies], "hover": ENERGY_HOVER, "path": [int(n) for n in path],
+        "range": [energy_range(row) for row in energies], "path": [int(n) for n in path],
         "labels": [choose_labels(graph.positions, labels, label_priority(path, step, energies[step]))
                    for step in range(steps)],
     }
 
 
 def selection_edges(graph: GraphData, node: int, k: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Line coordinates of a node's k strongest own out-edges and in-edges (none for -1)."""
+    """Line coordinates of a node's k strongest own out-edges and in-edges, NaN between edges (none for -1)."""
     if node < 0:
         empty = np.array([], dtype=np.int64)
         return edge_segments(graph.positions, empty, empty), edge_segments(graph.positions, empty, empty)
@@ -156,50 +156,53 @@ def marks_xy(graph: GraphData, node: int) -> tuple[np.ndarray, np.ndarray]:
 
 def selection_patch(fig: Any, graph: GraphData, node: int, k: int, label: str) -> None:
     """Write a node's selection (ring, strongest out- and in-edges, legend names) into ``fig``
-    (a figure dict or a ``dash.Patch``)."""
+    (a figure dict or a ``dash.Patch``): the coordinates in each trace's meta, for the step layer
+    to draw over the nodes; the trace itself has a gap point (its legend entry) or, when it has
+    nothing to draw, no point (no entry)."""
     (ox, oy), (ix, iy) = selection_edges(graph, node, k)
     mx, my = marks_xy(graph, node)
     suffix = f" of {label}" if node >= 0 else " of the clicked node"
     for trace, (x, y), name in ((OUT_EDGES, (ox, oy), f"strongest out-edges{suffix}"),
                                 (IN_EDGES, (ix, iy), f"strongest in-edges{suffix}"),
                                 (MARKS, (mx, my), "selected node")):
-        fig["data"][trace]["x"], fig["data"][trace]["y"], fig["data"][trace]["name"] = x, y, name
+        fig["data"][trace]["x"] = fig["data"][trace]["y"] = np.full(min(len(x), 1), np.nan, dtype=np.float32)
+        fig["data"][trace]["meta"] = {"x": encode_float32(x), "y": encode_float32(y)}
+        fig["data"][trace]["name"] = name
 
 
 def token_graph(graph: GraphData, labels: list[str], k: int, selected: int = -1, detail_k: int = 5) -> go.Figure:
-    """The whole graph: k strongest own edges per node, nodes (grey until ``step_frames`` paints
-    them), an empty path trace, and the selected node's ``detail_k`` strongest edges."""
+    """The whole graph, for the layers to draw: k strongest own edges per node, the nodes (grey until
+    ``step_frames`` paints them), an empty path trace, and the selected node's ``detail_k`` strongest edges."""
     idx = thinned_edges(graph, k)
     pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1)
     vocab = graph.positions.shape[0]
-    no_xy: dict[str, Any] = {"x": np.array([], dtype=np.float32), "y": np.array([], dtype=np.float32)}
-    # one gap point: plotly hides a trace with no points, legend entry included; the layers draw these two
+    # one gap point: plotly hides a trace with no points, legend entry included
     layer_xy: dict[str, Any] = {"x": np.array([np.nan], dtype=np.float32), "y": np.array([np.nan], dtype=np.float32)}
-    fig = go.Figure([
-        go.Scattergl(**layer_xy, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
-                     hoverinfo="skip", name=f"{k} strongest own edges per node", showlegend=True,
-                     meta={"pairs": encode_int32(pairs)}),
-        # customdata: the step layer writes each step's energies into it for the hover text
-        go.Scattergl(x=graph.positions[:, 0], y=graph.positions[:, 1], mode="markers", text=labels,
-                     customdata=np.full(vocab, np.nan, dtype=np.float32),
-                     name="nodes (colour: energy at this step)", hovertemplate=NODE_HOVER,
-                     marker={"size": 5 if vocab > 500 else 11, "color": NODE_GREY}),
-        go.Scattergl(**layer_xy, mode="markers", name="path so far", hoverinfo="skip",
-                     marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": PATH, "width": 2.5}}),
-        go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CHOSEN}, hoverinfo="skip"),
-        go.Scattergl(**no_xy, mode="lines", name="", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),
-        go.Scattergl(**no_xy, mode="markers", name="", hoverinfo="skip",
-                     marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}),
-    ])
-    selection_patch(fig, graph, selected, detail_k, labels[selected] if selected >= 0 else "")
+    nodes = {"x": encode_float32(graph.positions[:, 0]), "y": encode_float32(graph.positions[:, 1]), "text": labels}
     x_range, y_range = axis_ranges()
-    fig.update_xaxes(visible=False, range=x_range)
-    fig.update_yaxes(visible=False, range=y_range)
-    fig.update_layout(dragmode="pan", uirevision="graph", hovermode="closest", showlegend=True,
-                      legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
-                              "itemclick": "toggle", "itemdoubleclick": "toggleothers"})
-    base_layout(fig, f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)", HEIGHT)
-    fig.update_layout(margin=MARGIN)
+    title = f"{vocab} nodes, {len(idx)} edges (the {k} strongest own edges per node)"
+    # one dict, validated once (each update_layout validates the template again: ~40 ms a call); hovermode
+    # off: the layers find the node under the mouse (plotly would clear their tooltip)
+    fig_layout = {**layout(title, HEIGHT), "margin": MARGIN, "dragmode": "pan", "uirevision": "graph",
+                  "hovermode": False, "showlegend": True, "xaxis": {"visible": False, "range": x_range},
+                  "yaxis": {"visible": False, "range": y_range},
+                  "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11},
+                             "itemclick": "toggle", "itemdoubleclick": "toggleothers"}}
+    fig = go.Figure([
+        go.Scatter(**layer_xy, mode="lines", line={"width": 0.5, "color": "rgba(120,120,120,0.3)"},
+                   hoverinfo="skip", name=f"{k} strongest own edges per node", showlegend=True,
+                   meta={"pairs": encode_int32(pairs)}),
+        go.Scatter(**layer_xy, mode="markers", name="nodes (colour: energy at this step)", hoverinfo="skip",
+                   marker={"size": 5 if vocab > 500 else 11, "color": NODE_GREY}, meta=nodes),
+        go.Scatter(**layer_xy, mode="markers", name="path so far", hoverinfo="skip",
+                   marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": PATH, "width": 2.5}}),
+        # the selection: selection_patch writes its points and names
+        go.Scatter(mode="lines", line={"width": 2.2, "color": CHOSEN}, hoverinfo="skip"),
+        go.Scatter(mode="lines", line={"width": 2.2, "color": CANDIDATE}, hoverinfo="skip"),
+        go.Scatter(mode="markers", hoverinfo="skip",
+                   marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": CHOSEN, "width": 3}}),
+    ], fig_layout)
+    selection_patch(fig, graph, selected, detail_k, labels[selected] if selected >= 0 else "")
     return fig
 
 

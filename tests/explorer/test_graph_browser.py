@@ -1,5 +1,6 @@
 """Token graph in headless Chromium: stepping without the server (the step layer draws the trace's
-float32 energies), the edge layer, a clicked node's edges, wheel zoom."""
+float32 energies), the base layer (edges and nodes, none in plotly), hover and a clicked node's edges
+found by the layers, wheel zoom."""
 
 from __future__ import annotations
 
@@ -73,15 +74,17 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     assert len(drawn(dash_duo)["labels"]) >= 2 and all("#" in label for label in drawn(dash_duo)["labels"])
     g = compute.graph_for(ResultCache(tmp_path / "own"), ckpt)
     edges = len(graph.thinned_edges(g, 3))
-    assert plot(dash_duo, "gd.drawnEdges") == edges > 0  # the edge layer under the nodes, from the figure's pairs
-    assert plot(dash_duo, "gd._fullData[0].x.length") == 1  # and none of them in plotly's WebGL (one gap point)
+    assert plot(dash_duo, "gd.drawnEdges") == edges > 0  # the base layer's edges, from the figure's pairs
+    assert plot(dash_duo, "gd.drawnNodes") == ckpt.config.vocab_size  # and its nodes, from the figure's meta
+    # none of them drawn by plotly (one gap point each, for the legend), and nothing in WebGL
+    assert plot(dash_duo, f"[gd._fullData[0].x.length, gd._fullData[{graph.NODES}].x.length]") == [1, 1]
+    assert plot(dash_duo, "gd._fullData.map(function (t) { return t.type; })") == ["scatter"] * 6
 
     def check_energies(step: int) -> None:
-        """The drawn colour range and the hover energies are the trace's float32 values."""
+        """The drawn colour range is the trace's float32 values, every candidate coloured."""
         row = trace.energies[step].numpy()
         assert (drawn(dash_duo)["lo"], drawn(dash_duo)["hi"]) == (float(np.nanmin(row)), float(np.nanmax(row)))
-        hover = plot(dash_duo, f"Array.from(gd._fullData[{graph.NODES}].customdata)")
-        assert [None if v is None else v for v in hover] == [None if np.isnan(v) else float(v) for v in row]
+        assert drawn(dash_duo)["coloured"] == int(np.isfinite(row).sum())
 
     check_energies(0)
     wait_until(lambda: dash_duo.find_element("#tg-go").is_enabled())  # the first job is over
@@ -112,18 +115,23 @@ def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_a
     wait_until(lambda: drawn(dash_duo)["step"] == 1)
     assert counted_app.callback_requests == requests  # stepping never asked the server
 
-    # click node 4: its strongest out- and in-edges are drawn, the legend names them
-    node_x, node_y = plot(dash_duo, f"[gd._fullData[{graph.NODES}].x[4], gd._fullData[{graph.NODES}].y[4]]")
+    # hover node 4: the layers find it under the mouse and show its text and energy at the step on screen
+    node_x, node_y = (float(v) for v in g.positions[4])
     plot(dash_duo, "gd.scrollIntoView()")
     x, y = viewport_point(dash_duo, node_x, node_y)
-    mouse(dash_duo, "mouseMoved", x, y)
-    wait_until(lambda: "#4" in text(dash_duo, "#tg-graph .hoverlayer"))  # plotly found the node under the mouse
+    mouse(dash_duo, "mouseMoved", x + 1, y)
+    wait_until(lambda: "#4" in text(dash_duo, "#tg-graph .graph-hover"))
+    energy = text(dash_duo, "#tg-graph .graph-hover").split("energy at this step: ")[1]
+    assert float(energy) == pytest.approx(float(trace.energies[1, 4]), rel=1e-4)
+    # click it: its strongest out- and in-edges are drawn, the legend names them
     mouse(dash_duo, "mousePressed", x, y, button="left", clickCount=1)
     mouse(dash_duo, "mouseReleased", x, y, button="left", clickCount=1)
     wait_until(lambda: "#4" in text(dash_duo, "#tg-details h4"))
-    wait_until(lambda: plot(dash_duo, f"gd._fullData[{graph.OUT_EDGES}].x.length") > 0)
-    assert plot(dash_duo, f"gd._fullData[{graph.MARKS}].x[0]") == pytest.approx(node_x)
-    assert plot(dash_duo, f"gd._fullData[{graph.IN_EDGES}].x.length") > 0
+    wait_until(lambda: plot(dash_duo, f"gd._fullData[{graph.OUT_EDGES}].visible") is True)
+    # the step layer draws them (the selected node's ring among them) from the traces' meta
+    wait_until(lambda: plot(dash_duo, f"gd.data[{graph.MARKS}].meta._x && Array.from(gd.data[{graph.MARKS}].meta._x)")
+               == [pytest.approx(node_x)])
+    assert plot(dash_duo, f"gd.data[{graph.IN_EDGES}].meta._x.length") > 0
     legend = text(dash_duo, "#tg-graph .legend")
     assert "strongest out-edges of" in legend and "path so far" in legend
     assert "node=4" in dash_duo.driver.current_url and "s=1" in dash_duo.driver.current_url

@@ -139,6 +139,11 @@ def test_labels_go_to_the_path_then_the_highest_energies() -> None:
     assert frames["labels"][1][3:] == [8, 7, 6, 5, 4, 3]
 
 
+def floats(text: str) -> np.ndarray:
+    """A float32 array from the figure's base64 (``graph.encode_float32``)."""
+    return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
 def test_token_graph_figure_and_selection(ckpt: Checkpoint) -> None:
     g = compute_graph_data(ckpt.model)
     labels = [str(i) for i in range(ckpt.config.vocab_size)]
@@ -150,16 +155,24 @@ def test_token_graph_figure_and_selection(ckpt: Checkpoint) -> None:
     for k in (1, 3):
         idx = graph.thinned_edges(g, k)
         assert np.bincount(g.sources[idx], minlength=ckpt.config.vocab_size).max() <= k
+    # the nodes and the selection are the layers' to draw: plotly gets a gap point per trace (its legend entry)
+    np.testing.assert_array_equal(floats(fig.data[graph.NODES].meta["x"]), g.positions[:, 0])
+    np.testing.assert_array_equal(floats(fig.data[graph.NODES].meta["y"]), g.positions[:, 1])
+    assert fig.data[graph.NODES].meta["text"] == labels and fig.layout.hovermode is False
+    assert all(np.isnan(np.asarray(trace.x)).all() and len(trace.x) == 1 for trace in fig.data)
     out, into = fig.data[graph.OUT_EDGES], fig.data[graph.IN_EDGES]
-    assert len(out.x) == 3 * len(g.out_edges(5, 3)) > 0 and len(into.x) == 3 * len(g.in_edges(5, 3)) > 0
-    np.testing.assert_array_equal(np.asarray(out.x)[0::3], g.positions[5, 0])  # every out-edge starts at node 5
-    np.testing.assert_array_equal(np.asarray(into.x)[1::3], g.positions[5, 0])  # every in-edge ends there
+    out_x, into_x = floats(out.meta["x"]), floats(into.meta["x"])
+    assert len(out_x) == 3 * len(g.out_edges(5, 3)) > 0 and len(into_x) == 3 * len(g.in_edges(5, 3)) > 0
+    np.testing.assert_array_equal(out_x[0::3], g.positions[5, 0])  # every out-edge starts at node 5
+    np.testing.assert_array_equal(into_x[1::3], g.positions[5, 0])  # every in-edge ends there
+    np.testing.assert_array_equal(floats(fig.data[graph.MARKS].meta["y"]), g.positions[[5], 1])
     assert "of 5" in out.name and "of 5" in into.name and fig.layout.showlegend
     assert fig.layout.dragmode == "pan" and fig.layout.uirevision
     assert list(fig.layout.xaxis.range) == list(graph.axis_ranges()[0])  # the layout fills the panel
     assert 0.9 <= np.abs(g.positions).max() <= 1.0  # the bulk spans the axes, the rim holds any outlier
-    empty = graph.token_graph(g, labels, 2)
+    empty = graph.token_graph(g, labels, 2)  # no selection: no points, so no legend entries
     assert len(empty.data[graph.OUT_EDGES].x) == 0 and len(empty.data[graph.MARKS].x) == 0
+    assert len(floats(empty.data[graph.MARKS].meta["x"])) == 0
 
 
 def test_page_zooms_with_the_wheel() -> None:
