@@ -56,7 +56,27 @@ WINDOW = (1440, 900)
 # layer; and the progress bar as it first becomes visible.
 PROBE = """
 window.__want = Number(new URLSearchParams(location.hash.slice(1)).get("s") || 0);
-window.__drawnAt = null; window.__bar = null; window.__calls = [];
+window.__drawnAt = null; window.__bar = null; window.__calls = []; window.__busy = [];
+window.__plots = [];
+(function () {  // every plotly call as the page opens: [call, chart, start, end] (PARTS times key presses)
+  var plotly;
+  Object.defineProperty(window, "Plotly", {configurable: true, get: function () { return plotly; }, set: function (p) {
+    plotly = p;
+    ["newPlot", "react", "relayout", "restyle", "update", "purge"].forEach(function (name) {
+      var f = p[name];
+      if (typeof f !== "function") return;
+      p[name] = function (gd) {
+        var call = [name, gd && gd.parentNode && gd.parentNode.id, performance.now(), null], out = f.apply(this, arguments);
+        if (window.__plots.length < 200) window.__plots.push(call);
+        Promise.resolve(out).then(function () { call[3] = performance.now(); });
+        return out;
+      };
+    });
+  }});
+})();
+new PerformanceObserver(function (list) {  // the main thread's long tasks (over 50 ms)
+  list.getEntries().forEach(function (t) { window.__busy.push([t.startTime, t.startTime + t.duration]); });
+}).observe({type: "longtask", buffered: true});
 (function () {  // each callback request: its outputs, when it was sent and when its answer was read
   var fetch = window.fetch;
   window.fetch = function (url, init) {
@@ -238,13 +258,13 @@ def part_costs(name: str, parts: list[dict[str, float]]) -> str:
     return "\n".join([f"{name}, per part:", *rows])
 
 
-# When the page's parts were reached (ms since navigation start): the document and scripts, each
-# callback request to the server, plotly's script, and the three charts' first drawn frames.
+# When the page's parts were reached (ms since navigation start): the document and its scripts, the
+# scripts loaded later (plotly.js and Dash's lazy components), each callback request to the server.
 REOPEN_PARTS = """
 var nav = performance.getEntriesByType("navigation")[0], res = performance.getEntriesByType("resource");
-var plotly = res.filter(function (r) { return /plotly/.test(r.name) && /\\.js/.test(r.name); })[0];
+var lazy = res.filter(function (r) { return /(plotly|async-)[^/]*\\.js/.test(r.name); });
 return {dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
-        plotly: plotly ? [plotly.startTime, plotly.responseEnd] : null,
+        busy: window.__busy, plots: window.__plots, lazy: lazy.map(function (r) { return [r.name.split("/").pop().split("?")[0], r.startTime, r.responseEnd]; }),
         calls: (window.__calls || []).filter(function (c) { return /_dash-update-component/.test(c.url); })
           .map(function (c) { return [c.output.slice(0, 70), c.start, c.end]; })};
 """
@@ -262,10 +282,13 @@ def reopen_only(driver, link: str, count: int) -> None:
     median = sorted(range(count), key=lambda i: times[i])[count // 2]
     part = parts[median]
     print(f"the median run ({times[median]:.0f} ms), ms since navigation start: document ready {part['dom']:.0f}, "
-          f"load event {part['load']:.0f}" + (f", plotly.js fetched {part['plotly'][0]:.0f}-{part['plotly'][1]:.0f}"
-                                             if part["plotly"] else ""))
+          f"load event {part['load']:.0f}; fetched later: "
+          + ", ".join(f"{name} {start:.0f}-{end:.0f}" for name, start, end in part["lazy"]))
     for output, start, end in part["calls"]:
         print(f"  callback {start:.0f}-{end if end is None else round(end)}: {output}")
+    for name, chart, start, end in part["plots"]:
+        print(f"  Plotly.{name} {chart}: {start:.0f}-{end if end is None else round(end)}")
+    print("  the main thread's long tasks: " + ", ".join(f"{start:.0f}-{end:.0f}" for start, end in part["busy"]))
 
 
 def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
