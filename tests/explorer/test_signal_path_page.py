@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dash import dcc
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import load_checkpoint
@@ -125,6 +126,21 @@ def test_the_reducer_waits_for_no_chart(app) -> None:
     reducer = [spec for key, spec in app.callback_map.items() if f"{page.ID.frame.state}.data" in key]
     assert len(reducer) == 1
     assert not graphs & {d["id"] for d in (*reducer[0]["inputs"], *reducer[0]["state"])}
+
+
+def test_the_charts_start_without_axes() -> None:
+    # plotly draws each chart as it mounts, before any trace: with no axes that first drawing is cheap
+    found = {}
+    stack = [page.layout()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dcc.Graph):
+            found[item.id] = item.figure
+        children = getattr(item, "children", None)
+        stack.extend(children if isinstance(children, list) else [children] if children is not None else [])
+    assert set(found) == {page.ID.energy, page.ID.heat}
+    assert all(f["data"] == [] and not f["layout"]["xaxis"]["visible"] and not f["layout"]["yaxis"]["visible"]
+               for f in found.values())
 
 
 def callback_outputs(dash_duo) -> list[str]:
