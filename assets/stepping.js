@@ -38,29 +38,46 @@
     return "rgb(" + rgb.join(",") + ")";
   }
 
-  // The memory ribbon of a step: one horizontal segment per earlier output, width = its weight.
-  function ribbon(memory, step) {
-    var weights = memory.weights[step] || [];
-    if (!weights.length) return memory.empty;
-    var starts = [], total = 0;
-    weights.forEach(function (w) { starts.push(total); total += w; });
-    var shares = weights.map(function (_, j) { return weights.length > 1 ? j / (weights.length - 1) : 0; });
-    var trace = Object.assign({}, memory.base.data[0], {
-      x: weights, base: starts, y: weights.map(function () { return "memory"; }),
-      text: memory.texts.slice(0, weights.length), customdata: memory.labels.slice(0, weights.length),
-      marker: Object.assign({}, memory.base.data[0].marker,
-        {color: shares.map(function (t) { return scaleColor(memory.scale, t); })}),
-      textfont: {color: shares.map(function (t) { return t > 0.6 ? "#444" : "white"; })}  // Viridis is dark up to 0.6
-    });
-    var title = "Memory at step " + step + ": " + weights.length + " earlier output" +
-      (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)";
-    return {data: [trace], layout: Object.assign({}, memory.base.layout,
-      {title: Object.assign({}, memory.base.layout.title, {text: title})})};
+  // An element with a class and a text (never markup: the texts hold tokens).
+  function element(tag, cls, text) {
+    var el = document.createElement(tag);
+    el.className = cls;
+    if (text !== undefined) el.textContent = text;
+    return el;
   }
 
-  // The whole figure of a step ("frames", "ribbon", and "cursor" drawn in full).
+  // The memory ribbon of a step, drawn as page elements (a plotly chart took most of a key press):
+  // a title, one segment per earlier output c_j (width = its weight a_j, a colour of the scale in
+  // order, its token inside, its label and exact weight on hover), the 0..1 scale and the caption.
+  function drawRibbon(memory, id, step) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    var weights = memory.weights[step] || [], parts = [];
+    if (!weights.length) {
+      parts.push(element("div", "ribbon-note", memory.empty));
+    } else {
+      parts.push(element("div", "ribbon-title", "Memory at step " + step + ": " + weights.length + " earlier output" +
+        (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)"));
+      var bar = element("div", "ribbon-bar");
+      weights.forEach(function (w, j) {
+        var t = weights.length > 1 ? j / (weights.length - 1) : 0;
+        var segment = element("div", "ribbon-segment", memory.texts[j]);
+        segment.style.width = (100 * w) + "%";
+        segment.style.background = scaleColor(memory.scale, t);
+        segment.style.color = t > 0.6 ? "#444" : "white";  // Viridis is dark up to 0.6
+        segment.title = memory.labels[j] + "\nweight a = " + String(Number(w.toPrecision(9)));  // float32, exact
+        bar.appendChild(segment);
+      });
+      parts.push(bar, element("div", "ribbon-scale"));
+      parts[2].append(element("span", "", "0"), element("span", "", "0.5"), element("span", "", "1"));
+      memory.caption.forEach(function (line) { parts.push(element("div", "ribbon-caption", line)); });
+    }
+    el.replaceChildren.apply(el, parts);
+  }
+
+  // The whole figure of a step ("frames", and "cursor" drawn in full).
   function figureAt(fig, step) {
-    return fig.kind === "ribbon" ? ribbon(fig, step) : applyFrame(fig.base, fig.frames[step]);
+    return applyFrame(fig.base, fig.frames[step]);
   }
 
   // A cursor figure's step: its shapes differ from the drawn ones only in x (the cursor moves
@@ -84,14 +101,15 @@
     });
   }
 
-  // The element a figure names itself (token graph layers, text blocks), or null: Dash draws it.
+  // The element a figure names itself (token graph layers, text blocks, the ribbon), or null: Dash draws it.
   function ownElement(fig) {
-    return fig.kind === "graph" ? fig.graph : fig.kind === "html" ? fig.element : null;
+    return fig.kind === "graph" ? fig.graph : fig.kind === "html" || fig.kind === "ribbon" ? fig.element : null;
   }
 
   // Draw step `step` of one figure into its plotly element (a text block: its element), in place.
   function drawFigure(fig, id, step) {
     if (fig.kind === "graph") return window.brillmGraph.show(id, fig, step);
+    if (fig.kind === "ribbon") return drawRibbon(fig, id, step);
     if (fig.kind === "html") {  // markup escaped on the server; Dash never renders this element's children
       var el = document.getElementById(id);
       if (el) el.innerHTML = fig.steps[step];

@@ -24,7 +24,9 @@ checkpoint with the median one's timeline part by part (each Dash request: its o
 server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
 and its key presses idle with their parts.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path] [--only-graph [--reopens 5]]
+       [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
+--only-reopen N measures only the reopened cached link of item 2, N times, and prints when the
+median run reached each part (the document, plotly's script, each callback request).
 """
 
 from __future__ import annotations
@@ -58,7 +60,38 @@ WINDOW = (1440, 900)
 # layer; and the progress bar as it first becomes visible.
 PROBE = """
 window.__want = Number(new URLSearchParams(location.hash.slice(1)).get("s") || 0);
-window.__drawnAt = null; window.__bar = null;
+window.__drawnAt = null; window.__bar = null; window.__calls = []; window.__busy = [];
+window.__plots = [];
+(function () {  // every plotly call as the page opens: [call, chart, start, end] (PARTS times key presses)
+  var plotly;
+  Object.defineProperty(window, "Plotly", {configurable: true, get: function () { return plotly; }, set: function (p) {
+    plotly = p;
+    ["newPlot", "react", "relayout", "restyle", "update", "purge"].forEach(function (name) {
+      var f = p[name];
+      if (typeof f !== "function") return;
+      p[name] = function (gd) {
+        var call = [name, gd && gd.parentNode && gd.parentNode.id, performance.now(), null], out = f.apply(this, arguments);
+        if (window.__plots.length < 200) window.__plots.push(call);
+        Promise.resolve(out).then(function () { call[3] = performance.now(); });
+        return out;
+      };
+    });
+  }});
+})();
+new PerformanceObserver(function (list) {  // the main thread's long tasks (over 50 ms)
+  list.getEntries().forEach(function (t) { window.__busy.push([t.startTime, t.startTime + t.duration]); });
+}).observe({type: "longtask", buffered: true});
+(function () {  // each callback request: its outputs, when it was sent and when its answer was read
+  var fetch = window.fetch;
+  window.fetch = function (url, init) {
+    var call = {url: String(url), output: "", start: performance.now(), end: null};
+    try { call.output = JSON.parse(init.body).output; } catch (e) {}
+    window.__calls.push(call);
+    return fetch.apply(this, arguments).then(function (response) {
+      return response.clone().text().then(function () { call.end = performance.now(); return response; });
+    });
+  };
+})();
 (function watch() {
   var p = location.pathname === "/graph" ? "tg" : "sp";
   var label = document.getElementById(p + "-step-label");
@@ -283,6 +316,39 @@ def part_costs(name: str, parts: list[dict[str, float]]) -> str:
     return "\n".join([f"{name}, per part:", *rows])
 
 
+# When the page's parts were reached (ms since navigation start): the document and its scripts, the
+# scripts loaded later (plotly.js and Dash's lazy components), each callback request to the server.
+REOPEN_PARTS = """
+var nav = performance.getEntriesByType("navigation")[0], res = performance.getEntriesByType("resource");
+var lazy = res.filter(function (r) { return /(plotly|async-)[^/]*\\.js/.test(r.name); });
+return {dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
+        busy: window.__busy, plots: window.__plots, lazy: lazy.map(function (r) { return [r.name.split("/").pop().split("?")[0], r.startTime, r.responseEnd]; }),
+        calls: (window.__calls || []).filter(function (c) { return /_dash-update-component/.test(c.url); })
+          .map(function (c) { return [c.output.slice(0, 70), c.start, c.end]; })};
+"""
+
+
+def reopen_only(driver, link: str, count: int) -> None:
+    """Reopen a cached link ``count`` times: ms to a drawn page, with when each part was reached (last run)."""
+    first_ms, _ = open_view(driver, link)
+    print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
+    times, parts = [], []
+    for _ in range(count):
+        times.append(open_view(driver, link)[0])
+        parts.append(driver.execute_script(REOPEN_PARTS))
+    print(summary("Signal path, reopen a cached link -> drawn page (target <= 1000 ms)", times))
+    median = sorted(range(count), key=lambda i: times[i])[count // 2]
+    part = parts[median]
+    print(f"the median run ({times[median]:.0f} ms), ms since navigation start: document ready {part['dom']:.0f}, "
+          f"load event {part['load']:.0f}; fetched later: "
+          + ", ".join(f"{name} {start:.0f}-{end:.0f}" for name, start, end in part["lazy"]))
+    for output, start, end in part["calls"]:
+        print(f"  callback {start:.0f}-{end if end is None else round(end)}: {output}")
+    for name, chart, start, end in part["plots"]:
+        print(f"  Plotly.{name} {chart}: {start:.0f}-{end if end is None else round(end)}")
+    print("  the main thread's long tasks: " + ", ".join(f"{start:.0f}-{end:.0f}" for start, end in part["busy"]))
+
+
 def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
     """Key presses on the Signal path, with their parts: idle, then under ``args.sessions`` sessions (if any)."""
     first_ms, _ = open_view(driver, link)
@@ -385,12 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-graph", action="store_true",
                         help="only the Token graph: first open, reopens part by part, key presses idle")
     parser.add_argument("--reopens", type=int, default=5, help="Token graph reopens with --only-graph (default 5)")
+    parser.add_argument("--only-reopen", type=int, metavar="N",
+                        help="only reopen the cached Signal path link N times, with when each part was reached")
     args = parser.parse_args(argv)
     if args.sessions is None:
         args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    if not (args.only_signal_path or args.only_graph):
+    if not (args.only_signal_path or args.only_graph or args.only_reopen):
         print("the bundled kjv-final checkpoint, in this process:", flush=True)
         kjv = app_timings(args.repeats)
         compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
@@ -409,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             graph = base + "/graph#" + urlencode({**query, "gk": 4})
             print(f"{V} nodes, {steps} steps; headless Chromium {WINDOW[0]}x{WINDOW[1]}, "
                   f"gunicorn {args.workers} workers", flush=True)
+            if args.only_reopen:
+                reopen_only(driver, link, args.only_reopen)
+                return 0
             if args.only_signal_path:
                 signal_path_only(base, driver, args, steps, link)
                 return 0

@@ -6,7 +6,8 @@ the trace job reports). One reducer callback turns every user event into a new s
 and writes the hash; the trace runs as a background callback (progress, cancel) when the
 request changes or the user presses the go button; pages render from ``{p}-state`` and
 ``{p}-meta``. A request whose result is cached already (a reopened link) is answered by the
-reducer itself, straight into ``{p}-meta``, with no job (``PathPage.cached``). Pages with
+reducer itself, straight into ``{p}-meta``, with no job (``PathPage.cached``); a page whose render
+is a ``Render`` gets it drawn in that same answer (one round trip for a reopened link). Pages with
 steps step in the browser (see ``stepping``) and keep the step in their slider: the reducer
 only reads it, so stepping sends no request.
 """
@@ -50,6 +51,16 @@ def stores(prefix: str) -> list[Any]:
     ids = ui.frame_ids(prefix)
     return [dcc.Location(id=ids.url, refresh=False), dcc.Store(id=ids.state),
             dcc.Store(id=ids.request), dcc.Store(id=ids.meta)]
+
+
+def render_id(prefix: str) -> str:
+    """The store that passes a page's new metas to its ``Render``, except those the reducer drew itself."""
+    return f"{prefix}-to-render"
+
+
+def render_store(prefix: str) -> dcc.Store:
+    """The page-local store of ``render_id``."""
+    return dcc.Store(id=render_id(prefix))
 
 
 def n_steps(meta: Meta | None) -> int:
@@ -188,6 +199,19 @@ def cached_trace(services: Services, checkpoint: Checkpoint, state: ViewState) -
     return None if result is None else trace_meta(checkpoint, state, result)
 
 
+DRAWN = "drawn"  # set in a meta the reducer answered and drew itself: the page's render leaves it alone
+
+
+@dataclass(frozen=True)
+class Render:
+    """A page's server render of a new result: the (id, property) pairs it writes, and ``draw(services,
+    meta)``, their values. It runs when a job's meta arrives, and within the reducer when that answers from
+    the cache (a reopened link), so that the page then takes one round trip to the server, not two."""
+
+    outputs: list[tuple[str, str]]
+    draw: Callable[[Services, "Meta | None"], tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class PathPage:
     """What differs between pages built on this machinery."""
@@ -207,6 +231,7 @@ class PathPage:
     # more checkpoint pickers: (ViewState field, what a message calls it), shown by ``{prefix}-{field}`` ('_' as
     # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
     pickers: tuple[tuple[str, str], ...] = ()
+    render: Render | None = None  # registered here (see ``Render``); its page holds ``render_store``
 
     @property
     def ids(self) -> ui.FrameIds:
@@ -255,13 +280,30 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
     if page.steps:
         stepping.register_keys(app, p)
 
+    render = page.render
+    if render is not None:
+        outputs.update(drawn=[Output(i, prop, allow_duplicate=True) for i, prop in render.outputs])
+
     @app.callback(output=outputs, inputs=inputs, prevent_initial_call="initial_duplicate")
     def on_event(**values: Any) -> dict[str, Any]:
-        """Every user event -> one new state (see ``reduce``)."""
+        """Every user event -> one new state (see ``reduce``); a cached answer drawn at once (see ``Render``)."""
         names = services.registry.names()
-        return reduce(page, _id_name(ctx.triggered_id or ""), names,
-                      lambda s: stand_in(services, s, names, page.default_model),
-                      cached=lambda request: cached_meta(services, page, request), **values)
+        out = reduce(page, _id_name(ctx.triggered_id or ""), names,
+                     lambda s: stand_in(services, s, names, page.default_model),
+                     cached=lambda request: cached_meta(services, page, request), **values)
+        if render is not None:
+            hit = out["meta"] is not no_update
+            out.update(drawn=list(render.draw(services, out["meta"])) if hit else [no_update] * len(render.outputs))
+            if hit:
+                out["meta"] = {**out["meta"], DRAWN: True}
+        return out
+
+    if render is not None:
+        app.clientside_callback(
+            f"function (meta) {{ return meta && meta.{DRAWN} ? window.dash_clientside.no_update : meta; }}",
+            Output(render_id(p), "data"), Input(ids.meta, "data"), prevent_initial_call=True)
+        app.callback(*(Output(i, prop, allow_duplicate=True) for i, prop in render.outputs),
+                     Input(render_id(p), "data"), prevent_initial_call=True)(lambda meta: render.draw(services, meta))
 
     @background_job(app, p)
     def job(set_progress, request):

@@ -8,13 +8,13 @@ the step in the address bar. The store::
     {"n": steps, "labels": [label per step], "chips": [class of path chip i], "chip_starts": [0, ...],
      "figures": [{"kind": "frames", "base": figure, "frames": [patch per step]}
                  | {"kind": "cursor", "graph": graph id, "base": figure, "frames": [shapes per step]}
-                 | {"kind": "ribbon", "base": figure, "empty": figure, "labels": [...],
-                    "texts": [...], "weights": [[a_j per step]], "scale": ["#rrggbb", ...]}
+                 | {"kind": "ribbon", "element": element id, "empty": note, "caption": [line, ...],
+                    "labels": [...], "texts": [...], "weights": [[a_j per step]], "scale": ["#rrggbb", ...]}
                  | {"kind": "graph", "graph": graph id, ...}
                  | {"kind": "html", "element": element id, "steps": [markup per step]}]}
 
-``figures`` lines up with the graph ids given to ``register``, except "graph" and "html" entries,
-which name their element themselves: "graph" entries are the token graph's layers
+``figures`` lines up with the graph ids given to ``register``, except "graph", "html" and "ribbon"
+entries, which name their element themselves (the ribbon is drawn as page elements into it): "graph" entries are the token graph's layers
 (``assets/graph_layers.js``, data from ``figures.graph.step_frames``), drawn over a figure the
 page's server callback owns; "html" entries are a text block per step (escaped markup, written
 into an element whose children Dash never renders).
@@ -44,9 +44,9 @@ def cursor(graph_id: str, base: dict[str, Any], patches: list[dict[str, Any]]) -
     return {"kind": "cursor", "graph": graph_id, "base": base, "frames": patches}
 
 
-def ribbon(memory: dict[str, Any]) -> dict[str, Any]:
-    """A memory ribbon drawn from per-step weights (see ``figures.signal.memory_steps``)."""
-    return {"kind": "ribbon", **memory}
+def ribbon(element_id: str, memory: dict[str, Any]) -> dict[str, Any]:
+    """A memory ribbon drawn into element ``element_id`` from per-step weights (see ``figures.signal.memory_steps``)."""
+    return {"kind": "ribbon", "element": element_id, **memory}
 
 
 def layers(graph_id: str, frames: dict[str, Any]) -> dict[str, Any]:

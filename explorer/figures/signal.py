@@ -3,7 +3,8 @@
 Stepping happens in the browser, so each figure comes as a base figure plus per-step data:
 ``energy_frames`` and ``heat_frames`` are figure patches (``{"data": [...], "layout": {...}}``
 merged into the base by ``apply_frame`` here and by ``assets/stepping.js`` in the browser),
-and ``memory_steps`` holds the memory weights from which the browser draws the ribbon.
+and ``memory_steps`` holds the memory weights from which the browser draws the ribbon (page
+elements, not a plotly chart: redrawing one took about 40 ms of each step).
 Every number is the engine's float32 value, written exactly; the only derived ones are the bars'
 differences from the step's best and the heatmap's per-unit shades (its hover has the value).
 """
@@ -118,24 +119,15 @@ def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = 
 
 
 def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
-    """What the browser needs to draw every step's memory ribbon: the base figure, the step-0 note,
-    a hover label and a segment text per memory term c_j, each step's weights a (float32, exact), and
-    the colour scale the segments take in order (as colours: plotly would warn on every segment that a
-    number given for a colour scale is no colour, at a cost of milliseconds per step)."""
+    """What the browser needs to draw every step's memory ribbon (as page elements, see ``assets/stepping.js``):
+    the step-0 note, the caption's lines, a hover label and a segment text per memory term c_j, each step's
+    weights a (float32, exact), and the colour scale the segments take in order (as "#rrggbb" colours)."""
     path = trace.path.tolist()
     weights = [m.tolist() for m in trace.memory]
-    bar = {"type": "bar", "orientation": "h", "textposition": "inside", "insidetextanchor": "middle",
-           "marker": {"line": {"color": "white", "width": 1}},
-           "hovertemplate": "%{customdata}<br>weight a = %{x:.8g}<extra></extra>"}
-    axes = {"xaxis": {"range": [0, 1], "title": {"text": "share of the signal x_i = Σ a_j c_j (weights from positions "
-                                                          "only)" + last_output_note(weights)}},
-            "yaxis": {"visible": False}}
-    note = "Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet."
-    empty = {"data": [], "layout": layout("", 170, xaxis={"visible": False}, yaxis={"visible": False},
-                                          annotations=[{"text": note, "showarrow": False, "x": 0.5, "y": 0.5,
-                                                        "xref": "paper", "yref": "paper"}])}
+    caption = ["share of the signal x_i = Σ a_j c_j (weights from positions only)", last_output_note(weights)]
     return {
-        "base": {"data": [bar], "layout": layout("", 170, **axes)}, "empty": empty,
+        "empty": "Step 0 reads the start signal e₀ = GELU(r + node_bias + PE[0]); there is no memory yet.",
+        "caption": [line for line in caption if line],
         "labels": [f"c{j}: output of step {j}, {token_label(path[j], token)} → {token_label(path[j + 1], token)}"
                    for j in range(trace.num_steps)],
         "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
@@ -151,7 +143,7 @@ def last_output_note(weights: list[list[float]], share: float = 0.99) -> str:
         return ""
     least = math.floor(min(last) * 1e4) / 1e4
     weight = "a = 1 (float32)" if least >= 1 else f"a ≥ {least:.4f}"
-    return f"<br>at every step the last output has {weight}; hover a segment for the others' weights"
+    return f"at every step the last output has {weight}; hover a segment for the others' weights"
 
 
 def unit_shades(x: torch.Tensor, centred: bool = False) -> torch.Tensor:

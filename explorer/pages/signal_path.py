@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, html, no_update
+from dash import Dash, Input, Output, dcc, html, no_update
 
 from brillm_core import BriLLMError
 
@@ -39,28 +39,32 @@ class ID:
 
     frame = ui.frame_ids(P)
     energy, memory, heat = f"{P}-energy", f"{P}-memory", f"{P}-heat"
+    click = f"{P}-click"  # the last click on a candidate bar, relayed (see ``register``)
     chips, original, reroute_box, undo, empty = (f"{P}-chips", f"{P}-original", f"{P}-reroute-box", f"{P}-undo",
                                                  f"{P}-empty")
 
 
-FIGURES = [ID.energy, ID.memory, ID.heat]
+FIGURES = [ID.energy, ID.heat]  # plotly charts; the memory ribbon is drawn as page elements into ID.memory
 EMPTY = "Type a prompt and press Generate: the path, its candidate energies, memory and signal appear here."
+# What the charts show until the first trace arrives (they are hidden then): plotly draws a graph as it mounts,
+# and an empty figure's default axes took it twice as long as none, on every opened link.
+BLANK = {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}}}
 
 
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), *stepping.components(P, len(FIGURES)),
-        html.P(EMPTY, id=ID.empty, className="empty-state"),
+        html.P(EMPTY, id=ID.empty, className="empty-state"), dcc.Store(id=ID.click), pathview.render_store(P),
         html.Div([
             html.Div(id=ID.chips, className="chips"),
             html.Div([html.Div(id=ID.original, className="chips original"),
                       html.Button("Undo last re-route", id=ID.undo, className="undo")],
                      id=ID.reroute_box, style={"display": "none"}),
             ui.step_controls(P),
-            html.Div([ui.figure_panel(ID.energy, "candidate energies"),
-                      ui.figure_panel(ID.memory, "memory ribbon")], className="grid2"),
-            ui.figure_panel(ID.heat, "signal heatmap"),
+            html.Div([ui.figure_panel(ID.energy, "candidate energies", figure=BLANK),
+                      html.Div(id=ID.memory, className="ribbon")], className="grid2"),
+            ui.figure_panel(ID.heat, "signal heatmap", figure=BLANK),
             ui.export_row(P, [("csv", "Steps CSV"), ("json", "Trace JSON (with view state)")]),
         ], id=ID.frame.views, style={"display": "none"}),
     ], className="page")
@@ -133,16 +137,13 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
     return stepping.store(
         [step_label(result, i, token, how.get(i, "")) for i in range(trace.num_steps)],
         [stepping.frames(signal.energy_base(), signal.energy_frames(trace, token, TOP_K, how)),
-         stepping.ribbon(signal.memory_steps(trace, token)),
+         stepping.ribbon(ID.memory, signal.memory_steps(trace, token)),
          stepping.cursor(ID.heat, signal.signal_heatmap(trace), signal.heat_frames(trace))],
         chip_classes(result, how))
 
 
-PAGE = pathview.PathPage(P, [Event(Input(ID.energy, "clickData"), reroute_event),
-                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True,
-                             cached=pathview.cached_trace)
 RENDERED = [(ID.frame.steps, "data"), (ID.chips, "children"), (ID.original, "children"), (ID.reroute_box, "style"),
-            (ID.frame.slider, "max"), (ID.frame.msg, "children")]
+            (ID.frame.slider, "max"), (ID.frame.msg, "children"), (ID.frame.note, "children"), (ID.empty, "style")]
 
 
 def register(app: Dash, services: Services) -> None:
@@ -152,14 +153,15 @@ def register(app: Dash, services: Services) -> None:
                              "brillm-steps.csv", "brillm-trace.json", steps=True)
     pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
-    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.frame.note, "children", allow_duplicate=True),
-                 Output(ID.empty, "style"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
-                 )(lambda meta: render(services, meta))
+    # Bar clicks reach the reducer through a store: Dash holds back a callback until the graphs among its
+    # inputs have loaded plotly.js, and a reopened link's reducer need not wait for that (it loads meanwhile).
+    app.clientside_callback("function (click) { return click; }", Output(ID.click, "data"),
+                            Input(ID.energy, "clickData"), prevent_initial_call=True)
 
 
 def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
-    """Once per trace: its step store (the browser draws each step from it), chips and messages (order of
-    ``RENDERED``, then the note and the empty state's style)."""
+    """Once per trace: its step store (the browser draws each step from it), chips, messages, the note and
+    the empty state's style (order of ``RENDERED``)."""
     hidden, shown = {"display": "none"}, {}
     try:
         result = pathview.load_path(services, meta)
@@ -176,6 +178,11 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
     return (store, chips(result, token, store["chips"]), original_chips(result),
             {"display": "flex"} if result.original is not None else hidden, max(trace.num_steps - 1, 1),
             ui.messages([], warnings), "", hidden)
+
+
+PAGE = pathview.PathPage(P, [Event(Input(ID.click, "data"), reroute_event),
+                             Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True,
+                             cached=pathview.cached_trace, render=pathview.Render(RENDERED, render))
 
 
 def export_data(services: Services, meta: Meta) -> tuple[Any, dict[str, Any]] | None:

@@ -66,7 +66,7 @@ def test_heatmap_shades_each_unit_and_hovers_the_true_signal() -> None:
 
 def test_memory_ribbon_says_the_weight_is_on_the_last_output() -> None:
     memory = signal.memory_steps(large_trace(), token)
-    assert "last output has a = 1 (float32)" in memory["base"]["layout"]["xaxis"]["title"]["text"]
+    assert any("last output has a = 1 (float32)" in line for line in memory["caption"])
     assert memory["weights"][2] == [np.float32(1e-13).item(), 1.0]
     assert signal.last_output_note([[], [1.0], [0.5, 0.5]]) == ""
     assert "a ≥ 0.9949" in signal.last_output_note([[], [1.0], [0.00501, 0.99499]])  # rounded down, never up

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dash import dcc
 from selenium.webdriver.common.keys import Keys
 
 from brillm_core import load_checkpoint
@@ -118,17 +119,75 @@ def test_stepping_sends_no_request_and_draws_the_engines_numbers(dash_duo, app, 
     no_console_errors(dash_duo)
 
 
+def test_the_reducer_waits_for_no_chart(app) -> None:
+    # Dash holds a callback back until the graphs among its inputs have loaded plotly.js: the reducer,
+    # which answers a reopened link, must not have one (bar clicks reach it through a store)
+    graphs = {page.ID.energy, page.ID.heat}
+    reducer = [spec for key, spec in app.callback_map.items() if f"{page.ID.frame.state}.data" in key]
+    assert len(reducer) == 1
+    assert not graphs & {d["id"] for d in (*reducer[0]["inputs"], *reducer[0]["state"])}
+
+
+def test_the_charts_start_without_axes() -> None:
+    # plotly draws each chart as it mounts, before any trace: with no axes that first drawing is cheap
+    found = {}
+    stack = [page.layout()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dcc.Graph):
+            found[item.id] = item.figure
+        children = getattr(item, "children", None)
+        stack.extend(children if isinstance(children, list) else [children] if children is not None else [])
+    assert set(found) == {page.ID.energy, page.ID.heat}
+    assert all(f["data"] == [] and not f["layout"]["xaxis"]["visible"] and not f["layout"]["yaxis"]["visible"]
+               for f in found.values())
+
+
+def callback_outputs(dash_duo) -> list[str]:
+    """The outputs of each callback request the page sent (read from the browser's own fetch calls)."""
+    return dash_duo.driver.execute_script("return window.__outputs || []")
+
+
+# Installed before the page's scripts: the outputs of every callback request it sends.
+RECORD = """
+window.__outputs = [];
+(function (fetch) {
+  window.fetch = function (url, init) {
+    if (/_dash-update-component/.test(String(url))) window.__outputs.push(JSON.parse(init.body).output);
+    return fetch.apply(this, arguments);
+  };
+})(window.fetch);
+"""
+
+
+@pytest.mark.browser
+def test_a_reopened_cached_link_is_drawn_after_one_request(dash_duo, app, model_root: Path) -> None:
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=5&s=2")  # the trace is computed, and cached
+    wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 2:"))
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+    open_link(dash_duo, "/#m=alpha&p=hello&n=5&s=2")
+    wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 2:"))
+    assert "".join(texts(dash_duo, "#sp-step-label")).startswith("step 2 of")
+    sent = callback_outputs(dash_duo)
+    # the page's content, then the reducer, whose cached answer carries the step store: no job, no render
+    assert len(sent) == 2 and page.ID.frame.steps in sent[1] and page.ID.frame.state in sent[1], sent
+    no_console_errors(dash_duo)
+
+
 # What the page shows of the candidate chart and the memory ribbon: plotly's own data and title, and
 # the drawn bars' labels, tick labels and title, the ribbon's segments.
 SHOWN = """
-var gd = document.querySelector('#sp-energy .js-plotly-plot'), mem = document.querySelector('#sp-memory .js-plotly-plot');
+var gd = document.querySelector('#sp-energy .js-plotly-plot'), mem = document.getElementById('sp-memory');
 var all = function (root, sel) { return Array.from(root.querySelectorAll(sel)).map(function (e) { return e.textContent; }); };
 if (!gd || !mem || !gd.data || !gd.data[0] || !gd.layout.title) return null;
 var bar = gd.data[0];
 return {x: Array.from(bar.x), y: Array.from(bar.y), text: Array.from(bar.text), color: Array.from(bar.marker.color),
         customdata: bar.customdata, title: gd.layout.title.text, width: gd._fullLayout.width,
         bars: all(gd, '.bartext'), ticks: all(gd, '.xtick text'), heading: all(gd, '.gtitle').join(''),
-        segments: mem.querySelectorAll('.point path').length, memory: all(mem, '.gtitle').join('')};
+        segments: Array.from(mem.querySelectorAll('.ribbon-segment')).map(function (e) {
+          return [e.textContent, e.title, e.style.width]; }),
+        memory: all(mem, '.ribbon-title, .ribbon-note').join('')};
 """
 
 
@@ -142,8 +201,14 @@ def assert_shows_step(dash_duo, store: dict, i: int) -> dict:
     assert (shown["color"], shown["customdata"]) == (bars["marker"]["color"], bars["customdata"])
     assert shown["bars"] == bars["text"] and shown["ticks"] == bars["x"]
     assert shown["heading"].replace("\u200b", "") == re.sub(r"<[^>]+>", "", title)  # plotly's zero-width spaces
-    assert shown["segments"] == len(store["figures"][1]["weights"][i])
-    assert i == 0 or shown["memory"].startswith(f"Memory at step {i}:")
+    memory = store["figures"][1]
+    weights = memory["weights"][i]
+    assert [text for text, _, _ in shown["segments"]] == memory["texts"][:len(weights)]
+    for (_, hover, width), label, w in zip(shown["segments"], memory["labels"], weights):
+        said, _, value = hover.partition("\nweight a = ")
+        assert said == label and np.float32(float(value)) == np.float32(w)  # the engine's float32 weight, exactly
+        assert float(width.rstrip("%")) == pytest.approx(100 * w, abs=1e-3)  # the browser keeps 4 decimals
+    assert shown["memory"].startswith(f"Memory at step {i}:") if i else shown["memory"] == memory["empty"]
     return shown
 
 
@@ -162,8 +227,7 @@ def test_key_presses_draw_the_stores_bars_also_after_a_relayout(dash_duo, app, m
     body.send_keys(Keys.ARROW_LEFT)
     assert_shows_step(dash_duo, store, 3)
     # plotly's own redraw (a relayout, as on a resize) keeps the step on screen, and stepping goes on from it
-    dash_duo.driver.execute_script("['sp-energy', 'sp-memory'].forEach(function (id) {"
-                                   "  Plotly.relayout(document.querySelector('#' + id + ' .js-plotly-plot'), {width: 600}); });")
+    dash_duo.driver.execute_script("Plotly.relayout(document.querySelector('#sp-energy .js-plotly-plot'), {width: 600});")
     wait_until(lambda: dash_duo.driver.execute_script(SHOWN)["width"] == 600)
     assert_shows_step(dash_duo, store, 3)
     body.send_keys(Keys.ARROW_RIGHT)
