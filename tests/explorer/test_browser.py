@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -131,6 +133,35 @@ def test_permalink_switch_and_export(dash_duo, app) -> None:
         "var done = arguments[0]; Plotly.toImage(document.querySelector('#sp-energy .js-plotly-plot'),"
         " {format: 'svg'}).then(done);")
     assert svg.startswith("data:image/svg+xml")
+    no_console_errors(dash_duo)
+
+
+def trace_types_in_the_app() -> set[str]:
+    """Every plotly trace type the app's code names: ``go.<Trace>(`` calls and ``"type": "<trace>"`` entries."""
+    import plotly.graph_objects as go
+    from plotly.basedatatypes import BaseTraceType
+
+    types = {name: cls().type for name in dir(go) if isinstance(cls := getattr(go, name), type)
+             and issubclass(cls, BaseTraceType)}
+    source = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "explorer").rglob("*.py"))
+    named = {types[m] for m in re.findall(r"\bgo\.([A-Z]\w*)\(", source) if m in types}
+    return named | {t for t in re.findall(r'"type": "(\w+)"', source) if t in types.values()}
+
+
+def test_pages_use_the_bundled_cartesian_plotly_and_nothing_else(dash_duo, app) -> None:
+    """assets/vendor holds plotly.js's cartesian bundle (1.5 MB against the full 4.8 MB): dcc.Graph takes it and
+    never fetches the full one, and it has every trace type the app draws."""
+    dash_duo.start_server(app)
+    open_link(dash_duo, "/#m=alpha&p=hello&n=3")
+    wait_until(lambda: len(chips(dash_duo)) == 8)
+    version, scripts, registered = dash_duo.driver.execute_script(
+        "return [Plotly.version, performance.getEntriesByType('resource').map(function (e) { return e.name; })"
+        ".filter(function (n) { return /plotly/.test(n); }), Object.keys(Plotly.PlotSchema.get().traces)]")
+    bundle = next((Path(__file__).resolve().parents[2] / "assets" / "vendor").glob("plotly-cartesian-*.min.js"))
+    assert bundle.name == f"plotly-cartesian-{version}.min.js"
+    assert [urlsplit(s).path.rsplit("/", 1)[-1] for s in scripts] == [bundle.name]  # not plotly.min.js
+    used = trace_types_in_the_app()
+    assert {"bar", "heatmap", "scatter"} <= used and used <= set(registered), used - set(registered)
     no_console_errors(dash_duo)
 
 
