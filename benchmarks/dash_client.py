@@ -72,9 +72,13 @@ class DashSession:
             raise DashError(f"GET {path}: HTTP {response.status_code}")
         return response
 
-    def find(self, output: str) -> dict[str, Any]:
-        """The callback whose output key is ``output`` (e.g. 'sp-meta.data'), else the first whose key contains it."""
-        for dep in sorted(self.callbacks, key=lambda d: d["output"] != output):
+    def find(self, output: str, changed: str = "") -> dict[str, Any]:
+        """The callback whose output key is ``output`` (e.g. 'sp-meta.data'), else the first whose key contains it;
+        of those, one that ``changed`` ('id.prop') triggers first (two callbacks may write one output)."""
+        def fired(dep: dict[str, Any]) -> bool:
+            return any(f"{i['id']}.{i['property']}" == changed for i in dep["inputs"])
+
+        for dep in sorted(self.callbacks, key=lambda d: (d["output"] != output, not fired(d))):
             if output in dep["output"]:
                 return dep
         raise DashError(f"no callback writes {output}")
@@ -95,7 +99,7 @@ class DashSession:
     def call(self, output: str, values: dict[str, Any], changed: str) -> dict[str, dict[str, Any]]:
         """Run the callback writing ``output`` with ``values`` ('id.prop' -> value) after a change
         of ``changed``; returns {component id: {prop: value}} ({} when nothing was updated)."""
-        dep = self.find(output)
+        dep = self.find(output, changed)
         body = {"output": dep["output"], "outputs": _outputs(dep["output"]),
                 "inputs": [_item(s, values) for s in dep["inputs"]],
                 "state": [_item(s, values) for s in dep["state"]], "changedPropIds": [changed]}

@@ -109,7 +109,8 @@ def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
     out, meta = s.open_link("sp", hash_)
     state = out["sp-state"]["data"]
     _check(meta is not None and not meta.get("error"), f"trace job failed: {(meta or {}).get('error')}")
-    view = s.call("sp-steps.data", {"sp-meta.data": meta}, "sp-meta.data")
+    # a cached answer comes drawn with the reducer's outputs; a job's meta goes to the render through its store
+    view = out if "sp-steps" in out else s.call("sp-steps.data", {"sp-to-render.data": meta}, "sp-to-render.data")
     # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
     _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
            "wrong number of token chips")

@@ -81,8 +81,7 @@ def signal_path(s: DashSession, link: str) -> str:
     shown = texts(out.get("sp-msg-state", {}))
     if meta is None:
         return shown
-    view = s.call("sp-chips.children", {"sp-meta.data": meta, "sp-state.data": out["sp-state"]["data"]},
-                  "sp-meta.data")
+    view = out if "sp-chips" in out else s.call("sp-chips.children", {"sp-to-render.data": meta}, "sp-to-render.data")
     return shown + texts(view.get("sp-msg", {}))
 
 
@@ -115,11 +114,11 @@ def test_traversal_paths_serve_nothing_outside(served, opened, path: str) -> Non
 
 
 @pytest.mark.parametrize("values", [
-    {"sp-meta.data": {"key": "path:x", "request": {"model": "../outside/secret", "prompt": "ab"}}, "sp-state.data": {}},
-    {"sp-meta.data": {"key": "path:x", "request": {"model": str(Path("/etc"))}}, "sp-state.data": {"step": "x"}},
+    {"sp-to-render.data": {"key": "path:x", "request": {"model": "../outside/secret", "prompt": "ab"}}},
+    {"sp-to-render.data": {"key": "path:x", "request": {"model": str(Path("/etc")), "step": "x"}}},
 ], ids=["meta-names-outside", "meta-names-etc"])
 def test_forged_callback_state_reads_nothing_outside(session, values: dict) -> None:
-    view = session.call("sp-chips.children", values, "sp-meta.data")
+    view = session.call("sp-chips.children", values, "sp-to-render.data")  # the render reads the meta from there
     assert "in the configured model folders" in texts(view.get("sp-msg", {}))
 
 
