@@ -328,6 +328,16 @@ return {dom: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
 """
 
 
+def idle_presses(driver, count: int, steps: int, page: str) -> None:
+    """Print the page's frame baseline, then ``count`` key presses on the idle machine with their parts."""
+    driver.execute_script(PARTS)
+    print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
+    parts: list[dict[str, float]] = []
+    idle = presses(driver, count, steps, parts=parts)
+    print(summary(f"{page}, key press -> redrawn step, idle (target <= 50 ms)", idle))
+    print(part_costs(f"{page}, idle", parts))
+
+
 def reopen_only(driver, link: str, count: int) -> None:
     """Reopen a cached link ``count`` times: ms to a drawn page, with when each part was reached (last run)."""
     first_ms, _ = open_view(driver, link)
@@ -354,12 +364,7 @@ def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, li
     first_ms, _ = open_view(driver, link)
     print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
     open_view(driver, link)
-    driver.execute_script(PARTS)
-    print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
-    parts: list[dict[str, float]] = []
-    idle = presses(driver, args.presses, steps, parts=parts)
-    print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle))
-    print(part_costs("Signal path, idle", parts))
+    idle_presses(driver, args.presses, steps, "Signal path")
     if not args.sessions:
         return
     stop, report = threading.Event(), {}
@@ -420,12 +425,7 @@ def graph_only(driver, args: argparse.Namespace, steps: int, graph: str) -> None
     median_run = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
     print(f"the median reopen ({median_run[0]:.0f} ms), part by part (ms since navigation start):")
     print_timeline(median_run[1])
-    driver.execute_script(PARTS)
-    print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
-    parts: list[dict[str, float]] = []
-    idle = presses(driver, args.presses, steps, parts=parts)
-    print(summary("Token graph, key press -> redrawn step, idle (target <= 50 ms)", idle))
-    print(part_costs("Token graph, idle", parts))
+    idle_presses(driver, args.presses, steps, "Token graph")
 
 
 def play_jitter(driver, prefix: str) -> str:
