@@ -305,6 +305,11 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         app.callback(*(Output(i, prop, allow_duplicate=True) for i, prop in render.outputs),
                      Input(render_id(p), "data"), prevent_initial_call=True)(lambda meta: render.draw(services, meta))
 
+    # A new result clears the note ("Cancelled; ..."); nothing else writes it, so a render that other
+    # inputs trigger (a click, the state the reducer writes on Cancel) can never erase the Cancel note.
+    app.clientside_callback("function () { return ''; }", Output(ids.note, "children", allow_duplicate=True),
+                            Input(ids.meta, "data"), prevent_initial_call=True)
+
     @background_job(app, p)
     def job(set_progress, request):
         """Load the checkpoint and run the page's job, reporting progress."""

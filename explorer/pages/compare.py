@@ -196,13 +196,13 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
     empty = common.placeholder("Choose two checkpoints, type a prompt and press Compare.")
     if not meta or meta.get("error"):
         return ([], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages(pathview.meta_errors(meta)),
-                no_update, no_update)
+                no_update)
     state, _ = from_dict(meta["request"])
     names = (state.model, meta["request"]["model_b"])
     try:
         a, b = (services.registry.load(n) for n in names)
     except BriLLMError as exc:  # removed or corrupted since the job ran
-        return [], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages([str(exc)]), no_update, no_update
+        return [], "", stepping.no_steps(len(FIGURES)), 1, [], empty, ui.messages([str(exc)]), no_update
     errors = [meta["edge_error"]] if meta.get("edge_error") else []
     edges = [] if errors else \
         figs.edge_table(edges_for(services.cache, a, b), a.token)[EDGE_COLUMNS].to_dict("records")
@@ -210,7 +210,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
     columns = edge_columns(shown_edge_columns(edges))
     if not state.prompt:
         return ([], "Type a prompt to compare the paths.", stepping.no_steps(len(FIGURES)), 1, edges, loss,
-                ui.messages(errors), "", columns)
+                ui.messages(errors), columns)
     comparison = comparison_for(services.cache, a, b, state)
     frame = figs.step_table(comparison, a.token)
     first = comparison.first_divergence
@@ -221,7 +221,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
              path_chips(comparison.trace_b, first, f"B · {names[1]}", figs.COLOUR["b"], a.token,
                         comparison.trace_a.num_steps + 1)]
     return (paths, divergence_text(comparison, a.token), step_store(comparison, frame, a.token),
-            max(len(frame) - 1, 1), edges, loss, ui.messages(errors, warnings), "", columns)
+            max(len(frame) - 1, 1), edges, loss, ui.messages(errors, warnings), columns)
 
 
 def export(services: Services, trigger: str, meta: Meta | None, step: Any) -> Any:
@@ -258,8 +258,7 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
-    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.frame.note, "children", allow_duplicate=True),
-                 Output(ID.edges, "columns"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.edges, "columns"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
                  )(lambda meta: render(services, meta))
     app.callback(Output(ID.frame.download, "data"), Input(ID.frame.csv, "n_clicks"), Input(ID.edges_csv, "n_clicks"),
                  Input(ID.frame.json, "n_clicks"), State(ID.frame.meta, "data"), State(ID.frame.slider, "value"),

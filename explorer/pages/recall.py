@@ -129,7 +129,7 @@ PAGE = pathview.PathPage(
         Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
     steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, request=request_of, needs_prompt=True)
 RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.reverse, "figure"),
-            (ID.frame.msg, "children"), (ID.frame.note, "children"), (ID.table, "style_data_conditional")]
+            (ID.frame.msg, "children"), (ID.table, "style_data_conditional")]
 
 
 def render(services: Services, meta: Meta | None, state_data: dict | None) -> tuple[Any, ...]:
@@ -137,7 +137,7 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
     state, _ = from_dict(state_data or {})
     empty = common.placeholder("Type a prompt and press Run.")
     if not meta or meta.get("error") or not meta.get("key"):
-        return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), no_update, []
+        return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), []
     checkpoint = services.registry.load(meta["request"]["model"])
     request_state, _ = from_dict(meta["request"])
     result = recall_for(services.cache, checkpoint, request_state)
@@ -155,7 +155,7 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
                                                         if c == "activation" else {})} for c in frame.columns]
     frame["token"] = [common.show_token(t) for t in frame["token"]]
     rows = [{**row, "id": int(row["node"])} for row in frame.head(TABLE_ROWS).to_dict("records")]
-    return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors), "",
+    return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors),
             selected_row_style(node))
 
 
@@ -174,7 +174,7 @@ def register(app: Dash, services: Services) -> None:
     pathview.register_export(app, P, "recall", lambda meta, _state: export_data(services, meta),
                              "brillm-recall.csv", "brillm-recall.json")
     pathview.register(app, services, PAGE)
-    app.callback(*(Output(i, prop, allow_duplicate=i == ID.frame.note) for i, prop in RENDERED),
+    app.callback(*(Output(i, prop) for i, prop in RENDERED),
                  Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), prevent_initial_call=True,
                  )(lambda meta, state_data: render(services, meta, state_data))
     app.callback(Output(ID.cost, "children"), *(Input(ID.knobs[k], "value") for k in KNOBS))(cost)

@@ -143,7 +143,7 @@ def step_store(result: PathResult, token: Any, reroutes: list[list[int]]) -> ste
 
 
 RENDERED = [(ID.frame.steps, "data"), (ID.chips, "children"), (ID.original, "children"), (ID.reroute_box, "style"),
-            (ID.frame.slider, "max"), (ID.frame.msg, "children"), (ID.frame.note, "children"), (ID.empty, "style")]
+            (ID.frame.slider, "max"), (ID.frame.msg, "children"), (ID.empty, "style")]
 
 
 def register(app: Dash, services: Services) -> None:
@@ -160,16 +160,16 @@ def register(app: Dash, services: Services) -> None:
 
 
 def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
-    """Once per trace: its step store (the browser draws each step from it), chips, messages, the note and
-    the empty state's style (order of ``RENDERED``)."""
+    """Once per trace: its step store (the browser draws each step from it), chips, messages and the empty
+    state's style (order of ``RENDERED``)."""
     hidden, shown = {"display": "none"}, {}
     try:
         result = pathview.load_path(services, meta)
     except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
-        return stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages([str(exc)]), "", shown
+        return stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages([str(exc)]), shown
     if result is None:
         return (stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages(pathview.meta_errors(meta)),
-                no_update, shown)
+                shown)
     trace = result.trace
     token = services.registry.load(meta["request"]["model"]).token
     store = step_store(result, token, meta["request"].get("reroutes", []))
@@ -177,7 +177,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
                 + ", ".join(repr(u.get("text", "")) for u in trace.unknown[:10])] if trace.unknown else []
     return (store, chips(result, token, store["chips"]), original_chips(result),
             {"display": "flex"} if result.original is not None else hidden, max(trace.num_steps - 1, 1),
-            ui.messages([], warnings), "", hidden)
+            ui.messages([], warnings), hidden)
 
 
 PAGE = pathview.PathPage(P, [Event(Input(ID.click, "data"), reroute_event),

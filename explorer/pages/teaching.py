@@ -271,8 +271,7 @@ def register(app: Dash, services: Services) -> None:
     app.callback(
         Output(ID.frame.steps, "data"), Output(ID.chips, "className"), Output(ID.quiz_box, "className"),
         Output(ID.frame.slider, "max"), Output(ID.guess, "options"), Output(ID.score, "children"),
-        Output(ID.model_note, "children"), Output(ID.frame.msg, "children"),
-        Output(ID.frame.note, "children", allow_duplicate=True), Output(ID.empty, "style"),
+        Output(ID.model_note, "children"), Output(ID.frame.msg, "children"), Output(ID.empty, "style"),
         Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), Input(ID.quiz, "data"), Input(ID.tour, "data"),
         prevent_initial_call=True,
     )(lambda *args: render(services, *args))
@@ -328,7 +327,7 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
         result, meta = None, {"error": str(exc)}
     if result is None or checkpoint is None:
         return (stepping.no_steps(len(FIGURES)), *boxes, 1, [], "", model_note(state, names, 0),
-                ui.messages(pathview.meta_errors(meta)), no_update, {})
+                ui.messages(pathview.meta_errors(meta)), {})
     vocab = checkpoint.config.vocab_size
     quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
     warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
@@ -338,7 +337,7 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
             max(result.trace.num_steps - 1, 1),
             [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
             f"Score: {quiz_data['right']} of {quiz_data['tried']}",
-            model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings), "",
+            model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings),
             {"display": "none"})
 
 

@@ -161,7 +161,7 @@ def register(app: Dash, services: Services) -> None:
     app.callback(
         Output(ID.graph, "figure"), Output(ID.drawn, "data"), Output(ID.frame.steps, "data"),
         Output(ID.details, "children"), Output(ID.frame.slider, "max"),
-        Output(ID.frame.msg, "children"), Output(ID.frame.note, "children", allow_duplicate=True),
+        Output(ID.frame.msg, "children"),
         Input(ID.frame.meta, "data"), Input(ID.graph, "clickData"), Input(ID.k, "value"),
         State(ID.frame.state, "data"), State(ID.drawn, "data"),
         prevent_initial_call=True,
@@ -188,7 +188,7 @@ def render(services: Services, triggered: Collection[str], meta: Meta | None, cl
     if not meta or not meta.get("graph_key"):
         errors = pathview.meta_errors(meta)
         figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
-        return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors), no_update
+        return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors)
     checkpoint = services.registry.load(meta["request"]["model"])
     g = graph_for(services.cache, checkpoint, request_settings(meta))
     labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
@@ -206,7 +206,7 @@ def render(services: Services, triggered: Collection[str], meta: Meta | None, cl
     else:
         fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
     info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
-    return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta)), ""
+    return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta))
 
 
 def zoom(services: Services, triggered: str | None, meta: Meta | None, state_data: dict | None,

@@ -30,7 +30,7 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
     seen: list[tuple[str, str]] = []
     meta = pathview.run_job(services, recall.PAGE, seen.append, pathview.request_for(recall.PAGE, state))
     assert meta["error"] == "" and seen[0] == ("0", "loading checkpoint…") and seen[-1] == ("3", "done")
-    graph, rows, columns, reverse, _msg, _note, marked = recall.render(services, meta, {"node": 3})
+    graph, rows, columns, reverse, _msg, marked = recall.render(services, meta, {"node": 3})
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in rows] == expected["node"].tolist()[: recall.TABLE_ROWS]
@@ -56,14 +56,14 @@ def test_token_graph_render_and_zoom(services: Services, model_root: Path) -> No
     meta = pathview.run_job(services, token_graph.PAGE, lambda _p: None, pathview.request_for(token_graph.PAGE, state))
     assert meta["error"] == "" and meta["graph_key"]
     ID = token_graph.ID
-    fig, drawn, steps, info, slider_max, _msg, _note = token_graph.render(
+    fig, drawn, steps, info, slider_max, _msg = token_graph.render(
         services, {f"{ID.frame.meta}.data": ID.frame.meta}, meta, None, 2, to_dict(state), None)
     trace = load_checkpoint(model_root / "alpha", device="cpu").trace("ab", settings_of(state))
     assert steps["n"] == trace.num_steps and steps["figures"][0]["graph"] == ID.graph
     assert drawn == {"graph": meta["graph_key"], "k": 2} and slider_max == trace.num_steps - 1
     assert info[0].children == "Click a node for its details."
     click = {"points": [{"curveNumber": token_graph.graph.NODES, "pointIndex": 4}]}
-    _fig, _drawn, kept, info, _max, _msg, _note = token_graph.render(
+    _fig, _drawn, kept, info, _max, _msg = token_graph.render(
         services, {f"{ID.graph}.clickData": ID.graph}, meta, click, 2, to_dict(state), drawn)
     assert "#4" in info[0].children and kept is dash.no_update  # a click patches the selection, the steps stay
     reset = token_graph.zoom(services, ID.reset, meta, to_dict(state), 0).to_plotly_json()["operations"]
