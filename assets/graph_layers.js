@@ -36,10 +36,7 @@ window.brillmGraph = (function () {
 
   // Viridis at t in [0, 1] (plotly's stops, linearly interpolated).
   function viridis(t) {
-    var x = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1), k = Math.min(Math.floor(x), VIRIDIS.length - 2);
-    var a = VIRIDIS[k], b = VIRIDIS[k + 1], f = x - k;
-    var mix = function (i) { return Math.round(parseInt(a.substr(i, 2), 16) * (1 - f) + parseInt(b.substr(i, 2), 16) * f); };
-    return "rgb(" + mix(1) + "," + mix(3) + "," + mix(5) + ")";
+    return window.brillmColor.scale(VIRIDIS, t);
   }
 
   // A canvas of the plot's size inside plotly's container, over its background and SVG traces and

@@ -28,16 +28,6 @@
     return {data: data, layout: Object.assign({}, base.layout, frame.layout || {})};
   }
 
-  // The colour at t (0..1) of a scale of evenly spaced "#rrggbb" colours, mixed linearly.
-  function scaleColor(stops, t) {
-    var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
-    var rgb = [1, 3, 5].map(function (at) {
-      var a = parseInt(stops[i].substr(at, 2), 16), b = parseInt(stops[i + 1].substr(at, 2), 16);
-      return Math.round(a + (b - a) * f);
-    });
-    return "rgb(" + rgb.join(",") + ")";
-  }
-
   // An element with a class and a text (never markup: the texts hold tokens).
   function element(tag, cls, text) {
     var el = document.createElement(tag);
@@ -63,7 +53,7 @@
         var t = weights.length > 1 ? j / (weights.length - 1) : 0;
         var segment = element("div", "ribbon-segment", memory.texts[j]);
         segment.style.width = (100 * w) + "%";
-        segment.style.background = scaleColor(memory.scale, t);
+        segment.style.background = window.brillmColor.scale(memory.scale, t);
         segment.style.color = t > 0.6 ? "#444" : "white";  // Viridis is dark up to 0.6
         segment.title = memory.labels[j] + "\nweight a = " + String(Number(w.toPrecision(9)));  // float32, exact
         bar.appendChild(segment);
