@@ -258,8 +258,8 @@ def register(app: Dash, services: Services) -> None:
     dash.register_page(__name__, path=PATH, name=NAME, order=ORDER, layout=layout, title=f"BriLLM · {NAME}")
     pathview.register(app, services, PAGE)
     stepping.register(app, P, FIGURES)
-    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.edges, "columns"), Input(ID.frame.meta, "data"), prevent_initial_call=True,
-                 )(lambda meta: render(services, meta))
+    app.callback(*(Output(i, prop) for i, prop in RENDERED), Output(ID.edges, "columns"), Input(ID.frame.meta, "data"),
+                 prevent_initial_call=True)(lambda meta: render(services, meta))
     app.callback(Output(ID.frame.download, "data"), Input(ID.frame.csv, "n_clicks"), Input(ID.edges_csv, "n_clicks"),
                  Input(ID.frame.json, "n_clicks"), State(ID.frame.meta, "data"), State(ID.frame.slider, "value"),
                  prevent_initial_call=True,

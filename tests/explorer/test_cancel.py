@@ -61,10 +61,9 @@ def test_only_cancel_and_a_new_result_write_the_note(app) -> None:
     writers = {}
     for key, callback in app.callback_map.items():
         for output in key.strip(".").split("..."):
-            name = output.split("@")[0]
-            if name == name.split("-")[0] + "-note.children":
-                writers.setdefault(name.split("-")[0], []).append({i["id"] + "." + i["property"]
-                                                                   for i in callback["inputs"]})
+            prefix, _, rest = output.split("@")[0].partition("-")
+            if rest == "note.children":
+                writers.setdefault(prefix, []).append({i["id"] + "." + i["property"] for i in callback["inputs"]})
     assert set(writers) == {"sp", "tg", "rc", "cp", "te", "fo"}
     for prefix, inputs in writers.items():
         assert {f"{prefix}-cancel.n_clicks"} in inputs, prefix
