@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv (if missing) and installs the project with its test extras:
 # torch 2.13.0 first (constraints.txt), then everything else from PyPI ranges.
-# Usage: scripts/setup.sh [--browser]   (--browser also installs Chromium + ChromeDriver via apt)
+# Usage: scripts/setup.sh [--browser]   (--browser also installs Chromium, ChromeDriver and node via apt)
 # TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu scripts/setup.sh installs torch's CPU
 # build from PyTorch's own index (PyPI's Linux wheel is the CUDA build, several GB).
 set -euo pipefail
@@ -36,9 +36,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   "${pip[@]}" -e ".[test]"
   touch "$stamp"
 fi
-if [ "${1:-}" = "--browser" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+if [ "${1:-}" = "--browser" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+    && command -v node >/dev/null; }; then
+  # Chromium and ChromeDriver for the browser tests; node for the unit tests of assets/*.js.
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver nodejs >/dev/null
 fi

@@ -1,0 +1,20 @@
+// Loads one of the app's browser scripts (assets/*.js) into a fresh context with a bare
+// `window`, so that the pure functions it publishes on `window` can be tested under node.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const vm = require("node:vm");
+
+const ASSETS = path.join(__dirname, "..", "..", "assets");
+
+// Runs the named assets (in order, as the page would) and returns their shared `window`.
+function loadAssets(...names) {
+  const window = {dash_clientside: {no_update: {}}};
+  const context = vm.createContext({window, console, Math, JSON, Number, String, Array, Object});
+  for (const name of names) {
+    vm.runInContext(fs.readFileSync(path.join(ASSETS, name), "utf8"), context, {filename: name});
+  }
+  return window;
+}
+
+module.exports = {loadAssets};
