@@ -46,7 +46,8 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_graph import app_timings, compare_layouts  # noqa: E402
-from benchmarks.load_test import free_port, run_load, start_server, stop_server  # noqa: E402
+from benchmarks.load_test import run_load  # noqa: E402
+from explorer.testing.server import free_port, start_server, stop_server  # noqa: E402
 from brillm_core import CharTokenizer, Checkpoint, random_model  # noqa: E402
 
 V, D = 4000, 32

@@ -2,14 +2,14 @@
 
 Each session opens the page, then repeats: trace a prompt on the Signal path view (the
 reducer, the background job polled to its end, the step store), run a recall and a
-comparison, exactly as the browser's renderer calls the callbacks (see ``dash_client``).
+comparison, exactly as the browser's renderer calls the callbacks (see ``explorer.testing.dash_client``).
 Moving through the steps sends no request (the browser draws them from the step store;
 ``bench_browser.py`` times it while this test loads the server). Prints throughput, latency percentiles per interaction, errors, and
 the server's resident memory (server and worker processes) over time.
 
 Bounded: at most --duration seconds and --max-requests HTTP requests; loopback only.
 It starts the server itself (--server dev: ``brillm explore``; --server gunicorn: the
-production configuration, see README) on two generated checkpoints, or drives a
+production configuration, see docs/serving.md) on two generated checkpoints, or drives a
 running one (--url http://127.0.0.1:PORT, --pid PID for its memory).
 Usage: python benchmarks/load_test.py [--server dev|gunicorn | --url URL] [--sessions 50] [--duration 60]
 """
@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,16 +28,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.dash_client import DashSession, dependencies  # noqa: E402
 from brillm_core import Checkpoint, CharTokenizer, random_model  # noqa: E402
 from explorer.cli import is_loopback  # noqa: E402
+from explorer.testing.dash_client import DashSession, compare, dependencies, recall, trace  # noqa: E402
+from explorer.testing.server import free_port, start_server, stop_server  # noqa: E402
 
 MAX_SESSIONS = 500
 MAX_DURATION = 600.0
@@ -101,45 +99,6 @@ class Budget:
     def open(self) -> bool:
         """True while time and requests remain."""
         return time.monotonic() < self.deadline and self.spent < self.max_requests
-
-
-def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
-    """Open a Signal path link, run its trace job (or take the cached answer), render it; returns (state, meta)."""
-    hash_ = "#" + urlencode({"m": model, "p": prompt, "n": n})
-    out, meta = s.open_link("sp", hash_)
-    state = out["sp-state"]["data"]
-    _check(meta is not None and not meta.get("error"), f"trace job failed: {(meta or {}).get('error')}")
-    # a cached answer comes drawn with the reducer's outputs; a job's meta goes to the render through its store
-    view = out if "sp-steps" in out else s.call("sp-steps.data", {"sp-to-render.data": meta}, "sp-to-render.data")
-    # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
-    _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
-           "wrong number of token chips")
-    _check(view["sp-steps"]["data"]["n"] == meta["n_steps"], "the step store does not hold every step")
-    return state, meta
-
-
-def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
-    """Open a Recall link, run the job, render graph and table."""
-    hash_ = "#" + urlencode({"m": model, "p": prompt, "h": hops, "b": 3, "bm": 16})
-    out, meta = s.open_link("rc", hash_)
-    _check(meta is not None and not meta.get("error"), f"recall job failed: {(meta or {}).get('error')}")
-    view = s.call("rc-graph.figure", {"rc-meta.data": meta, "rc-state.data": out["rc-state"]["data"]}, "rc-meta.data")
-    _check(len(view["rc-table"]["data"]) > 0, "empty recall table")
-
-
-def compare(s: DashSession, a: str, b: str, prompt: str, n: int) -> None:
-    """Open a Compare link, run the job, render both paths."""
-    hash_ = "#" + urlencode({"m": a, "mb": b, "p": prompt, "n": n})
-    _, meta = s.open_link("cp", hash_)
-    _check(meta is not None and not meta.get("error"), f"compare job failed: {(meta or {}).get('error')}")
-    view = s.call("cp-paths.children", {"cp-meta.data": meta}, "cp-meta.data")
-    _check(len(view["cp-paths"]["children"]) == 2, "compare did not draw two paths")
-
-
-def _check(condition: bool, message: str) -> None:
-    """Raise when a response does not show what the browser would show."""
-    if not condition:
-        raise AssertionError(message)
 
 
 def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str, str], budget: Budget,
@@ -245,54 +204,6 @@ def make_models(root: Path, vocab: int = 200, hidden: int = 16) -> Path:
         model = random_model(len(chars), hidden, 0.2, seed=seed, max_positions=64, name=name)
         Checkpoint(model, CharTokenizer(chars), {"training": {"loss": [3.0, 2.5]}}).save(root / name)
     return root
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers: int = 2,
-                 threads: int = 8) -> subprocess.Popen:
-    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers."""
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root), "BRILLM_MODEL_DIRS": str(model_dir),
-           "BRILLM_CACHE_DIR": str(cache_dir)}
-    if kind == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-               "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "explorer.wsgi:server"]
-    else:
-        cmd = [sys.executable, "-m", "explorer.cli", str(model_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
-    log = cache_dir.parent / f"{kind}-server.log"  # a file, not a pipe: a full pipe would stall the server
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{kind} server exited: {log.read_text()[-2000:]}")
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200:
-                    return proc
-            except requests.RequestException:  # not listening yet, or still importing
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{kind} server did not answer within 60 s")
-    except BaseException:
-        stop_server(proc)
-        raise
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """Terminate a server started by ``start_server`` (and its workers)."""
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The corpus against the running app: bad links, broken checkpoints and forged requests over HTTP.
 
 The app runs in this process (see conftest); callbacks are called exactly as the browser
-calls them (``benchmarks/dash_client``). An audit hook records every file the process and
+calls them (``explorer.testing.dash_client``). An audit hook records every file the process and
 its forked background jobs open while the bad input is served: nothing outside the model
 folders, the cache and the installed code is read, and nothing outside the cache written.
 """
@@ -20,7 +20,7 @@ import psutil
 import pytest
 import requests
 
-from benchmarks.dash_client import DashSession, dependencies
+from explorer.testing.dash_client import DashSession, dependencies
 
 from . import corpus
 
@@ -178,7 +178,7 @@ def test_nothing_outside_the_model_folders_was_read(served, opened, session) -> 
     session.http.close()
     stop_recording()
     records = [tuple(line.split("\t", 1)) for line in opened.read_text().splitlines()]
-    code = [ROOT / d for d in ("explorer", "brillm_core", "brillm_explorer.egg-info", "assets", "benchmarks")]
+    code = [ROOT / d for d in ("explorer", "brillm_core", "brillm_explorer.egg-info", "assets")]
     system = [Path(sys.prefix), Path(sys.base_prefix), *map(Path, ("/proc", "/sys", "/dev", "/usr", "/etc/mime.types",
                                                                   "/etc/localtime"))]
     allowed_read = [served["models"], served["broken"], served["cache"], *code, *system]

@@ -15,8 +15,9 @@ import requests
 from werkzeug.serving import make_server
 
 import brillm_core
-from benchmarks.dash_client import DashSession, dependencies
-from benchmarks.load_test import start_server, stop_server, trace
+from explorer.testing.dash_client import DashSession, dependencies
+from explorer.testing.dash_client import trace
+from explorer.testing.server import start_server, stop_server
 from brillm_core import Checkpoint, compare_paths, edge_changes, incoming_energy
 from explorer import cli, compute
 from explorer.app import create_app

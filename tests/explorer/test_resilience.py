@@ -1,12 +1,15 @@
 """The running app under stress: its cache deleted and corrupted, a bounded cache evicting, and load.
 
-The load test is benchmarks/load_test.py at CI size: gunicorn with two workers sharing
-one disk cache (the production configuration in the README), 10 sessions for 20 s.
+The load test is benchmarks/load_test.py at CI size, run as a user runs it: gunicorn with two workers
+sharing one disk cache (the production configuration, docs/serving.md), 10 sessions for 20 s.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +20,8 @@ import requests
 import torch
 from werkzeug.serving import make_server
 
-from benchmarks.dash_client import DashSession, dependencies
-from benchmarks.load_test import recall, run_load, start_server, stop_server, trace
+from explorer.testing.dash_client import DashSession, dependencies, recall, trace
+from explorer.testing.server import ROOT, free_port, server_log, start_server, stop_server
 from explorer.app import create_app
 from explorer.cache import ResultCache
 
@@ -61,20 +64,20 @@ def test_bounded_cache_evicts_the_oldest(cache_dir: Path) -> None:
 @pytest.mark.slow
 def test_gunicorn_two_workers_under_load(model_root: Path, tmp_path: Path) -> None:
     pytest.importorskip("gunicorn")
-    from benchmarks.load_test import free_port
-
     port = free_port()
     proc = start_server("gunicorn", model_root, tmp_path / "cache", port, workers=2, threads=8)
     try:
-        report = run_load(f"http://127.0.0.1:{port}", sessions=10, seconds=20, pid=proc.pid)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "load_test.py"), "--url", f"http://127.0.0.1:{port}",
+                        "--pid", str(proc.pid), "--models", "alpha,beta", "--sessions", "10", "--duration", "20",
+                        "--json", str(tmp_path / "report.json")], cwd=ROOT, timeout=300, check=False)
     finally:
         stop_server(proc)
-    print(report.summary())
-    log = (tmp_path / "gunicorn-server.log").read_text()[-3000:]  # start_server's log: why a worker went away
-    assert report.errors == [], log
-    assert report.latency_ms["trace"]["n"] >= 10 and report.latency_ms["compare"]["n"] >= 10
-    steady = [mb for t, mb in report.memory_mb if t >= 5]
-    assert max(steady[len(steady) // 2:]) < 1.5 * max(steady[: len(steady) // 2]) + 200, report.memory_mb
+    report = json.loads((tmp_path / "report.json").read_text())
+    log = server_log("gunicorn", tmp_path / "cache").read_text()[-3000:]  # why a worker went away
+    assert report["errors"] == [], log
+    assert report["latency_ms"]["trace"]["n"] >= 10 and report["latency_ms"]["compare"]["n"] >= 10
+    steady = [mb for t, mb in report["memory_mb"] if t >= 5]
+    assert max(steady[len(steady) // 2:]) < 1.5 * max(steady[: len(steady) // 2]) + 200, report["memory_mb"]
 
 
 def test_a_new_app_is_set_up_before_its_first_request(model_root: Path, tmp_path: Path) -> None:

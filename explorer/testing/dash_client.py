@@ -5,6 +5,7 @@ follow the app as it is rather than a recorded copy. A session opens the page (w
 issues the signed ``end_id`` that background-callback handles are bound to), then calls
 callbacks with the values it names; the others are sent as null, pattern-matching
 (``ALL``) inputs as empty lists. Background callbacks are polled until their result.
+``trace``, ``recall`` and ``compare`` open a page's link and check what the browser would show.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -139,3 +141,42 @@ class DashSession:
 def _blank(entry: dict[str, Any] | list) -> dict[str, Any] | list:
     """An input entry with its value cleared, as the renderer sends it while polling."""
     return {**entry, "value": None} if isinstance(entry, dict) else entry
+
+
+def trace(s: DashSession, model: str, prompt: str, n: int) -> tuple[dict, dict]:
+    """Open a Signal path link, run its trace job (or take the cached answer), render it; returns (state, meta)."""
+    hash_ = "#" + urlencode({"m": model, "p": prompt, "n": n})
+    out, meta = s.open_link("sp", hash_)
+    state = out["sp-state"]["data"]
+    _check(meta is not None and not meta.get("error"), f"trace job failed: {(meta or {}).get('error')}")
+    # a cached answer comes drawn with the reducer's outputs; a job's meta goes to the render through its store
+    view = out if "sp-steps" in out else s.call("sp-steps.data", {"sp-to-render.data": meta}, "sp-to-render.data")
+    # One chip per path node; a BPE prompt has fewer tokens than characters, so count from the path.
+    _check(len(view["sp-chips"]["children"]) == len(meta["path"]) and meta["n_steps"] >= n,
+           "wrong number of token chips")
+    _check(view["sp-steps"]["data"]["n"] == meta["n_steps"], "the step store does not hold every step")
+    return state, meta
+
+
+def recall(s: DashSession, model: str, prompt: str, hops: int) -> None:
+    """Open a Recall link, run the job, render graph and table."""
+    hash_ = "#" + urlencode({"m": model, "p": prompt, "h": hops, "b": 3, "bm": 16})
+    out, meta = s.open_link("rc", hash_)
+    _check(meta is not None and not meta.get("error"), f"recall job failed: {(meta or {}).get('error')}")
+    view = s.call("rc-graph.figure", {"rc-meta.data": meta, "rc-state.data": out["rc-state"]["data"]}, "rc-meta.data")
+    _check(len(view["rc-table"]["data"]) > 0, "empty recall table")
+
+
+def compare(s: DashSession, a: str, b: str, prompt: str, n: int) -> None:
+    """Open a Compare link, run the job, render both paths."""
+    hash_ = "#" + urlencode({"m": a, "mb": b, "p": prompt, "n": n})
+    _, meta = s.open_link("cp", hash_)
+    _check(meta is not None and not meta.get("error"), f"compare job failed: {(meta or {}).get('error')}")
+    view = s.call("cp-paths.children", {"cp-meta.data": meta}, "cp-meta.data")
+    _check(len(view["cp-paths"]["children"]) == 2, "compare did not draw two paths")
+
+
+def _check(condition: bool, message: str) -> None:
+    """Raise when a response does not show what the browser would show."""
+    if not condition:
+        raise DashError(message)
