@@ -159,13 +159,25 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
             selected_row_style(node))
 
 
+def propagation_steps(hops: int, branch: int, beam: int) -> int:
+    """Sum over the hops h < ``hops`` of min(branch ** h, beam), in closed form: the widths stay below the
+    beam for the first k hops (a geometric sum; k is at most log2(beam)), every later hop keeps ``beam`` paths."""
+    if branch == 1:
+        return hops
+    k, width = 0, 1
+    while k < hops and width < beam:
+        k, width = k + 1, width * branch
+    return (branch ** k - 1) // (branch - 1) + (hops - k) * beam
+
+
 def cost(hops: Any, branch: Any, beam: Any) -> str:
-    """A cost estimate before the run: the number of propagation steps at most."""
-    try:
-        steps = sum(min(int(branch) ** h, int(beam)) for h in range(int(hops)))
-    except (TypeError, ValueError, OverflowError):
+    """A cost estimate before the run: the number of propagation steps at most, for the values the run uses
+    (clamped to the page's limits first, as a link is)."""
+    if any(v is None or v == "" for v in (hops, branch, beam)):
         return ""
-    return f"at most {steps:,} propagation steps (each one V×d×d product)"
+    state, warnings = from_dict({"hops": hops, "branch": branch, "beam": beam})
+    steps = propagation_steps(state.hops, state.branch, state.beam)
+    return f"at most {steps:,} propagation steps (each one V×d×d product)" + "".join(f"; {w}" for w in warnings)
 
 
 def register(app: Dash, services: Services) -> None:

@@ -1,0 +1,39 @@
+"""One request must never freeze the server: costly inputs are bounded before work starts.
+
+Each test sends what an attacker or a hurried user would (a huge number in a box, a forged callback)
+to the app served in this process (see conftest) and checks that the answer comes at once and says
+what was changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import requests
+
+from explorer.pages.recall import propagation_steps
+from explorer.testing.dash_client import DashSession, dependencies
+
+
+def quick_session(served, seconds: float = 10.0) -> DashSession:
+    """A page load whose requests give up after ``seconds`` (a hung callback fails the test, not the run)."""
+    http = requests.Session()
+    return DashSession(str(served["url"]), dependencies(str(served["url"]), http), http, timeout=seconds)
+
+
+def test_recall_cost_of_a_million_hops_is_clamped_first(served) -> None:
+    """The Hops box with 1,000,000: the estimate is for the 32 hops a run would use, answered at once
+    (it used to sum branch ** h over every typed hop: hours of CPU)."""
+    session = quick_session(served)
+    start = time.perf_counter()
+    out = session.call("rc-cost.children", {"rc-hops.value": 1_000_000, "rc-branch.value": 64, "rc-beam.value": 1024},
+                       "rc-hops.value")
+    assert time.perf_counter() - start < 2.0
+    shown = out["rc-cost"]["children"]
+    assert f"at most {propagation_steps(32, 64, 1024):,} propagation steps" in shown and "using 32" in shown
+
+
+def test_the_closed_form_matches_the_sum() -> None:
+    for hops, branch, beam in itertools.product(range(1, 12), range(1, 9), (1, 2, 5, 64, 1024)):
+        assert propagation_steps(hops, branch, beam) == sum(min(branch ** h, beam) for h in range(hops))
