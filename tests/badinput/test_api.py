@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from brillm_core import jsonfile
 from brillm_core import (BriLLMError, CheckpointError, DecodeSettings, PromptError, Trace, import_release,
                          load_checkpoint, recall_activation)
 from brillm_core.data import COUNTS_FILE, BigramCounts
@@ -150,3 +153,48 @@ def test_a_broken_checkpoint_is_never_the_stand_in(tmp_path: Path) -> None:
     assert registry.usable_name() == "b-good" and registry.usable_name("b-good") == "b-good"
     (tmp_path / "b-good" / "model.safetensors").write_bytes(b"")
     assert registry.usable_name() == ""
+
+
+TEN_MB = 10 * 2**20
+ADVERSARIAL_JSON = {  # each about 10 MB; the first one never closes its string, which made the old check quadratic
+    "escaped-quotes-never-closed": '"' + '\\"' * (TEN_MB // 2),
+    "brackets": "[" * TEN_MB,
+    "quotes": '"' * TEN_MB,
+    "backslashes": '"' + "\\" * TEN_MB,
+    "escaped-brackets-in-a-string": '["' + '\\"[' * (TEN_MB // 3),
+    "closed-strings": '["a\\"]", ' * (TEN_MB // 10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL_JSON))
+def test_ten_megabytes_of_adversarial_json_are_checked_in_under_a_second(name: str) -> None:
+    text = ADVERSARIAL_JSON[name]
+    start = time.process_time()  # this process's CPU: what the check costs the server, whatever else runs
+    with pytest.raises(BriLLMError):
+        jsonfile.loads(text, "the file")
+    assert time.process_time() - start < 1.0
+
+
+def _nested(rng: random.Random, depth: int):
+    """A random JSON value nesting at most ``depth`` levels, with strings full of brackets, quotes and backslashes."""
+    if depth == 0 or rng.random() < 0.3:
+        return "".join(rng.choice('[]{}"\\ab') for _ in range(rng.randint(0, 6)))
+    if rng.random() < 0.5:
+        return [_nested(rng, depth - 1) for _ in range(rng.randint(0, 3))]
+    return {_nested(rng, 0): _nested(rng, depth - 1) for _ in range(rng.randint(0, 3))}
+
+
+def _depth(value) -> int:
+    """Nesting depth of a parsed value."""
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+def test_nesting_depth_counts_brackets_outside_strings_only() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        value = _nested(rng, rng.randint(0, 8))
+        assert jsonfile.nesting_depth(json.dumps(value)) == _depth(value)
