@@ -34,6 +34,7 @@ from .edges import EdgeTable
 from .errors import BriLLMError, CheckpointError, SignalOverflowError
 from .model import BriLLM, default_device
 from .propagate import propagate
+from .regular import open_regular, regular_path
 from .tokenizer import BPE_FILE, CHAR_FILE, Encoding, NodeTokenizer, load_tokenizer
 from .trace import DecodeSettings, Trace
 
@@ -142,7 +143,7 @@ def compute_model_id(directory: Path) -> str:
     entries are never read."""
     digest = hashlib.sha256()
     for name in sorted(_identity_stats(directory)):
-        with open(directory / name, "rb") as handle:
+        with open_regular(directory / name, "checkpoint file", CheckpointError) as handle:
             digest.update(name.encode())
             digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()[:16]
@@ -151,12 +152,11 @@ def compute_model_id(directory: Path) -> str:
 def stored_model_id(directory: Path) -> str | None:
     """The id saved in ``model_id.json`` if the identity files still have the sizes and times
     recorded with it; None when there is none or a file changed (then recompute)."""
-    path = directory / MODEL_ID_FILE
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode) or os.stat(path).st_size > MAX_MODEL_ID_BYTES:
-            return None
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        with open_regular(directory / MODEL_ID_FILE, MODEL_ID_FILE) as handle:
+            blob = handle.read(MAX_MODEL_ID_BYTES + 1)
+        record = json.loads(blob.decode("utf-8")) if len(blob) <= MAX_MODEL_ID_BYTES else None
+    except (BriLLMError, OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     if not isinstance(record, dict) or record.get("files") != _identity_stats(directory):
         return None
@@ -246,7 +246,7 @@ def all_finite(tensor: torch.Tensor, chunk: int = 1 << 22) -> bool:
 def _read_tensors(weights_path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     """The safetensors file's tensors, after its header's names, shapes and dtypes fit ``cfg``."""
     try:
-        with safe_open(str(weights_path), "pt") as handle:
+        with regular_path(weights_path, WEIGHTS_FILE, CheckpointError) as named, safe_open(named, "pt") as handle:
             header = {key: handle.get_slice(key) for key in handle.keys()}
             problems = []
             for key, shape in _expected_shapes(cfg).items():

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from .edges import EdgeTable
 from .errors import BriLLMError
+from .regular import regular_path
 from .tokenizer import CHAR_FILE, BPETokenizer, CharTokenizer, NodeTokenizer, TokenizerError, load_tokenizer, train_bpe
 
 COUNTS_FILE = "bigram_counts.safetensors"
@@ -171,7 +172,8 @@ class BigramCounts:
     def load(cls, path: Path, vocab_size: int) -> "BigramCounts":
         """Read counts written by ``save``; a clear error if missing or unreadable."""
         try:
-            t = load_file(str(path))
+            with regular_path(path, "bigram counts", CorpusError) as named:
+                t = load_file(named)
         except (FileNotFoundError, SafetensorError, OSError) as exc:
             raise CorpusError(f"bigram counts {path} are missing or unreadable: {exc}") from exc
         if set(t) != {"keys", "counts", "unigram"} or t["unigram"].numel() != vocab_size:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BriLLMError
+from .regular import open_regular
 
 # The project's JSON files nest at most about 6 levels (metadata, view files, vocabularies);
 # 64 leaves room for any honest file and stays far below Python's recursion limit.
@@ -81,10 +82,11 @@ def loads(text: str | bytes, what: str, error: type[BriLLMError] = BriLLMError, 
 
 
 def read(path: str | Path, what: str, max_bytes: int, error: type[BriLLMError] = BriLLMError) -> Any:
-    """Read and parse a JSON file of at most ``max_bytes``, with messages naming ``what`` and ``path``."""
+    """Read and parse a JSON file of at most ``max_bytes``, with messages naming ``what`` and ``path`` (a named
+    pipe or a device in its place is an error, not a wait)."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, what, error) as handle:
             blob = handle.read(max_bytes + 1)
     except FileNotFoundError as exc:
         raise error(f"{what} is missing: {path}") from exc

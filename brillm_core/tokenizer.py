@@ -15,10 +15,12 @@ from tokenizers import Tokenizer, decoders
 
 from . import jsonfile
 from .errors import PromptError, TokenizerError
+from .regular import open_regular
 
 BPE_FILE = "tokenizer.json"
 CHAR_FILE = "chars.json"
 MAX_VOCAB_FILE_BYTES = 64 * 2**20  # a chars.json of a million nodes is a few MB
+MAX_BPE_FILE_BYTES = 256 * 2**20  # a tokenizer.json of a million tokens and merges is tens of MB
 
 
 @dataclass
@@ -85,10 +87,17 @@ class BPETokenizer:
     def from_file(cls, path: str | Path) -> "BPETokenizer":
         """Load a ``tokenizer.json`` (it holds data only; nothing is executed)."""
         path = Path(path)
-        if not path.is_file():
-            raise TokenizerError(f"tokenizer file not found: {path}")
         try:
-            return cls(Tokenizer.from_file(str(path)))
+            with open_regular(path, "tokenizer file", TokenizerError) as handle:
+                blob = handle.read(MAX_BPE_FILE_BYTES + 1)
+        except FileNotFoundError as exc:
+            raise TokenizerError(f"tokenizer file not found: {path}") from exc
+        except OSError as exc:
+            raise TokenizerError(f"cannot read tokenizer file {path}: {exc.strerror or exc}") from exc
+        if len(blob) > MAX_BPE_FILE_BYTES:
+            raise TokenizerError(f"tokenizer file {path} is larger than {MAX_BPE_FILE_BYTES // 2**20} MiB")
+        try:
+            return cls(Tokenizer.from_str(blob.decode("utf-8")))
         except Exception as exc:  # tokenizers raises a bare Exception on malformed files
             raise TokenizerError(f"cannot read tokenizer file {path}: {exc}") from exc
 
