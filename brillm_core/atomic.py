@@ -3,7 +3,10 @@
 Every file the engine writes for a user (``brillm trace --json``, ``recall --csv``,
 metadata, reports, checkpoints) goes through this module:
 - a symbolic link is followed: the content lands, atomically, on the link's target (the
-  temporary file is made beside the target), and the link stays a link;
+  temporary file is made beside the target), and the link stays a link; except a link that
+  another user owns in a sticky folder that everyone may write to (``/tmp``): anyone can plant
+  one there, so it is refused, as the kernel's ``protected_symlinks`` refuses it (and
+  resolving the path in user space would bypass that);
 - a device, FIFO or socket is written directly (a rename would replace the device node
   with a regular file, and ``/dev/stdout``-like paths would stop working);
 - a regular file (or a new one) is written to a temporary sibling, flushed to disk and
@@ -25,10 +28,42 @@ from typing import IO, Any, Iterator
 NEW_FILE_MODE = 0o644
 
 
+MAX_LINKS = 40  # as the kernel's limit on links followed in one path
+
+
 def write_target(path: str | Path) -> Path:
     """The path a write to ``path`` must change: ``path`` with every symbolic link resolved
-    (a dangling link resolves to the file it names, which the write creates)."""
+    (a dangling link resolves to the file it names, which the write creates); PermissionError
+    when a link on the way was planted by another user in a shared sticky folder."""
+    check_links(Path(path))
     return Path(os.path.realpath(path))
+
+
+def check_links(path: Path, followed: int = 0) -> None:
+    """PermissionError if resolving ``path`` would follow a link in a sticky, world-writable folder that
+    belongs neither to this user nor to the folder's owner (the rule of the kernel's protected_symlinks)."""
+    me = os.geteuid()
+    parts = Path(os.path.abspath(path)).parts
+    folder = Path(parts[0])
+    for part in parts[1:]:
+        entry = folder / part
+        try:
+            info = os.lstat(entry)
+        except OSError:  # missing (to be created) or unreadable: nothing to follow
+            return
+        if stat.S_ISLNK(info.st_mode):
+            shared = os.stat(folder)
+            if (shared.st_mode & stat.S_ISVTX and shared.st_mode & stat.S_IWOTH
+                    and info.st_uid not in (me, shared.st_uid)):
+                raise PermissionError(errno.EACCES, f"refusing to write through {entry}: a link of another user "
+                                      f"(uid {info.st_uid}) in the shared folder {folder}; write to a path of your "
+                                      "own", str(path))
+            if followed >= MAX_LINKS:
+                raise OSError(errno.ELOOP, "too many levels of symbolic links", str(path))
+            check_links(folder / os.readlink(entry), followed + 1)
+            folder = Path(os.path.realpath(entry))
+        else:
+            folder = entry
 
 
 def is_stream(path: Path) -> bool:
