@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 import torch
 from dash import Dash, html
 from dash.exceptions import DependencyException
 
-from .cache import DEFAULT_SIZE_LIMIT, ResultCache, prepare_cache_dir, signing_secret
+from brillm_core import BriLLMError
+
+from .cache import DEFAULT_SIZE_LIMIT, ResultCache, SigningKey, prepare_cache_dir
 from .context import Services
-from .jobs import HealingCache, JobManager, gate_requests
+from .jobs import HealingCache, JobManager, give_client_cookie
 from .opener import opener, register as register_opener
 from .pages import PAGES
 from .registry import Registry
@@ -22,14 +25,16 @@ MAX_REQUEST_BYTES = 48 * 2**20  # a 32 MB upload, base64-encoded inside a callba
 
 
 def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEFAULT_SIZE_LIMIT,
-               title: str = "BriLLM Explorer") -> Dash:
+               title: str = "BriLLM Explorer", secret_key: str | None = None) -> Dash:
     """Build the explorer for the checkpoints found in ``model_dirs`` (each a checkpoint or a
     folder of checkpoints), caching results and background jobs under ``cache_dir``, which must be
-    private to this user (CacheDirError otherwise: Dash's job store unpickles what it reads)."""
+    private to this user (CacheDirError otherwise: Dash's job store unpickles what it reads).
+    Job handles are signed with ``secret_key``, else with the key kept in the cache directory.
+    Call it while the process runs one thread: it forks the process that starts background jobs."""
     cache_dir = prepare_cache_dir(cache_dir)
     one_torch_thread()
     services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size))
-    jobs = HealingCache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT)
+    jobs = JobManager(HealingCache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT), models_of=models_named)
     app = Dash(
         __name__,
         use_pages=True,
@@ -39,7 +44,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
         title=title,
         update_title=None,
         suppress_callback_exceptions=True,
-        background_callback_manager=JobManager(jobs),
+        background_callback_manager=jobs,
     )
     for page in PAGES:
         page.register(app, services)
@@ -49,13 +54,43 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
                    className="navbar")
     register_opener(app)
     app.layout = html.Div([nav, html.Main(dash.page_container, className="content")])
-    app.server.secret_key = signing_secret(cache_dir)  # else Dash would keep it in the job store, pickled
+    sign_with(app, secret_key, cache_dir)
     app.server.config["BRILLM_MODELS"] = services.registry.names()
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    app.server.wsgi_app = gate_requests(app.server.wsgi_app)  # type: ignore[method-assign]
+    app.server.after_request(give_client_cookie)
     app.server.register_error_handler(DependencyException, lambda _: ("not found", 404))  # a bad asset path
     set_up_now(app)
+    jobs.start_helper(lambda names: warm(services, names))
     return app
+
+
+def sign_with(app: Dash, secret_key: str | None, cache_dir: Path) -> None:
+    """Sign job handles with ``secret_key``, else with the cache directory's key file, followed on every
+    request (a worker restarted after the directory was deleted makes a new one, and all must agree)."""
+    if secret_key:
+        app.server.secret_key = secret_key
+        return
+    key = SigningKey(cache_dir)  # a file of data: Dash's default would keep it in the job store, pickled
+    app.server.secret_key = key.current()
+
+    @app.server.before_request
+    def follow_key() -> None:
+        app.server.secret_key = key.current()
+
+
+def models_named(args: Any) -> list[str]:
+    """The checkpoint names a job's arguments hold (the page's request: its model and Compare's second one)."""
+    requests = [a for a in (args if isinstance(args, (list, tuple)) else [args]) if isinstance(a, dict)]
+    return [r[k] for r in requests for k in ("model", "model_b") if isinstance(r.get(k), str)]
+
+
+def warm(services: Services, names: list[str]) -> None:
+    """Load checkpoints (those that load), so that processes forked afterwards have them loaded."""
+    for name in names:
+        try:
+            services.registry.load(name)
+        except BriLLMError:
+            pass
 
 
 def one_torch_thread() -> None:

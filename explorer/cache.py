@@ -103,10 +103,39 @@ def _make_private_dir(path: Path) -> bool:
     return True
 
 
+def check_ancestors(path: Path) -> None:
+    """CacheDirError when another user could move ``path`` away or swap a folder above it: a folder on the way
+    (as written and as resolved) that someone else owns (root aside) or that group or others may write to (a
+    sticky folder such as /tmp aside, where only an entry's owner may rename it), or a symbolic link on the
+    way that someone else owns."""
+    me = os.geteuid()
+    written = Path(os.path.abspath(path))
+    for entry in (written, *written.parents):
+        try:
+            info = os.lstat(entry)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, me):
+            raise CacheDirError(f"the cache directory {path} is reached through {entry}, a link of another user "
+                                f"(uid {info.st_uid}), who could point it elsewhere: use a cache directory of your own")
+    for folder in {*written.parents, *Path(os.path.realpath(written)).parents}:
+        try:
+            info = os.stat(folder)
+        except FileNotFoundError:
+            continue
+        sticky = info.st_mode & stat.S_ISVTX
+        if info.st_uid not in (0, me) or (info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky):
+            raise CacheDirError(f"the cache directory {path} lies in {folder}, which another user could change "
+                                f"(owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):o}) to swap the cache "
+                                "for one of theirs: use a cache directory of your own (--cache-dir or "
+                                "BRILLM_CACHE_DIR)")
+
+
 def prepare_cache_dir(path: str | Path) -> Path:
-    """The cache directory, created with mode 0700 when missing; CacheDirError when it is not a
-    directory, belongs to another user or is writable by others."""
+    """The cache directory, created with mode 0700 when missing; CacheDirError when it is not a directory,
+    belongs to another user, is writable by others, or lies where another user could swap it."""
     path = Path(path)
+    check_ancestors(path)
     _make_private_dir(path)
     check_private(path)
     if not path.is_dir():
@@ -146,35 +175,73 @@ def is_corrupt(exc: BaseException) -> bool:
 
 def database_identity(directory: Path) -> tuple[int, int] | None:
     """(device, inode) of the store's database file, None when it is gone."""
+    return file_identity(directory / DATABASE)
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it is gone."""
     try:
-        info = os.stat(directory / DATABASE)
+        info = os.stat(path)
     except OSError:
         return None
     return info.st_dev, info.st_ino
 
 
-def signing_secret(cache_dir: Path) -> bytes:
-    """The key that signs background-job handles, shared by every worker on ``cache_dir``: read
-    from a private file there, created once (as data: Dash's own fallback keeps it in the pickle store)."""
-    path = cache_dir / SECRET_FILE
-    if not path.exists():
-        tmp = cache_dir / f".{SECRET_FILE}.{os.getpid()}.{threading.get_ident()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(os.urandom(32).hex())
-        try:
-            os.link(tmp, path)  # creates the file only if no other worker did: all read the same key
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    check_private(path)
-    if os.stat(path).st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        raise CacheDirError(f"{path} is readable by other users: run `chmod 600 {path}` or delete it")
-    secret = path.read_bytes().strip()
+def _read_secret(path: Path) -> tuple[bytes, tuple[int, int]]:
+    """The key in the private file ``path`` and the file's (device, inode), read through one descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CacheDirError(f"cannot read the signing key {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise CacheDirError(f"{path} is not a file of yours: delete it and start again")
+        if info.st_mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            raise CacheDirError(f"{path} is readable by other users: run `chmod 600 {path}` or delete it")
+        secret = handle.read(4096).strip()
     if len(secret) < MIN_SECRET_BYTES:  # an empty key would send Dash back to its pickled fallback
         raise CacheDirError(f"{path} holds no usable key ({len(secret)} bytes): delete it and start again")
-    return secret
+    return secret, (info.st_dev, info.st_ino)
+
+
+def _make_secret(path: Path) -> None:
+    """Create the key file ``path`` unless it exists: written aside, then linked in, so that every worker
+    starting at once reads the one that won."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(os.urandom(32).hex())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+class SigningKey:
+    """The key that signs background-job handles, one per server: kept in a private file of the cache
+    directory (as data; Dash's own fallback keeps it in the pickle store) and read again whenever that file
+    is not the one read last, so that every worker signs with the same key, also after the directory was
+    deleted and a new worker made a new one."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / SECRET_FILE
+        self._lock = threading.Lock()
+        self._secret, self._identity = b"", (0, 0)
+        self.current()
+
+    def current(self) -> bytes:
+        """The key in the file now (made first if the file is missing)."""
+        if file_identity(self.path) == self._identity:
+            return self._secret
+        with self._lock:
+            if not self.path.exists():
+                prepare_cache_dir(self.path.parent)
+                _make_secret(self.path)
+            self._secret, self._identity = _read_secret(self.path)
+        return self._secret
 
 
 class DataOnlyDisk(diskcache.Disk):

@@ -1,131 +1,58 @@
-"""Background jobs that stay correct when many sessions use a threaded server at once.
+"""Background jobs that stay correct, fair and out of the way when many sessions use a threaded server.
 
-Dash's DiskcacheManager forks one process per job. Three things go wrong under load, and
-this module fixes each:
+Dash's DiskcacheManager forks one process per job from the server. What goes wrong under load, and
+how this module (with ``job_helper`` and ``job_queue``) fixes each:
 
-1. A fork copies every lock held by the server's other threads at that instant (SQLite's
-   mutexes inside diskcache, the registry's lock, ``cached_property``'s lock), and the
-   child waits on them forever. ``ForkGate`` lets requests run together but makes a fork
-   wait until no other request is inside the app (``gate_requests`` wraps the WSGI app;
-   ``JobManager`` forks through the gate).
-2. Identical requests from two sessions got one shared result key: the first poll took
-   (and deleted) the result and the other session never received it. Each job now gets
-   its own key; results expire after ``RESULT_SECONDS``.
-3. A job ending between "is it alive?" and "kill its children" raised NoSuchProcess
-   (HTTP 500); a job that is already gone now counts as terminated.
-4. Dash's manager never joins the processes it starts: each finished job stayed a zombie
-   until a later start reaped it, and nothing bounded how many ran at once. Each job is
-   now joined by a thread as it ends, and at most ``MAX_RUNNING_JOBS`` run together (a
-   request that would start one more waits for a slot).
-Also: torch runs single-threaded in a job (OpenMP used by the parent hangs a forked
-child), and the job store (``HealingCache``) reopens itself when its directory is
-deleted (or healed by another worker) and rebuilds itself when corrupted under the
-running app, as the result cache does.
+1. A fork copies every lock held by the server's other threads at that instant, and the child waits
+   on them forever. Jobs are forked by a helper process instead (``job_helper``), which the app
+   starts when it is built; no request ever waits for a fork.
+2. Identical requests from two sessions got one shared result key: the first poll took (and
+   deleted) the result and the other session never received it. Each job gets its own key;
+   results expire after ``RESULT_SECONDS``.
+3. Cancelling a job that had just ended raised NoSuchProcess (HTTP 500), and killing one waited for
+   it under a lock of the job store. A job's handle names its process and the process's start time,
+   so any worker can tell whether that very process still runs; its group is killed at once, and
+   its helper reaps it.
+4. Nothing bounded how many jobs ran, or whose: at most ``MAX_RUNNING_JOBS`` run at once and each
+   client (a browser, known by a cookie of its own, else its address) at most half of them; the
+   others wait in the helper's queue and their page says so. A client with ``MAX_WAITING_PER_CLIENT``
+   jobs waiting is refused (HTTP 429) until one starts.
+Also the job store (``HealingCache``) reopens itself when its directory is deleted (or healed by
+another worker) and rebuilds itself when corrupted under the running app, as the result cache does.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
+import secrets
+import signal
 import sqlite3
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 import dash
 import diskcache
+import flask
 import psutil
-import torch
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from .cache import claim_store, clear_store, database_identity, is_corrupt
+from .job_helper import JobHelper, JobHelperGone, JobRefused
+from .job_queue import JobQueue
 
 RESULT_SECONDS = 600
 # Job processes running at once: every job is CPU-bound on one thread, so more than two
 # per core only adds memory (each is a fork of the server) without finishing sooner.
 MAX_RUNNING_JOBS = 2 * (os.cpu_count() or 1)
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
-
-
-class ForkGate:
-    """Requests pass together (shared, re-entrant); a fork waits until no other one is inside."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._inside = 0
-        self._forking = False
-        self._depth = threading.local()
-
-    def _mine(self) -> int:
-        """1 if the calling thread is inside the gate, else 0."""
-        return 1 if getattr(self._depth, "n", 0) else 0
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        """Run a request (or any code) that must not overlap a fork."""
-        depth = getattr(self._depth, "n", 0)
-        if depth == 0:
-            with self._cond:
-                self._cond.wait_for(lambda: not self._forking)
-                self._inside += 1
-        self._depth.n = depth + 1
-        try:
-            yield
-        finally:
-            self._depth.n = depth
-            if depth == 0:
-                with self._cond:
-                    self._inside -= 1
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Fork here: new requests wait, and this waits for the other requests inside to leave."""
-        mine = self._mine()
-        with self._cond:
-            self._inside -= mine  # step aside so that two forking requests cannot wait on each other
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: not self._forking)
-            self._forking = True
-            self._cond.wait_for(lambda: self._inside == 0)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._forking = False
-                self._inside += mine
-                self._cond.notify_all()
-
-    @contextmanager
-    def outside(self) -> Iterator[None]:
-        """Wait here as if outside the gate (for a job slot, say): a fork need not wait for this thread."""
-        mine = self._mine()
-        with self._cond:
-            self._inside -= mine
-            self._cond.notify_all()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._cond.wait_for(lambda: not self._forking)
-                self._inside += mine
-
-    def reset(self) -> None:
-        """In a forked child: a fresh, open gate (the parent's state does not apply)."""
-        self.__init__()
-
-
-GATE = ForkGate()
-os.register_at_fork(after_in_child=GATE.reset)
-
-
-def gate_requests(wsgi_app: WSGIApp) -> WSGIApp:
-    """The WSGI app with every request run inside the gate."""
-    def gated(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        with GATE.shared():
-            return wsgi_app(environ, start_response)
-    return gated
+MAX_WAITING_PER_CLIENT = 8
+MAX_WAITING = 16 * MAX_RUNNING_JOBS
+CLIENT_COOKIE = "brillm_client"
+CLIENT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class HealingCache(diskcache.Cache):
@@ -186,48 +113,94 @@ for _name in ("get", "set", "add", "delete", "touch"):
     setattr(HealingCache, _name, _healing(getattr(diskcache.Cache, _name)))
 
 
-def _single_threaded(job_fn: Callable[..., None], *args: Any) -> None:
-    """Run a job with one torch thread (a forked child must not enter OpenMP's thread pool)."""
-    torch.set_num_threads(1)
-    job_fn(*args)
-
-
 class JobManager(dash.DiskcacheManager):
-    """DiskcacheManager that forks through the gate, keys each job apart, tolerates finished jobs."""
+    """DiskcacheManager whose jobs the helper process forks and queues; each job keyed apart."""
 
-    def __init__(self, cache: HealingCache) -> None:
+    def __init__(self, cache: HealingCache, models_of: Callable[[Any], list[str]] = lambda _args: []) -> None:
+        """``models_of(args)``: the checkpoints a job's arguments name (the helper loads them for later jobs)."""
         super().__init__(cache, cache_by=[lambda: uuid.uuid4().hex], expire=RESULT_SECONDS)
+        self.models_of = models_of
+        self.helper: JobHelper | None = None
 
-    _slots = threading.BoundedSemaphore(MAX_RUNNING_JOBS)
+    def start_helper(self, warm: Callable[[list[str]], None]) -> None:
+        """Fork the helper process that starts every job (call once, when every callback is registered and
+        the server still runs a single thread)."""
+        queue = JobQueue(MAX_RUNNING_JOBS, max(1, MAX_RUNNING_JOBS // 2), MAX_WAITING_PER_CLIENT, MAX_WAITING)
+        self.helper = JobHelper(self.func_registry.__getitem__, self._show_queued, warm, queue)
 
-    def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> int:
-        """Wait for a free slot, start the job's process while no other request is inside the app,
-        and join it from a thread when it ends (no zombie, and the slot is free again)."""
-        from multiprocess import Process  # what Dash's manager uses; imported where it does
+    def _show_queued(self, progress_key: str, text: str) -> None:
+        """A waiting job's progress: an empty bar and its place in the queue (the pages' two progress outputs)."""
+        self.handle.set(progress_key, ["0", text])
 
-        with GATE.outside():  # waiting inside would block a fork that holds a slot: a deadlock
-            self._slots.acquire()
+    def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> str:
+        """Have the helper start the job for the client of this request; its handle (``job_handle``)."""
+        if self.helper is None:
+            raise ServiceUnavailable("background jobs are not set up")
+        name = next(name for name, fn in self.func_registry.items() if fn is job_fn)
         try:
-            process = Process(target=functools.partial(_single_threaded, job_fn),
-                              args=(key, self._make_progress_key(key), args, context))
-            with GATE.exclusive():
-                process.start()
-        except BaseException:
-            self._slots.release()
-            raise
-        threading.Thread(target=self._reap, args=(process,), name=f"reap-job-{process.pid}", daemon=True).start()
-        return process.pid
+            pid = self.helper.start(name, key, self._make_progress_key(key), args, _json_only(context),
+                                    client_of(flask.request) if flask.has_request_context() else "",
+                                    self.models_of(args))
+        except JobRefused as exc:
+            raise TooManyRequests(str(exc)) from exc
+        except JobHelperGone as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+        return job_handle(pid)
 
-    def _reap(self, process: Any) -> None:
-        """Join a job's process when it ends and give its slot back."""
-        try:
-            process.join()
-        finally:
-            self._slots.release()
+    def job_running(self, job: Any) -> bool:
+        """True while the job's process lives (whichever worker's helper started it)."""
+        return live_job(job) is not None
 
     def terminate_job(self, job: Any) -> None:
-        """Kill a job and its children; one that already ended is fine."""
+        """Kill a job's process group if the job still lives (its helper reaps it)."""
+        pid = live_job(job)
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:  # it ended meanwhile
+                pass
+
+
+def job_handle(pid: int) -> str:
+    """A job's handle: its process id and start time, so that a process that later gets the same id is not taken
+    for the job (Dash signs the handle; every worker can check it)."""
+    try:
+        return f"{pid}@{psutil.Process(pid).create_time():.3f}"
+    except psutil.Error:  # it has ended already
+        return f"{pid}@ended"
+
+
+def live_job(handle: Any) -> int | None:
+    """The process id of the job ``handle`` names while that very process lives, else None."""
+    pid, _, started = str(handle or "").partition("@")
+    try:
+        process = psutil.Process(int(pid))
+        alive = process.status() != psutil.STATUS_ZOMBIE and f"{process.create_time():.3f}" == started
+    except (ValueError, psutil.Error):
+        return None
+    return int(pid) if alive else None
+
+
+def _json_only(context: dict[str, Any]) -> dict[str, Any]:
+    """The callback context's entries that are plain data (the job process receives it as JSON)."""
+    kept = {}
+    for name, value in dict(context).items():
         try:
-            super().terminate_job(job)
-        except psutil.NoSuchProcess:
-            pass
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[name] = value
+    return kept
+
+
+def client_of(request: flask.Request) -> str:
+    """Who a request comes from, for the fair share of job slots: the browser's own cookie, else its address."""
+    cookie = request.cookies.get(CLIENT_COOKIE, "")
+    return cookie if CLIENT_ID.fullmatch(cookie) else f"address {request.remote_addr}"
+
+
+def give_client_cookie(response: flask.Response) -> flask.Response:
+    """After a request without the client cookie: give the browser one (random, only for telling clients apart)."""
+    if not CLIENT_ID.fullmatch(flask.request.cookies.get(CLIENT_COOKIE, "")):
+        response.set_cookie(CLIENT_COOKIE, secrets.token_hex(16), httponly=True, samesite="Strict")
+    return response

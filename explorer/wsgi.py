@@ -5,8 +5,8 @@ Configured by environment variables, read when a worker imports this module:
   BRILLM_CACHE_DIR   the disk cache shared by all workers (default: as ``brillm explore``);
                      it must belong to the serving user and be writable by no one else
   BRILLM_SECRET_KEY  optional: signs background-job handles; without it the workers share
-                     a random key kept in a private file of the cache, so one worker
-                     restarted after the cache was wiped would disagree with the others
+                     a random key kept in a private file of the cache (each follows the file,
+                     so a worker restarted after the cache was wiped agrees with the others)
 Every worker opens the same cache directory, so a background job started by one worker
 is answered by whichever worker the browser's next poll reaches. If the directory is
 deleted while they run, each worker reopens a fresh store on its next request.
@@ -33,8 +33,8 @@ def model_dirs_from(value: str | None) -> list[Path]:
 
 try:
     app = create_app(model_dirs_from(os.environ.get("BRILLM_MODEL_DIRS")),
-                     Path(os.environ.get("BRILLM_CACHE_DIR") or default_cache_dir()))
+                     Path(os.environ.get("BRILLM_CACHE_DIR") or default_cache_dir()),
+                     secret_key=os.environ.get("BRILLM_SECRET_KEY") or None)
 except CacheDirError as exc:
     raise SystemExit(f"error: {exc}") from None
 server = app.server
-server.secret_key = os.environ.get("BRILLM_SECRET_KEY") or server.secret_key

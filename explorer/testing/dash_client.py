@@ -4,7 +4,8 @@ Callbacks are found in ``/_dash-dependencies`` by an output they write, so the p
 follow the app as it is rather than a recorded copy. A session opens the page (which
 issues the signed ``end_id`` that background-callback handles are bound to), then calls
 callbacks with the values it names; the others are sent as null, pattern-matching
-(``ALL``) inputs as empty lists. Background callbacks are polled until their result.
+(``ALL``) inputs as empty lists. Background callbacks are polled until their result (or started
+and polled one request at a time: ``DashSession.start``).
 ``trace``, ``recall`` and ``compare`` open a page's link and check what the browser would show.
 """
 
@@ -102,13 +103,24 @@ class DashSession:
         """Run the callback writing ``output`` with ``values`` ('id.prop' -> value) after a change
         of ``changed``; returns {component id: {prop: value}} ({} when nothing was updated)."""
         dep = self.find(output, changed)
-        body = {"output": dep["output"], "outputs": _outputs(dep["output"]),
+        if dep.get("background") is not None:
+            return self.start(output, values, changed).result()
+        return self._post(self._body(dep, values, changed), {}).get("response", {})
+
+    def start(self, output: str, values: dict[str, Any], changed: str) -> "Job":
+        """Start the background callback writing ``output`` (as ``call``); its job, to poll."""
+        dep = self.find(output, changed)
+        body = self._body(dep, values, changed)
+        started = self._post(body, {})
+        if "cacheKey" not in started:
+            raise DashError(f"{body['output']}: background callback did not start: {str(started)[:300]}")
+        return Job(self, body, started, dep["background"].get("interval", 1000) / 1000)
+
+    def _body(self, dep: dict[str, Any], values: dict[str, Any], changed: str) -> dict[str, Any]:
+        """The request body of a callback call."""
+        return {"output": dep["output"], "outputs": _outputs(dep["output"]),
                 "inputs": [_item(s, values) for s in dep["inputs"]],
                 "state": [_item(s, values) for s in dep["state"]], "changedPropIds": [changed]}
-        reply = self._post(body, {})
-        if dep.get("background") is None:
-            return reply.get("response", {})
-        return self._poll(body, reply, dep["background"].get("interval", 1000) / 1000)
 
     def _post(self, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         """POST one callback request; 204 (no update) is an empty reply."""
@@ -121,21 +133,32 @@ class DashSession:
             raise DashError(f"{body['output'][:60]}: HTTP {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    def _poll(self, body: dict[str, Any], started: dict[str, Any], interval: float) -> dict[str, dict[str, Any]]:
-        """Poll a background job with its signed handles until it answers."""
-        if "cacheKey" not in started:
-            raise DashError(f"{body['output']}: background callback did not start: {str(started)[:300]}")
-        params = {"cacheKey": started["cacheKey"], "job": started["job"]}
-        blank = {**body, "inputs": [_blank(i) for i in body["inputs"]], "state": [_blank(s) for s in body["state"]]}
-        deadline = time.monotonic() + self.timeout
+
+class Job:
+    """A background callback started by a session, polled with its signed handles as the renderer polls it."""
+
+    def __init__(self, session: DashSession, body: dict[str, Any], started: dict[str, Any], interval: float) -> None:
+        self.session, self.interval = session, interval
+        self.output = body["output"]
+        self.params = {"cacheKey": started["cacheKey"], "job": started["job"]}
+        self.blank = {**body, "inputs": [_blank(i) for i in body["inputs"]], "state": [_blank(s) for s in body["state"]]}
+
+    def poll(self) -> dict[str, Any]:
+        """One poll: the reply, with "progress" while the job runs and "response" when it is done ({}: it ended
+        without a result)."""
+        return self.session._post(self.blank, self.params)
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        """Poll until the job answers; its response."""
+        deadline = time.monotonic() + self.session.timeout
         while time.monotonic() < deadline:
-            time.sleep(interval)
-            reply = self._post(blank, params)
+            time.sleep(self.interval)
+            reply = self.poll()
             if "response" in reply:
                 return reply["response"]
             if not reply:
-                raise DashError(f"{body['output']}: background job ended without a result")
-        raise DashError(f"{body['output']}: background job still running after {self.timeout:.0f} s")
+                raise DashError(f"{self.output}: background job ended without a result")
+        raise DashError(f"{self.output}: background job still running after {self.session.timeout:.0f} s")
 
 
 def _blank(entry: dict[str, Any] | list) -> dict[str, Any] | list:

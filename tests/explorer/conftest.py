@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from brillm_core import Checkpoint, CharTokenizer, load_checkpoint, random_model
-from explorer import jobs
+from explorer import job_helper
 
 CHARS = list(string.ascii_lowercase + " .,!")  # 30 distinct characters
 
@@ -47,19 +47,27 @@ def ckpt(model_root: Path) -> Checkpoint:
 HOLD_SECONDS = 120  # a held job goes on after this, whatever the test did
 
 
-@pytest.fixture
-def slow_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """A flag file: while it exists, every background job waits before it starts (in its own process).
-    Removed when the test ends, so that no held job outlives a failed test and keeps a job slot."""
+@pytest.fixture(autouse=True)
+def jobs_wait_for_the_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """While the test's flag file (``slow_jobs``) exists, every background job waits before it starts (in its
+    own process). Patched before any app of the test is built: an app forks the helper that starts its jobs
+    when it is built, and the helper keeps the code it had then."""
     flag = tmp_path / "hold-jobs"
-    run = jobs._single_threaded
+    run = job_helper.run_job
 
-    def held(job_fn, *args):
+    def held(*args):
         end = time.time() + HOLD_SECONDS
         while flag.exists() and time.time() < end:
             time.sleep(0.05)
-        run(job_fn, *args)
+        run(*args)
 
-    monkeypatch.setattr(jobs, "_single_threaded", held)
+    monkeypatch.setattr(job_helper, "run_job", held)
+
+
+@pytest.fixture
+def slow_jobs(tmp_path: Path) -> Iterator[Path]:
+    """The flag file that holds background jobs while it exists (see ``jobs_wait_for_the_flag``). Removed when
+    the test ends, so that no held job outlives a failed test and keeps a job slot."""
+    flag = tmp_path / "hold-jobs"
     yield flag
     flag.unlink(missing_ok=True)
