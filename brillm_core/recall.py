@@ -22,8 +22,9 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from .decode import source_energies, start_signals, step_distribution, step_signal
-from .errors import PromptError
+from .checkpoint import require_finite
+from .decode import excludes_self_loop, source_energies, start_signals, step_distribution, step_signal
+from .errors import PromptError, SignalOverflowError
 from .model import BriLLM
 from .propagate import check_path_length, propagate, single_thread
 from .trace import DecodeSettings
@@ -70,7 +71,7 @@ def recall_activation(
         raise PromptError(f"hops, branch and beam must be >= 1 (got {hops}, {branch}, {beam})")
     settings = settings or DecodeSettings()
     check_path_length(model, len(context), hops)
-    trace = propagate(model, list(context), settings.with_new_tokens(0))
+    trace = require_finite(propagate(model, list(context), settings.with_new_tokens(0)))
     V = model.vocab_size
     activation = torch.zeros(V, dtype=torch.float64)
     first_hop = torch.zeros(V, dtype=torch.int64)
@@ -82,7 +83,8 @@ def recall_activation(
             grown = []
             for mass, node, kept in frontier:
                 signal, _ = step_signal(model, node, kept, settings)
-                outputs, _, probs = step_distribution(model, node, signal, kept.shape[0], settings)
+                outputs, energies, probs = step_distribution(model, node, signal, kept.shape[0], settings)
+                _require_finite_step(signal, outputs, energies, settings, hop)
                 p = torch.nan_to_num(probs, nan=-1.0).cpu()
                 order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
                 for t in order:
@@ -99,6 +101,16 @@ def recall_activation(
             if progress:
                 progress(hop, hops)
     return RecallResult(context=[int(c) for c in context], activation=activation, first_hop=first_hop, edges=edges)
+
+
+def _require_finite_step(signal: torch.Tensor, outputs: torch.Tensor, energies: torch.Tensor,
+                         settings: DecodeSettings, hop: int) -> None:
+    """SignalOverflowError when float32 overflowed in a hop's step (its energies would read inf and its
+    probabilities NaN, and every path would end there, leaving an empty result)."""
+    excluded = 1 if excludes_self_loop(settings) else 0
+    if (not (torch.isfinite(signal).all() and torch.isfinite(outputs).all()) or torch.isinf(energies).any()
+            or int(torch.isnan(energies).sum()) > excluded):
+        raise SignalOverflowError(f" at hop {hop}")
 
 
 @torch.no_grad()
@@ -120,13 +132,17 @@ def incoming_energy(
         raise PromptError(f"target {target} is not a node id (0..{V - 1})")
     sources = torch.arange(V, device=dev)
     if context is not None and len(context) >= 2:
-        trace = propagate(model, list(context), settings.with_new_tokens(0))
+        trace = require_finite(propagate(model, list(context), settings.with_new_tokens(0)))
         signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
         energies = source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
     else:
         energies = source_energies(model, start_signals(model, sources, settings), 0, settings)
     energy = energies.into(target)
     prob = energies.probability_into(target).float()
+    candidate = ~torch.isnan(energy)  # all but the target itself when self-loops are barred
+    if (int((~candidate).sum()) > int(energies.self_loops_barred) or torch.isinf(energy).any()
+            or not torch.isfinite(prob[candidate]).all()):
+        raise SignalOverflowError(f" in the energies into node {target}")
     frame = pd.DataFrame(
         {
             "source": sources.cpu().numpy(),

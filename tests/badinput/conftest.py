@@ -27,6 +27,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, files) -> Iterator[dict[str
     root = tmp_path_factory.mktemp("served")
     models = root / "models"
     corpus.good_checkpoint(models / "good")
+    corpus.overflowing_checkpoint(models / "over")
     secret = corpus.good_checkpoint(root / "outside" / "secret", seed=5)
     corpus.good_checkpoint(models / "linked-file")  # its weights: a link to the secret checkpoint's
     (models / "linked-file" / "model.safetensors").unlink()

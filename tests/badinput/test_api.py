@@ -14,7 +14,7 @@ import torch
 
 from brillm_core import jsonfile
 from brillm_core import (BriLLMError, CheckpointError, DecodeSettings, PromptError, Trace, import_release,
-                         load_checkpoint, recall_activation)
+                         incoming_energy, load_checkpoint, recall_activation)
 from brillm_core.data import COUNTS_FILE, BigramCounts
 from brillm_core.evaluate import EvaluationError, evaluate_path
 from brillm_core.train import TrainingError, TrainSettings, prune_checkpoints, train
@@ -92,6 +92,13 @@ def test_overflowing_weights_never_give_energies(tmp_path: Path) -> None:
         checkpoint.trace("ab", DecodeSettings(max_new_tokens=3))
     with pytest.raises(BriLLMError, match="overflowed float32"):
         checkpoint.trace("ab", DecodeSettings(max_new_tokens=3, greedy=False, seed=1))
+    with pytest.raises(BriLLMError, match="overflowed float32 at step 0"):
+        recall_activation(checkpoint.model, [1, 2], hops=2)
+    with pytest.raises(BriLLMError, match="overflowed float32 at hop 1"):  # no context step to check first
+        recall_activation(checkpoint.model, [1], hops=2)
+    for context in ([1, 2], None):
+        with pytest.raises(BriLLMError, match="overflowed float32"):
+            incoming_energy(checkpoint.model, 3, context)
     ids = torch.tensor(checkpoint.encode("ab ba ab ba").ids)
     BigramCounts.from_stream(ids, checkpoint.config.vocab_size).save(checkpoint.path / COUNTS_FILE)
     with pytest.raises(BriLLMError, match="overflowed float32"):

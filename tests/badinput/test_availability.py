@@ -37,3 +37,9 @@ def test_recall_cost_of_a_million_hops_is_clamped_first(served) -> None:
 def test_the_closed_form_matches_the_sum() -> None:
     for hops, branch, beam in itertools.product(range(1, 12), range(1, 9), (1, 2, 5, 64, 1024)):
         assert propagation_steps(hops, branch, beam) == sum(min(branch ** h, beam) for h in range(hops))
+
+
+def test_recall_on_overflowing_weights_says_so(served) -> None:
+    """Weights that overflow float32: the Recall page shows the error (it showed an empty result)."""
+    out, meta = quick_session(served, 60).open_link("rc", "#m=over&p=ab&h=2")
+    assert "overflowed float32" in str((meta or {}).get("error")) + str(out.get("rc-msg-state", ""))
