@@ -31,7 +31,7 @@ from . import jsonfile
 from .atomic import fsync_dir, output_directory, write_json_atomic
 from .config import ModelConfig
 from .edges import EdgeTable
-from .errors import BriLLMError, CheckpointError, SignalOverflowError
+from .errors import BriLLMError, CheckpointError, PromptError, SignalOverflowError
 from .model import BriLLM, default_device
 from .propagate import propagate
 from .regular import open_regular, regular_path
@@ -51,6 +51,7 @@ PARAMETER_DTYPES = ("F16", "BF16", "F32", "F64")
 EDGE_KEY_DTYPES = ("I32", "I64", "U32")
 MAX_CONFIG_BYTES = 1 * 2**20  # a config is a few hundred bytes
 MAX_METADATA_BYTES = 16 * 2**20  # training history and evaluations; the app holds it in memory
+PROMPT_SLACK = 4  # characters that normalisation (NFKC) may fold into one, at most, in any real text
 
 
 @dataclass
@@ -83,6 +84,16 @@ class Checkpoint:
         """Node ids of ``text`` with the pieces that map to the unknown node."""
         return self.tokenizer.encode(text)
 
+    def encode_prompt(self, prompt: str | bytes) -> Encoding:
+        """``encode`` a prompt after checking that its length could fit the position table at all: tokenising
+        megabytes first cost seconds and gigabytes, only to be refused."""
+        positions = self.config.max_positions
+        limit = positions * self.tokenizer.most_chars_per_token * PROMPT_SLACK
+        if len(prompt) > limit:
+            raise PromptError(f"the prompt has {len(prompt):,} characters, more than the position table of {positions} "
+                              f"tokens can cover (at most about {limit:,} characters); shorten it")
+        return self.encode(prompt)
+
     def token(self, node: int) -> str:
         """Readable text of a node."""
         return self.tokenizer.token(node)
@@ -94,7 +105,7 @@ class Checkpoint:
         """Propagate a text prompt (tokenised) or explicit node ids; see ``propagate``."""
         unknown: list = []
         if isinstance(prompt, (str, bytes)):
-            encoding = self.encode(prompt)
+            encoding = self.encode_prompt(prompt)
             ids, unknown = encoding.ids, encoding.unknown
         else:
             ids = list(prompt)

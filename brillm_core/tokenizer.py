@@ -42,6 +42,9 @@ class NodeTokenizer(Protocol):
 
     def encode(self, text: str) -> Encoding: ...
 
+    @property
+    def most_chars_per_token(self) -> int: ...
+
     def decode(self, ids: list[int]) -> str: ...
 
     def token(self, node: int) -> str: ...
@@ -82,6 +85,7 @@ class BPETokenizer:
             self._vocab = vocab_to_list(self._tok.get_vocab(with_added_tokens=True))
         except TokenizerError as exc:
             raise TokenizerError(f"tokenizer vocabulary is not a node list: {exc}") from exc
+        self._longest = max(map(len, self._vocab))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BPETokenizer":
@@ -105,6 +109,11 @@ class BPETokenizer:
     def vocab_size(self) -> int:
         """Number of tokens, which must equal the number of nodes."""
         return len(self._vocab)
+
+    @property
+    def most_chars_per_token(self) -> int:
+        """The most bytes of (normalised) text one token covers: its longest byte-level token."""
+        return self._longest
 
     def encode(self, text: str) -> Encoding:
         """Token ids; pieces of text no token covers, or [UNK] tokens, are reported."""
@@ -171,6 +180,11 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         """Number of nodes."""
         return len(self._chars)
+
+    @property
+    def most_chars_per_token(self) -> int:
+        """One: every character is a token."""
+        return 1
 
     def encode(self, text: str) -> Encoding:
         """One id per character; characters outside the vocabulary become ``<unk>``."""

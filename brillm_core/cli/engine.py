@@ -168,7 +168,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
     """brillm recall: activation spread from a context, or the reverse view of one node."""
     ckpt = load_model(args.model)
     prompt = _prompt(args)
-    encoding = ckpt.encode(prompt) if isinstance(prompt, str) else None
+    encoding = ckpt.encode_prompt(prompt) if isinstance(prompt, str) else None
     ids = encoding.ids if encoding else prompt
     if encoding:
         _warn_unknown(encoding.unknown)

@@ -163,6 +163,7 @@ def test_a_broken_checkpoint_is_never_the_stand_in(tmp_path: Path) -> None:
 
 
 TEN_MB = 10 * 2**20
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_models"
 ADVERSARIAL_JSON = {  # each about 10 MB; the first one never closes its string, which made the old check quadratic
     "escaped-quotes-never-closed": '"' + '\\"' * (TEN_MB // 2),
     "brackets": "[" * TEN_MB,
@@ -180,6 +181,17 @@ def test_ten_megabytes_of_adversarial_json_are_checked_in_under_a_second(name: s
     with pytest.raises(BriLLMError):
         jsonfile.loads(text, "the file")
     assert time.process_time() - start < 1.0
+
+
+@pytest.mark.parametrize("model", ["char", "bpe"])
+def test_a_ten_megabyte_prompt_is_refused_before_it_is_tokenised(good, model: str) -> None:
+    """The Python API: a prompt that cannot fit the position table is refused at once (it was tokenised first:
+    12 s and 1.8 GB for BPE)."""
+    checkpoint = good if model == "char" else load_checkpoint(SAMPLES / "kjv-early", device="cpu")
+    start = time.process_time()
+    with pytest.raises(PromptError, match="position table"):
+        checkpoint.trace("word " * (TEN_MB // 5), DecodeSettings(max_new_tokens=3))
+    assert time.process_time() - start < 0.5
 
 
 def _nested(rng: random.Random, depth: int):
