@@ -21,6 +21,9 @@ BPE_FILE = "tokenizer.json"
 CHAR_FILE = "chars.json"
 MAX_VOCAB_FILE_BYTES = 64 * 2**20  # a chars.json of a million nodes is a few MB
 MAX_BPE_FILE_BYTES = 256 * 2**20  # a tokenizer.json of a million tokens and merges is tens of MB
+# The BPE trainer holds each line whole, with its pieces and offsets: one 89 MB line took 9.8 GB and
+# aborted inside the Rust library; a line of 1 Mi characters takes a few hundred MB.
+MAX_BPE_LINE_CHARS = 2**20
 
 
 @dataclass
@@ -241,8 +244,15 @@ def load_tokenizer(directory: str | Path) -> NodeTokenizer:
 
 
 def train_bpe(texts: list[str], vocab_size: int, special_tokens: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")) -> BPETokenizer:
-    """Train a byte-level BPE like the release's (NFKC, prefix space, specials first)."""
+    """Train a byte-level BPE like the release's (NFKC, prefix space, specials first); TokenizerError for a
+    line longer than ``MAX_BPE_LINE_CHARS`` (break such text into lines first)."""
     from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+    for number, text in enumerate(texts, start=1):
+        if len(text) > MAX_BPE_LINE_CHARS:
+            raise TokenizerError(f"non-blank line {number:,} of the corpus has {len(text):,} characters; the BPE trainer reads "
+                                 f"lines of at most {MAX_BPE_LINE_CHARS:,}: break the text into lines (one paragraph "
+                                 "or sentence each)")
 
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.normalizer = normalizers.NFKC()

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from brillm_core import jsonfile
+from brillm_core.tokenizer import MAX_BPE_LINE_CHARS, TokenizerError, train_bpe
 from brillm_core import (BriLLMError, CheckpointError, DecodeSettings, PromptError, Trace, import_release,
                          incoming_energy, load_checkpoint, recall_activation)
 from brillm_core.data import COUNTS_FILE, BigramCounts
@@ -192,6 +193,14 @@ def test_a_ten_megabyte_prompt_is_refused_before_it_is_tokenised(good, model: st
     with pytest.raises(PromptError, match="position table"):
         checkpoint.trace("word " * (TEN_MB // 5), DecodeSettings(max_new_tokens=3))
     assert time.process_time() - start < 0.5
+
+
+def test_a_line_too_long_for_the_bpe_trainer_is_refused_before_training() -> None:
+    """One line of 89 MB made the Rust trainer take 9.8 GB and abort the process."""
+    start = time.process_time()
+    with pytest.raises(TokenizerError, match="non-blank line 2 of the corpus has 1,048,577 characters"):
+        train_bpe(["a short line", "a" * (MAX_BPE_LINE_CHARS + 1)], 300)
+    assert time.process_time() - start < 1.0
 
 
 def _nested(rng: random.Random, depth: int):

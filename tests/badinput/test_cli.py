@@ -60,6 +60,8 @@ ARGUMENT_CASES: list[tuple[list[str | bytes], int, str]] = [
     (["train", "{tmp}/short.txt", "-o", "{tmp}/run-s", "--seed", "-1"], 1, "--seed must be in"),
     (["train", "{tmp}/short.txt", "-o", "{tmp}/run-t", "--threads", "-4"], 1, "--threads must be >= 1"),
     (["train", "{tmp}/short.txt", "-o", "{tmp}/short.txt/run", "--tokenizer", "char"], 1, "cannot write checkpoints"),
+    (["train", "{tmp}/one-long-line.txt", "-o", "{tmp}/run-l", "--tokenizer", "bpe", "--vocab-size", "300"], 1,
+     "the BPE trainer reads lines of at most 1,048,576"),
     (["info", "{run}"], 0, ""),  # a run folder: its newest checkpoint (tests/test_cli.py checks which)
 ]
 
@@ -88,6 +90,7 @@ def results(files, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     (tmp / "three-mib.txt").write_text("ab" * 3 * 2**19)
     (tmp / "huge.txt").write_text("ab" * 100_000)
     (tmp / "one-token.txt").write_text("a")
+    (tmp / "one-long-line.txt").write_text("short line\n" + "the cat sees a dog " * 60_000 + "\n")
     (tmp / "a-directory").mkdir()
     fields = {"good": str(good), "tmp": str(tmp), "dir": str(tmp / "a-directory"), "over": str(over),
               "run": str(run_dir)}
