@@ -13,6 +13,7 @@ from dash.exceptions import DependencyException
 from brillm_core import BriLLMError
 
 from .cache import DEFAULT_SIZE_LIMIT, ResultCache, SigningKey, prepare_cache_dir
+from . import uploads
 from .context import Services
 from .jobs import HealingCache, JobManager, give_client_cookie
 from .opener import opener, register as register_opener
@@ -33,8 +34,9 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     Call it while the process runs one thread: it forks the process that starts background jobs."""
     cache_dir = prepare_cache_dir(cache_dir)
     one_torch_thread()
-    services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size))
     jobs = JobManager(HealingCache(str(cache_dir / "jobs"), size_limit=JOBS_SIZE_LIMIT), models_of=models_named)
+    services = Services(Registry(model_dirs), ResultCache(cache_dir / "results", cache_size), jobs)
+    jobs.isolate(uploads.PARSE_JOB, lambda *args: uploads.parse(services.cache, *args), uploads.PARSE_MEMORY)
     app = Dash(
         __name__,
         use_pages=True,

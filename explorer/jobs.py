@@ -27,10 +27,12 @@ import functools
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -127,6 +129,31 @@ class JobManager(dash.DiskcacheManager):
         the server still runs a single thread)."""
         queue = JobQueue(MAX_RUNNING_JOBS, max(1, MAX_RUNNING_JOBS // 2), MAX_WAITING_PER_CLIENT, MAX_WAITING)
         self.helper = JobHelper(self.func_registry.__getitem__, self._show_queued, warm, queue)
+
+    def isolate(self, name: str, work: Callable[..., None], memory: int) -> None:
+        """Register ``work`` to run in a job process with ``run_isolated``, its address space grown by at most
+        ``memory`` bytes (call before ``start_helper``, which hands the registry to the helper)."""
+        def bounded(_key: str, _progress_key: str, args: list, _context: Any) -> None:
+            used = psutil.Process().memory_info().vms
+            resource.setrlimit(resource.RLIMIT_AS, (used + memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
+            work(*args)
+        self.func_registry[name] = bounded
+
+    def run_isolated(self, name: str, args: list, seconds: float) -> bool:
+        """Run the work registered as ``name`` (``isolate``) with ``args`` in a job process, queued like every job
+        for this request's client, and wait until it ends; False when it took longer than ``seconds`` (killed)."""
+        if self.helper is None:
+            raise ServiceUnavailable("background jobs are not set up")
+        key = uuid.uuid4().hex
+        client = client_of(flask.request) if flask.has_request_context() else ""
+        handle = job_handle(self.helper.start(name, key, self._make_progress_key(key), args, {}, client, []))
+        deadline = time.monotonic() + seconds
+        while live_job(handle) is not None:
+            if time.monotonic() > deadline:
+                self.terminate_job(handle)
+                return False
+            time.sleep(0.05)
+        return True
 
     def _show_queued(self, progress_key: str, text: str) -> None:
         """A waiting job's progress: an empty bar and its place in the queue (the pages' two progress outputs)."""

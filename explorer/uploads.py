@@ -3,7 +3,9 @@
 An upload is decoded and size-checked, parsed at once by the same readers as
 ``brillm organization`` (so a bad file is reported on arrival), and kept in the result
 cache under its content hash; links carry only that hash. Nothing is written elsewhere,
-and .npy files are read without pickle.
+and .npy files are read without pickle. The parse runs in a job process of its own, with
+bounded time and memory, once per content: its summary (or the reason the file cannot be
+used) is cached, so a reopened link reads it back instead of parsing again.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from brillm_core.organization import (
 )
 
 from .cache import ResultCache
+from .context import Services
 from .state import UPLOAD_KINDS as KINDS
 
 MAX_UPLOAD_BYTES = 32 * 2**20
 TRANSCRIPT_SUFFIXES = (".csv", ".tsv")
+PARSE_JOB = "uploads.parse"
+PARSE_SECONDS = 120.0
+PARSE_MEMORY = 2**30  # address space a parse may add to its process
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,45 @@ def describe(kind: str, upload: Upload, word_rate: float) -> str:
         raise
     except (OSError, ValueError, EOFError) as exc:
         raise OrganizationError(f"{upload.name}: {exc}") from exc
+
+
+def summary_key(kind: str, key: str, word_rate: float) -> str:
+    """Where the summary of the upload ``key`` read as ``kind`` is cached (the word rate matters to a stimulus only)."""
+    return f"upload-summary:{kind}:{key}:{word_rate if kind == 'stimulus' else 0:g}"
+
+
+def summarise(services: Services, kind: str, upload: Upload, word_rate: float) -> str:
+    """``describe``'s summary of an upload, parsed once per content in a job process (in this process when the
+    app has none); OrganizationError names what is wrong, also when the parse ran out of time or memory."""
+    key = summary_key(kind, upload.key, word_rate)
+    found = services.cache.get(key)
+    if found is None:
+        store(services.cache, upload)  # where the job reads it
+        if services.jobs is None:
+            parse(services.cache, kind, upload.key, word_rate)
+        elif not services.jobs.run_isolated(PARSE_JOB, [kind, upload.key, word_rate], PARSE_SECONDS):
+            raise OrganizationError(f"{upload.name}: reading it took longer than {PARSE_SECONDS:.0f} s; use "
+                                    "`brillm organization` for a file this large")
+        found = services.cache.get(key)
+    if found is None:
+        raise OrganizationError(f"{upload.name} could not be read (its reader stopped without an answer)")
+    readable, text = found
+    if not readable:
+        raise OrganizationError(text)
+    return text
+
+
+def parse(cache: ResultCache, kind: str, key: str, word_rate: float) -> None:
+    """Read the upload stored under ``key`` as ``kind`` and cache its summary, or the reason it cannot be used."""
+    upload = fetch(cache, {kind: key})[kind]
+    try:
+        result = (True, describe(kind, upload, word_rate))
+    except OrganizationError as exc:
+        result = (False, str(exc))
+    except MemoryError:
+        result = (False, f"{upload.name}: reading it needs more than {PARSE_MEMORY // 2**30} GiB of memory; use "
+                         "`brillm organization` for a file this large")
+    cache.set(summary_key(kind, key, word_rate), result)
 
 
 def store(cache: ResultCache, upload: Upload) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..filelimits import check_csv_width, check_npy
 from .matching import check_templates, templates_from_labels
 from .stimulus import OrganizationError
 from .volumes import VoxelGrid, is_nifti, read_label_names, read_template_image
@@ -33,6 +34,7 @@ def read_matrix(source: Source, name: str | Path, what: str) -> tuple[np.ndarray
         return io.BytesIO(source) if isinstance(source, bytes) else source
 
     if suffix == ".npy":
+        check_npy(source)
         try:
             return np.load(opened(), allow_pickle=False), None
         except ValueError as exc:
@@ -40,6 +42,7 @@ def read_matrix(source: Source, name: str | Path, what: str) -> tuple[np.ndarray
                 raise
             raise ValueError("the file holds pickled Python objects, which are never loaded; save a numeric array") from exc
     sep = "\t" if suffix == ".tsv" else ","
+    check_csv_width(source, sep)
     first = pd.read_csv(opened(), sep=sep, header=None, nrows=1).iloc[0]
     has_header = bool(pd.to_numeric(first, errors="coerce").isna().any() and first.notna().all())
     frame = pd.read_csv(opened(), sep=sep, header=0 if has_header else None)

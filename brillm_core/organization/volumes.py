@@ -14,6 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ..filelimits import check_image_size
 from .matching import templates_from_labels
 from .stimulus import OrganizationError, read_utf8
 
@@ -40,11 +41,14 @@ def _load(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     nib = _nibabel()
     try:
         image = nib.load(str(path))
+        check_image_size(image.header.get_data_shape(), image.header.get_data_dtype().itemsize)
         return np.asarray(image.dataobj), np.asarray(image.affine, dtype=float)
     except FileNotFoundError as exc:
         raise OrganizationError(f"{what} file not found: {path}") from exc
     except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError) as exc:
         raise OrganizationError(f"cannot read {what} {path}: {exc}") from exc
+    except MemoryError as exc:
+        raise OrganizationError(f"cannot read {what} {path}: it needs more memory than this machine has") from exc
 
 
 @dataclass(frozen=True)

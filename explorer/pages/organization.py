@@ -27,7 +27,7 @@ from ..figures import common
 from ..figures import organization as fig
 from ..organization_run import SAMPLE_STIMULUS, OrgResult, compute
 from ..state import ORG_CHOICES, ORG_DEFAULT, ORG_LIMITS, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
-from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
+from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, fetch, store, summarise
 
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
@@ -193,7 +193,7 @@ def upload_statuses(services: Services, state: ViewState) -> list[Any]:
             continue
         try:
             upload = fetch(services.cache, {kind: key})[kind]
-            out.append(html.Span(f"✓ {describe(kind, upload, state.org.word_rate)}", className="upload-ok"))
+            out.append(html.Span(f"✓ {summarise(services, kind, upload, state.org.word_rate)}", className="upload-ok"))
         except (BriLLMError, ValueError) as exc:
             out.append(html.Span(str(exc), className="upload-error"))
     return out
@@ -342,7 +342,7 @@ def receive(services: Services, kind: str, contents: str | None, filename: str |
     try:
         upload = decode(contents, filename)
         rate = from_dict({"org": {"word_rate": word_rate}})[0].org.word_rate
-        summary = describe(kind, upload, rate)
+        summary = summarise(services, kind, upload, rate)
     except (BriLLMError, ValueError) as exc:
         return "", html.Span(str(exc), className="upload-error")
     return store(services.cache, upload), html.Span(f"✓ {summary}", className="upload-ok")

@@ -173,9 +173,11 @@ def propagation_steps(hops: int, branch: int, beam: int) -> int:
 def cost(hops: Any, branch: Any, beam: Any) -> str:
     """A cost estimate before the run: the number of propagation steps at most, for the values the run uses
     (clamped to the page's limits first, as a link is)."""
-    if any(v is None or v == "" for v in (hops, branch, beam)):
+    try:
+        typed = [float(v) for v in (hops, branch, beam)]
+    except (TypeError, ValueError):  # an empty or unfinished box
         return ""
-    state, warnings = from_dict({"hops": hops, "branch": branch, "beam": beam})
+    state, warnings = from_dict(dict(zip(("hops", "branch", "beam"), typed)))
     steps = propagation_steps(state.hops, state.branch, state.beam)
     return f"at most {steps:,} propagation steps (each one V×d×d product)" + "".join(f"; {w}" for w in warnings)
 
