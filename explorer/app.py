@@ -12,6 +12,7 @@ from dash.exceptions import DependencyException
 
 from brillm_core import BriLLMError
 
+from .callback_guard import guard_callbacks
 from .cache import DEFAULT_SIZE_LIMIT, ResultCache, SigningKey, prepare_cache_dir
 from . import uploads
 from .context import Services
@@ -61,6 +62,7 @@ def create_app(model_dirs: list[Path], cache_dir: Path, *, cache_size: int = DEF
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.server.after_request(give_client_cookie)
     app.server.register_error_handler(DependencyException, lambda _: ("not found", 404))  # a bad asset path
+    guard_callbacks(app)
     set_up_now(app)
     jobs.start_helper(lambda names: warm(services, names))
     return app
