@@ -9,7 +9,8 @@ runs a single thread, and the helper, single-threaded for its whole life, forks 
 - the helper keeps none of the server's sockets (each is pointed at /dev/null), so no job holds the
   server's port; it ends its jobs and itself when the server's end of its pipe closes, and on Linux
   the kernel kills it when the server dies;
-- a job's process is forked ahead of its request, so the server gets its process id at once; it
+- job processes are forked ahead of their requests (``SPARE_JOBS`` of them, while the helper is
+  idle), so a request gets its job's process id at once, whatever a fork costs; a job process
   waits for its turn (``job_queue``), saying on the page meanwhile that it is queued, and runs on
   one torch thread at a lower CPU priority than the server, so that page loads and cached answers
   come first;
@@ -38,6 +39,7 @@ import torch
 
 from .job_queue import JobQueue, QueueFull
 
+SPARE_JOBS = 4  # job processes kept forked ahead: a burst of requests takes them without waiting for a fork
 JOB_NICENESS = 5  # jobs yield the CPU to the server's requests (each gets a third of a request thread's share)
 REPLY_SECONDS = 120.0  # the helper answers at once, unless it is still loading a checkpoint for earlier jobs
 PR_SET_PDEATHSIG = 1
@@ -167,7 +169,7 @@ class _Helper:
                  warm: Callable[[list[str]], None], queue: JobQueue) -> None:
         self.control, self.jobs, self.queued, self.warm, self.queue = control, jobs, queued, warm, queue
         self.pipes: dict[int, int] = {}  # a job's pid -> the pipe that gives it its job and its turn
-        self.spare: int | None = None  # a job process forked ahead, waiting for its job
+        self.spares: list[int] = []  # job processes forked ahead, waiting for a job
         self.told: dict[int, int] = {}  # a waiting job's pid -> the place in the queue it was last told
         self.wake_read, self.wake_write = os.pipe()
 
@@ -190,13 +192,12 @@ class _Helper:
     def serve(self) -> None:
         """Until the server closes its end of the pipe: answer requests, start jobs in turn, reap ended ones."""
         self._prepare()
-        self._fork_spare()
         selector = selectors.DefaultSelector()
         selector.register(self.control, selectors.EVENT_READ)
         selector.register(self.wake_read, selectors.EVENT_READ)
         pending = b""
         while True:
-            for key, _ in selector.select(timeout=1.0):
+            for key, _ in selector.select(timeout=0 if len(self.spares) < SPARE_JOBS else 1.0):
                 if key.fileobj is self.control:
                     data = self.control.recv(1 << 20)
                     if not data:
@@ -210,20 +211,23 @@ class _Helper:
                     os.read(self.wake_read, 4096)
             self._reap()
             self._dispatch()
+            if len(self.spares) < SPARE_JOBS:  # one at a time, so that a request is never kept waiting long
+                self._fork_spare()
 
     def _fork_spare(self) -> None:
-        """Fork the next job's process now, off the path of the request that will need it."""
+        """Fork a job process that waits for a job, off the path of the request that will need it."""
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(write)
             _exit_after(lambda: self._job(read))
         os.close(read)
-        self.pipes[pid], self.spare = write, pid
+        self.pipes[pid] = write
+        self.spares.append(pid)
 
     def _request(self, message: dict[str, Any]) -> None:
-        """Give the job to the spare process and answer with its pid, or say why it was refused; then load the
-        checkpoints it names and fork the next spare, which starts with them loaded."""
+        """Give the job to a spare process and answer with its pid, or say why it was refused; then load the
+        checkpoints it names, so that spares forked afterwards start with them loaded."""
         client = str(message.get("client", ""))
         try:
             self.queue.admit(client)
@@ -231,9 +235,12 @@ class _Helper:
             self._reply({"id": message["id"], "error": str(exc)})
             return
         line = json.dumps(message).encode() + b"\n"
-        while not (self.spare is not None and self._tell(self.spare, line)):  # a spare killed meanwhile: the next
-            self._fork_spare()
-        pid, self.spare = self.spare, None
+        while True:
+            if not self.spares:
+                self._fork_spare()
+            pid = self.spares.pop(0)
+            if self._tell(pid, line):
+                break  # else the spare was killed meanwhile: the next one
         self.queue.add(pid, client)
         self._reply({"id": message["id"], "pid": pid})
         self._dispatch()
@@ -241,7 +248,6 @@ class _Helper:
             self.warm([m for m in message.get("models", []) if isinstance(m, str)])
         except Exception:  # noqa: BLE001 - a checkpoint that does not load is the job's to report
             traceback.print_exc()
-        self._fork_spare()
 
     def _reply(self, answer: dict[str, Any]) -> None:
         """One line to the server."""
@@ -277,8 +283,8 @@ class _Helper:
             self.told.pop(pid, None)
             if pid in self.pipes:
                 os.close(self.pipes.pop(pid))
-            if pid == self.spare:
-                self.spare = None
+            if pid in self.spares:
+                self.spares.remove(pid)
 
     def _dispatch(self) -> None:
         """Start the jobs whose turn it is; tell the others their place when it changed."""
@@ -300,8 +306,8 @@ class _Helper:
         return True
 
     def _end_all(self) -> None:
-        """The server is gone: end every job, running or waiting, and the spare."""
-        for pid in [*self.queue.running, *self.queue.waiting, *([self.spare] if self.spare else [])]:
+        """The server is gone: end every job, running or waiting, and the spares."""
+        for pid in [*self.queue.running, *self.queue.waiting, *self.spares]:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
