@@ -4,14 +4,17 @@ Each session opens the page, then repeats: trace a prompt on the Signal path vie
 reducer, the background job polled to its end, the step store), run a recall and a
 comparison, exactly as the browser's renderer calls the callbacks (see ``explorer.testing.dash_client``).
 Moving through the steps sends no request (the browser draws them from the step store;
-``bench_browser.py`` times it while this test loads the server). Prints throughput, latency percentiles per interaction, errors, and
-the server's resident memory (server and worker processes) over time.
+``bench_browser.py`` times it while this test loads the server). Prints throughput, latency percentiles per interaction
+and over all of them, errors, the server's memory (server, workers and job processes) over time, and two probes
+(see ``adversary``): ``GET /`` four times a second and the reopening of a cached link once a second.
+With --adversary, an attacker replays the costly requests of the security review meanwhile (``adversary``), and
+the answers it got are counted.
 
 Bounded: at most --duration seconds and --max-requests HTTP requests; loopback only.
 It starts the server itself (--server dev: ``brillm explore``; --server gunicorn: the
 production configuration, see docs/serving.md) on two generated checkpoints, or drives a
 running one (--url http://127.0.0.1:PORT, --pid PID for its memory).
-Usage: python benchmarks/load_test.py [--server dev|gunicorn | --url URL] [--sessions 50] [--duration 60]
+Usage: python benchmarks/load_test.py [--server dev|gunicorn | --url URL] [--sessions 50] [--duration 60] [--adversary]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.adversary import attacker, page_probe, reopen_probe  # noqa: E402
 from brillm_core import Checkpoint, CharTokenizer, random_model  # noqa: E402
 from explorer.cli import is_loopback  # noqa: E402
 from explorer.testing.dash_client import DashSession, compare, dependencies, recall, trace  # noqa: E402
@@ -55,8 +59,9 @@ class Report:
     requests: int = 0
     interactions: int = 0
     errors: list[str] = field(default_factory=list)
-    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # per interaction, "all", and the probes
     memory_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB of PSS)
+    attacks: dict[str, dict[str, int]] = field(default_factory=dict)  # attack -> answer (ok or HTTP status) -> count
 
     def summary(self) -> str:
         """Human-readable figures."""
@@ -64,8 +69,11 @@ class Report:
                  f"{self.requests} HTTP requests ({self.interactions / self.seconds:.1f} interactions/s, "
                  f"{self.requests / self.seconds:.1f} requests/s), {len(self.errors)} errors"]
         for kind, figures in self.latency_ms.items():
-            lines.append(f"  {kind:<8} n={int(figures['n']):>5}  p50 {figures['p50']:7.0f} ms  "
-                         f"p90 {figures['p90']:7.0f} ms  p99 {figures['p99']:7.0f} ms")
+            over = f"  max {figures['max']:7.0f} ms  over 200 ms: {int(figures['over_200'])}" if "probe" in kind else ""
+            lines.append(f"  {kind:<16} n={int(figures['n']):>5}  p50 {figures['p50']:7.0f} ms  "
+                         f"p90 {figures['p90']:7.0f} ms  p99 {figures['p99']:7.0f} ms{over}")
+        for name, answers in self.attacks.items():
+            lines.append(f"  attack: {name}: " + ", ".join(f"{a} x{n}" for a, n in sorted(answers.items())))
         if self.memory_mb:
             shown = self.memory_mb[:: max(1, len(self.memory_mb) // 8)] + [self.memory_mb[-1]]
             lines.append("  server memory (MB, PSS of all its processes): " + ", ".join(f"{t:.0f}s {mb:.0f}" for t, mb in shown))
@@ -74,12 +82,13 @@ class Report:
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
-    """n, p50, p90, p99 of a list of milliseconds."""
+    """n, p50, p90, p99, max and how many were over 200 ms, of a list of milliseconds."""
+    extremes = {"max": max(values, default=float("nan")), "over_200": sum(v > 200 for v in values)}
     if len(values) < 2:
         v = values[0] if values else float("nan")
-        return {"n": len(values), "p50": v, "p90": v, "p99": v}
+        return {"n": len(values), "p50": v, "p90": v, "p99": v, **extremes}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"n": len(values), "p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
+    return {"n": len(values), "p50": cuts[49], "p90": cuts[89], "p99": cuts[98], **extremes}
 
 
 class Budget:
@@ -149,8 +158,10 @@ def server_memory_mb(pid: int) -> float:
 
 
 def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_requests: int = 100_000,
-             models: tuple[str, str] = ("alpha", "beta"), pid: int | None = None, seed: int = 0) -> Report:
-    """Drive a running app (loopback only) and measure it."""
+             models: tuple[str, str] = ("alpha", "beta"), pid: int | None = None, seed: int = 0,
+             adversary: bool = False) -> Report:
+    """Drive a running app (loopback only) and measure it, with the probes running, and the attacker too if
+    ``adversary``."""
     host = urlsplit(base_url).hostname or ""
     if not is_loopback(host):
         raise ValueError(f"refusing to load-test {host!r}: only loopback addresses are allowed")
@@ -165,8 +176,11 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
 
     def record(kind: str, start: float, error: str | None) -> None:
         with lock:
-            if error:
-                report.errors.append(error)
+            if kind.startswith("attack: "):  # any answer is counted; a refusal is what an attack should get
+                answers = report.attacks.setdefault(kind.removeprefix("attack: "), {})
+                answers[error or "ok"] = answers.get(error or "ok", 0) + 1
+            elif error:
+                report.errors.append(f"{kind}: {error}" if kind.startswith("probe") else error)
             else:
                 times.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
 
@@ -182,9 +196,13 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
         sampler.start()
     workers = [threading.Thread(target=session, args=(i, base_url, callbacks, models, budget, record, seed))
                for i in range(sessions)]
-    for worker in workers:
+    others = [threading.Thread(target=page_probe, args=(base_url, budget.open, record)),
+              threading.Thread(target=reopen_probe, args=(base_url, callbacks, models[0], budget.open, record)),
+              *([threading.Thread(target=attacker, args=(base_url, callbacks, models, budget.open, record))]
+                if adversary else [])]
+    for worker in [*workers, *others]:
         worker.start()
-    for worker in workers:
+    for worker in [*workers, *others]:
         worker.join(seconds + 120)
     done.set()
     if sampler:
@@ -192,8 +210,11 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
         report.memory_mb.append((time.monotonic() - t0, server_memory_mb(pid)))
     report.seconds = time.monotonic() - t0
     report.requests = budget.spent
-    report.interactions = sum(len(v) for k, v in times.items() if k != "page")
-    report.latency_ms = {k: percentiles(v) for k, v in times.items()}
+    interactions = {k: v for k, v in times.items() if not k.startswith("probe")}
+    report.interactions = sum(len(v) for k, v in interactions.items() if k != "page")
+    report.latency_ms = {**{k: percentiles(v) for k, v in interactions.items()},
+                         "all": percentiles([ms for v in interactions.values() for ms in v]),
+                         **{k: percentiles(v) for k, v in times.items() if k.startswith("probe")}}
     return report
 
 
@@ -220,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (default 8)")
     parser.add_argument("--vocab", type=int, default=200, help="nodes of the generated checkpoints (default 200)")
     parser.add_argument("--hidden", type=int, default=16, help="width of the generated checkpoints (default 16)")
+    parser.add_argument("--adversary", action="store_true",
+                        help="meanwhile, replay the costly requests of the security review (see adversary.py)")
     parser.add_argument("--json", help="also write the report as JSON to this file")
     args = parser.parse_args(argv)
     if args.url and not is_loopback(urlsplit(args.url).hostname or ""):
@@ -229,14 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.url:
             report = run_load(args.url, args.sessions, args.duration, args.max_requests,
-                              tuple(args.models.split(",", 1)), args.pid)  # type: ignore[arg-type]
+                              tuple(args.models.split(",", 1)), args.pid,  # type: ignore[arg-type]
+                              adversary=args.adversary)
         else:
             models = make_models(Path(tmp) / "models", args.vocab, args.hidden)
             port = free_port()
             proc = start_server(args.server, models, Path(tmp) / "cache", port, args.workers, args.threads)
             try:
                 report = run_load(f"http://127.0.0.1:{port}", args.sessions, args.duration, args.max_requests,
-                                  pid=proc.pid)
+                                  pid=proc.pid, adversary=args.adversary)
             finally:
                 stop_server(proc)
     print(report.summary())

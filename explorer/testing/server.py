@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+KEEP_ALIVE = 10  # seconds an idle connection stays open (gunicorn's 2 closed connections that busy clients reused)
 
 
 def free_port() -> int:
@@ -37,8 +38,9 @@ def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BRILLM_MODEL_DIRS": str(model_dir),
            "BRILLM_CACHE_DIR": str(cache_dir)}
     if kind == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-               "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "explorer.wsgi:server"]
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads), "--keep-alive",
+               str(KEEP_ALIVE), "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
+               "explorer.wsgi:server"]
     else:
         cmd = [sys.executable, "-m", "explorer.cli", str(model_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
     log = server_log(kind, cache_dir)
