@@ -10,10 +10,10 @@ runs a single thread, and the helper, single-threaded for its whole life, forks 
   server's port; it ends its jobs and itself when the server's end of its pipe closes, and on Linux
   the kernel kills it when the server dies;
 - job processes are forked ahead of their requests (``SPARE_JOBS`` of them, while the helper is
-  idle), so a request gets its job's process id at once, whatever a fork costs; a job process
-  waits for its turn (``job_queue``), saying on the page meanwhile that it is queued, and runs on
-  one torch thread at a lower CPU priority than the server, so that page loads and cached answers
-  come first;
+  idle, from the first job on), so a request gets its job's process id at once, whatever a fork
+  costs; a job process waits for its turn (``job_queue``), saying on the page meanwhile that it
+  is queued, and runs on one torch thread at a lower CPU priority than the server, so that page
+  loads and cached answers come first;
 - after handing out a job the helper loads the checkpoints the job names, so that the next job
   processes it forks find them loaded.
 
@@ -170,6 +170,7 @@ class _Helper:
         self.control, self.jobs, self.queued, self.warm, self.queue = control, jobs, queued, warm, queue
         self.pipes: dict[int, int] = {}  # a job's pid -> the pipe that gives it its job and its turn
         self.spares: list[int] = []  # job processes forked ahead, waiting for a job
+        self.wanted = 0  # spares to keep: none until the first job is asked for
         self.told: dict[int, int] = {}  # a waiting job's pid -> the place in the queue it was last told
         self.wake_read, self.wake_write = os.pipe()
 
@@ -197,7 +198,7 @@ class _Helper:
         selector.register(self.wake_read, selectors.EVENT_READ)
         pending = b""
         while True:
-            for key, _ in selector.select(timeout=0 if len(self.spares) < SPARE_JOBS else 1.0):
+            for key, _ in selector.select(timeout=0 if len(self.spares) < self.wanted else 1.0):
                 if key.fileobj is self.control:
                     data = self.control.recv(1 << 20)
                     if not data:
@@ -211,7 +212,7 @@ class _Helper:
                     os.read(self.wake_read, 4096)
             self._reap()
             self._dispatch()
-            if len(self.spares) < SPARE_JOBS:  # one at a time, so that a request is never kept waiting long
+            if len(self.spares) < self.wanted:  # one at a time, so that a request is never kept waiting long
                 self._fork_spare()
 
     def _fork_spare(self) -> None:
@@ -234,6 +235,7 @@ class _Helper:
         except QueueFull as exc:
             self._reply({"id": message["id"], "error": str(exc)})
             return
+        self.wanted = SPARE_JOBS
         line = json.dumps(message).encode() + b"\n"
         while True:
             if not self.spares:

@@ -142,11 +142,7 @@ class JobManager(dash.DiskcacheManager):
     def run_isolated(self, name: str, args: list, seconds: float) -> bool:
         """Run the work registered as ``name`` (``isolate``) with ``args`` in a job process, queued like every job
         for this request's client, and wait until it ends; False when it took longer than ``seconds`` (killed)."""
-        if self.helper is None:
-            raise ServiceUnavailable("background jobs are not set up")
-        key = uuid.uuid4().hex
-        client = client_of(flask.request) if flask.has_request_context() else ""
-        handle = job_handle(self.helper.start(name, key, self._make_progress_key(key), args, {}, client, []))
+        handle = self._start(name, uuid.uuid4().hex, args, {}, [])
         deadline = time.monotonic() + seconds
         while live_job(handle) is not None:
             if time.monotonic() > deadline:
@@ -160,14 +156,18 @@ class JobManager(dash.DiskcacheManager):
         self.handle.set(progress_key, ["0", text])
 
     def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> str:
-        """Have the helper start the job for the client of this request; its handle (``job_handle``)."""
+        """Have the helper start Dash's job for the client of this request; its handle (``job_handle``)."""
+        name = next(name for name, fn in self.func_registry.items() if fn is job_fn)
+        return self._start(name, key, args, _json_only(context), self.models_of(args))
+
+    def _start(self, name: str, key: str, args: Any, context: dict[str, Any], models: list[str]) -> str:
+        """Have the helper start the job registered as ``name`` for the client of this request; its handle.
+        Too many jobs of the client waiting is HTTP 429, a helper that has ended 503."""
         if self.helper is None:
             raise ServiceUnavailable("background jobs are not set up")
-        name = next(name for name, fn in self.func_registry.items() if fn is job_fn)
+        client = client_of(flask.request) if flask.has_request_context() else ""
         try:
-            pid = self.helper.start(name, key, self._make_progress_key(key), args, _json_only(context),
-                                    client_of(flask.request) if flask.has_request_context() else "",
-                                    self.models_of(args))
+            pid = self.helper.start(name, key, self._make_progress_key(key), args, context, client, models)
         except JobRefused as exc:
             raise TooManyRequests(str(exc)) from exc
         except JobHelperGone as exc:
