@@ -110,7 +110,7 @@ def test_eval_end_to_end_stores_results(tmp_path, capsys):
     assert ablated["model"]["nll"] == pytest.approx(sum(score_ids(ck.model, w.tolist(), one).nll for w in windows(ids, 12)), rel=1e-6)
     assert ablated["kneser_ney_bigram"] == stored["kneser_ney_bigram"]
     assert cli_main(["eval", str(tmp_path / "run"), str(held), "--memory-window", "0"]) == 1
-    assert "memory_window must be >= 1" in capsys.readouterr().err
+    assert "memory_window must be at least 1" in capsys.readouterr().err
 
 
 def test_eval_bad_inputs(tmp_path, capsys):

@@ -170,5 +170,5 @@ def test_a_window_as_long_as_the_path_is_the_whole_memory() -> None:
 
 
 def test_a_memory_window_below_one_is_refused() -> None:
-    with pytest.raises(BriLLMError, match="memory_window must be >= 1"):
+    with pytest.raises(BriLLMError, match="memory_window must be at least 1"):
         DecodeSettings(memory_window=0)
