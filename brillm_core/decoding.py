@@ -43,8 +43,8 @@ class Setting:
 
     def range_text(self, low: float | None = None, high: float | None = None) -> str:
         """The accepted range in words ("0.001 or more", "0..256"); bounds default to the declared ones."""
-        low = self.low if low is None else low
-        high = self.high if high is None else high
+        low = self.low if low is None or low == -math.inf else low
+        high = self.high if high is None or high == math.inf else high
         if low is not None and high is not None:
             return f"{low:g}..{high:g}" if self.kind is float else f"{int(low)}..{int(high)}"
         if low is not None:

@@ -11,10 +11,12 @@ from typing import Callable
 
 from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
 from brillm_core import incoming_energy
+from brillm_core.decoding import DECODING, SETTINGS
 
-from .cache import ResultCache, cache_key
+from .cache import ResultCache
 from .graphdata import LAYOUT_VERSION, GraphData, compute_graph_data
-from .state import ViewState
+from .request import ask, result_key
+from .state import UNSET, ViewState
 
 
 @dataclass
@@ -26,17 +28,16 @@ class PathResult:
 
 
 def settings_of(state: ViewState) -> DecodeSettings:
-    """Decode settings of a state (the engine validates them again)."""
-    return DecodeSettings(
-        max_new_tokens=state.new_tokens, greedy=state.greedy, temperature=state.temperature,
-        top_k=state.top_k or None, seed=state.seed, release_decoder=state.release_decoder,
-        start_signal=state.start_signal or None,
-    )
+    """Decode settings of a state: each declared setting, unset where the view writes it so (the engine
+    validates them again)."""
+    values = {s.name: getattr(state, s.name) for s in DECODING}
+    return DecodeSettings(**{name: None if SETTINGS[name].default is None and value in (UNSET, ()) else value
+                             for name, value in values.items()})
 
 
 def path_key(checkpoint: Checkpoint, state: ViewState) -> str:
     """Cache key of the path a state asks for."""
-    return cache_key("path", checkpoint.model_id, state.request())
+    return ask("path", state).key(checkpoint.model_id)
 
 
 StepProgress = Callable[[int, int], None]
@@ -64,8 +65,9 @@ def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
 def graph_key(checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> str:
     """Cache key of a checkpoint's graph data under the decode settings its edge strengths follow."""
     s = settings or DecodeSettings()
-    return cache_key("graph", checkpoint.model_id,
-                     {"version": 2, "layout": LAYOUT_VERSION, "release_decoder": s.release_decoder, "start_signal": s.start_signal})
+    return result_key("graph", [checkpoint.model_id], {"version": 2, "layout": LAYOUT_VERSION,
+                                                        "release_decoder": s.release_decoder,
+                                                        "start_signal": s.start_signal})
 
 
 def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> GraphData:
@@ -76,10 +78,7 @@ def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettin
 
 def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:
     """Cache key of a recall run."""
-    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
-    request.pop("new_tokens")
-    request.pop("reroutes")
-    return cache_key("recall", checkpoint.model_id, request)
+    return ask("recall", state).key(checkpoint.model_id)
 
 
 def compute_recall(checkpoint: Checkpoint, state: ViewState, progress: StepProgress | None = None) -> RecallResult:
@@ -101,7 +100,7 @@ def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
 def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState):
     """Cached reverse view (energy into the selected node, given the prompt as context)."""
     ids = checkpoint.encode(state.prompt).ids if state.prompt else []
-    key = cache_key("reverse", checkpoint.model_id, {"node": state.node, "context": ids, **state.request()})
+    key = ask("reverse", state).key(checkpoint.model_id)
     return cache.get_or_compute(
         key, lambda: incoming_energy(checkpoint.model, state.node, ids or None, settings_of(state))
     )

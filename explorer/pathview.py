@@ -22,19 +22,20 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from brillm_core import BriLLMError, Checkpoint
+from brillm_core.decoding import SETTINGS as DECLARED
 
 from . import components as ui
 from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
+from .request import DECODING_NAMES, Request, ask
 from .state import DEFAULT, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
-FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
+FORM = ("prompt", *DECODING_NAMES)  # the ViewState fields the form shows, each in control ``setting_id``
 # ViewState fields set by the form, the model picker and re-routes: what a result is computed from
-SETTINGS = ("model", "model_b", "prompt", "new_tokens", "greedy", "temperature", "top_k", "seed", "release_decoder",
-            "start_signal", "reroutes")
+SETTINGS = ("model", "model_b", *FORM, "reroutes")
 
 
 @dataclass(frozen=True)
@@ -109,20 +110,16 @@ def stand_in(services: Services, state: ViewState, names: list[str], preferred: 
 
 def form_values(state: ViewState, extra: tuple[str, ...] = ()) -> list[Any]:
     """Control values that show a state's prompt, settings and extra fields (order of FORM + extra)."""
-    return [state.prompt, state.new_tokens, "greedy" if state.greedy else "sample", state.temperature,
-            state.top_k, state.seed, ["rd"] if state.release_decoder else [],
-            ",".join(f"{v:g}" for v in state.start_signal), *(getattr(state, f) for f in extra)]
+    return [state.prompt, *(ui.form_value(DECLARED[n], getattr(state, n)) for n in DECODING_NAMES),
+            *(getattr(state, f) for f in extra)]
 
 
 def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> tuple[ViewState, list[str]]:
     """A state with the prompt and settings typed in the controls (validated, with warnings)."""
-    prompt, new, greedy, temp, topk, seed, rd, start = form[: len(FORM)]
-    data = to_dict(state)
-    typed = {"prompt": prompt or "", "new_tokens": new, "greedy": greedy != "sample", "temperature": temp,
-             "top_k": topk, "seed": seed, "release_decoder": bool(rd), "start_signal": start or "",
+    prompt, *shown = form[: len(FORM)]
+    typed = {"prompt": prompt or "", **{n: ui.typed_value(DECLARED[n], v) for n, v in zip(DECODING_NAMES, shown)},
              **dict(zip(extra, form[len(FORM):]))}
-    data.update({k: v for k, v in typed.items() if v is not None})
-    data.update(step=0, reroutes=[])
+    data = {**to_dict(state), **{k: v for k, v in typed.items() if v is not None}, "step": 0, "reroutes": []}
     return from_dict(data)
 
 
@@ -224,7 +221,7 @@ class PathPage:
     # the job's answer read from the cache, so that a cached result reaches the page without starting a job
     # (a reopened link, an undone re-route); None: always run the job
     cached: Cached | None = None
-    request: Callable[[ViewState], dict[str, Any]] = ViewState.request
+    kind: str = "path"  # the kind of result the page's job computes (see ``request.READS``)
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
     needs_prompt: bool = False  # the go button with an empty prompt says so
@@ -232,6 +229,10 @@ class PathPage:
     # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
     pickers: tuple[tuple[str, str], ...] = ()
     render: Render | None = None  # registered here (see ``Render``); its page holds ``render_store``
+
+    def request(self, state: ViewState) -> Request:
+        """What the page's result depends on."""
+        return ask(self.kind, state)
 
     @property
     def ids(self) -> ui.FrameIds:
@@ -246,7 +247,8 @@ class PathPage:
     @property
     def form_ids(self) -> list[str]:
         """Ids of the controls the go button reads: the prompt, the settings and the page's own fields."""
-        return [getattr(self.ids, f) for f in FORM] + [ui.field_id(self.prefix, f) for f in self.extra_form]
+        return ([self.ids.prompt, *(ui.setting_id(self.prefix, n) for n in DECODING_NAMES)]
+                + [ui.field_id(self.prefix, f) for f in self.extra_form])
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
@@ -354,7 +356,7 @@ def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def request_for(page: PathPage, state: ViewState) -> dict[str, Any]:
     """The job's request: what fixes the result, plus the settings it was made from (restored by Cancel)."""
-    return {**page.request(state), "settings": settings(state, page.extra_form)}
+    return {**page.request(state).to_json(), "settings": settings(state, page.extra_form)}
 
 
 def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()) -> ViewState:

@@ -15,12 +15,13 @@ from brillm_core import (BriLLMError, Checkpoint, PathComparison, Trace, check_s
 
 from .. import components as ui
 from .. import pathview, stepping
-from ..cache import ResultCache, cache_key
+from ..cache import ResultCache
 from ..compute import settings_of
 from ..context import Services
 from ..figures import common
 from ..figures import compare as figs
 from ..pathview import Meta
+from ..request import ask, result_key
 from ..state import ViewState, export_document, from_dict, to_hash
 
 NAME, PATH, ORDER = "Compare", "/compare", 3
@@ -96,11 +97,6 @@ def shown_edge_columns(records: list[dict[str, Any]]) -> list[str]:
     return [c for c in EDGE_COLUMNS if c != "own_row_change" or any(r.get(c) for r in records)]
 
 
-def request_of(state: ViewState) -> dict[str, Any]:
-    """What a comparison depends on."""
-    return {**state.request(), "model_b": state.model_b}
-
-
 def swap(state: ViewState, _clicks: Any, _meta: Meta) -> ViewState:
     """Swap A and B."""
     return state.with_(model=state.model_b, model_b=state.model, reroutes=[], step=0)
@@ -108,13 +104,13 @@ def swap(state: ViewState, _clicks: Any, _meta: Meta) -> ViewState:
 
 def comparison_for(cache: ResultCache, a: Checkpoint, b: Checkpoint, state: ViewState) -> PathComparison:
     """Cached ``compare_paths`` on the state's prompt and settings."""
-    key = cache_key("compare", f"{a.model_id}+{b.model_id}", state.request())
+    key = ask("compare", state).key(a.model_id, b.model_id)
     return cache.get_or_compute(key, lambda: compare_paths(a, b, state.prompt, settings_of(state)))
 
 
 def edges_for(cache: ResultCache, a: Checkpoint, b: Checkpoint) -> pd.DataFrame:
     """Cached ``edge_changes`` (the TOP_EDGES largest)."""
-    key = cache_key("edge-changes", f"{a.model_id}+{b.model_id}", {"top": TOP_EDGES})
+    key = result_key("edge-changes", [a.model_id, b.model_id], {"top": TOP_EDGES})
     return cache.get_or_compute(key, lambda: edge_changes(a.model, b.model, TOP_EDGES))
 
 
@@ -187,7 +183,7 @@ def compare_work(services: Services, a: Checkpoint, state: ViewState, progress: 
     return meta
 
 
-PAGE = pathview.PathPage(P, [pathview.Event(Input(ID.swap, "n_clicks"), swap)], job=compare_work, request=request_of,
+PAGE = pathview.PathPage(P, [pathview.Event(Input(ID.swap, "n_clicks"), swap)], job=compare_work, kind="compare",
                          pickers=(("model_b", "checkpoint B"),))
 
 

@@ -43,14 +43,6 @@ HELP = [
 ]
 
 
-def request_of(state: ViewState) -> dict[str, Any]:
-    """What a recall run depends on."""
-    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
-    request.pop("new_tokens")
-    request.pop("reroutes")
-    return request
-
-
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     def number(field: str, label: str, top: int) -> html.Label:
@@ -127,7 +119,7 @@ def selected_row_style(node: int) -> list[dict[str, Any]]:
 PAGE = pathview.PathPage(
     P, [Event(Input(ID.graph, "clickData"), graph_node), Event(Input(ID.table, "active_cell"), table_node),
         Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
-    steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, request=request_of, needs_prompt=True)
+    steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, kind="recall", needs_prompt=True)
 RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.reverse, "figure"),
             (ID.frame.msg, "children"), (ID.table, "style_data_conditional")]
 

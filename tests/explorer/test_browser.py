@@ -50,7 +50,7 @@ def generate(dash_duo, prompt: str, new_tokens: int = 4) -> None:
     wait_until(lambda: dash_duo.find_element("#sp-prompt").is_enabled())
     dash_duo.find_element("#sp-prompt").send_keys(prompt)
     dash_duo.find_element(".settings-box summary").click()
-    box = dash_duo.find_element("#sp-new")
+    box = dash_duo.find_element("#sp-max-new-tokens")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(new_tokens))
     wait_until(lambda: dash_duo.find_element("#sp-go").is_enabled())  # disabled while the page's first job runs

@@ -57,7 +57,7 @@ def stored_kinds(ckpt: Checkpoint, model_root: Path) -> dict[str, Any]:
     from brillm_core import load_checkpoint
 
     other = load_checkpoint(model_root / "alpha", device="cpu")
-    state = ViewState(model="alpha", prompt="ab c", new_tokens=4, reroutes=((1, 3),))
+    state = ViewState(model="alpha", prompt="ab c", max_new_tokens=4, reroutes=((1, 3),))
     organization = OrgSettings(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
     return {
         "path": compute.compute_path(ckpt, state),
@@ -88,7 +88,7 @@ def test_every_stored_kind_round_trips_as_data(ckpt: Checkpoint, model_root: Pat
 
 def stored_kinds_path_json(ckpt: Checkpoint) -> str:
     """The trace of ``stored_kinds``' path, computed again, as lossless JSON."""
-    state = ViewState(model="alpha", prompt="ab c", new_tokens=4, reroutes=((1, 3),))
+    state = ViewState(model="alpha", prompt="ab c", max_new_tokens=4, reroutes=((1, 3),))
     return compute.compute_path(ckpt, state).trace.to_json()
 
 
@@ -97,7 +97,7 @@ def test_a_new_engine_version_misses_the_cache(ckpt: Checkpoint, cache_dir: Path
     cache, calls = ResultCache(cache_dir), []
     real = compute.compute_path
     monkeypatch.setattr(compute, "compute_path", lambda *a, **k: calls.append(1) or real(*a, **k))
-    state = ViewState(model="alpha", prompt="ab", new_tokens=2)
+    state = ViewState(model="alpha", prompt="ab", max_new_tokens=2)
     key = compute.path_key(ckpt, state)
     compute.path_for(cache, ckpt, state)
     compute.path_for(cache, ckpt, state)

@@ -139,7 +139,7 @@ def test_own_row_column_only_when_it_holds_something() -> None:
 
 
 def test_hash_round_trip_and_bad_names() -> None:
-    state = ViewState(model="one", prompt="a b", new_tokens=5, model_b="two")
+    state = ViewState(model="one", prompt="a b", max_new_tokens=5, model_b="two")
     assert from_hash(to_hash(state)) == (state, []) and "mb=two" in to_hash(state)
     assert pathview.resolve_other("", "one", ["one", "two"], "checkpoint B") == ("two", [])
     name, messages = pathview.resolve_other("../../etc", "one", ["one", "two"], "checkpoint B")

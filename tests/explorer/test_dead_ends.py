@@ -40,12 +40,12 @@ def test_empty_and_over_limit_input_say_what_is_wrong(dash_duo, app) -> None:
     wait_until(lambda: "prompt is empty" in dash_duo.find_element("#sp-msg-state").text)
     dash_duo.find_element("#sp-prompt").send_keys("ab")
     dash_duo.find_element(".settings-box summary").click()
-    box = dash_duo.find_element("#sp-new")
+    box = dash_duo.find_element("#sp-max-new-tokens")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("500")
     wait_until(lambda: dash_duo.find_element("#sp-go").is_enabled())  # disabled while the empty run's job ends
     dash_duo.find_element("#sp-go").click()
-    wait_until(lambda: "new_tokens=500 is outside 0..256; using 256" in dash_duo.find_element("#sp-msg-state").text)
+    wait_until(lambda: "max_new_tokens=500 is outside 0..256; using 256" in dash_duo.find_element("#sp-msg-state").text)
     wait_until(lambda: "n=256" in dash_duo.driver.current_url)
     no_console_errors(dash_duo)
 

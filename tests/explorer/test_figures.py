@@ -102,7 +102,7 @@ def test_card_series_found_in_metadata(ckpt: Checkpoint) -> None:
 
 def test_reroute_path_is_cached_and_forced(ckpt: Checkpoint, tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "c")
-    state = ViewState(prompt="ab", new_tokens=5, reroutes=((2, 7),))
+    state = ViewState(prompt="ab", max_new_tokens=5, reroutes=((2, 7),))
     result = compute.path_for(cache, ckpt, state)
     assert int(result.trace.path[3]) == 7 and result.original is not None
     assert result.trace.tokens is not None and bool(result.trace.forced[2])

@@ -65,7 +65,7 @@ def drawn(dash_duo) -> dict:
 def test_graph_steps_in_the_browser_and_draws_a_clicked_node(dash_duo, counted_app, model_root: Path,
                                                              tmp_path: Path) -> None:
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
-    trace = ckpt.trace("abc", compute.settings_of(ViewState(new_tokens=4)))
+    trace = ckpt.trace("abc", compute.settings_of(ViewState(max_new_tokens=4)))
     dash_duo.start_server(counted_app)
     open_link(dash_duo, "/graph#m=alpha&p=abc&n=4")
     wait_until(lambda: text(dash_duo, "#tg-step-label").startswith("step 0 of 0–5"))

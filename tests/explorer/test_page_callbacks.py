@@ -52,7 +52,7 @@ def test_model_card_render_and_export(services: Services, model_root: Path) -> N
 
 
 def test_token_graph_render_and_zoom(services: Services, model_root: Path) -> None:
-    state = ViewState(model="alpha", prompt="ab", new_tokens=3, graph_k=2)
+    state = ViewState(model="alpha", prompt="ab", max_new_tokens=3, graph_k=2)
     meta = pathview.run_job(services, token_graph.PAGE, lambda _p: None, pathview.request_for(token_graph.PAGE, state))
     assert meta["error"] == "" and meta["graph_key"]
     ID = token_graph.ID
@@ -73,7 +73,7 @@ def test_token_graph_render_and_zoom(services: Services, model_root: Path) -> No
 
 def test_teaching_quiz_tour_and_render(services: Services) -> None:
     ID = teaching.ID
-    state = ViewState(model="alpha", prompt="ab", new_tokens=2)
+    state = ViewState(model="alpha", prompt="ab", max_new_tokens=2)
     meta = pathview.run_job(services, teaching.PAGE, lambda _p: None, pathview.request_for(teaching.PAGE, state))
     fresh = teaching.score_quiz(services, ID.frame.meta, meta, None, 0, None)
     assert fresh == {"request": meta["request"], "revealed": {}, "right": 0, "tried": 0}

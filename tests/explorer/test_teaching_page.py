@@ -366,7 +366,7 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
     open_link(dash_duo, "/teach#m=alpha&p=hello&n=3")
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
-    trace = ckpt.trace("hello", settings_of(ViewState(new_tokens=3)))
+    trace = ckpt.trace("hello", settings_of(ViewState(max_new_tokens=3)))
     last = trace.num_steps - 1
     slider = "return document.querySelector('#te-slider [role=slider]').getAttribute('aria-valuenow')"
     # reveal steps 0-3 (the quiz asks the server, reading the step on screen)
