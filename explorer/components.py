@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -141,8 +142,12 @@ def setting_control(prefix: str, setting: Setting) -> Any:
     if setting.kind is NUMBERS:
         return labelled(f"{setting.label} (empty = {setting.unset})",
                         dcc.Input(id=control_id, type="text", className="wide"), setting.help)
-    words = f"{UNSET} = {setting.unset}" if setting.default is None else setting.range_text(*view_range(setting))
-    return labelled(f"{setting.label} ({words})", number_box(control_id), setting.help)
+    low, high = view_range(setting)
+    words = f"{UNSET} = {setting.unset}" if setting.default is None else setting.range_text(low, high)
+    # wide enough for the largest value it takes (the seed's sixteen digits), whatever its label's width
+    digits = len(str(int(high))) if setting.kind is int and high != math.inf else 9
+    return labelled(f"{setting.label} ({words})", number_box(control_id, style={"minWidth": f"{digits + 3}ch"}),
+                    setting.help)
 
 
 def form_value(setting: Setting, value: Any) -> Any:

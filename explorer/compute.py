@@ -15,6 +15,7 @@ from brillm_core.decoding import DECODING, SETTINGS
 
 from .cache import ResultCache
 from .graphdata import LAYOUT_VERSION, GraphData, compute_graph_data
+from .registry import Identity
 from .request import ask, result_key
 from .state import UNSET, ViewState
 
@@ -35,7 +36,7 @@ def settings_of(state: ViewState) -> DecodeSettings:
                              for name, value in values.items()})
 
 
-def path_key(checkpoint: Checkpoint, state: ViewState) -> str:
+def path_key(checkpoint: Checkpoint | Identity, state: ViewState) -> str:
     """Cache key of the path a state asks for."""
     return ask("path", state).key(checkpoint.model_id)
 
@@ -62,7 +63,7 @@ def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
     return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state, progress))
 
 
-def graph_key(checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> str:
+def graph_key(checkpoint: Checkpoint | Identity, settings: DecodeSettings | None = None) -> str:
     """Cache key of a checkpoint's graph data under the decode settings its edge strengths follow."""
     s = settings or DecodeSettings()
     return result_key("graph", [checkpoint.model_id], {"version": 2, "layout": LAYOUT_VERSION,
@@ -76,7 +77,7 @@ def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettin
     return cache.get_or_compute(graph_key(checkpoint, settings), lambda: compute_graph_data(checkpoint.model, settings))
 
 
-def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:
+def recall_key(checkpoint: Checkpoint | Identity, state: ViewState) -> str:
     """Cache key of a recall run."""
     return ask("recall", state).key(checkpoint.model_id)
 

@@ -28,11 +28,14 @@ from . import components as ui
 from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
+from .registry import Identity
 from .request import DECODING_NAMES, Request, ask
 from .state import DEFAULT, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
+HOLD = "hold"  # a request entry: not computed (a prompt mostly unknown to a checkpoint switched to)
+MOSTLY_UNKNOWN = 0.5  # the share of a prompt's tokens unknown to a checkpoint beyond which a switch holds it
 FORM = ("prompt", *DECODING_NAMES)  # the ViewState fields the form shows, each in control ``setting_id``
 # ViewState fields set by the form, the model picker and re-routes: what a result is computed from
 SETTINGS = ("model", "model_b", *FORM, "reroutes")
@@ -114,13 +117,25 @@ def form_values(state: ViewState, extra: tuple[str, ...] = ()) -> list[Any]:
             *(getattr(state, f) for f in extra)]
 
 
+def typed_fields(form: list[Any], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The state's raw fields from the controls' values (order of FORM + extra); an emptied box gives None."""
+    prompt, *shown = form[: len(FORM)]
+    return {"prompt": prompt or "", **{n: ui.typed_value(DECLARED[n], v) for n, v in zip(DECODING_NAMES, shown)},
+            **dict(zip(extra, form[len(FORM):]))}
+
+
 def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> tuple[ViewState, list[str]]:
     """A state with the prompt and settings typed in the controls (validated, with warnings)."""
-    prompt, *shown = form[: len(FORM)]
-    typed = {"prompt": prompt or "", **{n: ui.typed_value(DECLARED[n], v) for n, v in zip(DECODING_NAMES, shown)},
-             **dict(zip(extra, form[len(FORM):]))}
-    data = {**to_dict(state), **{k: v for k, v in typed.items() if v is not None}, "step": 0, "reroutes": []}
-    return from_dict(data)
+    typed = {k: v for k, v in typed_fields(form, extra).items() if v is not None}
+    return from_dict({**to_dict(state), **typed, "step": 0, "reroutes": []})
+
+
+def corrected(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> list[Any]:
+    """The controls' values for ``state`` where what was typed had to change (clamped, cut or unreadable), so
+    that each box shows what runs; no_update elsewhere: nothing else typed is rewritten."""
+    typed = typed_fields(form, extra)
+    return [value if typed[name] is not None and from_dict({name: typed[name]})[1] else no_update
+            for name, value in zip((*FORM, *extra), form_values(state, extra))]
 
 
 Progress = Callable[[tuple[str, str]], None]
@@ -171,11 +186,11 @@ def stage_progress(progress: Progress, what: str) -> Callable[[int, int], None]:
 
 
 # What a page's job would return, read from the cache without running it (None: not cached).
-Cached = Callable[[Services, Checkpoint, ViewState], "Meta | None"]
+Cached = Callable[[Services, "Checkpoint | Identity", ViewState], "Meta | None"]
 NO_PROMPT: Meta = {"n_steps": 0, "empty": True}
 
 
-def trace_meta(checkpoint: Checkpoint, state: ViewState, result: PathResult) -> Meta:
+def trace_meta(checkpoint: Checkpoint | Identity, state: ViewState, result: PathResult) -> Meta:
     """The meta of a traced path: where the cache keeps it, its length and its nodes."""
     return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
 
@@ -188,7 +203,7 @@ def trace_work(services: Services, checkpoint: Checkpoint, state: ViewState, pro
     return trace_meta(checkpoint, state, path_for(services.cache, checkpoint, state, stage_progress(progress, "step")))
 
 
-def cached_trace(services: Services, checkpoint: Checkpoint, state: ViewState) -> Meta | None:
+def cached_trace(services: Services, checkpoint: Checkpoint | Identity, state: ViewState) -> Meta | None:
     """``trace_work``'s meta when the path is already cached (or there is no prompt), else None."""
     if not state.prompt:
         return dict(NO_PROMPT)
@@ -292,7 +307,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         names = services.registry.names()
         out = reduce(page, _id_name(ctx.triggered_id or ""), names,
                      lambda s: stand_in(services, s, names, page.default_model),
-                     cached=lambda request: cached_meta(services, page, request), **values)
+                     cached=lambda request: cached_meta(services, page, request),
+                     unknown=lambda state: unknown_prompt(services, state), **values)
         if render is not None:
             hit = out["meta"] is not no_update
             out.update(drawn=list(render.draw(services, out["meta"])) if hit else [no_update] * len(render.outputs))
@@ -324,7 +340,10 @@ def answer(request: dict[str, Any] | None, found: Meta) -> Meta:
 
 
 def run_job(services: Services, page: PathPage, set_progress: Progress, request: dict[str, Any] | None) -> Meta:
-    """Load the checkpoint and run the page's job; the meta carries the request it answers."""
+    """Load the checkpoint and run the page's job; the meta carries the request it answers. A held request
+    (``HOLD``) is answered with nothing computed."""
+    if (request or {}).get(HOLD):
+        return answer(request, {})
     state, _ = from_dict(request or {})
     try:
         set_progress(("0", "loading checkpoint…"))
@@ -337,15 +356,36 @@ def run_job(services: Services, page: PathPage, set_progress: Progress, request:
 
 
 def cached_meta(services: Services, page: PathPage, request: dict[str, Any]) -> Meta | None:
-    """What ``run_job`` would return for ``request``, when that needs no job: the page reads its result from
-    the cache and the checkpoint is loaded in this process already. None otherwise: the job runs, with its
-    progress bar (a checkpoint load can take long)."""
+    """What ``run_job`` would return for ``request``, when that needs no job: a held request, or a result the
+    page reads from the cache, found by the checkpoint's id (its weights need not be loaded in this process:
+    any worker answers a reopened link). None otherwise: the job runs, with its progress bar."""
+    if request.get(HOLD):
+        return answer(request, {})
     if page.cached is None:
         return None
     state, _ = from_dict(request)
-    checkpoint = services.registry.loaded(state.model)
-    found = None if checkpoint is None else page.cached(services, checkpoint, state)
+    try:
+        identity = services.registry.identity(state.model)
+    except (BriLLMError, OSError):  # not listed, refused, or changing: the job says why
+        return None
+    found = page.cached(services, identity, state)
     return None if found is None else answer(request, found)
+
+
+def unknown_prompt(services: Services, state: ViewState) -> str:
+    """A warning when most of the prompt maps to the unknown node of the state's checkpoint (its tokeniser
+    read, not its weights); empty otherwise."""
+    if not state.prompt.strip():
+        return ""
+    try:
+        encoding = services.registry.identity(state.model).encode(state.prompt)
+    except (BriLLMError, OSError):
+        return ""
+    unknown, total = len(encoding.unknown), max(len(encoding.ids), 1)
+    if unknown <= MOSTLY_UNKNOWN * total:
+        return ""
+    return (f"{unknown} of the prompt's {total} tokens are unknown to {state.model} (they map to its unknown node), "
+            "so it was not run: type a prompt in its words, or press the button beside the prompt to run it anyway.")
 
 
 def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -373,14 +413,17 @@ def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()
 def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
            model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
            picked: list[Any] = (), slider: Any = None, idle: Any = True,
-           cached: Callable[[dict[str, Any]], Meta | None] = lambda _request: None, **clicks: Any) -> dict[str, Any]:
+           cached: Callable[[dict[str, Any]], Meta | None] = lambda _request: None,
+           unknown: Callable[[ViewState], str] = lambda _state: "", **clicks: Any) -> dict[str, Any]:
     """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
     checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed).
     A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
     then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
-    the request changes)."""
+    the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about: nothing
+    is computed until the button is pressed. An empty prompt on the button changes nothing but the message."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
+    hold = ""
     out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg", "meta")}
     pickers = [name for name, _ in page.pickers]
     out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
@@ -411,10 +454,14 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
                    model=state.model, pickers=[getattr(state, name) for name in pickers])
     elif trigger in (ids.go, ids.prompt):
         state, warnings = apply_form(old, form, page.extra_form)
-        errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
-        out["msg"] = ui.messages(errors, warnings)
+        if page.needs_prompt and not state.prompt.strip():
+            out["msg"] = ui.messages([EMPTY_PROMPT], warnings)
+            return out  # the result on screen and the link stay
+        out.update(msg=ui.messages([], warnings), form=corrected(state, form, page.extra_form))
     elif trigger == ids.model:
         state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
+        hold = unknown(state) if state.model != old.model else ""
+        out["msg"] = ui.messages([], [hold] if hold else [])
     elif trigger in page.picker_ids:
         name, value = pickers[page.picker_ids.index(trigger)], picked[page.picker_ids.index(trigger)]
         state = old.with_(**{name: value if value in names else getattr(old, name)}, reroutes=[], step=0)
@@ -434,7 +481,7 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         runs = sum(v or 0 for v in (clicks.get("go"), clicks.get("submit")))
         out["request"] = {**request_for(page, state), "run": runs}
     elif trigger != ids.cancel and (old is None or page.request(state) != page.request(old)):
-        out["request"] = request_for(page, state)
+        out["request"] = {**request_for(page, state), **({HOLD: True} if hold else {})}
     if out["request"] is not no_update and idle is not False:
         hit = cached(out["request"])
         if hit is not None:

@@ -64,7 +64,8 @@ def test_rerouted_step_is_labelled_rerouted(model_root: Path, tmp_path: Path) ->
     assert "re-routed by you" in store["labels"][2] and "forced by the prompt" not in store["labels"][2]
     assert "forced by the prompt" in store["labels"][0] and "chosen" in plain["labels"][2]
     assert store["chips"][3] == "chip rerouted"
-    assert store["figures"][0]["frames"][2]["layout"]["annotations"][0]["text"] == "re-routed by you"
+    title = store["figures"][0]["frames"][2]["layout"]["title"]["text"]
+    assert "re-routed by you (the purple bar)" in title and "annotations" not in store["figures"][0]["frames"][2]["layout"]
 
 
 @pytest.fixture
@@ -208,7 +209,8 @@ def assert_shows_step(dash_duo, store: dict, i: int) -> dict:
     for (_, hover, width), label, w in zip(shown["segments"], memory["labels"], weights):
         said, _, value = hover.partition("\nweight a = ")
         assert said == label and np.float32(float(value)) == np.float32(w)  # the engine's float32 weight, exactly
-        assert float(width.rstrip("%")) == pytest.approx(100 * w, abs=1e-3)  # the browser keeps 4 decimals
+        if min(weights) >= 0.01:  # no segment widened (the recency test has thin ones): as wide as its weight
+            assert float(width.rstrip("%")) == pytest.approx(100 * w, abs=1e-3)  # the browser keeps 4 decimals
     assert shown["memory"].startswith(f"Memory at step {i}:") if i else shown["memory"] == memory["empty"]
     return shown
 
