@@ -24,6 +24,7 @@ from brillm_core.decoding import DECODING, FLOAT32_MAX, NUMBERS, SETTINGS, Setti
 
 VIEW_SCHEMA = "brillm-explorer/view"
 VIEW_VERSION = 1
+RENAMED = {"new_tokens": "max_new_tokens"}  # fields that view files written before took another name
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**31 - 1  # the organisation page's seed
@@ -402,5 +403,5 @@ def import_document(text: str) -> tuple[str, ViewState, list[str]]:
     state = doc.get("state")
     if not isinstance(state, dict):
         raise ValueError("view file has no state object")
-    view_state, warnings = from_dict(state)
+    view_state, warnings = from_dict({RENAMED.get(k, k): v for k, v in state.items()})
     return str(doc.get("view", "")), view_state, warnings

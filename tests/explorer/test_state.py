@@ -76,3 +76,15 @@ def test_a_link_without_checkpoint_opens_the_pages_preferred_one() -> None:
     assert resolve_model(ViewState(), names, "missing")[0].model == "kjv-early"
     state, messages = resolve_model(ViewState(model="../x"), names, "teaching")
     assert state.model == "teaching" and "not in the configured model folders" in messages[0]
+
+
+def test_a_view_file_written_before_the_settings_took_their_declared_names_still_opens() -> None:
+    text = json.dumps({"schema": st.VIEW_SCHEMA, "version": st.VIEW_VERSION, "view": "signal-path",
+                       "state": {"model": "alpha", "prompt": "ab", "new_tokens": 5}, "data": None})
+    assert st.import_document(text) == ("signal-path", st.ViewState(model="alpha", prompt="ab", max_new_tokens=5), [])
+
+
+def test_a_float_in_a_link_reads_back_as_the_same_float() -> None:
+    state = st.ViewState(temperature=0.123456789, start_signal=(1 / 3, 2.5))
+    assert st.from_hash(st.to_hash(state)) == (state, [])
+    assert "t=2&" in st.to_hash(st.ViewState(temperature=2.0, seed=4)) + "&"
