@@ -9,7 +9,9 @@ random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder
    <= 50 ms, idle and while ``load_test.py`` drives --sessions sessions against the same server;
    and whether the slider moves while play changes the label (it must not).
 2. reopening a link whose trace is cached: navigation start to a drawn page (target <= 1 s); the
-   token graph of a checkpoint laid out before (target <= 1 s), and its first layout.
+   same on a new server sharing the cache, whose worker has loaded no checkpoint (it must answer from
+   the cache: no job); the token graph of a checkpoint laid out before (target <= 1 s), and its first
+   layout.
 3. a new job's progress bar: its value and text when the bar first shows (must start at 0).
 4. the bundled 1,500-node kjv-final checkpoint, in this process: its first layout (target <= 3 s)
    and the layout's neighbourhood score against the spectral layout's (bench_graph.py has more).
@@ -24,9 +26,10 @@ checkpoint with the median one's timeline part by part (each Dash request: its o
 server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
 and its key presses idle with their parts.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
+       [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N] [--only-fresh-worker N]
 --only-reopen N measures only the reopened cached link of item 2, N times, and prints when the
 median run reached each part (the document, plotly's script, each callback request).
+--only-fresh-worker N measures only the reopens of item 2 on a worker that has loaded no checkpoint.
 """
 
 from __future__ import annotations
@@ -359,6 +362,32 @@ def reopen_only(driver, link: str, count: int) -> None:
     print("  the main thread's long tasks: " + ", ".join(f"{start:.0f}-{end:.0f}" for start, end in part["busy"]))
 
 
+# The outputs of the page's callback requests; a background job's own request writes the meta store alone.
+CALL_OUTPUTS = """
+return (window.__calls || []).filter(function (c) { return /_dash-update-component/.test(c.url); })
+  .map(function (c) { return c.output; });
+"""
+
+
+def fresh_worker_reopens(driver, models: Path, cache: Path, query: dict[str, Any], count: int) -> None:
+    """Reopen a link the running server has cached on a new server sharing its cache, whose one worker has
+    loaded no checkpoint: ms to a drawn page, and how many reopens started a job (none must: the answer
+    comes from the cache, found by the checkpoint's id)."""
+    port = free_port()
+    proc = start_server("gunicorn", models, cache, port, 1, log=cache.parent / "fresh-worker-server.log")
+    try:
+        link = f"http://127.0.0.1:{port}/#" + urlencode(query)
+        times, jobs = [], 0
+        for _ in range(count):
+            times.append(open_view(driver, link)[0])
+            jobs += "sp-meta.data" in driver.execute_script(CALL_OUTPUTS)
+        print(summary("Signal path, reopen a cached link on a worker that has loaded no checkpoint -> drawn page "
+                      "(target <= 1000 ms)", times))
+        print(f"  jobs started by those reopens: {jobs} of {count} (target 0: answered from the cache)")
+    finally:
+        stop_server(proc)
+
+
 def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
     """Key presses on the Signal path, with their parts: idle, then under ``args.sessions`` sessions (if any)."""
     first_ms, _ = open_view(driver, link)
@@ -453,12 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reopens", type=int, default=5, help="Token graph reopens with --only-graph (default 5)")
     parser.add_argument("--only-reopen", type=int, metavar="N",
                         help="only reopen the cached Signal path link N times, with when each part was reached")
+    parser.add_argument("--only-fresh-worker", type=int, metavar="N",
+                        help="only reopen the cached Signal path link N times on a worker that loaded no checkpoint")
     args = parser.parse_args(argv)
     if args.sessions is None:
         args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    if not (args.only_signal_path or args.only_graph or args.only_reopen):
+    if not (args.only_signal_path or args.only_graph or args.only_reopen or args.only_fresh_worker):
         print("the bundled kjv-final checkpoint, in this process:", flush=True)
         kjv = app_timings(args.repeats)
         compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
@@ -480,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only_reopen:
                 reopen_only(driver, link, args.only_reopen)
                 return 0
+            if args.only_fresh_worker:
+                open_view(driver, link)  # the trace computed into the shared cache
+                fresh_worker_reopens(driver, models, Path(tmp) / "cache", query, args.only_fresh_worker)
+                return 0
             if args.only_signal_path:
                 signal_path_only(base, driver, args, steps, link)
                 return 0
@@ -494,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"progress bar when first shown: value {bar['value']} of 3, text {bar['text']!r}")
             reopen = [open_view(driver, link)[0] for _ in range(5)]
             print(summary("Signal path, reopen a cached link -> drawn page (target <= 1000 ms)", reopen))
+            fresh_worker_reopens(driver, models, Path(tmp) / "cache", query, 5)
             print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
             idle_sp = presses(driver, args.presses, steps)
             print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle_sp))

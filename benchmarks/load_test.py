@@ -255,8 +255,9 @@ def free_port() -> int:
 
 
 def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers: int = 2,
-                 threads: int = 8) -> subprocess.Popen:
-    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers."""
+                 threads: int = 8, log: Path | None = None) -> subprocess.Popen:
+    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers
+    (its output goes to ``log``, by default a file beside the cache)."""
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "BRILLM_MODEL_DIRS": str(model_dir),
            "BRILLM_CACHE_DIR": str(cache_dir)}
@@ -265,7 +266,7 @@ def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers
                "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning", "explorer.wsgi:server"]
     else:
         cmd = [sys.executable, "-m", "explorer.cli", str(model_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
-    log = cache_dir.parent / f"{kind}-server.log"  # a file, not a pipe: a full pipe would stall the server
+    log = log or cache_dir.parent / f"{kind}-server.log"  # a file, not a pipe: a full pipe would stall the server
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

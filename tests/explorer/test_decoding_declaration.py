@@ -4,6 +4,7 @@ form, its link keys and both validations are made from that declaration."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from dataclasses import fields
 
 import pytest
@@ -107,3 +108,10 @@ def test_the_temperature_range_is_the_engines() -> None:
     state, warnings = st.from_hash("#t=0.01&g=0")
     assert (state.temperature, warnings) == (0.01, [])
     assert st.view_range(decoding.SETTINGS["temperature"])[0] == MIN_TEMPERATURE
+
+
+def test_the_signal_path_page_documents_every_declared_setting() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "views" / "signal-path.md").read_text()
+    rows = [line.split("|")[1:-1] for line in doc.splitlines() if line.startswith("| ") and "`--" in line]
+    documented = {cells[2].strip().strip("`"): (cells[1].strip(), cells[3].strip().strip("`")) for cells in rows}
+    assert documented == {s.option: (s.label, s.key) for s in DECODING}
