@@ -420,7 +420,8 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
     A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
     then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
     the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about: nothing
-    is computed until the button is pressed. An empty prompt on the button changes nothing but the message."""
+    is computed until the button is pressed (and a bare link's example is left out). An empty prompt on the
+    button changes nothing but the message."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
     hold = ""
@@ -437,9 +438,10 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         state, warnings = from_hash(url)
         if old is not None and to_hash(state) == to_hash(old):
             return out  # our own hash write coming back
-        if old is None and not (url or "").strip("#") and page.default_prompt:
-            state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
         state, more = resolve_model(state, names, fallback(state))
+        example = state.with_(prompt=page.default_prompt)
+        if old is None and not (url or "").strip("#") and page.default_prompt and not unknown(example):
+            state = example  # a bare link opens a ready example, unless the checkpoint does not know its words
         for name, label in page.pickers:
             other, said = resolve_other(getattr(state, name), state.model, names, label)
             state, more = state.with_(**{name: other}), more + said
