@@ -49,7 +49,7 @@ RESUMED = ["--tokenizer", "word", "--objective", "sampled", "--random-negatives"
            "--save-every", "5", "--seed", "3"]
 COMPARED_FILES = ("model.safetensors", "training_state.safetensors", "bigram_counts.safetensors", "config.json",
                   "tokenizer.json", "chars.json")
-COMPARED_TRAINING = ("step", "settings", "loss_history", "validation_history", "data_position", "optimizer_scalars",
+COMPARED_TRAINING = ("step", "fingerprint", "loss_history", "validation_history", "data_position", "optimizer_scalars",
                      "corpus_tokens", "sequences", "own_rows")
 
 

@@ -17,7 +17,7 @@ from brillm_core import DecodeSettings, PromptError, edge_strengths, incoming_en
 from brillm_core import recall_activation, score_ids
 from brillm_core import decode
 from brillm_core.explain import explain_step
-from brillm_core.train import StepParameters
+from brillm_core.training.objective import Objective
 from explorer.graphdata import compute_graph_data
 
 V = 9
@@ -133,7 +133,7 @@ def test_training_loss_is_propagates_full_vocabulary_loss() -> None:
     candidates = torch.cat([gold.unsqueeze(-1), others.reshape(2, 5, V - 1)], -1)
     rows = model.edges.rows(sources.unsqueeze(-1), candidates)
     with torch.no_grad():
-        loss = float(StepParameters(model, sparse=False)(ids, rows))
+        loss = float(Objective(model, sparse=False)(ids, rows))
     nll = []
     for seq in ids.tolist():
         trace = propagate(model, seq, DecodeSettings())
