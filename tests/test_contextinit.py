@@ -25,7 +25,7 @@ def fitted_log_probs(counts: BigramCounts, edges, factors: ContextFactors, path:
     base = torch.cat([torch.zeros(1, dtype=torch.float64), relative_logits(edges, counts, 1)])
     out = []
     for i, v in enumerate(path[:-1]):
-        rows = edges.rows_from(v)
+        rows = edges.rows(torch.tensor(v), torch.arange(V))
         h = factors.context[edges.rows(torch.tensor(path[i - 1]), torch.tensor(v))].double() if i else torch.zeros(factors.context.shape[1], dtype=torch.float64)
         logits = base[rows] + factors.target[rows].double() @ h
         out.append(torch.log_softmax(logits, 0))
