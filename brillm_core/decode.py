@@ -75,11 +75,12 @@ def step_signal(
     """Signal x_i and memory weights of the step after ``kept`` (i, d) outputs of a path from ``first_node``.
 
     Step 0 (nothing kept) receives the start signal e_0 and has no memory weights;
-    later steps receive the position-weighted sum of the kept outputs.
+    later steps receive the position-weighted sum of the kept outputs (the last
+    ``settings.memory_window`` of them when that ablation is set).
     """
     if kept.shape[0] == 0:
         return model.start_signal(first_node, start_base(model, settings)), torch.zeros(0, device=model.device)
-    return model.memory_signal(kept)
+    return model.memory_signal(kept, settings.memory_window)
 
 
 def logits(energies: torch.Tensor, settings: DecodeSettings) -> torch.Tensor:

@@ -33,6 +33,7 @@ from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, resolve_chec
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
 from .errors import BriLLMError, SignalOverflowError
 from .scoring import Score, score_ids, tie_ranks
+from .trace import DecodeSettings
 
 # Texts to score are tokenised whole, which holds them many times over in memory; 2 MiB
 # (about half a million tokens) is far more than a held-out split needs.
@@ -105,8 +106,14 @@ class Evaluation:
     discount: float
     tokens: int
     window: int
+    memory_window: int | None
     unseen_unigram: int
     unknown_pieces: int
+
+    @property
+    def key(self) -> str:
+        """Suffix of the metadata key of this evaluation: the memory ablation, if any."""
+        return "" if self.memory_window is None else f" (memory window {self.memory_window})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (an infinite perplexity is written as null)."""
@@ -116,6 +123,7 @@ class Evaluation:
         return {
             "tokens": self.tokens,
             "window": self.window,
+            "memory_window": self.memory_window,
             "unknown_pieces": self.unknown_pieces,
             "model": clean(self.model),
             "unigram_mle": {**clean(self.unigram_mle), "unseen_tokens": self.unseen_unigram},
@@ -127,7 +135,8 @@ class Evaluation:
         """Human-readable comparison."""
         lines = [f"{'':32s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}{'mean rank':>11s}"]
         for name, s in (
-            ("BriLLM (this model)", self.model),
+            ("BriLLM (this model)" if self.memory_window is None else f"BriLLM, memory window {self.memory_window}",
+             self.model),
             (f"unigram (MLE, {self.unseen_unigram} unseen)", self.unigram_mle),
             (f"unigram (discounted, D={self.discount:.3f})", self.unigram),
             (f"Kneser-Ney bigram (D={self.discount:.3f})", self.kneser_ney),
@@ -143,8 +152,19 @@ def training_window(checkpoint: Checkpoint) -> int:
     return int(settings.get("seq_len") or checkpoint.config.max_positions)
 
 
-def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None = None, discount: float | None = None) -> Evaluation:
-    """Score the model and both baselines on a held-out UTF-8 text file."""
+def evaluate(
+    checkpoint: Checkpoint,
+    text_file: str | Path,
+    window: int | None = None,
+    discount: float | None = None,
+    memory_window: int | None = None,
+) -> Evaluation:
+    """Score the model and both baselines on a held-out UTF-8 text file.
+
+    ``memory_window`` scores the model with its memory limited to the last N outputs
+    (an ablation that shows what the rest of the memory contributes); the baselines are
+    unchanged.
+    """
     if discount is not None and not 0 <= discount < 1:  # also refuses NaN
         raise EvaluationError(f"the Kneser-Ney discount D must be in [0, 1), got {discount} "
                               "(outside it the baselines' probabilities are negative or sum past 1)")
@@ -170,7 +190,8 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
     for h in range(hist.numel()):  # one history at a time keeps memory at V floats per row
         sel = inverse == h
         kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
-    scored = require_finite_score(score_ids(checkpoint.model, ids.tolist(), window=length))
+    settings = DecodeSettings(memory_window=memory_window)
+    scored = require_finite_score(score_ids(checkpoint.model, ids.tolist(), settings, window=length))
     return Evaluation(
         model=scored,
         unigram_mle=unigram_mle,
@@ -179,6 +200,7 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
         discount=d,
         tokens=int(ids.numel()),
         window=length,
+        memory_window=memory_window,
         unseen_unigram=int((counts.unigram[target] == 0).sum()),
         unknown_pieces=unknown,
     )
@@ -193,14 +215,21 @@ def store_evaluation(checkpoint: Checkpoint, text_file: str | Path, result: Eval
         "text_sha256": files[0].sha256,
         "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    checkpoint.metadata.setdefault("evaluations", {})[Path(text_file).name] = entry
+    checkpoint.metadata.setdefault("evaluations", {})[Path(text_file).name + result.key] = entry
     write_json_atomic(checkpoint.path / METADATA_FILE, checkpoint.metadata)
 
 
-def evaluate_path(model_dir: str | Path, text_file: str | Path, window: int | None = None, discount: float | None = None, save: bool = True) -> Evaluation:
+def evaluate_path(
+    model_dir: str | Path,
+    text_file: str | Path,
+    window: int | None = None,
+    discount: float | None = None,
+    save: bool = True,
+    memory_window: int | None = None,
+) -> Evaluation:
     """Load a checkpoint (or a run's newest), evaluate it, and store the figures in its metadata."""
     checkpoint = load_checkpoint(resolve_checkpoint(model_dir), device="cpu")
-    result = evaluate(checkpoint, text_file, window, discount)
+    result = evaluate(checkpoint, text_file, window, discount, memory_window)
     if save:
         store_evaluation(checkpoint, text_file, result)
     return result

@@ -72,23 +72,34 @@ def edge_outputs(signals: torch.Tensor, weights: torch.Tensor, biases: torch.Ten
     return gelu(edge_preactivations(signals, weights, biases, pe))
 
 
-def memory_weights(positions: torch.Tensor, step: int) -> torch.Tensor:
+def memory_weights(positions: torch.Tensor, step: int, window: int | None = None) -> torch.Tensor:
     """a = softmax(positions[0, :step, 0]) for position logits (1, L, 1).
 
     Taken over dimension 1 of the (1, step, 1) slice, as the release does: torch's
-    softmax over a middle dimension rounds differently from a 1-D softmax.
+    softmax over a middle dimension rounds differently from a 1-D softmax. With a
+    ``window`` of N, only the last N outputs are remembered (an ablation, not the model):
+    the softmax runs over positions[step - N : step] and earlier outputs weigh 0.
     """
-    return positions[:, :step, :].softmax(1)[0, :, 0]
+    first = 0 if window is None else max(0, step - window)
+    recent = positions[:, first:step, :].softmax(1)[0, :, 0]
+    if first == 0:
+        return recent
+    return torch.cat([torch.zeros(first, dtype=recent.dtype, device=recent.device), recent])
 
 
-def memory_signal(positions: torch.Tensor, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def memory_signal(
+    positions: torch.Tensor, outputs: torch.Tensor, window: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x = sum_j a_j c_j over kept outputs (..., i, d), any leading batch dimensions, and the weights a.
 
     An elementwise product summed over j, as the release computes it (a matrix product
-    would add the terms in another order and round differently).
+    would add the terms in another order and round differently). ``window``: see
+    ``memory_weights``; the forgotten outputs are left out of the sum.
     """
-    weights = memory_weights(positions, outputs.shape[-2])
-    return (outputs * weights[:, None]).sum(-2), weights
+    steps = outputs.shape[-2]
+    weights = memory_weights(positions, steps, window)
+    first = 0 if window is None else max(0, steps - window)
+    return (outputs[..., first:, :] * weights[first:, None]).sum(-2), weights
 
 
 def default_device() -> torch.device:
@@ -162,13 +173,13 @@ class BriLLM(nn.Module):
             base = torch.as_tensor(base, dtype=self.weights.dtype, device=self.device).reshape(d)
         return start_signal(self.node_bias[node, 0], self.pe, 1.0 / d if base is None else base)
 
-    def memory_weights(self, step: int) -> torch.Tensor:
-        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``."""
-        return memory_weights(self.positions, step)
+    def memory_weights(self, step: int, window: int | None = None) -> torch.Tensor:
+        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step`` (see ``memory_weights``)."""
+        return memory_weights(self.positions, step, window)
 
-    def memory_signal(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def memory_signal(self, outputs: torch.Tensor, window: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1} (i, d), and the weights a."""
-        return memory_signal(self.positions, outputs)
+        return memory_signal(self.positions, outputs, window)
 
     def _rows(self, signals: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Signals (N, d) and a slice of rows (W, b), each side expanded to one batch size: a single row

@@ -40,6 +40,9 @@ class DecodeSettings:
     seed: int | None = None
     release_decoder: bool = False
     start_signal: tuple[float, ...] | None = None
+    # An ablation: remember only the last N kept outputs (1: the previous output only);
+    # None is the model itself, whose memory weighs every earlier output.
+    memory_window: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
@@ -51,6 +54,8 @@ class DecodeSettings:
                               f"use greedy decoding for the highest-energy node), got {self.temperature:g}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise BriLLMError(f"seed must be in 0..2**64-1, got {self.seed}")
+        if self.memory_window is not None and self.memory_window < 1:
+            raise BriLLMError(f"memory_window must be >= 1 or unset (the whole memory), got {self.memory_window}")
         if self.top_k is not None and self.top_k < 1:
             raise BriLLMError(f"top_k must be >= 1 or unset, got {self.top_k}")
         if self.start_signal is not None:

@@ -49,6 +49,9 @@ def test_generate_info_recall_score(saved_checkpoint: Path, tmp_path: Path) -> N
     text.write_text("abcab cab")
     score = brillm("score", str(saved_checkpoint), str(text), "--json")
     assert json.loads(score.stdout)["tokens"] == 8
+    previous_only = brillm("score", str(saved_checkpoint), str(text), "--json", "--memory-window", "1")
+    figures, whole = json.loads(previous_only.stdout), json.loads(score.stdout)
+    assert figures["tokens"] == 8 and figures["nll"] != whole["nll"]  # the ablation scores another model
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, help="tokens per scored window (default: the training sequence length)")
     p.add_argument("--discount", type=float, help="Kneser-Ney discount D (default: n1 / (n1 + 2 n2))")
     p.add_argument("--no-save", action="store_true", help="do not write the results into metadata.json")
+    p.add_argument("--memory-window", type=int, metavar="N",
+                   help="an ablation: score with the memory limited to the last N outputs (1: the previous output "
+                        "only); stored beside the full-memory figures")
     p.set_defaults(handler=run_eval)
 
 
@@ -93,7 +96,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Handler of ``brillm eval``."""
-    result = evaluate_path(args.model, args.text_file, window=args.window, discount=args.discount, save=not args.no_save)
+    result = evaluate_path(args.model, args.text_file, window=args.window, discount=args.discount,
+                           save=not args.no_save, memory_window=args.memory_window)
     print(f"{args.text_file}: {result.tokens} tokens, windows of {result.window}, {result.model.predicted} predictions")
     if result.unknown_pieces:
         print(f"warning: {result.unknown_pieces} piece(s) of the text map to the unknown node", file=sys.stderr)
