@@ -2,10 +2,11 @@
 """Check that this tree trains bit for bit as another revision does.
 
 Runs short ``brillm train`` recipes (every objective, start, schedule, tokenizer kind,
-sparse and dense, validation, resume) on a small generated corpus with this tree's
-``brillm_core`` and with the one of ``--base`` (default ``main``), each in its own
-process, and compares every checkpoint: parameters, optimiser state, bigram counts,
-config, tokenizer and the recorded loss and validation histories must be identical.
+sparse and dense, validation, resume, and a run of ``--base`` resumed by this tree) on a
+small generated corpus with this tree's ``brillm_core`` and with the one of ``--base``
+(default ``main``), each in its own process, and compares every checkpoint: parameters,
+optimiser state, bigram counts, config, tokenizer, the run's fingerprint and the recorded
+loss and validation histories must be identical.
 A refactoring of the training code must pass it; a change meant to move the numbers
 does not (and bumps ENGINE_VERSION instead).
 
@@ -111,7 +112,7 @@ def main() -> int:
     """Run every recipe with both trees; print each result; exit 1 on any difference."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="main", help="git revision to compare with (default main)")
-    parser.add_argument("--only", nargs="+", choices=[*RECIPES, "resume"], help="run only these recipes")
+    parser.add_argument("--only", nargs="+", choices=[*RECIPES, "resume", "resume-across"], help="run only these recipes")
     args = parser.parse_args()
     failed = 0
     with tempfile.TemporaryDirectory(prefix="brillm-bits-") as tmp:
@@ -119,11 +120,14 @@ def main() -> int:
         write_corpus(work / "corpus.txt", 600, seed=0)
         write_corpus(work / "held.txt", 60, seed=1)
         trees = {"base": export(args.base, work), "this": ROOT}
-        for name in args.only or [*RECIPES, "resume"]:
+        for name in args.only or [*RECIPES, "resume", "resume-across"]:
             for label, tree in trees.items():
                 out = work / label / name
                 if name == "resume":  # 5 steps, then resumed to 10: compared with the same in the other tree
                     train(tree, work, [*RESUMED, "--max-steps", "5"], out)
+                    train(tree, work, [*RESUMED, "--max-steps", "10", "--resume"], out)
+                elif name == "resume-across":  # a run of the other tree resumed by this one, and by itself
+                    train(trees["base"], work, [*RESUMED, "--max-steps", "5"], out)
                     train(tree, work, [*RESUMED, "--max-steps", "10", "--resume"], out)
                 else:
                     train(tree, work, [a.replace("{held}", str(work / "held.txt")) for a in RECIPES[name]], out)
