@@ -10,7 +10,7 @@ import dash
 import numpy as np
 import pytest
 
-from brillm_core import load_checkpoint, recall_activation
+from brillm_core import load_checkpoint, memory_profile, recall_activation
 from explorer import pathview
 from explorer.cache import ResultCache
 from explorer.compute import settings_of
@@ -41,11 +41,13 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
 
 
 def test_model_card_render_and_export(services: Services, model_root: Path) -> None:
-    _body, _own, _loss, _msg, link, model, options = model_card.render(services, None, "#m=beta&p=x", None)
+    _body, _own, memory, _loss, _msg, link, model, options = model_card.render(services, None, "#m=beta&p=x", None)
     ckpt = load_checkpoint(model_root / "beta", device="cpu")
     assert model == "beta" and link == "#m=beta&p=x" and [o["value"] for o in options] == ["alpha", "beta"]
+    profile = memory_profile(ckpt.model, model_card.profile_length(ckpt))
+    assert list(memory.data[0].y) == list(profile.by_distance) and f"{profile.entropy:.2f} nats" in memory.layout.title.text
     picked = model_card.render(services, model_card.ID.frame.model, "#m=beta", "alpha")
-    assert picked[5] == "alpha" and picked[4] == "#m=alpha"
+    assert picked[6] == "alpha" and picked[5] == "#m=alpha"
     view, state, warnings = import_document(model_card.export(services, "#m=beta&s=2")["content"])
     assert (view, state, warnings) == ("model-card", ViewState(model="beta", step=2), [])
     assert json.loads(model_card.export(services, "#m=beta")["content"])["data"]["facts"]["model_id"] == ckpt.model_id
