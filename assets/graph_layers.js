@@ -473,7 +473,7 @@ window.brillmGraph = (function () {
         drawn.arrows = arrows.arrows;
       }
     }
-    if (nodes && shown(gd._fullData[NODES])) {
+    if (nodes) {
       labelsOf(ctx, gd, nodes, p, path.slice().reverse(), ranked).forEach(function (label) {
         var b = label.box;
         boxedText(ctx, nodes.text[label.node], (b.l + b.r) / 2, (b.t + b.b) / 2, LABEL_FONT, "#111", "rgba(255,255,255,0.75)", null);
