@@ -131,12 +131,12 @@ def boxes_apart(boxes: list[list[float]]) -> bool:
 
 
 def test_a_small_graph_labels_every_path_node_and_shows_every_arrow(dash_duo, cache_dir: Path) -> None:
-    state = ViewState(model="teaching", prompt="the big dog sees a ball", new_tokens=6)
+    state = ViewState(model="teaching", prompt="the dog . the cats very often", new_tokens=6)
     checkpoint = load_checkpoint(SAMPLES / "teaching", device="cpu")
     trace = checkpoint.trace(state.prompt, compute.settings_of(state))
     last = trace.num_steps - 1
     dash_duo.start_server(create_app([SAMPLES / "teaching"], cache_dir))
-    open_link(dash_duo, f"/graph#m=teaching&p=the%20big%20dog%20sees%20a%20ball&n=6&s={last}")
+    open_link(dash_duo, f"/graph#m=teaching&p=the%20dog%20.%20the%20cats%20very%20often&n=6&s={last}")
     wait_until(lambda: drawn(dash_duo).get("step") == last)
     path = trace.path.tolist()
     labels = drawn(dash_duo)["labels"]
