@@ -439,3 +439,17 @@ def test_exact_objective_ignores_the_shared_row_where_every_target_owns_a_row():
     want = _brute_force_exact_loss(model.double(), ids).detach() * (ids.shape[1] - 1)
     assert math.isfinite(float(got))
     assert float(got) == pytest.approx(float(want), rel=1e-5)
+
+
+@pytest.mark.parametrize("nll", [float("nan"), 1e6])
+def test_a_diverged_validation_is_an_error_not_an_overflow(nll: float) -> None:
+    from types import SimpleNamespace
+
+    from brillm_core.errors import TrainingError
+    from brillm_core.training import loop
+
+    run = SimpleNamespace(validation=["held-out"], training={}, settings=SimpleNamespace(patience=0))
+    trainer = SimpleNamespace(validation_nll=lambda _texts: (nll, 1))
+    with pytest.raises(TrainingError, match="validation text's mean loss became .* at step 7; lower --lr"):
+        loop._validate(run, trainer, 7)
+    assert run.training == {}  # nothing recorded

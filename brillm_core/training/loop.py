@@ -145,11 +145,17 @@ def _fit_reporter(show: bool) -> Callable[[int, float], None] | None:
     return lambda iteration, nll: print(f"context fit, iteration {iteration}: trigram NLL {nll:.4f}", flush=True)
 
 
+MAX_MEAN_NLL = 700.0  # exp() of more overflows a float: a diverged run, not a perplexity
+
+
 def _validate(run: Run, trainer: Trainer, step: int) -> bool:
     """Record the validation perplexity after ``step``; True when --patience says to stop."""
     nll, predicted = trainer.validation_nll(run.validation)
+    mean = nll / predicted
+    if not mean < MAX_MEAN_NLL:  # also NaN: a diverged model has no perplexity to record
+        raise TrainingError(f"the validation text's mean loss became {mean:.4g} at step {step}; lower --lr and start again")
     history = run.training.setdefault("validation_history", [])
-    history.append([step, math.exp(nll / predicted)])
+    history.append([step, math.exp(mean)])
     patience = run.settings.patience
     if not patience or len(history) <= patience:
         return False
