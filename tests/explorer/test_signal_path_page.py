@@ -22,7 +22,7 @@ from explorer.registry import Registry
 from explorer.request import ask
 from explorer.state import ViewState
 
-from .browser import no_console_errors, open_link, texts, wait_until
+from .browser import callback_outputs, no_console_errors, open_link, record_callbacks, texts, wait_until
 
 
 def rendered_store(model_root: Path, tmp_path: Path, state: ViewState) -> tuple[dict, compute.PathResult]:
@@ -145,29 +145,12 @@ def test_the_charts_start_without_axes() -> None:
                for f in found.values())
 
 
-def callback_outputs(dash_duo) -> list[str]:
-    """The outputs of each callback request the page sent (read from the browser's own fetch calls)."""
-    return dash_duo.driver.execute_script("return window.__outputs || []")
-
-
-# Installed before the page's scripts: the outputs of every callback request it sends.
-RECORD = """
-window.__outputs = [];
-(function (fetch) {
-  window.fetch = function (url, init) {
-    if (/_dash-update-component/.test(String(url))) window.__outputs.push(JSON.parse(init.body).output);
-    return fetch.apply(this, arguments);
-  };
-})(window.fetch);
-"""
-
-
 @pytest.mark.browser
 def test_a_reopened_cached_link_is_drawn_after_one_request(dash_duo, app, model_root: Path) -> None:
     dash_duo.start_server(app)
     open_link(dash_duo, "/#m=alpha&p=hello&n=5&s=2")  # the trace is computed, and cached
     wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 2:"))
-    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+    record_callbacks(dash_duo)
     open_link(dash_duo, "/#m=alpha&p=hello&n=5&s=2")
     wait_until(lambda: (drawn_bars(dash_duo) or {}).get("title", "").startswith("Step 2:"))
     assert "".join(texts(dash_duo, "#sp-step-label")).startswith("step 2 of")

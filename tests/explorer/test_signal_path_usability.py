@@ -21,7 +21,7 @@ from explorer.cli import SAMPLE_MODELS
 from explorer.pages import signal_path as page
 from explorer.state import ViewState
 
-from .browser import no_console_errors, open_link, text, texts, wait_until
+from .browser import callback_outputs, no_console_errors, open_link, record_callbacks, text, texts, wait_until
 from .conftest import CHARS, make_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -242,18 +242,6 @@ def test_every_segment_of_a_recency_memory_can_be_hovered(dash_duo, tmp_path: Pa
     no_console_errors(dash_duo)
 
 
-# Installed before the page's scripts: the outputs of every callback request it sends.
-RECORD = """
-window.__outputs = [];
-(function (fetch) {
-  window.fetch = function (url, init) {
-    if (/_dash-update-component/.test(String(url))) window.__outputs.push(JSON.parse(init.body).output);
-    return fetch.apply(this, arguments);
-  };
-})(window.fetch);
-"""
-
-
 def test_a_process_that_never_loaded_the_checkpoint_answers_a_cached_link(dash_duo, model_root: Path,
                                                                           cache_dir: Path) -> None:
     app = create_app([model_root], cache_dir)  # its registry has loaded nothing
@@ -261,11 +249,11 @@ def test_a_process_that_never_loaded_the_checkpoint_answers_a_cached_link(dash_d
     elsewhere = ResultCache(cache_dir / "results")  # another worker computed the trace into the shared cache
     compute.path_for(elsewhere, load_checkpoint(model_root / "alpha", device="cpu"), state)
     dash_duo.driver.set_window_size(1440, 900)
-    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+    record_callbacks(dash_duo)
     dash_duo.start_server(app)
     open_link(dash_duo, "/#m=alpha&p=hello&n=5&s=2")
     wait_until(lambda: chart_title(dash_duo).startswith("Step 2:"))
-    sent = dash_duo.driver.execute_script("return window.__outputs")
+    sent = callback_outputs(dash_duo)
     # the page's content, then the reducer, whose answer from the cache carries the step store: no job
     assert len(sent) == 2 and page.ID.frame.steps in sent[1], sent
     no_console_errors(dash_duo)
