@@ -1,7 +1,9 @@
 """BriLLM core: a faithful PyTorch BriLLM that records everything a propagation does.
 
-Public API (the explorer uses these names, plus ``jsonfile`` for its own JSON files and the
-``organization`` package):
+Public API (the explorer uses these names, plus ``jsonfile`` for its own JSON files, the
+``organization`` package, ``decoding`` (the decoding settings' declaration), and to find a
+checkpoint's cached results without its weights ``tokenizer.load_tokenizer`` and
+``checkpoint``'s ``stored_model_id`` / ``compute_model_id``):
     load_checkpoint, save_checkpoint, Checkpoint   native checkpoints
     import_release                                 convert the release's files
     BriLLM, ModelConfig, EdgeTable, random_model   the model
