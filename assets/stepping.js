@@ -56,6 +56,19 @@ window.brillmStepping = (function () {
     }
     return weights.map(function (w, j) { return widened[j] ? least : w * scale; });
   }
+
+  // Where (% of the ribbon) segments drawn `widths` wide reach the cumulative weight `share` (0..1): the
+  // ribbon's scale stays true to the weights where thin segments were widened.
+  function sharePosition(weights, widths, share) {
+    var total = weights.reduce(function (a, w) { return a + w; }, 0), reached = 0, left = 0;
+    for (var j = 0; j < weights.length && total > 0; j++) {
+      var w = weights[j] / total;
+      if (w > 0 && reached + w >= share) return left + widths[j] * (share - reached) / w;
+      reached += w;
+      left += widths[j];
+    }
+    return share > 0 ? 100 : 0;
+  }
   var pages = {};  // prefix -> {store, ids (graph ids of the store's figures), step drawn, sent (slider value told to Dash)}
 
   function plotOf(id) {
@@ -101,8 +114,13 @@ window.brillmStepping = (function () {
         segment.title = memory.labels[j] + "\nweight a = " + String(Number(w.toPrecision(9)));  // float32, exact
         bar.appendChild(segment);
       });
-      parts.push(bar, element("div", "ribbon-scale"));
-      parts[2].append(element("span", "", "0"), element("span", "", "0.5"), element("span", "", "1"));
+      var scale = element("div", "ribbon-scale");  // the shares 0, 0.5 and 1 where the drawn segments reach them
+      [0, 0.5, 1].forEach(function (share) {
+        var tick = element("span", "", String(share));
+        tick.style.left = sharePosition(weights, widths, share) + "%";
+        scale.appendChild(tick);
+      });
+      parts.push(bar, scale);
       memory.caption.forEach(function (line) { parts.push(element("div", "ribbon-caption", line)); });
       if (widths.some(function (x, j) { return x > 100 * weights[j] + 1e-9; })) {
         parts.push(element("div", "ribbon-caption", memory.widened));
@@ -326,5 +344,5 @@ window.brillmStepping = (function () {
   });
 
   return {clamp: clamp, move: move, chipStep: chipStep, chipClasses: chipClasses, applyFrame: applyFrame,
-          segmentWidths: segmentWidths};
+          segmentWidths: segmentWidths, sharePosition: sharePosition};
 })();

@@ -239,6 +239,11 @@ def test_every_segment_of_a_recency_memory_can_be_hovered(dash_duo, tmp_path: Pa
     widths = [width for width, _, _ in segments]
     assert widths == sorted(widths) and widths[-1] > 200  # the recent outputs still read as the larger shares
     assert "drawn wider than their weight" in text(dash_duo, "#sp-memory")
+    half, last = dash_duo.driver.execute_script(  # the scale's 0.5 where the previous output's half begins
+        "var t = document.querySelectorAll('#sp-memory .ribbon-scale span')[1].getBoundingClientRect();"
+        "var s = Array.from(document.querySelectorAll('#sp-memory .ribbon-segment')).pop().getBoundingClientRect();"
+        "return [t.left + t.width / 2, s.left];")
+    assert abs(half - last) < 2
     no_console_errors(dash_duo)
 
 

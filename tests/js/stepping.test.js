@@ -89,3 +89,13 @@ test("when even the least width does not fit every segment, all are equal", () =
   close(stepping.segmentWidths([0.97, 0.01, 0.01, 0.01], 30), [25, 25, 25, 25]);
   close(stepping.segmentWidths([0, 0], 1), [50, 50]);
 });
+
+test("the ribbon's scale marks where the drawn segments reach each share", () => {
+  close([0, 0.5, 1].map((s) => stepping.sharePosition([0.25, 0.75], [25, 75], s)), [0, 50, 100]);
+  // a thin first segment drawn at 10 %: the middle of the weights is inside the wide one, past its widening
+  const weights = [0.02, 0.98], widths = stepping.segmentWidths(weights, 10);
+  close(widths, [10, 90]);
+  close([stepping.sharePosition(weights, widths, 0.5)], [10 + 90 * 0.48 / 0.98]);
+  close([stepping.sharePosition([0.5, 0.5], [50, 50], 0.5)], [50]);
+  assert.equal(stepping.sharePosition([], [], 0.5), 100);
+});
