@@ -61,6 +61,7 @@ window.brillmStepping = (function () {
   // ribbon's scale stays true to the weights where thin segments were widened.
   function sharePosition(weights, widths, share) {
     var total = weights.reduce(function (a, w) { return a + w; }, 0), reached = 0, left = 0;
+    if (share <= 0) return 0;  // the left end, also before segments of weight 0
     for (var j = 0; j < weights.length && total > 0; j++) {
       var w = weights[j] / total;
       if (w > 0 && reached + w >= share) return left + widths[j] * (share - reached) / w;

@@ -4,9 +4,10 @@
   forced    a teacher-forced step
   rerouted  a re-routed step (the path before re-routing shown above the bars)
   ribbon    a late step, its memory ribbon in the window
+  readme    the whole page at the first generated steps of the example (the README's picture)
 
 Usage: python scripts/screenshot_signal_path.py [OUTPUT_DIR] [--port 8072] [--readme]
-(default: the current directory; --readme also copies the landing shot to assets/screenshot.png)
+(default: the current directory; --readme also copies the readme shot to assets/screenshot.png)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ SHOTS = {  # name -> (link, the step whose chart must be drawn, an element to sc
     "forced": (f"/#m={FLAGSHIP}&p={PROMPT}&s=4", 4, "sp-chips"),
     "rerouted": (f"/#m={FLAGSHIP}&p={PROMPT}&r=7:16&s=7", 7, "sp-chips"),
     "ribbon": (f"/#m={FLAGSHIP}&p={PROMPT}&n=24&s=20", 20, "sp-chips"),
+    "readme": (f"/#m={FLAGSHIP}&p={PROMPT}&s=8", 8, None),
 }
 DRAWN = ("var gd = document.querySelector('#sp-energy .js-plotly-plot');"
          "return !!(gd && gd.layout && gd.layout.title && String(gd.layout.title.text).indexOf('Step ' + arguments[0] + ':') === 0);")
@@ -41,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", nargs="?", type=Path, default=Path.cwd())
     parser.add_argument("--port", type=int, default=8072)
-    parser.add_argument("--readme", action="store_true", help="also copy the landing shot to assets/screenshot.png")
+    parser.add_argument("--readme", action="store_true", help="also copy the readme shot to assets/screenshot.png")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         app = create_app([ROOT / "sample_models"], Path(cache))
@@ -73,8 +75,8 @@ def main() -> None:
         finally:
             driver.quit()
     if args.readme:
-        shutil.copyfile(args.output / "signal-path-landing.png", ROOT / "assets" / "screenshot.png")
-        print(f"copied the landing shot to {ROOT / 'assets' / 'screenshot.png'}")
+        shutil.copyfile(args.output / "signal-path-readme.png", ROOT / "assets" / "screenshot.png")
+        print(f"copied the readme shot to {ROOT / 'assets' / 'screenshot.png'}")
 
 
 if __name__ == "__main__":

@@ -98,4 +98,6 @@ test("the ribbon's scale marks where the drawn segments reach each share", () =>
   close([stepping.sharePosition(weights, widths, 0.5)], [10 + 90 * 0.48 / 0.98]);
   close([stepping.sharePosition([0.5, 0.5], [50, 50], 0.5)], [50]);
   assert.equal(stepping.sharePosition([], [], 0.5), 100);
+  assert.equal(stepping.sharePosition([0, 0, 1], [1, 1, 98], 0), 0);  // forgotten outputs weigh 0: 0 is the end
+  close([stepping.sharePosition([0, 0, 1], [1, 1, 98], 0.5)], [51]);
 });
