@@ -48,9 +48,9 @@ def energy_base(height: int = 320) -> Frame:
            "hovertemplate": f"node %{{customdata[0]}}: %{{customdata[3]}}<br>energy %{{y:{EXACT}}} "
                             "(%{customdata[4]:+.4~f} from the step's best)<br>probability %{customdata[1]:.6g}"
                             "<br>rank %{customdata[2]}<extra></extra>"}
-    # the bottom margin is fixed (``one_margin``): plotly's automargin of tilted labels redrew the chart
-    # a second time on every step, most of a key press
-    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}},
+    # the margins are fixed once per trace (``one_margin``): plotly's automargin measured the tick labels and
+    # could draw the chart a second time, on every step, and took half of a key press
+    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}, "automargin": False},
                                             xaxis={"tickangle": -TICK_ANGLE, "automargin": False},
                                             margin={**MARGIN, "t": 64})}
 
@@ -101,10 +101,20 @@ def energy_frames(trace: Trace, token: TokenText, k: int = 10, how: dict[int, st
 
 
 def one_margin(frames: list[Frame]) -> list[Frame]:
-    """Candidate frames with one bottom margin, the one their longest bar label needs: plotly's automargin
-    would otherwise move it at most steps, and each move draws the chart a second time."""
-    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])])}
+    """Candidate frames with one bottom margin, the one their longest bar label needs, and one left margin,
+    the one their widest energy needs: plotly's automargin would otherwise measure the labels and move the
+    margins at most steps, and each move draws the chart a second time."""
+    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])]),
+              "l": value_margin([f["layout"]["yaxis"]["range"] for f in frames])}
     return [{**frame, "layout": {**frame["layout"], "margin": margin}} for frame in frames]
+
+
+def value_margin(ranges: list[list[float]], font: float = 12.0) -> int:
+    """A left margin (px) that fits the energy axis' tick labels (",~r": the digits with thousands commas, and
+    decimals when an axis spans under 10) beside its title, at 0.6 of the font a character, generously."""
+    widest = max((len(f"{max(abs(lo), abs(hi)):,.0f}") + (3 if hi - lo < 10 else 0) for lo, hi in ranges),
+                 default=1)
+    return max(MARGIN["l"], math.ceil(widest * 0.6 * font + 2 * font + 12))
 
 
 def label_margin(labels: list[str], angle: float = TICK_ANGLE, font: float = 12.0) -> int:

@@ -41,7 +41,10 @@ def test_the_title_says_how_the_taken_node_was_decided_and_no_note_covers_the_ba
     assert rerouted["data"][0]["marker"]["color"][3] == common.REROUTED
 
 
-def test_tilted_labels_get_a_fixed_margin_not_a_second_drawing() -> None:
-    assert signal.energy_base()["layout"]["xaxis"]["automargin"] is False
+def test_the_labels_get_fixed_margins_not_a_second_drawing() -> None:
+    layout = signal.energy_base()["layout"]
+    assert layout["xaxis"]["automargin"] is False and layout["yaxis"]["automargin"] is False
     frames = signal.energy_frames(one_step_trace(True, 15), str, k=12)
     assert frames[0]["layout"]["margin"]["b"] >= common.MARGIN["b"]
+    assert frames[0]["layout"]["margin"]["l"] < 60  # energies up to 30: two digits
+    assert signal.value_margin([[50004.7, 50012.3]]) >= 90  # "50,009.5" and the axis title beside it

@@ -90,6 +90,9 @@ def test_the_landing_page_opens_the_flagship_with_an_example_and_whole_labels(da
         assert "p = " in label(dash_duo) and dash_duo.driver.execute_script(LABEL_WHOLE), label(dash_duo)
         press(dash_duo, Keys.ARROW_RIGHT)
     wait_until(lambda: f"Step {prompt_tokens + 1}:" in chart_title(dash_duo))
+    wait_until(lambda: dash_duo.find_elements("#sp-energy .ytick text"))
+    assert dash_duo.driver.execute_script(OVERLAPS, TEXTS) == []  # energies near 5e4 or not, every text fits
+    assert dash_duo.driver.execute_script(OUTSIDE, TEXTS) == []
     dash_duo.driver.execute_script("document.getElementById('sp-energy').scrollIntoView({block: 'center'})")
     # re-route through the last bar, clicked near its top: on a cut axis its path reaches far below the plot, to 0
     x, y = dash_duo.driver.execute_script(
@@ -103,11 +106,13 @@ def test_the_landing_page_opens_the_flagship_with_an_example_and_whole_labels(da
     no_console_errors(dash_duo)
 
 
-# Every pair of texts drawn in the candidate chart whose boxes overlap (bar labels, tick labels, notes, title),
-# but for two tilted tick labels (their upright boxes overlap where the words do not).
+# The texts drawn in the candidate chart: bar labels, tick labels, the axis title, notes and the title.
+TEXTS = ".bartext, .xtick text, .ytick text, .ytitle, .annotation-text, .gtitle"
+# Every pair of them whose boxes overlap, but for two tilted tick labels (their upright boxes overlap where
+# the words do not).
 OVERLAPS = """
-var gd = document.querySelector('#sp-energy .js-plotly-plot');
-var items = Array.from(gd.querySelectorAll('.bartext, .xtick text, .annotation-text, .gtitle')).map(function (e) {
+var TEXTS = arguments[0], gd = document.querySelector('#sp-energy .js-plotly-plot');
+var items = Array.from(gd.querySelectorAll(TEXTS)).map(function (e) {
   return [e.textContent, e.getBoundingClientRect(), !!e.closest('.xtick')]; }).filter(function (p) { return p[1].width > 0; });
 var found = [];
 items.forEach(function (a, i) { items.slice(i + 1).forEach(function (b) {
@@ -128,9 +133,20 @@ def test_no_text_of_the_candidate_chart_overlaps_when_the_taken_node_ranks_low(d
     start(dash_duo, app, f"/#m=alpha&p={prompt.replace(' ', '%20')}&n=2&s={low[0]}")
     wait_until(lambda: chart_title(dash_duo).startswith(f"Step {low[0]}:"))
     wait_until(lambda: len(dash_duo.find_elements("#sp-energy .bartext")) == page.TOP_K + 1)
-    assert dash_duo.driver.execute_script(OVERLAPS) == []
+    assert dash_duo.driver.execute_script(OVERLAPS, TEXTS) == []
+    assert dash_duo.driver.execute_script(OUTSIDE, TEXTS) == []
     assert "forced by the prompt (the grey bar)" in chart_title(dash_duo)
     no_console_errors(dash_duo)
+
+
+# The texts of the candidate chart that reach out of its picture (cut at its edge).
+OUTSIDE = """
+var gd = document.querySelector('#sp-energy .js-plotly-plot'), box = gd.querySelector('.main-svg').getBoundingClientRect();
+return Array.from(gd.querySelectorAll(arguments[0])).filter(function (e) {
+  var r = e.getBoundingClientRect();
+  return r.width > 0 && (r.left < box.left || r.right > box.right || r.top < box.top || r.bottom > box.bottom);
+}).map(function (e) { return e.textContent; });
+"""
 
 
 # The WCAG contrast ratio of each path chip's text on its background.
