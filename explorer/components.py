@@ -164,7 +164,9 @@ def typed_value(setting: Setting, shown: Any) -> Any:
     """The state's raw value from what a setting's control holds (the state validator checks it)."""
     if setting.kind is bool:
         return shown == setting.choices[0] if setting.choices else bool(shown)
-    return shown or "" if setting.kind is NUMBERS else shown
+    if setting.kind is NUMBERS:
+        return shown or ""  # an emptied box: no numbers, the default signal
+    return shown
 
 
 def settings_panel(prefix: str) -> html.Details:

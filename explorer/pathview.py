@@ -439,9 +439,9 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         if old is not None and to_hash(state) == to_hash(old):
             return out  # our own hash write coming back
         state, more = resolve_model(state, names, fallback(state))
-        example = state.with_(prompt=page.default_prompt)
-        if old is None and not (url or "").strip("#") and page.default_prompt and not unknown(example):
-            state = example  # a bare link opens a ready example, unless the checkpoint does not know its words
+        if old is None and not (url or "").strip("#") and page.default_prompt:
+            example = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example,
+            state = state if unknown(example) else example  # unless the checkpoint does not know its words
         for name, label in page.pickers:
             other, said = resolve_other(getattr(state, name), state.model, names, label)
             state, more = state.with_(**{name: other}), more + said
