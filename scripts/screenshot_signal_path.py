@@ -34,8 +34,8 @@ SHOTS = {  # name -> (link, the step whose chart must be drawn, an element to sc
     "ribbon": (f"/#m={FLAGSHIP}&p={PROMPT}&n=24&s=20", 20, "sp-chips"),
     "readme": (f"/#m={FLAGSHIP}&p={PROMPT}&s=8", 8, None),
 }
-DRAWN = ("var gd = document.querySelector('#sp-energy .js-plotly-plot');"
-         "return !!(gd && gd.layout && gd.layout.title && String(gd.layout.title.text).indexOf('Step ' + arguments[0] + ':') === 0);")
+DRAWN = ("var gd = document.querySelector('#sp-energy .js-plotly-plot'), title = gd && gd.layout && gd.layout.title;"
+         "return !!title && String(title.text).indexOf('Step ' + arguments[0] + ':') === 0;")
 
 
 def main() -> None:
@@ -66,8 +66,8 @@ def main() -> None:
                         raise SystemExit(f"error: step {step} of {link} was not drawn within 300 s")
                     time.sleep(0.2)
                 if top:
-                    driver.execute_script("var e = document.getElementById(arguments[0]);"
-                                          "window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8);", top)
+                    driver.execute_script("var top = document.getElementById(arguments[0]).getBoundingClientRect().top;"
+                                          "window.scrollTo(0, top + window.scrollY - 8);", top)
                 time.sleep(1.0)  # plotly's last frame
                 path = args.output / f"signal-path-{name}.png"
                 driver.save_screenshot(str(path))

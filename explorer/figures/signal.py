@@ -104,8 +104,9 @@ def one_margin(frames: list[Frame]) -> list[Frame]:
     """Candidate frames with one bottom margin, the one their longest bar label needs, and one left margin,
     the one their widest energy needs: plotly's automargin would otherwise measure the labels and move the
     margins at most steps, and each move draws the chart a second time."""
+    ranges = [f["layout"]["yaxis"]["range"] for f in frames if "range" in f["layout"].get("yaxis", {})]
     margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])]),
-              "l": value_margin([f["layout"]["yaxis"]["range"] for f in frames])}
+              "l": value_margin(ranges)}
     return [{**frame, "layout": {**frame["layout"], "margin": margin}} for frame in frames]
 
 

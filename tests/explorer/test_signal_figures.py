@@ -35,7 +35,8 @@ def test_the_title_says_how_the_taken_node_was_decided_and_no_note_covers_the_ba
     assert "annotations" not in forced["layout"] and len(forced["data"][0]["x"]) == 13
     assert forced["data"][0]["marker"]["color"][-1] == common.FORCED
     chosen = signal.energy_frame(one_step_trace(False, 0), 0, token, k=12)
-    assert "chosen (the red bar)" in chosen["layout"]["title"]["text"] and "one (rank" not in chosen["layout"]["title"]["text"]
+    title = chosen["layout"]["title"]["text"]
+    assert "chosen (the red bar)" in title and "one (rank" not in title
     rerouted = signal.energy_frame(one_step_trace(False, 3), 0, token, k=12, how=signal.REROUTED_HOW)
     assert "re-routed by you (the purple bar)" in rerouted["layout"]["title"]["text"]
     assert rerouted["data"][0]["marker"]["color"][3] == common.REROUTED

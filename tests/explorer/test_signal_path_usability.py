@@ -113,12 +113,14 @@ TEXTS = ".bartext, .xtick text, .ytick text, .ytitle, .annotation-text, .gtitle"
 OVERLAPS = """
 var TEXTS = arguments[0], gd = document.querySelector('#sp-energy .js-plotly-plot');
 var items = Array.from(gd.querySelectorAll(TEXTS)).map(function (e) {
-  return [e.textContent, e.getBoundingClientRect(), !!e.closest('.xtick')]; }).filter(function (p) { return p[1].width > 0; });
+  return [e.textContent, e.getBoundingClientRect(), !!e.closest('.xtick')];
+}).filter(function (p) { return p[1].width > 0; });
 var found = [];
 items.forEach(function (a, i) { items.slice(i + 1).forEach(function (b) {
   var r = a[1], s = b[1];
   if (a[2] && b[2]) return;
-  if (r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1) found.push([a[0], b[0]]);
+  var apart = r.right - 1 <= s.left || s.right - 1 <= r.left || r.bottom - 1 <= s.top || s.bottom - 1 <= r.top;
+  if (!apart) found.push([a[0], b[0]]);
 }); });
 return found;
 """
@@ -141,7 +143,8 @@ def test_no_text_of_the_candidate_chart_overlaps_when_the_taken_node_ranks_low(d
 
 # The texts of the candidate chart that reach out of its picture (cut at its edge).
 OUTSIDE = """
-var gd = document.querySelector('#sp-energy .js-plotly-plot'), box = gd.querySelector('.main-svg').getBoundingClientRect();
+var gd = document.querySelector('#sp-energy .js-plotly-plot');
+var box = gd.querySelector('.main-svg').getBoundingClientRect();
 return Array.from(gd.querySelectorAll(arguments[0])).filter(function (e) {
   var r = e.getBoundingClientRect();
   return r.width > 0 && (r.left < box.left || r.right > box.right || r.top < box.top || r.bottom > box.bottom);
@@ -152,7 +155,10 @@ return Array.from(gd.querySelectorAll(arguments[0])).filter(function (e) {
 # The WCAG contrast ratio of each path chip's text on its background.
 CONTRASTS = """
 function lum(c) {
-  var v = c.match(/[\\d.]+/g).slice(0, 3).map(function (x) { x = x / 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+  var v = c.match(/[\\d.]+/g).slice(0, 3).map(function (x) {
+    x = x / 255;
+    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4);
+  });
   return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
 }
 return Array.from(document.querySelectorAll('#sp-chips .chip')).map(function (e) {
@@ -238,7 +244,8 @@ def recency_checkpoint(directory: Path) -> Path:
 # Each memory segment: its width in pixels, and whether the mouse finds it at its middle (with its hover text).
 SEGMENTS = """
 return Array.from(document.querySelectorAll('#sp-memory .ribbon-segment')).map(function (e) {
-  var box = e.getBoundingClientRect(), hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+  var box = e.getBoundingClientRect();
+  var hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
   return [box.width, hit === e, e.title];
 });
 """
