@@ -240,6 +240,9 @@ class PathPage:
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
     needs_prompt: bool = False  # the go button with an empty prompt says so
+    # a checkpoint switch holds a prompt mostly unknown to the new checkpoint (its render shows a held answer,
+    # which has no result, as an empty page)
+    holds_unknown: bool = False
     # more checkpoint pickers: (ViewState field, what a message calls it), shown by ``{prefix}-{field}`` ('_' as
     # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
     pickers: tuple[tuple[str, str], ...] = ()
@@ -419,8 +422,8 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
     checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed).
     A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
     then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
-    the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about: nothing
-    is computed until the button is pressed (and a bare link's example is left out). An empty prompt on the
+    the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about, on pages
+    that ask for it: nothing is computed until the button is pressed (and a bare link's example is left out). An empty prompt on the
     button changes nothing but the message."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
@@ -462,7 +465,7 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         out.update(msg=ui.messages([], warnings), form=corrected(state, form, page.extra_form))
     elif trigger == ids.model:
         state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
-        hold = unknown(state) if state.model != old.model else ""
+        hold = unknown(state) if page.holds_unknown and state.model != old.model else ""
         out["msg"] = ui.messages([], [hold] if hold else [])
     elif trigger in page.picker_ids:
         name, value = pickers[page.picker_ids.index(trigger)], picked[page.picker_ids.index(trigger)]

@@ -184,7 +184,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
 
 PAGE = pathview.PathPage(P, [Event(Input(ID.click, "data"), reroute_event),
                              Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True,
-                             default_model=FLAGSHIP, default_prompt=EXAMPLE,
+                             default_model=FLAGSHIP, default_prompt=EXAMPLE, holds_unknown=True,
                              cached=pathview.cached_trace, render=pathview.Render(RENDERED, render))
 
 
