@@ -10,11 +10,16 @@ Public API (the explorer uses only these names):
     score_ids, Score                               full-vocabulary scoring
     explain_step                                   every number of one step (teaching)
     compare_paths, edge_changes, loss_history      two checkpoints side by side
+    path_energy_changes, edge_effects,             what B changed on A's path, and why
+    largest_shift, parameter_groups,
+    training_record
     ENGINE_VERSION                                 bump when numbers can change (cache keys carry it)
 """
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .compare import PathComparison, check_same_vocabulary, compare_paths, edge_changes, js_divergence, loss_history
+from .compare import (PathComparison, ProbabilityShift, TrainingRecord, check_same_vocabulary, compare_paths,
+                      edge_changes, edge_effects, js_divergence, largest_shift, loss_history, parameter_groups,
+                      path_energy_changes, training_record)
 from .config import ModelConfig
 from .decode import SourceEnergies, edge_strengths, source_energies
 from .edges import EdgeTable
@@ -32,7 +37,8 @@ from .version import ENGINE_VERSION
 __all__ = [
     "BPETokenizer", "BriLLM", "BriLLMError", "CharTokenizer", "Checkpoint", "CheckpointError", "DecodeSettings", "ENGINE_VERSION",
     "EdgeTable", "Encoding", "SourceEnergies", "edge_strengths", "source_energies", "ModelConfig", "PathComparison",
-    "StepExplanation", "check_same_vocabulary",
+    "StepExplanation", "check_same_vocabulary", "ProbabilityShift", "TrainingRecord", "edge_effects", "largest_shift",
+    "parameter_groups", "path_energy_changes", "training_record",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
