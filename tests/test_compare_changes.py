@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +15,7 @@ from brillm_core import (DecodeSettings, compare_paths, edge_changes, edge_effec
                          parameter_groups, path_energy_changes, training_record)
 
 from .conftest import make_checkpoint
-from .toy_grammar import write_toy
-
-ROOT = Path(__file__).resolve().parents[1]
+from .short_run import train_short_run
 
 
 def twin(seed: int = 1):
@@ -110,14 +106,7 @@ def test_largest_shift_is_at_the_first_divergence() -> None:
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Both checkpoints (steps 20 and 40) of one short ``brillm train`` run with a validation text."""
-    tmp = tmp_path_factory.mktemp("one-run")
-    corpus, validation = write_toy(tmp / "toy.txt"), write_toy(tmp / "val.txt", 40, seed=1)
-    command = [sys.executable, "-m", "brillm_core", "train", str(corpus), "-o", str(tmp / "run"), "--tokenizer", "word",
-               "--hidden-size", "4", "--max-positions", "32", "--seq-len", "12", "--batch-size", "8",
-               "--max-steps", "40", "--save-every", "20", "--keep", "0", "--validation", str(validation),
-               "--threads", "1", "--no-progress"]
-    subprocess.run(command, check=True, cwd=ROOT, capture_output=True, timeout=300)
-    return sorted((tmp / "run" / "checkpoints").iterdir())
+    return train_short_run(tmp_path_factory.mktemp("one-run"))
 
 
 def test_training_record_of_two_checkpoints_of_one_run(one_run: list[Path]) -> None:

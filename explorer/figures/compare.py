@@ -167,7 +167,8 @@ def training_curves(records: dict[str, TrainingRecord]) -> go.Figure:
         fig.update_yaxes(title=title, row=row, col=1)
     for key, record in sorted(records.items()):
         if record.step is not None:
-            fig.add_vline(x=record.step, line={"color": COLOUR.get(key, NEUTRAL), "dash": "dot", "width": 1})
+            fig.add_shape(type="line", xref="x", yref="paper", x0=record.step, x1=record.step, y0=0, y1=1,
+                          line={"color": COLOUR.get(key, NEUTRAL), "dash": "dot", "width": 1})
             fig.add_annotation(x=record.step, y=1, yref="paper", yanchor="bottom", showarrow=False,
                                text=f"{key.upper()} taken here", font={"color": COLOUR.get(key, NEUTRAL), "size": 11},
                                xanchor="left" if key == "b" else "right")
