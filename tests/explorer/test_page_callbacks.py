@@ -75,15 +75,20 @@ def test_teaching_quiz_tour_and_render(services: Services) -> None:
     ID = teaching.ID
     state = ViewState(model="alpha", prompt="ab", new_tokens=2)
     meta = pathview.run_job(services, teaching.PAGE, lambda _p: None, pathview.request_for(teaching.PAGE, state))
-    fresh = teaching.score_quiz(services, ID.frame.meta, meta, None, 0, None)
+    fresh = teaching.score_quiz(services, {ID.frame.meta}, meta, None, 0, None)
     assert fresh == {"request": meta["request"], "revealed": {}, "right": 0, "tried": 0}
-    assert teaching.score_quiz(services, ID.check, meta, None, 0, fresh) is dash.no_update  # no guess to check
-    revealed = teaching.score_quiz(services, ID.reveal, meta, 3, 1, fresh)
+    assert teaching.score_quiz(services, {ID.check}, meta, None, 0, fresh) is dash.no_update  # no guess to check
+    revealed = teaching.score_quiz(services, {ID.reveal}, meta, 3, 1, fresh)
     assert revealed["revealed"] == {"1": None} and revealed["tried"] == 0
-    store, chips, quiz_box, slider_max, options, score, *_ = teaching.render(services, meta, to_dict(state),
-                                                                             revealed, 0)
+    toured = teaching.score_quiz(services, {ID.tour_step}, meta, 3, 0, revealed)  # the tour reveals, unscored
+    assert toured["revealed"] == {"1": None, "0": None} and toured["tried"] == 0
+    assert teaching.score_quiz(services, {ID.tour_step}, meta, None, 0, toured) is dash.no_update  # shown already
+    new_path = teaching.score_quiz(services, {ID.frame.meta, ID.tour_step}, meta, None, 2, toured)
+    assert new_path["revealed"] == {"2": None}  # a new path while the tour runs: its step on screen revealed
+    store, slider_max, options, score, *_ = teaching.render(services, meta, to_dict(state), revealed)
     feedback = next(f for f in store["figures"] if f.get("element") == ID.feedback)["steps"]
     assert feedback[0] == "" and feedback[1].startswith("Most energy goes to")
+    chips, quiz_box, formula = teaching.tour_classes(0)
     assert "tour-focus" in chips and "tour-focus" not in quiz_box and score == "Score: 0 of 0"
     assert slider_max == store["n"] - 1 and len(options) == 30
     positions = [0]
