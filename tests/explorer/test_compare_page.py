@@ -257,7 +257,8 @@ def test_compare_two_checkpoints_of_one_run_draws_both_training_curves(dash_duo,
     open_link(dash_duo, "/compare#m=early&p=the%20cat&n=4&mb=best")
     wait_until(lambda: "moved probability from" in text(dash_duo, "#cp-summary")
                or "same next-node distribution" in text(dash_duo, "#cp-summary"))
-    wait_until(lambda: len(dash_duo.find_elements("#cp-loss .scatterlayer .trace")) == 4)  # loss and validation, A and B
+    traces = "#cp-loss .scatterlayer .trace"
+    wait_until(lambda: len(dash_duo.find_elements(traces)) == 4)  # loss and validation, A and B
     assert text(dash_duo, "#cp-loss-notes") == (f"A and B are checkpoints of one training run (A at step {STEPS[0]}, "
                                                 f"B at step {STEPS[1]}).")
     no_console_errors(dash_duo)
