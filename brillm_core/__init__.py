@@ -7,6 +7,7 @@ Public API (the explorer uses only these names):
     propagate, reroute, DecodeSettings, Trace      paths and their traces
     edge_strengths, source_energies                the decode rule, batched over every source
     recall_activation, incoming_energy             recall activation and its reverse
+    reverse_energies, incoming_from                (the reverse view of many targets of one context)
     score_ids, Score                               full-vocabulary scoring
     explain_step                                   every number of one step (teaching)
     compare_paths, edge_changes, loss_history      two checkpoints side by side
@@ -27,7 +28,7 @@ from .explain import StepExplanation, explain_step
 from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
 from .model import BriLLM, positional_encoding, random_model
 from .propagate import propagate, reroute
-from .recall import RecallResult, incoming_energy, recall_activation
+from .recall import RecallResult, incoming_energy, incoming_from, recall_activation, reverse_energies
 from .release import import_release
 from .scoring import Score, score_ids
 from .tokenizer import BPETokenizer, CharTokenizer, Encoding, train_bpe
@@ -40,6 +41,6 @@ __all__ = [
     "StepExplanation", "check_same_vocabulary", "ProbabilityShift", "TrainingRecord", "edge_effects", "largest_shift",
     "parameter_groups", "path_energy_changes", "training_record",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
-    "import_release", "incoming_energy", "load_checkpoint", "positional_encoding", "propagate", "random_model",
+    "import_release", "incoming_energy", "incoming_from", "reverse_energies", "load_checkpoint", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
 ]

@@ -30,12 +30,15 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
     seen: list[tuple[str, str]] = []
     meta = pathview.run_job(services, recall.PAGE, seen.append, pathview.request_for(recall.PAGE, state))
     assert meta["error"] == "" and seen[0] == ("0", "loading checkpoint…") and seen[-1] == ("3", "done")
-    graph, rows, columns, reverse, _msg, marked = recall.render(services, meta, {"node": 3})
+    graph, rows, columns, _msg = recall.render(services, meta, {"node": 3})
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in rows] == expected["node"].tolist()[: recall.TABLE_ROWS]
     np.testing.assert_allclose([r["activation"] for r in rows], expected["activation"].to_numpy()[: recall.TABLE_ROWS])
-    assert "#3" in reverse.layout.title.text and marked[0]["if"]["filter_query"] == "{node} = 3"
+    reverse, marked, active, cells, page, ring, drawn = recall.select(services, meta, {"node": 3}, None, None, None)
+    assert "#3" in reverse["layout"]["title"]["text"] and marked[0]["if"]["filter_query"] == "{node} = 3"
+    assert drawn == {"key": meta["key"], "node": 3} and active is dash.no_update
+    assert recall.select(services, meta, {"node": 3}, drawn, None, None) == (dash.no_update,) * len(recall.SELECTION)
     assert recall.cost("2", "3", "4") == "at most 4 propagation steps (each one V×d×d product)"
     assert recall.cost("x", "3", "4") == ""
 
