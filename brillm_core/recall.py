@@ -131,7 +131,8 @@ def incoming_from(model: BriLLM, energies: SourceEnergies, target: int) -> pd.Da
             "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
         }
     )
-    return frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last").reset_index(drop=True)
+    frame = frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last")
+    return frame.reset_index(drop=True)
 
 
 def incoming_energy(

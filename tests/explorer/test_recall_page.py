@@ -90,7 +90,8 @@ def chosen_in_table(dash_duo) -> dict:
         "var rows = Array.from(document.querySelectorAll('#rc-table tbody tr')).filter(r => r.querySelector('td'));"
         "return {marked: rows.filter(r => getComputedStyle(r.querySelector('td')).backgroundColor"
         "  === 'rgb(255, 243, 224)').map(r => r.querySelector('td').textContent.trim()),"
-        " focused: rows.filter(r => r.querySelector('td.focused')).map(r => r.querySelector('td').textContent.trim())};")
+        " focused: rows.filter(r => r.querySelector('td.focused'))"
+        "  .map(r => r.querySelector('td').textContent.trim())};")
 
 
 def ring_at(dash_duo) -> list:
