@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import dash
 import torch
@@ -367,8 +367,12 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
     warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
         if state.node >= vocab else []
     node = state.node if 0 <= state.node < vocab else None
-    parts = steps_for(services, checkpoint, result.trace, meta["key"], node)
-    return (step_store(checkpoint, result.trace, parts, quiz_data["revealed"]), max(result.trace.num_steps - 1, 1),
+    revealed, n = quiz_data["revealed"], result.trace.num_steps
+    taken = steps_for(services, checkpoint, result.trace, meta["key"], None, range(n))
+    picked = taken if node is None else steps_for(services, checkpoint, result.trace, meta["key"], node,
+                                                  [int(i) for i in revealed])
+    parts = [picked[i] if str(i) in revealed else taken[i] for i in range(n)]
+    return (step_store(checkpoint, result.trace, parts, revealed), max(n - 1, 1),
             [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
             f"Score: {quiz_data['right']} of {quiz_data['tried']}",
             model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings),
@@ -405,14 +409,19 @@ def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, node: int | None) -
                      figs.stage_frame(ex, token), signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)))
 
 
-def steps_for(services: Services, checkpoint: Checkpoint, trace: Trace, trace_key: str,
-              node: int | None) -> list[StepParts]:
-    """Every step's parts, in the app's result cache (one entry per trace and explained node, ``trace_key``
-    naming the trace): a reveal, a guess or a tour card rebuilds no step (rebuilding them took seconds per
-    reveal on a 256-step path)."""
+def steps_for(services: Services, checkpoint: Checkpoint, trace: Trace, trace_key: str, node: int | None,
+              steps: Iterable[int]) -> dict[int, StepParts]:
+    """The parts of ``steps`` (and of any step asked before) explaining ``node``, in the app's result cache: one
+    entry per trace (``trace_key``) and node, holding the steps asked so far. A reveal, a guess or a tour card
+    then explains no step again (that took seconds per reveal on a 256-step path), and a node picked on the
+    candidate chart is explained on the revealed steps only."""
     key = cache_key("teaching-steps", checkpoint.model_id, {"trace": trace_key, "node": node})
-    return services.cache.get_or_compute(
-        key, lambda: [step_parts(checkpoint, trace, i, node) for i in range(trace.num_steps)])
+    kept: dict[int, StepParts] = services.cache.get(key) or {}
+    missing = [i for i in steps if i not in kept]
+    if missing:
+        kept = {**kept, **{i: step_parts(checkpoint, trace, i, node) for i in missing}}
+        services.cache.set(key, kept)
+    return kept
 
 
 def step_store(checkpoint: Checkpoint, trace: Trace, parts: list[StepParts],

@@ -236,22 +236,26 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
 def test_step_parts_live_in_the_apps_one_cache(ckpt: Checkpoint, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=6))
-    built: list[int] = []
+    steps = range(trace.num_steps)
+    built: list[tuple[int, int | None]] = []
     fresh = page.step_parts
-    monkeypatch.setattr(page, "step_parts", lambda *args: built.append(args[2]) or fresh(*args))
+    monkeypatch.setattr(page, "step_parts", lambda *args: built.append((args[2], args[3])) or fresh(*args))
     services = Services(registry=None, cache=ResultCache(tmp_path / "cache"))
-    parts = page.steps_for(services, ckpt, trace, "trace-key", None)
-    assert sorted(built) == list(range(trace.num_steps))
+    parts = page.steps_for(services, ckpt, trace, "trace-key", None, steps)
+    assert sorted(built) == [(i, None) for i in steps]
     built.clear()
     for revealed in ({}, {"3": 5}, {"3": 5, "1": None}):  # a reveal or a guess explains no step again
-        page.step_store(ckpt, trace, page.steps_for(services, ckpt, trace, "trace-key", None), revealed)
+        taken = page.steps_for(services, ckpt, trace, "trace-key", None, steps)
+        page.step_store(ckpt, trace, [taken[i] for i in steps], revealed)
     assert built == []
     again = Services(registry=None, cache=ResultCache(tmp_path / "cache"))  # a new process: read from the disk
-    assert page.steps_for(again, ckpt, trace, "trace-key", None) == parts and built == []
-    page.steps_for(services, ckpt, trace, "trace-key", 7)  # another node explained: its own entry
-    assert sorted(built) == list(range(trace.num_steps))
-    store = page.step_store(ckpt, trace, parts, {"3": 5})
-    expected = fresh(ckpt, trace, 3, None)
+    assert page.steps_for(again, ckpt, trace, "trace-key", None, steps) == parts and built == []
+    picked = page.steps_for(services, ckpt, trace, "trace-key", 7, [1, 3])  # a picked node: the revealed steps
+    assert sorted(built) == [(1, 7), (3, 7)] and sorted(picked) == [1, 3]
+    page.steps_for(services, ckpt, trace, "trace-key", 7, [1, 3, 4])
+    assert sorted(built) == [(1, 7), (3, 7), (4, 7)]  # one more reveal: one more step explained
+    store = page.step_store(ckpt, trace, [picked[3] if i == 3 else parts[i] for i in steps], {"3": 5})
+    expected = fresh(ckpt, trace, 3, 7)
     stages, energy, chips, question, feedback_, formula = store["figures"]
     assert (chips["steps"][3], formula["steps"][3], stages["frames"][3]) == (expected.chips[1], expected.formula[1],
                                                                               expected.stage)
