@@ -368,10 +368,9 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
         if state.node >= vocab else []
     node = state.node if 0 <= state.node < vocab else None
     revealed, n = quiz_data["revealed"], result.trace.num_steps
-    taken = steps_for(services, checkpoint, result.trace, meta["key"], None, range(n))
-    picked = taken if node is None else steps_for(services, checkpoint, result.trace, meta["key"], node,
-                                                  [int(i) for i in revealed])
-    parts = [picked[i] if str(i) in revealed else taken[i] for i in range(n)]
+    hidden = steps_for(services, checkpoint, result.trace, meta["key"], None, False, range(n))
+    shown = steps_for(services, checkpoint, result.trace, meta["key"], node, True, [int(i) for i in revealed])
+    parts = [shown[i] if str(i) in revealed else hidden[i] for i in range(n)]
     return (step_store(checkpoint, result.trace, parts, revealed), max(n - 1, 1),
             [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
             f"Score: {quiz_data['right']} of {quiz_data['tried']}",
@@ -381,65 +380,63 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
 
 @dataclass(frozen=True)
 class StepParts:
-    """Step i as the browser draws it, before its reveal and after (``hidden``, ``shown``): the label, the
-    question, the chips, the formula, and the stage heatmap's and the candidate chart's frames once shown. A
-    reveal, a guess or a tour card then explains no step again; the feedback, which depends on the guess, is
-    written when the store is put together."""
+    """Step i as the browser draws it, before its reveal or after: the label, the question, the chips, the formula,
+    and the stage heatmap's and the candidate chart's frames (empty, saying why, before the reveal). The feedback,
+    which depends on the guess, is written when the store is put together."""
 
     label: str
     question: str
-    chips: tuple[str, str]
-    formula: tuple[str, str]
+    chips: str
+    formula: str
     stage: dict[str, Any]
     energy: dict[str, Any]
 
 
-def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, node: int | None) -> StepParts:
-    """Step ``i``'s parts (``node``: the node explained once the step is shown; None: the node taken)."""
+def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, node: int | None, shown: bool) -> StepParts:
+    """Step ``i``'s parts, hidden or ``shown`` (``node``: the node a shown step explains; None: the node taken)."""
     token, vocab = checkpoint.token, checkpoint.config.vocab_size
     path, n = trace.path.tolist(), trace.num_steps
-    ex = explain_step(checkpoint.model, trace, i, node)
+    ex = explain_step(checkpoint.model, trace, i, node if shown else None)
     source = common.token_label(trace.step(i).source, token)
-    terms = figs.formula_terms(ex, token, MEMORY_TERMS)
-    formula = tuple(str(Markup("").join(term_block(t, hidden and t.depends_on_target) for t in terms))
-                    for hidden in (True, False))
-    chips = tuple(str(path_chips(path, trace.tokens or [str(v) for v in path], i, shown)) for shown in (False, True))
+    formula = Markup("").join(term_block(t, not shown and t.depends_on_target)
+                              for t in figs.formula_terms(ex, token, MEMORY_TERMS))
+    hidden = figs.hidden_frame(HIDDEN)
     return StepParts(f"step {i} of 0–{n - 1}: the signal is at {source}",
-                     str(escape(f"Which node gets the most energy from {source}?")), chips, formula,
-                     figs.stage_frame(ex, token), signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)))
+                     str(escape(f"Which node gets the most energy from {source}?")),
+                     str(path_chips(path, trace.tokens or [str(v) for v in path], i, shown)), str(formula),
+                     figs.stage_frame(ex, token) if shown else hidden,
+                     signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown else hidden)
 
 
 def steps_for(services: Services, checkpoint: Checkpoint, trace: Trace, trace_key: str, node: int | None,
-              steps: Iterable[int]) -> dict[int, StepParts]:
-    """The parts of ``steps`` (and of any step asked before) explaining ``node``, in the app's result cache: one
-    entry per trace (``trace_key``) and node, holding the steps asked so far. A reveal, a guess or a tour card
-    then explains no step again (that took seconds per reveal on a 256-step path), and a node picked on the
-    candidate chart is explained on the revealed steps only."""
-    key = cache_key("teaching-steps", checkpoint.model_id, {"trace": trace_key, "node": node})
+              shown: bool, steps: Iterable[int]) -> dict[int, StepParts]:
+    """The parts of ``steps`` (and of any step asked before), hidden or ``shown`` explaining ``node``, in the app's
+    result cache: one entry per trace (``trace_key``), node and state, holding the steps asked so far. A reveal, a
+    guess or a tour card then explains only a step never shown before (explaining every step took seconds per
+    reveal on a 256-step path), and a node picked on the candidate chart is explained on the revealed steps."""
+    key = cache_key("teaching-steps", checkpoint.model_id, {"trace": trace_key, "node": node, "shown": shown})
     kept: dict[int, StepParts] = services.cache.get(key) or {}
     missing = [i for i in steps if i not in kept]
     if missing:
-        kept = {**kept, **{i: step_parts(checkpoint, trace, i, node) for i in missing}}
+        kept = {**kept, **{i: step_parts(checkpoint, trace, i, node, shown) for i in missing}}
         services.cache.set(key, kept)
     return kept
 
 
 def step_store(checkpoint: Checkpoint, trace: Trace, parts: list[StepParts],
                revealed: dict[str, Any]) -> stepping.Store:
-    """Every step as the browser draws it (``revealed``: step -> the guess, or None): a step not revealed yet
-    sends no number or figure that depends on its target."""
-    shown = [str(i) in revealed for i in range(len(parts))]
+    """Every step as the browser draws it from its parts, shown for the revealed steps and hidden for the others
+    (``revealed``: step -> the guess, or None): a step not revealed yet sends no number or figure that depends on
+    its target."""
     feedbacks = [str(escape(feedback(trace.step(i), revealed[str(i)], best_nodes(trace.step(i)), checkpoint.token)))
-                 if on else "" for i, on in enumerate(shown)]
-    hidden = figs.hidden_frame(HIDDEN)
+                 if str(i) in revealed else "" for i in range(len(parts))]
     return stepping.store([p.label for p in parts], [
-        stepping.frames(figs.stage_base(), [p.stage if on else hidden for p, on in zip(parts, shown)]),
-        stepping.frames(signal.energy_base(),
-                        signal.one_margin([p.energy if on else hidden for p, on in zip(parts, shown)])),
-        stepping.text(ID.chips, [p.chips[on] for p, on in zip(parts, shown)]),
+        stepping.frames(figs.stage_base(), [p.stage for p in parts]),
+        stepping.frames(signal.energy_base(), signal.one_margin([p.energy for p in parts])),
+        stepping.text(ID.chips, [p.chips for p in parts]),
         stepping.text(ID.question, [p.question for p in parts]),
         stepping.text(ID.feedback, feedbacks),
-        stepping.text(ID.formula, [p.formula[on] for p, on in zip(parts, shown)])])
+        stepping.text(ID.formula, [p.formula for p in parts])])
 
 
 def export_data(services: Services, meta: Meta, state: ViewState) -> tuple[Any, dict[str, Any]] | None:

@@ -205,13 +205,14 @@ def test_quiz_scores_each_step_once(trace) -> None:
     assert (quiz["right"], quiz["tried"], quiz["revealed"]["2"]) == (3, 5, None)
 
 
-def parts_of(ckpt: Checkpoint, trace, node: int | None = None) -> list:
-    """Every step's parts of a trace."""
-    return [page.step_parts(ckpt, trace, i, node) for i in range(trace.num_steps)]
+def parts_of(ckpt: Checkpoint, trace, revealed: dict, node: int | None = None) -> list:
+    """Every step's parts of a trace: shown (explaining ``node``) where revealed, hidden elsewhere."""
+    return [page.step_parts(ckpt, trace, i, node, str(i) in revealed) for i in range(trace.num_steps)]
 
 
 def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Checkpoint, trace) -> None:
-    store = page.step_store(ckpt, trace, parts_of(ckpt, trace, 7), {"1": None, "3": 4})
+    revealed = {"1": None, "3": 4}
+    store = page.step_store(ckpt, trace, parts_of(ckpt, trace, revealed, 7), revealed)
     stages, energy, chips, question, feedback_, formula = store["figures"]
     n = trace.num_steps
     assert store["n"] == n and store["labels"][1].startswith(f"step 1 of 0–{n - 1}: the signal is at ")
@@ -237,29 +238,36 @@ def test_step_parts_live_in_the_apps_one_cache(ckpt: Checkpoint, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=6))
     steps = range(trace.num_steps)
-    built: list[tuple[int, int | None]] = []
+    built: list[tuple[int, int | None, bool]] = []
     fresh = page.step_parts
-    monkeypatch.setattr(page, "step_parts", lambda *args: built.append((args[2], args[3])) or fresh(*args))
+    monkeypatch.setattr(page, "step_parts", lambda *args: built.append(args[2:]) or fresh(*args))
     services = Services(registry=None, cache=ResultCache(tmp_path / "cache"))
-    parts = page.steps_for(services, ckpt, trace, "trace-key", None, steps)
-    assert sorted(built) == [(i, None) for i in steps]
+
+    def render(revealed: dict, node: int | None = None) -> dict:
+        hidden = page.steps_for(services, ckpt, trace, "trace-key", None, False, steps)
+        shown = page.steps_for(services, ckpt, trace, "trace-key", node, True, [int(i) for i in revealed])
+        return page.step_store(ckpt, trace, [shown[i] if str(i) in revealed else hidden[i] for i in steps], revealed)
+
+    render({})
+    assert sorted(built) == [(i, None, False) for i in steps]  # the first store explains every step, hidden
     built.clear()
-    for revealed in ({}, {"3": 5}, {"3": 5, "1": None}):  # a reveal or a guess explains no step again
-        taken = page.steps_for(services, ckpt, trace, "trace-key", None, steps)
-        page.step_store(ckpt, trace, [taken[i] for i in steps], revealed)
-    assert built == []
+    render({"3": 5})
+    assert built == [(3, None, True)]  # a reveal explains its step, once ...
+    render({"3": 2, "1": None})
+    assert built == [(3, None, True), (1, None, True)]  # ... and a guess elsewhere only that new step
     again = Services(registry=None, cache=ResultCache(tmp_path / "cache"))  # a new process: read from the disk
-    assert page.steps_for(again, ckpt, trace, "trace-key", None, steps) == parts and built == []
-    picked = page.steps_for(services, ckpt, trace, "trace-key", 7, [1, 3])  # a picked node: the revealed steps
-    assert sorted(built) == [(1, 7), (3, 7)] and sorted(picked) == [1, 3]
-    page.steps_for(services, ckpt, trace, "trace-key", 7, [1, 3, 4])
-    assert sorted(built) == [(1, 7), (3, 7), (4, 7)]  # one more reveal: one more step explained
-    store = page.step_store(ckpt, trace, [picked[3] if i == 3 else parts[i] for i in steps], {"3": 5})
-    expected = fresh(ckpt, trace, 3, 7)
+    assert page.steps_for(again, ckpt, trace, "trace-key", None, True, [1, 3]) == page.steps_for(
+        services, ckpt, trace, "trace-key", None, True, [1, 3])
+    built.clear()
+    store = render({"3": 5}, node=7)  # a node picked on the chart: explained on the revealed steps only
+    assert built == [(3, 7, True)]
+    expected = fresh(ckpt, trace, 3, 7, True)
     stages, energy, chips, question, feedback_, formula = store["figures"]
-    assert (chips["steps"][3], formula["steps"][3], stages["frames"][3]) == (expected.chips[1], expected.formula[1],
+    assert (chips["steps"][3], formula["steps"][3], stages["frames"][3]) == (expected.chips, expected.formula,
                                                                               expected.stage)
-    assert (chips["steps"][2], formula["steps"][2]) == (parts[2].chips[0], parts[2].formula[0])
+    hidden = fresh(ckpt, trace, 2, None, False)
+    assert (chips["steps"][2], formula["steps"][2], stages["frames"][2]) == (hidden.chips, hidden.formula,
+                                                                              figs.hidden_frame(page.HIDDEN))
     assert not hasattr(page, "_kept")  # no second cache beside the app's
 
 
@@ -267,7 +275,7 @@ def store_size(ckpt: Checkpoint, new_tokens: int) -> int:
     """The JSON size of the teaching step store of a path of ``new_tokens`` after 'hello', every step revealed."""
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=new_tokens))
     revealed = {str(i): None for i in range(trace.num_steps)}
-    return len(json.dumps(page.step_store(ckpt, trace, parts_of(ckpt, trace), revealed)))
+    return len(json.dumps(page.step_store(ckpt, trace, parts_of(ckpt, trace, revealed), revealed)))
 
 
 def test_step_store_grows_linearly_with_the_path(ckpt: Checkpoint) -> None:
