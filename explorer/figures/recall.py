@@ -29,7 +29,7 @@ CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
 LABEL_OFFSET_PX = 10  # from a node's centre to the start of its label
 X_PAD = (0.25, 0.95)  # x range around the hops, in hops: room for the last column's labels
 LABEL_HALO = "0 0 2px white, 0 0 2px white, 0 0 3px white"  # keeps a label readable over the edges
-RING_PX = 11  # radius of the ring around the node chosen for the reverse view
+RING_PX = 9  # radius of the ring around the node chosen for the reverse view
 REVERSE_LEFT_PX = 90  # the reverse view's left margin: its energy tick labels ("50,012.5") and the axis title
 
 
@@ -81,7 +81,7 @@ def selection_ring(result: RecallResult, node: int | None, max_nodes: int = 40) 
     x, y = pos[node]
     return [{"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
              "xanchor": x, "yanchor": y, "x0": -RING_PX, "x1": RING_PX, "y0": -RING_PX, "y1": RING_PX,
-             "line": {"color": CHOSEN, "width": 3}, "layer": "above"}]
+             "line": {"color": CHOSEN, "width": 2.5}, "layer": "above"}]
 
 
 def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40, selected: int | None = None) -> go.Figure:

@@ -125,8 +125,12 @@ def node_box(state: ViewState) -> int | None:
 
 
 def selected_row_style(node: int) -> list[dict[str, Any]]:
-    """The chosen node's row highlighted (by node, so the mark follows the node through re-runs and sorting)."""
-    return [{"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
+    """The chosen node's row highlighted (by node, so the mark follows the node through re-runs and sorting), and
+    the table's own mark of the cell clicked last drawn as a plain cell (with the page's CSS): after a click on the
+    graph it would go on marking the row chosen before."""
+    return [*({"if": {"state": state}, "backgroundColor": "white", "border": "1px solid #d3d3d3"}
+              for state in ("active", "selected")),
+            {"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
 
 
 PAGE = pathview.PathPage(
@@ -134,8 +138,8 @@ PAGE = pathview.PathPage(
         Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
     steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, request=request_of, needs_prompt=True)
 RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.frame.msg, "children")]
-SELECTION = [(ID.reverse, "figure"), (ID.table, "style_data_conditional"), (ID.table, "active_cell"),
-             (ID.table, "selected_cells"), (ID.table, "page_current"), (ID.ring, "data"), (ID.selected, "data")]
+SELECTION = [(ID.reverse, "figure"), (ID.table, "style_data_conditional"), (ID.table, "page_current"),
+             (ID.ring, "data"), (ID.selected, "data")]
 # Clientside: the graph's figure with the chosen node's ring, after the reverse view is drawn (the ring in the
 # same answer as the reverse view redrew the graph before the reverse view reached the screen); the figure's
 # data is the same objects, so plotly redraws only what changed. A new run's figure carries its ring itself.
@@ -173,20 +177,19 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
             ui.messages([]))
 
 
-def select(services: Services, meta: Meta | None, state_data: dict | None, drawn: Any, active: Any,
+def select(services: Services, meta: Meta | None, state_data: dict | None, drawn: Any,
            sort_by: Any) -> tuple[Any, ...]:
     """The chosen node everywhere at once (order of ``SELECTION``): its reverse view, its table row highlighted
-    (a table cell left active on another row cleared, the table turned to the row's page unless the user sorted
-    it), the ring around it on the graph (shapes, drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what
-    was drawn before; nothing is redrawn when that is unchanged)."""
+    (the table turned to the row's page unless the user sorted it), the ring around it on the graph (shapes,
+    drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what was drawn before; nothing is redrawn when that
+    is unchanged). It writes nothing the reducer reads (a table cell, say): the reducer would wait for it."""
     state, _ = from_dict(state_data or {})
     found = result_of(services, meta)
     now = {"key": (meta or {}).get("key"), "node": state.node}
     if drawn == now:
         return tuple([no_update] * len(SELECTION))
     if found is None:
-        return (common.placeholder("Type a prompt and press Run."), [], no_update, no_update, no_update, no_update,
-                now)
+        return common.placeholder("Type a prompt and press Run."), [], no_update, no_update, now
     checkpoint, result = found
     node, vocab = chosen(state, checkpoint), checkpoint.config.vocab_size
     if node is not None:
@@ -198,9 +201,7 @@ def select(services: Services, meta: Meta | None, state_data: dict | None, drawn
         reverse = common.placeholder("Choose a node (click one) for the reverse view.")
     ranked = recall.ranked_nodes(result)[:TABLE_ROWS]
     page = ranked.index(node) // PAGE_ROWS if node in ranked and not sort_by else no_update
-    stale = isinstance(active, dict) and active.get("row_id") != node
-    return (reverse, selected_row_style(state.node), None if stale else no_update, [] if stale else no_update, page,
-            recall.selection_ring(result, node), now)
+    return reverse, selected_row_style(state.node), page, recall.selection_ring(result, node), now
 
 
 def cost(hops: Any, branch: Any, beam: Any) -> str:
@@ -223,7 +224,7 @@ def register(app: Dash, services: Services) -> None:
                  )(lambda meta, state_data: render(services, meta, state_data))
     app.callback(*(Output(i, prop) for i, prop in SELECTION),
                  Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), State(ID.selected, "data"),
-                 State(ID.table, "active_cell"), State(ID.table, "sort_by"), prevent_initial_call=True,
+                 State(ID.table, "sort_by"), prevent_initial_call=True,
                  )(lambda *args: select(services, *args))
     app.clientside_callback(DRAW_RING, Output(ID.graph, "figure", allow_duplicate=True), Input(ID.ring, "data"),
                             State(ID.graph, "figure"), prevent_initial_call=True)

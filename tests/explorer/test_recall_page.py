@@ -8,6 +8,7 @@ from pathlib import Path
 import dash
 import pandas as pd
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 
 from brillm_core import incoming_energy
 from explorer import compute, pathview
@@ -61,37 +62,43 @@ def test_the_ring_marks_the_chosen_node_where_the_graph_draws_it(services: Servi
     assert figs.recall_graph(result, ckpt.token).layout.shapes == ()
 
 
-def test_select_draws_the_choice_once_and_clears_a_stale_cell(services: Services, meta: dict) -> None:
+def test_select_draws_the_choice_once_where_it_is(services: Services, meta: dict) -> None:
     ckpt = services.registry.load("alpha")
-    ranked = figs.ranked_nodes(compute.recall_for(services.cache, ckpt, STATE))
+    result = compute.recall_for(services.cache, ckpt, STATE)
+    ranked = figs.ranked_nodes(result)
     node = ranked[page.PAGE_ROWS + 1]  # on the table's second page
     state = to_dict(STATE.with_(node=node))
-    reverse, style, active, cells, turned, ring, drawn = page.select(services, meta, state, None,
-                                                                     {"row": 0, "column": 1, "row_id": ranked[0]}, [])
-    assert f"#{node} " in reverse["layout"]["title"]["text"] and style[0]["if"]["filter_query"] == f"{{node}} = {node}"
-    assert (active, cells, turned) == (None, [], 1)  # the cell left on another node's row is cleared, page 2 shown
-    assert drawn == {"key": meta["key"], "node": node} and ring == figs.selection_ring(
-        compute.recall_for(services.cache, ckpt, STATE), node)
-    own_cell = {"row": 1, "column": 1, "row_id": node}
-    kept = page.select(services, meta, state, None, own_cell, [{"column_id": "token", "direction": "asc"}])
-    assert kept[2] is dash.no_update and kept[4] is dash.no_update  # its own cell stays; a sorted table stays put
-    assert page.select(services, meta, state, drawn, None, []) == (dash.no_update,) * len(page.SELECTION)
-    assert {(page.ID.graph, "figure"), (page.ID.table, "data")}.isdisjoint(page.SELECTION)  # never resent by a choice
-    missing = page.select(services, meta, to_dict(STATE.with_(node=10_000)), None, None, [])
-    assert "Node 10000 does not exist here" in missing[0].layout.annotations[0].text and missing[5] == []
+    reverse, style, turned, ring, drawn = page.select(services, meta, state, None, [])
+    assert f"#{node} " in reverse["layout"]["title"]["text"]
+    assert style[-1]["if"]["filter_query"] == f"{{node}} = {node}" and turned == 1  # its row marked, page 2 shown
+    assert drawn == {"key": meta["key"], "node": node} and ring == figs.selection_ring(result, node)
+    kept = page.select(services, meta, state, None, [{"column_id": "token", "direction": "asc"}])
+    assert kept[2] is dash.no_update  # a table the user sorted stays on its page
+    assert page.select(services, meta, state, drawn, []) == (dash.no_update,) * len(page.SELECTION)
+    assert {(page.ID.graph, "figure"), (page.ID.table, "data"), (page.ID.table, "active_cell")}.isdisjoint(
+        page.SELECTION)  # a choice never resends the graph or the table, nor writes what the reducer reads
+    missing = page.select(services, meta, to_dict(STATE.with_(node=10_000)), None, [])
+    assert "Node 10000 does not exist here" in missing[0].layout.annotations[0].text and missing[3] == []
 
 
 # --- browser ---------------------------------------------------------------------------------------------------
 
 
-def chosen_in_table(dash_duo) -> dict:
-    """The table's highlighted rows (their node) and the rows holding an active (focused) cell."""
+def marked_rows(dash_duo) -> list[str]:
+    """The node of every table row that a cell marks, by a colour or a border unlike a plain cell's (the chosen
+    row, or the table's own mark of the cell clicked last), as drawn (the mouse moved off the table first)."""
+    dash_duo.driver.execute_script("document.querySelector('h2').scrollIntoView()")
+    ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("h2")).perform()
     return dash_duo.driver.execute_script(
         "var rows = Array.from(document.querySelectorAll('#rc-table tbody tr')).filter(r => r.querySelector('td'));"
-        "return {marked: rows.filter(r => getComputedStyle(r.querySelector('td')).backgroundColor"
-        "  === 'rgb(255, 243, 224)').map(r => r.querySelector('td').textContent.trim()),"
-        " focused: rows.filter(r => r.querySelector('td.focused'))"
-        "  .map(r => r.querySelector('td').textContent.trim())};")
+        "var look = td => { var s = getComputedStyle(td), bg = s.backgroundColor;"  # transparent: the white page
+        "  return [bg === 'rgba(0, 0, 0, 0)' ? 'rgb(255, 255, 255)' : bg, s.borderRightColor, s.borderBottomColor]"
+        "  .join(); };"
+        "var cells = rows.map(r => Array.from(r.querySelectorAll('td')).map(look));"
+        "var plain = cells[0].map((_, k) => { var n = {}; cells.forEach(c => { n[c[k]] = (n[c[k]] || 0) + 1; });"
+        "  return Object.keys(n).sort((a, b) => n[b] - n[a])[0]; });"  # each column's most common look
+        "return rows.filter((r, i) => cells[i].some((c, k) => c !== plain[k]))"
+        "  .map(r => r.querySelector('td').textContent.trim());")
 
 
 def ring_at(dash_duo) -> list:
@@ -111,8 +118,8 @@ def test_one_choice_everywhere_after_a_row_or_a_graph_click(dash_duo, model_root
     first = row.find_elements("css selector", "td")[0].text
     row.find_elements("css selector", "td")[1].click()
     wait_until(lambda: f"#{first} " in text(dash_duo, "#rc-reverse .gtitle"))
-    wait_until(lambda: chosen_in_table(dash_duo) == {"marked": [first], "focused": [first]})
-    # a node clicked on the graph: the old row loses its mark and its focus, the ring moves to the new node
+    wait_until(lambda: marked_rows(dash_duo) == [first])
+    # a node clicked on the graph: the row clicked before loses every mark, the ring moves to the new node
     picked = dash_duo.driver.execute_script(
         "var gd = document.querySelector('#rc-graph .js-plotly-plot'), k = gd.data.length - 1, t = gd.data[k];"
         "var i = t.customdata.findIndex(c => String(c[0]) !== arguments[0] && c[2] > 0);"
@@ -121,8 +128,7 @@ def test_one_choice_everywhere_after_a_row_or_a_graph_click(dash_duo, model_root
     node, x, y = picked
     wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
     wait_until(lambda: f"#{node} " in text(dash_duo, "#rc-reverse .gtitle"))
-    wait_until(lambda: chosen_in_table(dash_duo)["marked"] == [node])
-    assert chosen_in_table(dash_duo)["focused"] == []
+    wait_until(lambda: marked_rows(dash_duo) == [node])  # the row clicked before is plain again
     wait_until(lambda: ring_at(dash_duo) == [[x, y]])
     assert dash_duo.find_element("#rc-node").get_attribute("value") == node
     no_console_errors(dash_duo)
