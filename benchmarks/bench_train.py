@@ -44,9 +44,12 @@ import torch
 from brillm_core.allocator import keep_freed_memory
 from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches, corpus_lines, read_corpus, tokenize_lines
-from brillm_core.model import gelu, memory_signal
+from brillm_core.model import edge_outputs, memory_signal, start_signal
 from brillm_core.tokenizer import load_tokenizer
-from brillm_core.train import StepParameters, TrainSettings, Trainer, init_model, step_pe
+from brillm_core.training import TrainSettings
+from brillm_core.training.init.random import init_model
+from brillm_core.training.objective import Objective, step_pe
+from brillm_core.training.trainer import Trainer
 
 V, D, SEQ, NEGATIVES = 4000, 32, 32, 400
 KJV_V = 1500
@@ -103,7 +106,7 @@ def kjv_like_data(tokens: int, seed: int = 0) -> tuple[BigramCounts, torch.Tenso
     return table, stream, f"a {tokens:,}-token Markov stream drawn from {KJV_MODEL.name}'s bigram table"
 
 
-def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tensor:
+def previous_exact_loss(params: Objective, ids: torch.Tensor) -> torch.Tensor:
     """THE PREVIOUS IMPLEMENTATION (commit 2c359c4), kept here only as the benchmark's baseline.
 
     Same loss; it gathered a d x d matrix per (position, own row) pair and ran the
@@ -122,7 +125,7 @@ def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tens
     inv_own, inv_gold, inv_shared = inv[: own.numel()], inv[own.numel() : -1], inv[-1]
     bounds = torch.cumsum(count, 0).tolist()
     shared_targets = (V - count).to(w.dtype)
-    signal = gelu(1.0 / d + params.node_bias[ids[:, 0], 0] + params.pe[0])
+    signal = start_signal(params.node_bias[ids[:, 0], 0], params.pe, 1.0 / d)
     kept: list[torch.Tensor] = []
     losses = []
     for i in range(T - 1):
@@ -130,11 +133,11 @@ def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tens
         lo = bounds[i * B - 1] if i else 0
         hi = bounds[(i + 1) * B - 1]
         seg = owner[lo:hi] - i * B
-        out = gelu(torch.einsum("nd,nde->ne", signal[seg], w[inv_own[lo:hi]]) + b[inv_own[lo:hi]] + pe)
+        out = edge_outputs(signal[seg], w[inv_own[lo:hi]], b[inv_own[lo:hi]], pe)
         energy = out.norm(dim=-1)
-        shared = gelu(signal @ w[inv_shared] + b[inv_shared] + pe).norm(dim=-1)
+        shared = edge_outputs(signal, w[inv_shared], b[inv_shared], pe).norm(dim=-1)
         g = inv_gold[i * B : (i + 1) * B]
-        gold_out = gelu(torch.einsum("bd,bde->be", signal, w[g]) + b[g] + pe)
+        gold_out = edge_outputs(signal, w[g], b[g], pe)
         top = shared.detach().clone().scatter_reduce_(0, seg, energy.detach(), "amax")
         mass = torch.exp(shared - top) * shared_targets[i * B : (i + 1) * B]
         mass = mass.index_add(0, seg, torch.exp(energy - top[seg]))

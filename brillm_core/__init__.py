@@ -1,6 +1,7 @@
 """BriLLM core: a faithful PyTorch BriLLM that records everything a propagation does.
 
-Public API (the explorer uses only these names):
+Public API (the explorer uses these names, plus ``jsonfile`` for its own JSON files and the
+``organization`` package):
     load_checkpoint, save_checkpoint, Checkpoint   native checkpoints
     import_release                                 convert the release's files
     BriLLM, ModelConfig, EdgeTable, random_model   the model

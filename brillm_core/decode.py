@@ -1,9 +1,10 @@
 """The decode rule, written once: how a step turns a signal into candidate energies and probabilities.
 
-Propagation, re-routing, step explanations, recall, the reverse view, scoring, the
-graph's edge strengths and training all ask this module which PE row a step adds,
-which targets compete, what the temperature does and which signal a step receives.
-Two semantics exist (see BRILLM-MODEL.md):
+Propagation, re-routing, step explanations, recall, the reverse view, scoring and the
+graph's edge strengths ask this module which PE row a step adds, which targets compete,
+what the temperature does and which signal a step receives; training asks it only for
+the PE row (``training_pe_index``). Two semantics exist (docs/model.md; the paper is
+arXiv 2503.11299):
 
 - training (the default): step i adds PE[i + 1], every node (the source included) is a
   candidate, and probabilities are softmax(E / T);

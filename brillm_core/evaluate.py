@@ -14,12 +14,7 @@ Unigram, two ways: maximum likelihood with nothing added (a held-out token never
 training has probability 0 and makes its perplexity infinite; such tokens are counted),
 and absolutely discounted with the same D as the bigram, interpolated with the uniform
 distribution: P(w) = max(c(w) - D, 0) / N + D |{w: c(w) > 0}| / N / V.
-Interpolated Kneser-Ney bigram (Chen & Goodman): with c(v, w) the training bigram counts
-and discount D = n1 / (n1 + 2 n2) (n_r = bigram types seen r times),
-  P(w | v) = max(c(v,w) - D, 0) / c(v) + D N1+(v .) / c(v) * Pc(w)     (Pc(w) if c(v) = 0)
-  Pc(w)    = max(N1+(. w) - D, 0) / N1+(. .) + D |{w: N1+(. w) > 0}| / N1+(. .) / V,
-so the continuation unigram is itself interpolated with the uniform distribution and
-every token has a probability above zero.
+The bigram baseline is the interpolated Kneser-Ney bigram of ``bigram.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +28,8 @@ from typing import Any
 import torch
 
 from .atomic import write_json_atomic
-from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint
+from .bigram import estimate_discount, kneser_ney_probs
+from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, resolve_checkpoint
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
 from .errors import BriLLMError, SignalOverflowError
 from .scoring import Score, score_ids, tie_ranks
@@ -97,36 +93,6 @@ def unigram_probs(counts: BigramCounts, discount: float = 0.0) -> torch.Tensor:
     uni = counts.unigram.double()
     total, seen = uni.sum(), float((uni > 0).sum())
     return (uni - discount).clamp(min=0) / total + discount * seen / total / counts.vocab_size
-
-
-def estimate_discount(counts: BigramCounts) -> float:
-    """D = n1 / (n1 + 2 n2) over bigram types; 0.75 when there are no singletons or doubletons."""
-    n1 = int((counts.counts == 1).sum())
-    n2 = int((counts.counts == 2).sum())
-    return n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.75
-
-
-def kneser_ney_probs(counts: BigramCounts, histories: torch.Tensor, discount: float) -> torch.Tensor:
-    """Interpolated Kneser-Ney P(. | v) for each history v: (len(histories), V), float64."""
-    V = counts.vocab_size
-    sources, targets = counts.keys // V, counts.keys % V
-    types = float(counts.keys.numel())
-    cont = torch.bincount(targets, minlength=V).double()  # N1+(. w)
-    seen = float((cont > 0).sum())
-    p_cont = (cont - discount).clamp(min=0) / types + discount * seen / types / V
-    follow = torch.bincount(sources, minlength=V).double()  # N1+(v .)
-    total = torch.bincount(sources, weights=counts.counts.double(), minlength=V)  # c(v)
-    row_of = torch.full((V,), -1, dtype=torch.int64)
-    row_of[histories] = torch.arange(histories.numel())
-    mask = row_of[sources] >= 0
-    rows, cols = row_of[sources[mask]], targets[mask]
-    c = total[histories]
-    has = c > 0
-    lam = torch.where(has, discount * follow[histories] / c.clamp(min=1), torch.ones_like(c))
-    out = lam[:, None] * p_cont[None, :]
-    direct = (counts.counts[mask].double() - discount).clamp(min=0) / c[rows]
-    out[rows, cols] += direct
-    return out
 
 
 @dataclass
@@ -262,8 +228,6 @@ def evaluate_path(
     memory_window: int | None = None,
 ) -> Evaluation:
     """Load a checkpoint (or a run's newest), evaluate it, and store the figures in its metadata."""
-    from .train import resolve_checkpoint
-
     checkpoint = load_checkpoint(resolve_checkpoint(model_dir), device="cpu")
     result = evaluate(checkpoint, text_file, window, discount, memory_window)
     if save:

@@ -22,9 +22,8 @@ import torch
 
 from safetensors.torch import load_file, save_file
 
-from brillm_core.checkpoint import MODEL_ID_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from brillm_core.checkpoint import CHECKPOINTS, MODEL_ID_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, resolve_checkpoint
 from brillm_core.data import COUNTS_FILE
-from brillm_core.train import CHECKPOINTS, resolve_checkpoint
 
 CARD = "MODEL_CARD.md"
 

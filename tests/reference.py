@@ -1,7 +1,7 @@
 """An independent, plainly written BriLLM for the tests: Python loops over steps and candidates.
 
-It follows ../shared/BRILLM-MODEL.md literally, in float64 numpy, and shares no code with
-the engine: its own PE code (the release's float32 table, as the checkpoints were trained
+It follows the model as the paper (arXiv 2503.11299) and docs/model.md define it, literally,
+in float64 numpy, and shares no code with the engine: its own PE code (the release's float32 table, as the checkpoints were trained
 with it), GELU via math.erf, row lookup via a dict built by walking sources and targets in
 id order.
 """

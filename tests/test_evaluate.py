@@ -9,19 +9,13 @@ import pytest
 import torch
 
 from brillm_core.cli.train import main as cli_main
+from brillm_core.bigram import estimate_discount, kneser_ney_probs
 from brillm_core.data import BigramCounts
-from brillm_core.evaluate import (
-    estimate_discount,
-    kneser_ney_probs,
-    pairs,
-    unigram_probs,
-    unigram_score,
-    windows,
-)
+from brillm_core.evaluate import pairs, unigram_probs, unigram_score, windows
 from brillm_core.scoring import score_ids
 from brillm_core.trace import DecodeSettings
 from brillm_core.checkpoint import load_checkpoint
-from brillm_core.train import TrainSettings, train
+from brillm_core.training import TrainSettings, train
 from tests.toy_grammar import write_toy
 
 # Training stream 1 2 1 2 3 1 over V = 4 nodes (node 0 never seen).

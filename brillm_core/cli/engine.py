@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 from ..atomic import write_atomic, write_json_atomic
-from ..checkpoint import Checkpoint, load_checkpoint
+from ..checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from ..errors import BriLLMError, PromptError
 from ..evaluate import MAX_TEXT_BYTES, check_text_size, require_finite_score
 from ..recall import incoming_energy, recall_activation
 from ..release import import_release
 from ..scoring import score_ids
 from ..trace import DecodeSettings
-from ..train import resolve_checkpoint
 
 # A prompt must fit the position table (at most MAX_POSITIONS = 65,536 tokens); 1 MiB is
 # more text than that, and tokenising it whole stays within a few hundred MB.
