@@ -108,23 +108,25 @@ def sparse_codes(data: np.ndarray, dictionary: np.ndarray, alpha: float, code: n
                  tol: float = CODE_TOL, max_sweeps: int = MAX_SWEEPS) -> np.ndarray:
     """Lasso codes of every row of `data` (samples x features) on the rows of `dictionary` (K x features), all rows
     at once: min 0.5 ||x - c D||^2 + alpha ||c||_1 per row, by coordinate descent over the K coefficients, each
-    step a vector operation over all samples. Sweeps stop when no coefficient moves more than `tol` times the
-    largest coefficient (warm start from `code`)."""
+    step a vector operation over the samples still moving. A sample stops when none of its coefficients moved more
+    than `tol` times the largest coefficient in a sweep (warm start from `code`)."""
     gram = dictionary @ dictionary.T
     cov = data @ dictionary.T
     c = np.zeros_like(cov) if code is None else np.array(code, dtype=float)
     diag = np.diag(gram)
+    c[:, diag <= 0] = 0.0
+    active = np.arange(c.shape[0])
     for _ in range(max_sweeps):
-        moved = 0.0
-        for j in range(gram.shape[0]):
-            if diag[j] <= 0:
-                c[:, j] = 0.0
-                continue
-            r = cov[:, j] - c @ gram[:, j] + c[:, j] * diag[j]
+        sub, subcov = c[active], cov[active]
+        moved = np.zeros(active.size)
+        for j in np.flatnonzero(diag > 0):
+            r = subcov[:, j] - sub @ gram[:, j] + sub[:, j] * diag[j]
             new = np.sign(r) * np.maximum(np.abs(r) - alpha, 0.0) / diag[j]
-            moved = max(moved, float(np.abs(new - c[:, j]).max(initial=0.0)))
-            c[:, j] = new
-        if moved <= tol * max(float(np.abs(c).max(initial=0.0)), 1e-300):
+            moved = np.maximum(moved, np.abs(new - sub[:, j]))
+            sub[:, j] = new
+        c[active] = sub
+        active = active[moved > tol * max(float(np.abs(c).max(initial=0.0)), 1e-300)]
+        if active.size == 0:
             break
     return c
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from brillm_core.organization.atoms import Stability, atom_stability, fit_atoms, fit_best_atoms, match_atoms
+from brillm_core.organization.atoms import (Stability, atom_stability, fit_atoms, fit_best_atoms, learn_dictionary,
+                                            match_atoms, standardise)
 from brillm_core.organization.encoding import fit_encoding
 from brillm_core.organization.pipeline import atom_recovery
 
@@ -97,3 +98,45 @@ def test_bad_input():
         fit_atoms(x[0], 1)
     with pytest.raises(ValueError, match="init"):
         fit_atoms(x, 2, init="kmeans")
+
+
+def _scikit_learn_fit(xs: np.ndarray, start: np.ndarray, alpha: float):
+    """scikit-learn's DictionaryLearning (coordinate descent, one Lasso per sample) from the same start."""
+    import warnings
+
+    from sklearn.decomposition import DictionaryLearning
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = DictionaryLearning(n_components=start.shape[0], alpha=alpha, max_iter=100, tol=1e-6, fit_algorithm="cd",
+                               transform_algorithm="lasso_cd", dict_init=start, code_init=xs @ start.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        code = model.fit_transform(xs)
+    return model.components_, code, model.n_iter_
+
+
+@pytest.mark.parametrize("k, start", [(4, "svd"), (6, 2), (5, "noise")])
+def test_all_neurons_at_once_equals_scikit_learn(small_sim, k, start):
+    """The vectorised dictionary learning is scikit-learn's algorithm: same atoms, codes and iterations (codes to
+    scikit-learn's own Lasso tolerance, 1e-4, which moves the atoms as much; ours solve each code more tightly)."""
+    x = np.random.default_rng(0).standard_normal((60, 200)) if start == "noise" else small_sim.responses
+    xs = standardise(x)[0].T
+    first = (np.linalg.svd(xs, full_matrices=False)[2][:k] if start != 2 else
+             xs[np.random.default_rng(2).choice(xs.shape[0], k, replace=False)])
+    first = first / np.linalg.norm(first, axis=1, keepdims=True)
+    ours, code, n_iter = learn_dictionary(xs, first, 0.2, max_iter=100)
+    theirs, their_code, their_iter = _scikit_learn_fit(xs, first, 0.2)
+    assert n_iter == their_iter
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    np.testing.assert_allclose(code, their_code, atol=1e-4)
+
+
+def test_every_neuron_counts_whatever_its_scale(small_sim):
+    """Atoms of standardised neurons: one neuron a million times larger than the rest (as BriLLM's energy unit is)
+    does not take an atom of its own, and scaling neurons changes nothing."""
+    x = small_sim.responses.copy()
+    scaled = x * np.random.default_rng(1).uniform(0.1, 10, x.shape[1])
+    scaled[:, 0] = scaled[:, 0] * 1e6
+    a, b = fit_atoms(x, 4), fit_atoms(scaled, 4)
+    assert match_atoms(a.atoms, b.atoms)[2].min() > 0.999
+    np.testing.assert_allclose(b.scales[1:] / a.scales[1:], np.abs(scaled[:, 1:] / x[:, 1:]).mean(axis=0), rtol=1e-6)
