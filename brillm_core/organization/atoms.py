@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["INITS", "STABILITY_WARN", "AtomModel", "Subgroup", "Stability", "standardise", "sparse_codes",
+__all__ = ["INITS", "STABILITY_WARN", "AtomModel", "Subgroup", "Stability", "count_varying", "standardise", "sparse_codes",
            "learn_dictionary", "fit_atoms", "fit_best_atoms", "match_atoms", "atom_stability"]
 
 INITS = ("svd", "random")
@@ -57,6 +57,15 @@ class AtomModel:
         idx = np.argmax(np.abs(self.loadings), axis=0)
         return np.where(np.abs(self.loadings).max(axis=0) > 0, idx, -1)
 
+    def read_from(self, responses: np.ndarray) -> np.ndarray:
+        """The atoms' time courses (time x K) in other responses of the same ANs, read with this model's centring,
+        standardisation and loadings: the least-squares atoms given the loadings (on the responses the model was
+        fitted to, its atoms up to their unit norm and the part the loadings leave out)."""
+        x = np.asarray(responses, dtype=float)
+        if x.shape[1] != self.loadings.shape[1]:
+            raise ValueError(f"responses have {x.shape[1]} ANs, the atoms were learnt from {self.loadings.shape[1]}")
+        return ((x - x.mean(axis=0)) / self.scales) @ np.linalg.pinv(self.loadings)
+
     def subgroups(self) -> list[Subgroup]:
         """Each atom's sub-group: the ANs with a non-zero loading on it, sorted by decreasing |loading|."""
         out = []
@@ -78,7 +87,7 @@ def _check_responses(responses: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"K must be at least 1, got {k}")
     if k > min(x.shape):
         raise ValueError(f"K = {k} exceeds what {x.shape[0]} time points x {x.shape[1]} ANs allow (at most {min(x.shape)})")
-    varying = np.count_nonzero(_neuron_sd(x) > 0)
+    varying = count_varying(x)
     if k > varying:
         raise ValueError(f"K = {k} exceeds the {varying} ANs whose response varies")
     return x
@@ -89,6 +98,11 @@ def _neuron_sd(x: np.ndarray) -> np.ndarray:
     1e-10 of its own size), so that standardising never blows rounding noise up into a response."""
     sd = x.std(axis=0)
     return np.where(sd > RELATIVE_CONSTANT * np.abs(x).max(axis=0), sd, 0.0)
+
+
+def count_varying(responses: np.ndarray) -> int:
+    """How many ANs (columns) vary beyond rounding: at most this many atoms can be learnt."""
+    return int(np.count_nonzero(_neuron_sd(np.asarray(responses, dtype=float)) > 0))
 
 
 def standardise(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

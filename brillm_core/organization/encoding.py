@@ -129,36 +129,39 @@ def fdr_bh(p: np.ndarray, axis: int = -1) -> np.ndarray:
     return stats.false_discovery_control(np.asarray(p, dtype=float), axis=axis, method="bh")
 
 
-def _ols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """OLS of every column of y on x: betas (p x voxels), standard errors (p x voxels), residual dof."""
+def _ols(x: np.ndarray, y: np.ndarray, removed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """OLS of every column of y on x: betas (p x voxels), standard errors (p x voxels), residual dof (`removed`
+    dimensions were regressed out of x and y beforehand)."""
     xtx_inv = np.linalg.inv(x.T @ x)
     beta = xtx_inv @ (x.T @ y)
     resid = y - x @ beta
-    dof = x.shape[0] - x.shape[1]
+    dof = x.shape[0] - x.shape[1] - removed
     s2 = (resid * resid).sum(axis=0) / dof
     return beta, np.sqrt(np.outer(np.diag(xtx_inv), s2)), dof
 
 
-def _ols_ar(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, NoiseModel]:
+def _ols_ar(x: np.ndarray, y: np.ndarray, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, NoiseModel]:
     """Two-pass GLM: an AR(p) noise model from the OLS residuals (see `noise`), then OLS of the whitened data and
-    design, voxel by voxel (batched), since shrinkage may give each voxel its own coefficients."""
+    design, voxel by voxel (batched), since shrinkage may give each voxel its own coefficients. x and y were
+    projected off `removed` (time x m, the drift) beforehand: filtered, then whitened, as SPM does."""
     resid = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
-    noise = fit_noise_model(resid, x)
+    noise = fit_noise_model(resid, np.column_stack([x, removed]))
     p, n, c = noise.order, x.shape[0], x.shape[1]
-    dof = n - p - c
+    dof = n - p - c - removed.shape[1]
     if p == 0:
-        beta, se, _ = _ols(x, y)
+        beta, se, _ = _ols(x, y, removed.shape[1])
         return beta, se, dof, noise
     lagged = np.stack([x[p - j : n - j] for j in range(p + 1)])  # (p+1) x (n-p) x c
     beta, se = np.empty((c, y.shape[1])), np.empty((c, y.shape[1]))
     for lo in range(0, y.shape[1], GLS_CHUNK):
         cols = slice(lo, lo + GLS_CHUNK)
         phi = noise.voxel[cols]
-        xw = lagged[0][None] - np.einsum("vj,jtc->vtc", phi, lagged[1:])
+        xw = lagged[0][None] - (phi @ lagged[1:].reshape(p, -1)).reshape(-1, n - p, c)  # batched matrix products
         yw = whiten(y[:, cols], phi)
-        inv = np.linalg.inv(np.einsum("vtc,vtd->vcd", xw, xw))
-        b = np.einsum("vcd,vtd,tv->vc", inv, xw, yw, optimize=True)
-        r = yw - np.einsum("vtc,vc->tv", xw, b)
+        xwt = np.swapaxes(xw, 1, 2)
+        inv = np.linalg.inv(xwt @ xw)
+        b = (inv @ (xwt @ yw.T[:, :, None]))[:, :, 0]
+        r = yw - (xw @ b[:, :, None])[:, :, 0].T
         s2 = (r * r).sum(axis=0) / dof
         beta[:, cols] = b.T
         se[:, cols] = np.sqrt(np.diagonal(inv, axis1=1, axis2=2) * s2[:, None]).T
@@ -214,18 +217,20 @@ def _as_brain(brain: BrainData | np.ndarray, n_tr: int) -> BrainData:
 def _fit(x: np.ndarray, nuisance: np.ndarray, y: np.ndarray, method: str, ridge_alphas: np.ndarray, gap: int
          ) -> tuple[np.ndarray, np.ndarray, int | np.ndarray, int | None, np.ndarray | None]:
     """Atom betas, standard errors, dof, AR order and ridge alpha of the regressors x beside the nuisance columns
-    (drift and intercept, unpenalised: ridge fits the data and regressors with the nuisance regressed out)."""
+    (drift cosines and intercept): data and regressors are filtered (projected off the drift), then fitted with
+    an intercept, which for OLS is the same as drift regressors in the design."""
     k = x.shape[1]
+    drift = nuisance[:, :-1]  # orthonormal cosines
+    rest = high_pass(np.column_stack([x, y]), drift)
+    xf, yf = rest[:, :k], rest[:, k:]
     if method == "ridge":
-        drift = nuisance[:, :-1]  # orthonormal cosines; the intercept is ridge's own
-        rest = high_pass(np.column_stack([x, y]), drift)
-        beta, se, dof, alpha = fit_ridge(rest[:, :k], rest[:, k:], np.asarray(ridge_alphas, dtype=float), gap, drift)
+        beta, se, dof, alpha = fit_ridge(xf, yf, np.asarray(ridge_alphas, dtype=float), gap, drift)
         return beta, se, dof, None, alpha
-    full = np.column_stack([x, nuisance])
+    full = np.column_stack([xf, nuisance[:, -1]])
     if method == "ols":
-        beta, se, dof = _ols(full, y)
+        beta, se, dof = _ols(full, yf, drift.shape[1])
         return beta[:k], se[:k], dof, None, None
-    beta, se, dof, noise = _ols_ar(full, y)
+    beta, se, dof, noise = _ols_ar(full, yf, drift)
     return beta[:k], se[:k], dof, noise.order, None
 
 

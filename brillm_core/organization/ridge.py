@@ -16,11 +16,13 @@ import numpy as np
 
 from .noise import ar_autocorrelation, fit_noise_model
 
-__all__ = ["RIDGE_ALPHAS", "N_FOLDS", "cv_gap", "blocked_folds", "choose_alphas", "ridge_betas", "fit_ridge"]
+__all__ = ["RIDGE_ALPHAS", "N_FOLDS", "cv_gap", "blocked_folds", "choose_alphas", "ridge_betas", "fit_ridge",
+           "best_penalty_errors"]
 
 RIDGE_ALPHAS = np.logspace(-2, 4, 13)
 N_FOLDS = 5
 GAP_SECONDS = 12.0  # volumes within 12 s of a test fold are not trained on: residual autocorrelation fades by then
+BATCH_VALUES = 2_000_000  # predictions held at once by `best_penalty_errors` (16 MB)
 
 
 def cv_gap(tr: float) -> int:
@@ -122,3 +124,33 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, nuisan
         s2 = (resid[:, cols] ** 2).sum(axis=0) / ((rho[cols] * weights) @ _diagonal_sums(r.T @ r))
         se[:, cols] = np.sqrt(s2[:, None] * ((rho[cols] * weights) @ _lag_products(h))).T
     return beta, se, dof, alpha
+
+
+def best_penalty_errors(designs: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+                        alphas: np.ndarray = RIDGE_ALPHAS) -> np.ndarray:
+    """Out-of-fold squared error per voxel (designs x voxels) of ridge fits of y on each of a stack of designs
+    (designs x time x regressors, no intercept: each training fold is centred), each voxel taking the penalty of
+    `alphas` with the least error over all folds.
+
+    The choice of penalty sees the test folds, so this is optimistic, not an honest prediction error; it is a
+    statistic for comparing a design with surrogates of it, which are scored alike, all designs at once.
+    """
+    n_designs, _, p = designs.shape
+    out = np.empty((n_designs, y.shape[1]))
+    size = max(max(len(test) for _, test in folds) * y.shape[1], 1)
+    step = max(1, BATCH_VALUES // size)
+    for lo in range(0, n_designs, step):
+        batch = designs[lo : lo + step]
+        errors = np.zeros((len(batch), len(alphas), y.shape[1]))
+        for train, test in folds:
+            mx = batch[:, train].mean(axis=1, keepdims=True)
+            my = y[train].mean(axis=0)
+            u, sv, vt = np.linalg.svd(batch[:, train] - mx, full_matrices=False)
+            uy = np.swapaxes(u, 1, 2) @ (y[train] - my)  # designs x p x voxels
+            q = (batch[:, test] - mx) @ np.swapaxes(vt, 1, 2)  # designs x test x p
+            target = y[test] - my
+            for i, a in enumerate(alphas):
+                pred = q @ ((sv / (sv * sv + a))[:, :, None] * uy)
+                errors[:, i] += ((target - pred) ** 2).sum(axis=1)
+        out[lo : lo + step] = errors.min(axis=1)
+    return out

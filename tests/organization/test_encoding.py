@@ -63,15 +63,19 @@ def test_prewhitened_t_equals_whitened_ols_by_hand():
     atoms = _smooth_atoms(120, 2, 3)
     y = 0.5 * convolve_hrf(atoms, 2.0)[:, :1] + simulate_noise("ar2", 120, 5, rng)
     enc = fit_encoding(atoms, y, tr=2.0, method="ols_ar")
-    x = np.column_stack([design_matrix(atoms, 2.0)[:, :-1], nuisance_matrix(120, 2.0)])  # atoms, drift, intercept
-    assert enc.drift_regressors == 3  # cosines of periods 480, 240 and 160 s (over 128 s)
-    noise = fit_noise_model(y - x @ np.linalg.lstsq(x, y, rcond=None)[0], x)
+    drift = nuisance_matrix(120, 2.0)[:, :-1]
+    assert enc.drift_regressors == drift.shape[1] == 3  # cosines of periods 480, 240 and 160 s (over 128 s)
+    # SPM's order: data and design filtered (projected off the drift), then whitened
+    x = design_matrix(atoms, 2.0)
+    x[:, :-1] -= drift @ (drift.T @ x[:, :-1])
+    y = y - drift @ (drift.T @ y)
+    noise = fit_noise_model(y - x @ np.linalg.lstsq(x, y, rcond=None)[0], np.column_stack([x, drift]))
     assert enc.ar_order == [noise.order] and noise.order >= 1
     for v in range(5):
         xw, yw = whiten(x, noise.voxel[v]), whiten(y[:, v], noise.voxel[v])
         lr = np.linalg.lstsq(xw, yw, rcond=None)
         r = yw - xw @ lr[0]
-        dof = xw.shape[0] - xw.shape[1]
+        dof = xw.shape[0] - xw.shape[1] - drift.shape[1]
         se = np.sqrt(r @ r / dof * np.diag(np.linalg.inv(xw.T @ xw)))
         np.testing.assert_allclose(enc.t[:, v], (lr[0] / se)[:2], rtol=1e-8)
         np.testing.assert_allclose(enc.p[:, v], 2 * stats.t.sf(np.abs(lr[0] / se)[:2], dof), rtol=1e-6)

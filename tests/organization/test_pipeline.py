@@ -40,7 +40,9 @@ def test_phase_randomised_atoms_find_about_nothing(full_run):
     f, null = full_run[0].figures, full_run[0].report.phase_null
     assert f["phase_null_fraction"] <= 0.005  # of all (atom, voxel) pairs
     assert f["phase_null_mean_significant"] < 0.05 * f["real_significant"]
-    assert null["above_null"] and null["p"] == pytest.approx(1 / 11) and "exceed every one of 10" in null["verdict"]
+    assert null["above_null"] and null["p"] == pytest.approx(1 / 20) == null["p_floor"]
+    assert "exceed 19 phase-randomised atom sets" in null["verdict"]
+    assert 0.035 <= null["null_p05_rate"] <= 0.065  # this recording's own false-positive rate, measured by the copies
 
 
 def test_lexical_control_is_beaten_and_reported(full_run):
@@ -90,7 +92,7 @@ def test_collinear_atoms_switch_to_per_atom_models(full_sim):
                             stability_seeds=(), n_phase_null=0)
     assert not auto.encoding.joint and auto.settings["joint"] is False
     assert any("one model per atom was fitted" in w for w in auto.warnings)
-    joint, warnings = _encode(auto.atom_model.atoms, auto.brain, full_sim.tr, "ols_ar", 0.05, "joint", 0)
+    joint, warnings = _encode(auto.atom_model.atoms, auto.brain, full_sim.tr, "ols_ar", 0.05, "joint")
     assert joint.joint and any("unreliable" in w for w in warnings)
     assert auto.encoding.significant.sum() > 3 * joint.significant.sum()
 
