@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["INITS", "STABILITY_WARN", "AtomModel", "Subgroup", "Stability", "count_varying", "standardise", "sparse_codes",
-           "learn_dictionary", "fit_atoms", "fit_best_atoms", "match_atoms", "atom_stability"]
+__all__ = ["INITS", "STABILITY_WARN", "AtomModel", "Subgroup", "Stability", "count_varying", "standardise",
+           "sparse_codes", "learn_dictionary", "fit_atoms", "fit_best_atoms", "match_atoms", "atom_stability"]
 
 INITS = ("svd", "random")
 # Warn when an atom of another start matches the chosen one below |r| = 0.9 (under 81 % shared variance): such an
@@ -41,7 +41,7 @@ class AtomModel:
     seed: int
     init: str  # "svd" (leading right singular vectors) or "random" (K neurons chosen by the seed)
     objective: float  # 0.5 ||X - loadings' atoms'||^2 + alpha ||loadings||_1 on the standardised responses (lower is better)
-    scales: np.ndarray  # ANs, each centred AN was divided by this (its norm; 1 for a constant AN)
+    scales: np.ndarray  # ANs, each centred AN was divided by this (its unit's scale; 1 for a constant AN)
     r2: float  # share of the standardised responses' sum of squares reconstructed
     n_iter: int
     converged: bool
@@ -105,17 +105,25 @@ def count_varying(responses: np.ndarray) -> int:
     return int(np.count_nonzero(_neuron_sd(np.asarray(responses, dtype=float)) > 0))
 
 
-def standardise(responses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Responses centred per AN and divided by each AN's norm (constant ANs stay 0), and the divisors.
+def standardise(responses: np.ndarray, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Responses centred per AN and divided by their unit's scale (constant ANs stay 0), and each AN's divisor.
 
-    Per AN, so that one neuron's scale (BriLLM's energy unit is thousands of times larger than the others) cannot
-    decide the atoms alone: every varying AN enters with unit norm, and a loading reads "per unit-norm response".
+    ANs of one unit (BriLLM: the same component k of every node's signal) share a scale, the root mean square norm
+    of their varying ANs; without `units` all ANs are one unit. Per unit, so that one channel's scale (BriLLM's
+    energy channel sits thousands of times above the others) cannot decide the atoms alone. Not per AN: a node-gated
+    AN of a word heard once is a single spike, and scaled to the norm of a frequent word's AN, hundreds of such
+    spikes would become the atoms.
     """
     x = np.asarray(responses, dtype=float)
     xc = x - x.mean(axis=0)
-    norm = _neuron_sd(x) * np.sqrt(x.shape[0])
-    scales = np.where(norm > 0, norm, 1.0)
-    return np.where(norm > 0, xc / scales, 0.0), scales
+    varying = _neuron_sd(x) > 0
+    group = np.zeros(x.shape[1], dtype=np.int64) if units is None else np.unique(np.asarray(units), return_inverse=True)[1]
+    if group.shape != (x.shape[1],):
+        raise ValueError(f"{group.size} unit labels for {x.shape[1]} ANs")
+    sq = np.where(varying, (xc * xc).sum(axis=0), 0.0)
+    per_unit = np.sqrt(np.bincount(group, sq) / np.maximum(np.bincount(group, varying), 1))
+    scales = np.where(varying & (per_unit[group] > 0), per_unit[group], 1.0)
+    return np.where(varying, xc / scales, 0.0), scales
 
 
 def sparse_codes(data: np.ndarray, dictionary: np.ndarray, alpha: float, code: np.ndarray | None = None,
@@ -182,11 +190,11 @@ def learn_dictionary(data: np.ndarray, dictionary: np.ndarray, alpha: float, max
 
 
 def fit_atoms(responses: np.ndarray, k: int, alpha: float = 0.2, seed: int = 0, max_iter: int = 100,
-              init: str = "svd") -> AtomModel:
+              init: str = "svd", units: np.ndarray | None = None) -> AtomModel:
     """Learn K unit-norm atoms and sparse loadings (L1 penalty alpha) of the standardised responses.
 
-    Each AN is centred and divided by its norm (see `standardise`), which makes alpha comparable across inputs: a
-    loading below about alpha is set to zero. The dictionary starts from the K leading right singular vectors
+    Each AN is centred and divided by its unit's scale (see `standardise`), so the root mean square AN norm is 1 and
+    alpha is comparable across inputs: a loading below about alpha is set to zero. The dictionary starts from the K leading right singular vectors
     (init "svd": no seed involved, and it avoids the local minima random starts fall into) or from the time courses
     of K ANs the seed picks (init "random"). Atoms are ordered by decreasing sum of squared loadings and signed so
     their loadings sum to a non-negative number.
@@ -196,7 +204,7 @@ def fit_atoms(responses: np.ndarray, k: int, alpha: float = 0.2, seed: int = 0, 
         raise ValueError(f"sparsity alpha must be >= 0, got {alpha}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    xs_t, scales = standardise(x)
+    xs_t, scales = standardise(x, units)
     xs = xs_t.T  # ANs x time: samples are ANs, features are time points
     if init == "svd":
         dict_init = np.linalg.svd(xs, full_matrices=False)[2][:k]
@@ -286,10 +294,11 @@ def atom_stability(models: Sequence[AtomModel]) -> Stability:
                      {name: float(v.mean()) for name, v in r.items()}, {name: float(v.min()) for name, v in r.items()})
 
 
-def fit_best_atoms(responses: np.ndarray, k: int, alpha: float = 0.2, seeds: Sequence[int] = (1, 2)
-                   ) -> tuple[AtomModel, Stability | None]:
+def fit_best_atoms(responses: np.ndarray, k: int, alpha: float = 0.2, seeds: Sequence[int] = (1, 2),
+                   units: np.ndarray | None = None) -> tuple[AtomModel, Stability | None]:
     """Fit from the SVD start and from one random start per seed; keep the lowest objective, and report how well
     the other starts agree with it (None without seeds)."""
-    models = [fit_atoms(responses, k, alpha, init="svd")] + [fit_atoms(responses, k, alpha, s, init="random") for s in seeds]
+    models = [fit_atoms(responses, k, alpha, init="svd", units=units)] + [
+        fit_atoms(responses, k, alpha, s, init="random", units=units) for s in seeds]
     best = min(models, key=lambda m: m.objective)
     return best, atom_stability(models) if len(models) > 1 else None

@@ -20,8 +20,9 @@ regressors (a per-fold shift of prediction error, which a bootstrap over volumes
 is in the null too). The R^2 shown are honest (each voxel's penalty chosen inside the training folds); the
 statistic is the out-of-fold error of the brain's principal components (voxels scaled to equal sums of squares),
 each component with its best penalty over all folds: optimistic, but scored alike for real and surrogate
-regressors, and at most as many columns as volumes, which keeps hundreds of surrogates affordable. "Beyond <control>" needs p_added and p_model at most alpha and both R^2 above zero: the model must
-also beat the mean.
+regressors, and at most as many columns as volumes, which keeps hundreds of surrogates affordable.
+"Beyond <control>" needs p_added and p_model at most alpha and both R^2 above zero: the model must also beat the
+mean.
 """
 from __future__ import annotations
 
@@ -119,8 +120,10 @@ class _Regressors:
 
 
 def _honest_errors(x: np.ndarray, y: np.ndarray, tr: float) -> np.ndarray:
-    """Out-of-fold squared error per voxel of nested-CV ridge on regressors x (intercept added)."""
-    pred = cross_validated_predictions(np.column_stack([x, np.ones(len(x))]), y, tr, "ridge")
+    """Out-of-fold squared error per voxel of nested-CV ridge on regressors x (intercept added), one penalty for
+    all voxels chosen inside each training fold: per-voxel choices from short inner folds overfit often enough to
+    make every design look worse than the mean."""
+    pred = cross_validated_predictions(np.column_stack([x, np.ones(len(x))]), y, tr, "ridge", shared_penalty=True)
     return ((y - pred) ** 2).sum(axis=0)
 
 

@@ -291,13 +291,13 @@ def fit_encoding(
 
 
 def cross_validated_predictions(design: np.ndarray, y: np.ndarray, tr: float, method: str = "ols_ar",
-                                ridge_alphas: np.ndarray = RIDGE_ALPHAS) -> np.ndarray:
+                                ridge_alphas: np.ndarray = RIDGE_ALPHAS, shared_penalty: bool = False) -> np.ndarray:
     """Out-of-fold predictions (time x voxels) of y from a design (last column the intercept) by blocked CV.
 
     Each contiguous fold is predicted by a model trained on the other volumes minus `cv_gap(tr)` on each side of
     the fold. OLS methods predict with the OLS fit (prewhitening changes the tests, not the prediction); ridge
-    chooses each voxel's penalty by blocked CV inside the training volumes (nested, so the test fold never
-    chooses it).
+    chooses each voxel's penalty (or one for all, `shared_penalty`) by blocked CV inside the training volumes
+    (nested, so the test fold never chooses it).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -312,7 +312,7 @@ def cross_validated_predictions(design: np.ndarray, y: np.ndarray, tr: float, me
             pred[test] = design[test] @ np.linalg.lstsq(design[train], y[train], rcond=None)[0]
         else:
             xt = design[train, :-1]
-            alpha = choose_alphas(xt, y[train], np.asarray(ridge_alphas, dtype=float), gap)
+            alpha = choose_alphas(xt, y[train], np.asarray(ridge_alphas, dtype=float), gap, shared=shared_penalty)
             beta = ridge_betas(xt, y[train], alpha)
             pred[test] = (design[test, :-1] - xt.mean(axis=0)) @ beta + y[train].mean(axis=0)
     return pred

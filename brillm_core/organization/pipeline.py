@@ -110,8 +110,10 @@ class OrganizationReport:
             "network": [m.network_names[i] for i in n.ravel()],
             "pearson_r": m.r.ravel(),
             "p_r": m.p_r.ravel(),
+            "q_r": m.q_r.ravel(),
             "dice": m.dice.ravel(),
             "p_dice": m.p_dice.ravel(),
+            "q_dice": m.q_dice.ravel(),
             "match": m.matches.ravel(),
         })
 
@@ -256,6 +258,7 @@ def run_organization(
     p_threshold: float = 0.05,
     stability_seeds: Sequence[int] = (1, 2),
     an_labels: Sequence[str] | None = None,
+    units: np.ndarray | None = None,
     controls: Mapping[str, np.ndarray] | None = None,
     paired: Collection[str] = (),
     n_phase_null: int = N_PHASE_NULL,
@@ -267,7 +270,8 @@ def run_organization(
     """Atoms of the responses (time x ANs), their encoding maps in the brain data, network matching and controls.
 
     Atoms start from an SVD and from a random start per stability seed; the lowest objective wins and the others'
-    agreement with it is the stability. `controls` maps a name ("lexical", "untrained", ...) to another (time x
+    agreement with it is the stability. `units` labels each AN's unit: ANs of one unit share a scale (see
+    `atoms.standardise`). `controls` maps a name ("lexical", "untrained", ...) to another (time x
     columns) response matrix that gets exactly the model's procedure (same K, starts and selection, same encoding
     model) and is compared with the model by `compare_with_control` (`n_surrogates` per test); the names in
     `paired` have the model's ANs as columns. The phase null encodes `n_phase_null` phase-randomised copies of the
@@ -299,7 +303,7 @@ def run_organization(
         done += 1
 
     step(f"dictionary learning, K = {k}, from an SVD start and {len(stability_seeds)} random start(s)")
-    model, stability = fit_best_atoms(x, k, alpha, stability_seeds)
+    model, stability = fit_best_atoms(x, k, alpha, stability_seeds, units)
     warn = []
     if stability is not None and not stability.stable:
         warn.append(f"atoms are not stable: an equally good start matches the chosen atoms only at |r| = "
@@ -328,8 +332,8 @@ def run_organization(
         k_c = min(k, *cx.shape, count_varying(cx))
         if k_c < 1:
             raise ValueError(f"control {name!r} has no varying response")
-        control = fit_best_atoms(cx, k_c, alpha, stability_seeds)[0]
-        compared = model if k_c == k else fit_best_atoms(x, k_c, alpha, stability_seeds)[0]
+        control = fit_best_atoms(cx, k_c, alpha, stability_seeds, units if name in paired else None)[0]
+        compared = model if k_c == k else fit_best_atoms(x, k_c, alpha, stability_seeds, units)[0]
         cenc = fit_encoding(control.atoms, b, tr, method, fdr_q, joint=enc.joint)
         cmatch = network_similarity(cenc.t, cenc.significant, tmpl, names, cenc.voxel_mask, n_perm, seed, r_threshold,
                                     p_threshold, grid)
@@ -458,7 +462,8 @@ def run_simulation(
     report = run_organization(
         sim.responses, sim.bold, sim.templates, sim.network_names, tr=sim.tr, k=k, alpha=alpha, seed=seed,
         method=method, encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
-        an_labels=labels, controls=controls, paired=("lexical",) if sim.lexical is not None else (),
+        an_labels=labels, units=sim.an_units, controls=controls,
+        paired=("lexical",) if sim.lexical is not None else (),
         n_phase_null=n_phase_null, n_surrogates=n_surrogates, grid=sim.grid_mask,
         voxels_independent=sim.grid_mask is None, progress=progress,
     )

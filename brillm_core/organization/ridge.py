@@ -50,8 +50,11 @@ def _centred(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return x - mx, y - my, mx, my
 
 
-def choose_alphas(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, n_folds: int = N_FOLDS) -> np.ndarray:
-    """Per voxel, the penalty with the least blocked-CV squared error (x: regressors without intercept)."""
+def choose_alphas(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, n_folds: int = N_FOLDS,
+                  shared: bool = False) -> np.ndarray:
+    """Per voxel, the penalty with the least blocked-CV squared error (x: regressors without intercept); `shared`:
+    one penalty for all voxels, the least error summed over voxels each scaled to unit sum of squares (steadier
+    than per-voxel choices when the folds are short)."""
     errors = np.zeros((len(alphas), y.shape[1]))
     for train, test in blocked_folds(x.shape[0], n_folds, gap):
         xc, yc, mx, my = _centred(x[train], y[train])
@@ -59,6 +62,10 @@ def choose_alphas(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, n_
         uy, xt, yt = u.T @ yc, (x[test] - mx) @ vt.T, y[test] - my
         for i, a in enumerate(alphas):
             errors[i] += ((yt - xt @ ((s / (s * s + a))[:, None] * uy)) ** 2).sum(axis=0)
+    if shared:
+        ss = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        best = np.argmin(errors @ (1.0 / np.where(ss > 0, ss, 1.0)))
+        return np.full(y.shape[1], float(alphas[best]))
     return np.asarray(alphas, dtype=float)[np.argmin(errors, axis=0)]
 
 

@@ -31,7 +31,7 @@ from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, describe, fetch, store
 
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
-P_COLUMNS = ("q", "p_r", "p_dice")  # shown with 3 significant digits, not rounded to 0
+P_COLUMNS = ("q", "p_r", "q_r", "p_dice", "q_dice")  # shown with 3 significant digits, not rounded to 0
 FORM = ("source", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "encoding", "n_perm",
         "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)  # OrgSettings fields typed in the form
 Meta = dict[str, Any]
