@@ -8,11 +8,13 @@ over voxels:
 - p_model: do the model's atoms predict the brain better than its mean?
 - p_control: do the control's atoms?
 - p_added: does the part of the model's atoms that the control cannot give add to the control? The control's side
-  holds the control's atoms and the control's version of the model's atoms: for a paired control (responses of the
-  model's own neurons) the model's atoms read from the control's responses with the model's own loadings
-  (`AtomModel.read_from`); for another control the model's atoms projected on the control's responses. Only the
-  rest of the model's atoms, projected off that side, can add; a model whose responses are the control's (the
-  control re-fitted, a model whose neurons respond lexically) has no rest and is never called beyond it.
+  holds the control's atoms and, for a paired control (responses of the model's own neurons), the model's atoms
+  read from the control's responses with the model's own loadings (`AtomModel.read_from`): what the model's atoms
+  would be if its neurons responded as the control's do. Only the rest of the model's atoms, projected off that
+  side, can add; a model whose neurons respond as the control's (the control re-fitted, a model whose neurons
+  respond lexically) has no rest and is never called beyond it. A control on other columns (word occurrences)
+  has only its atoms on its side: projecting the model's atoms on all its columns would let hundreds of word
+  weights, fitted to the atoms themselves, imitate any smooth time course.
 
 Each p compares a statistic with the same statistic on phase-randomised copies of the regressors in question,
 projected and scaled alike, so the null has the same spectra, number of regressors and folds as the real
@@ -128,12 +130,12 @@ def _honest_errors(x: np.ndarray, y: np.ndarray, tr: float) -> np.ndarray:
 
 
 def compare_with_control(
-    model: AtomModel, responses: np.ndarray, control: AtomModel, control_responses: np.ndarray, brain: BrainData,
+    model: AtomModel, responses: np.ndarray, control: AtomModel, control_responses: np.ndarray | None, brain: BrainData,
     tr: float, name: str = "lexical", paired: bool = False, alpha: float = 0.05, n_surrogates: int = N_SURROGATES,
     seed: int = 0,
 ) -> dict:
     """Does the model predict held-out BOLD beyond the control? The three tests of the module docstring, a verdict
-    in words, and what each p-value asks. `paired`: the control's columns are the model's neurons."""
+    in words, and what each p-value asks. `paired`: `control_responses` are the model's neurons' (else unused)."""
     if n_surrogates < 1:
         raise ValueError(f"the tests need at least one surrogate, got {n_surrogates}")
     n = brain.data.shape[0]
@@ -163,12 +165,7 @@ def compare_with_control(
 
     c_reg, d_reg = make.of(control.atoms), make.of(model.atoms)
     reads = make.of(model.read_from(responses))
-    if paired:
-        counterpart = make.of(model.read_from(control_responses))
-    else:
-        control_space = _span(make.of(control_responses))
-        counterpart = make.clean(control_space @ (control_space.T @ reads))
-    side = np.column_stack([c_reg, counterpart])
+    side = np.column_stack([c_reg, make.of(model.read_from(control_responses))]) if paired else c_reg
     side_space = _span(side)
     rest = reads - side_space @ (side_space.T @ reads)
     outside = np.linalg.norm(rest, axis=0) > NOTHING_OUTSIDE * np.sqrt(n)
@@ -236,7 +233,6 @@ def _verdict(name: str, r2_control: float, r2_model: float, r2_added: float, p_c
         "questions": {key: q.format(name=name) for key, q in QUESTIONS.items()},
         "test": (f"out-of-fold R2 of held-out brain data averaged over voxels (blocked CV, ridge, slow drift removed); "
                  f"each p against {n_surrogates} phase-randomised copies of the regressors tested (smallest possible "
-                 f"p {floor:.2g}); the control's side holds its atoms and "
-                 + ("the model's atoms read from the control's responses of the same neurons" if paired else
-                    "the model's atoms projected on the control's responses")),
+                 f"p {floor:.2g}); the control's side holds its atoms"
+                 + (" and the model's atoms read from the control's responses of the same neurons" if paired else "")),
     }

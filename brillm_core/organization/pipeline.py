@@ -36,6 +36,7 @@ PHASE_NULL_ALPHA = 0.05  # the phase null's claim: the real maps exceed the copi
 N_PHASE_NULL = 19  # phase-randomised atom sets: the fewest whose smallest p reaches PHASE_NULL_ALPHA
 CALIBRATED_VOLUMES = 300  # complete nulls hold 5 % from this length on (tests/organization/test_encoding.py)
 ANTI_CONSERVATIVE = 1.5  # a measured null rate above 1.5 times nominal is warned about
+LOW_POWER_DICE = 0.5  # simulator: maps recovering less than this (mean Dice) of the coupled voxels are warned about
 ENCODINGS = ("auto", "joint", "per-atom")
 TOP_ANS_IN_JSON = 50  # the JSON lists each sub-group's strongest ANs; the CSV table has them all
 
@@ -402,7 +403,8 @@ def atom_recovery(sim: SimulatedData, model: AtomModel) -> dict:
 
 
 def recovery_figures(sim: SimulatedData, report: OrganizationReport) -> dict:
-    """Atom recovery plus map recovery: Dice of coupled voxels, false positives among null voxels, phase null.
+    """Atom recovery plus map recovery: Dice of coupled voxels, false positives among null voxels, phase null, and a
+    warning when the maps recover little (the atoms come from the neurons and recover whatever the brain does).
 
     Dice compares each true atom's coupled voxels with the FDR-significant voxels of its matched fitted atom.
     Calibration on the voxels coupled to no atom: the share of (fitted atom, null voxel) pairs with p < .05 (5 % if
@@ -427,7 +429,18 @@ def recovery_figures(sim: SimulatedData, report: OrganizationReport) -> dict:
         "phase_null_above": report.phase_null.get("above_null"),
         "phase_null_fraction": report.phase_null.get("mean_fraction"),
         "real_significant": int(sig.sum()),
+        "power_warning": _power_warning(float(np.mean(dice))),
     }
+
+
+def _power_warning(dice: float) -> str | None:
+    """What a low Dice says: the atoms' recovery comes from the neurons alone, the maps are where power runs out."""
+    if dice >= LOW_POWER_DICE:
+        return None
+    return (f"power is too low to recover the maps: the coupled voxels are found with Dice {dice:.3f} "
+            + ("(next to nothing)" if dice < 0.1 else f"(below {LOW_POWER_DICE})")
+            + "; the atoms' recovery comes from the neurons alone and says nothing about the brain side (more "
+              "volumes, stronger coupling or less noise would help)")
 
 
 def run_simulation(

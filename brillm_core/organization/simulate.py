@@ -150,8 +150,8 @@ def simulate(
     """Generate the shared page's ground truth: smooth atoms, AN sub-groups, coupled voxels and noise.
 
     Atoms are Gaussian-smoothed white noise (`smoothness` in TRs; `atom_edges` "wrap" smooths circularly, as the
-    phase-randomised surrogates are, "open" does not), centred, freed of what the encoding removes as drift
-    (cosines of periods over 128 s) and unit-norm; `atom_correlation` mixes
+    phase-randomised surrogates are, "open" does not) freed of what the encoding removes as drift (cosines of
+    periods over 128 s), centred and unit-norm; `atom_correlation` mixes
     in a shared time course so that atom pairs correlate about that much; `lexical_drive` makes the first half of
     the atoms that share of their variance from the occurrences of `LEXICAL_WORDS_PER_ATOM` word types each. Each
     AN loads U(0.5, 1.5) on one atom, plus U(0.2, 0.5) on a second atom for `secondary_fraction` of ANs, with white
@@ -184,18 +184,23 @@ def simulate(
     word_ids = rng.integers(0, n_nodes, n_words)
 
     mode = "wrap" if atom_edges == "wrap" else "reflect"
-    atoms = gaussian_filter1d(rng.standard_normal((n_tr, k_true)), smoothness, axis=0, mode=mode)
-    atoms /= atoms.std(axis=0)
+    drift = np.column_stack([np.ones(n_tr) / np.sqrt(n_tr), drift_basis(n_tr, tr)])
+
+    def smooth(shape: tuple[int, ...]) -> np.ndarray:
+        """Smoothed white noise without what the encoding removes as drift (it could not be told from drift)."""
+        x = high_pass(gaussian_filter1d(rng.standard_normal(shape), smoothness, axis=0, mode=mode), drift)
+        return x / x.std(axis=0)
+
+    atoms = smooth((n_tr, k_true))
     if atom_correlation > 0:
-        shared = gaussian_filter1d(rng.standard_normal(n_tr), smoothness, mode=mode)
-        atoms = np.sqrt(1 - atom_correlation) * atoms + np.sqrt(atom_correlation) * (shared / shared.std())[:, None]
+        atoms = np.sqrt(1 - atom_correlation) * atoms + np.sqrt(atom_correlation) * smooth((n_tr, 1))
     if lexical_drive > 0:
         for k in range((k_true + 1) // 2):
             chosen = rng.choice(n_nodes, LEXICAL_WORDS_PER_ATOM, replace=False)
             counts = pool_to_trs(np.isin(word_ids, chosen)[:, None].astype(float), onsets, tr, n_tr)[:, 0]
             counts = (counts - counts.mean()) / counts.std()
             atoms[:, k] = np.sqrt(1 - lexical_drive) * atoms[:, k] + np.sqrt(lexical_drive) * counts
-    atoms = high_pass(atoms - atoms.mean(axis=0), drift_basis(n_tr, tr))  # slower signal is drift to the encoding
+    atoms -= atoms.mean(axis=0)
     atoms /= np.linalg.norm(atoms, axis=0)
 
     cols = np.arange(n_ans)

@@ -63,7 +63,7 @@ def _brain(signals: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _verdict(world, bold, templates) -> dict:
     model, lexical, _ = world
     report = run_organization(model, bold, templates, tr=TR, k=4, n_perm=20, stability_seeds=(), n_phase_null=0,
-                              controls={"lexical": lexical})
+                              controls={"lexical": lexical}, paired=("lexical",))
     return report.controls["lexical"]
 
 

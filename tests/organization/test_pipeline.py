@@ -80,7 +80,8 @@ def test_report_files(full_run, tmp_path):
     maps = pd.read_csv(tmp_path / "out" / "maps.csv")
     assert len(maps) == 4000 and "t_7" in maps
     assert data["encoding_test"].startswith("OLS after AR(p) prewhitening") and "permuted" in data["matching_null"]
-    assert data["stability"]["chosen"] == "svd" and data["stability"]["stable"]
+    objectives = data["stability"]["objectives"]  # svd and seed 1 reach the same minimum; either may be a hair lower
+    assert data["stability"]["chosen"] == min(objectives, key=objectives.get) and data["stability"]["stable"]
     assert len(pd.read_csv(tmp_path / "out" / "subgroups.csv")) == np.count_nonzero(report.atom_model.loadings)
     assert not list((tmp_path / "out").glob(".*tmp"))
 
