@@ -176,13 +176,15 @@ def learn_dictionary(data: np.ndarray, dictionary: np.ndarray, alpha: float, max
     d = np.array(dictionary, dtype=float)
     code = data @ d.T
     rng = np.random.default_rng(seed)
+    total = float((data * data).sum())
     previous = np.inf
     iteration = 0
     for iteration in range(1, max_iter + 1):
         code = sparse_codes(data, d, alpha, code)
         _update_dictionary(d, data, code, rng)
-        resid = data - code @ d
-        cost = 0.5 * float((resid * resid).sum()) + alpha * float(np.abs(code).sum())
+        # |data - code d|^2 without the samples x features residual
+        sse = total - 2 * float((code * (data @ d.T)).sum()) + float(((code.T @ code) * (d @ d.T)).sum())
+        cost = 0.5 * max(sse, 0.0) + alpha * float(np.abs(code).sum())
         if previous - cost < tol * cost:
             break
         previous = cost

@@ -19,16 +19,16 @@ over voxels:
 Each p compares a statistic with the same statistic on phase-randomised copies of the regressors in question,
 projected and scaled alike, so the null has the same spectra, number of regressors and folds as the real
 regressors (a per-fold shift of prediction error, which a bootstrap over volumes cannot see in a short recording,
-is in the null too). The R^2 shown are honest (each voxel's penalty chosen inside the training folds); the
-statistic is the out-of-fold error of the brain's principal components (voxels scaled to equal sums of squares),
-each component with its best penalty over all folds: optimistic, but scored alike for real and surrogate
-regressors, and at most as many columns as volumes, which keeps hundreds of surrogates affordable.
+is in the null too). The R^2 shown are honest (one penalty for all voxels, chosen inside the training folds); the
+statistic is the out-of-fold error summed over the voxels scaled to equal sums of squares (computed on their
+principal components: the same sum, at most as many columns as volumes) with the one penalty of the grid that
+makes it least: optimistic, but scored alike for real and surrogate regressors, and cheap enough for hundreds.
 "Beyond <control>" needs p_added and p_model at most alpha and both R^2 above zero: the model must also beat the
 mean.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -40,13 +40,20 @@ from .responses import pool_to_trs
 from .ridge import RIDGE_ALPHAS, best_penalty_errors, blocked_folds, cv_gap
 from .surrogates import phase_randomise
 
-__all__ = ["N_SURROGATES", "SAME_SPACE", "QUESTIONS", "lexical_responses", "non_control_share",
+__all__ = ["N_SURROGATES", "SAME_SPACE", "MEANINGS", "QUESTIONS", "lexical_responses", "non_control_share",
            "canonical_correlations", "compare_with_control"]
 
 N_SURROGATES = 200
 SAME_SPACE = 0.95  # model and control atoms whose smallest canonical correlation reaches this span the same space
 NOTHING_OUTSIDE = 1e-6  # a rest of the model's regressors below this share of their norm is rounding, not signal
 RANK_TOL = 1e-10  # singular values below this share of the largest do not count in a span
+MEANINGS = {
+    "beyond": "the model's neurons carry something the {name} control does not, and the brain data follow it",
+    "control": "what the brain data follow here, the {name} control gives as well: no sign of organisation beyond "
+               "{name}",
+    "inconclusive": "the model's atoms predict the brain data, but this test cannot tell them from the {name} control",
+    "no evidence": "nothing to conclude either way: more volumes or a stronger signal would be needed",
+}
 QUESTIONS = {
     "p_model": "do the model's atoms predict held-out brain data better than its mean?",
     "p_control": "does the {name} control predict it better than its mean?",
@@ -132,7 +139,7 @@ def _honest_errors(x: np.ndarray, y: np.ndarray, tr: float) -> np.ndarray:
 def compare_with_control(
     model: AtomModel, responses: np.ndarray, control: AtomModel, control_responses: np.ndarray | None, brain: BrainData,
     tr: float, name: str = "lexical", paired: bool = False, alpha: float = 0.05, n_surrogates: int = N_SURROGATES,
-    seed: int = 0,
+    seed: int = 0, progress: Callable[[float, str], None] | None = None,
 ) -> dict:
     """Does the model predict held-out BOLD beyond the control? The three tests of the module docstring, a verdict
     in words, and what each p-value asks. `paired`: `control_responses` are the model's neurons' (else unused)."""
@@ -145,40 +152,47 @@ def compare_with_control(
     sst = np.where(sst > 0, sst, 1.0)
     base = sum(((y[test] - y[train].mean(axis=0)) ** 2).sum(axis=0) for train, test in make.folds)
     # the p-values' statistic: out-of-fold error of the voxels scaled to unit sum of squares, on their principal
-    # components (the same total, at most as many columns as volumes), each component with its best penalty
+    # components (the same total with one penalty for all, at most as many columns as volumes)
     u, sv, _ = np.linalg.svd((y - y.mean(axis=0)) / np.sqrt(sst), full_matrices=False)
     components = u * sv
     rng = np.random.default_rng(seed)
 
-    def surrogates(x: np.ndarray, off: np.ndarray | None = None) -> np.ndarray:
+    def surrogates(time_courses: np.ndarray, off: np.ndarray | None = None) -> np.ndarray:
+        """Regressors of phase-randomised time courses (randomised before the HRF and the drift removal, as the
+        real ones went through them; randomising the finished regressors is anti-conservative on slow noise),
+        projected off `off` as the real ones were."""
         out = []
         for _ in range(n_surrogates):
-            s = phase_randomise(x, rng)
-            if off is not None:
-                s = s - off @ (off.T @ s)
-            out.append(make.clean(s))
+            s = make.of(phase_randomise(time_courses, rng))
+            out.append(s if off is None else make.clean(s - off @ (off.T @ s)))
         return np.stack(out)
 
     def p_value(real: np.ndarray, null: np.ndarray) -> float:
-        errors = best_penalty_errors(np.concatenate([real[None], null]), components, make.folds).sum(axis=1)
+        errors = best_penalty_errors(np.concatenate([real[None], null]), components, make.folds)
         return float((1 + (errors[1:] <= errors[0]).sum()) / (1 + len(null)))
 
     c_reg, d_reg = make.of(control.atoms), make.of(model.atoms)
-    reads = make.of(model.read_from(responses))
+    read_courses = model.read_from(responses)
+    reads = make.of(read_courses)
     side = np.column_stack([c_reg, make.of(model.read_from(control_responses))]) if paired else c_reg
     side_space = _span(side)
     rest = reads - side_space @ (side_space.T @ reads)
     outside = np.linalg.norm(rest, axis=0) > NOTHING_OUTSIDE * np.sqrt(n)
     rest = make.clean(rest[:, outside])
 
+    say = progress or (lambda fraction, message: None)
+    say(0.0, "held-out prediction of the control's and the model's atoms")
     r2_control = float(((base - _honest_errors(c_reg, y, tr)) / sst).mean())
     r2_model = float(((base - _honest_errors(d_reg, y, tr)) / sst).mean())
-    p_control = p_value(c_reg, surrogates(c_reg))
-    p_model = p_value(d_reg, surrogates(d_reg))
+    say(0.2, f"does the control predict the brain data? ({n_surrogates} phase-randomised copies)")
+    p_control = p_value(c_reg, surrogates(control.atoms))
+    say(0.45, f"does the model predict the brain data? ({n_surrogates} phase-randomised copies)")
+    p_model = p_value(d_reg, surrogates(model.atoms))
+    say(0.7, f"does the model add to the control? ({n_surrogates} phase-randomised copies)")
     if rest.shape[1]:
         side_errors = _honest_errors(side, y, tr)
         r2_added = float(((side_errors - _honest_errors(np.column_stack([side, rest]), y, tr)) / sst).mean())
-        null = surrogates(rest, side_space)
+        null = surrogates(read_courses[:, outside], side_space)
         p_added = p_value(np.column_stack([side, rest]), np.concatenate(
             [np.broadcast_to(side, (len(null), *side.shape)), null], axis=2))
     else:
@@ -217,10 +231,12 @@ def _verdict(name: str, r2_control: float, r2_model: float, r2_added: float, p_c
             "evidence either way" + (f" (the part of the model's atoms outside the control would add, p = "
                                      f"{p_added:.3g}, but a model that does not beat the mean is no finding)"
                                      if adds else ""))
+    meaning = MEANINGS["beyond" if code.startswith("beyond") else "control" if code == name else code]
     return {
         "control": name,
         "verdict_code": code,
         "verdict": text,
+        "meaning": meaning.format(name=name),
         "r2_control": r2_control,
         "r2_model": r2_model,
         "r2_added_by_model": r2_added,

@@ -187,11 +187,14 @@ def _encode(atoms: np.ndarray, brain: BrainData, tr: float, method: str, fdr_q: 
 
 
 def _phase_null(atoms: np.ndarray, brain: BrainData, tr: float, method: str, fdr_q: float, joint: bool, seed: int,
-                n_null: int, real: int) -> dict:
+                n_null: int, real: int, progress: ProgressFn = _noop) -> dict:
     """Significant (atom, voxel) pairs of phase-randomised atom sets against the real count, with a verdict, and
     the share of their (atom, voxel) pairs with p < .05: the encoding's false-positive rate on this very
     recording (its length, its noise), which holds near 5 % when the test is calibrated."""
-    fits = [fit_encoding(phase_randomise(atoms, seed + i), brain, tr, method, fdr_q, joint=joint) for i in range(n_null)]
+    fits = []
+    for i in range(n_null):
+        progress(i / n_null, f"copy {i + 1} of {n_null}")
+        fits.append(fit_encoding(phase_randomise(atoms, seed + i), brain, tr, method, fdr_q, joint=joint))
     counts = [int(f.significant.sum()) for f in fits]
     rate = float(np.mean([(f.p[:, brain.kept] < 0.05).mean() for f in fits]))
     floor = 1 / (1 + n_null)
@@ -303,6 +306,10 @@ def run_organization(
         say(done / n_stages, message)
         done += 1
 
+    def within(message: str) -> ProgressFn:
+        """Progress inside the current stage: its share of the bar, with what it is doing."""
+        return lambda fraction, detail: say((done - 1 + fraction) / n_stages, f"{message}: {detail}")
+
     step(f"dictionary learning, K = {k}, from an SVD start and {len(stability_seeds)} random start(s)")
     model, stability = fit_best_atoms(x, k, alpha, stability_seeds, units)
     warn = []
@@ -325,11 +332,12 @@ def run_organization(
     null = {}
     if n_phase_null:
         step(f"{n_phase_null} phase-randomised copies of the atoms")
-        null = _phase_null(model.atoms, b, tr, method, fdr_q, enc.joint, seed, n_phase_null, int(enc.significant.sum()))
+        null = _phase_null(model.atoms, b, tr, method, fdr_q, enc.joint, seed, n_phase_null, int(enc.significant.sum()),
+                           within("phase null"))
     warn += _calibration_warnings(x.shape[0], method, null)
     control_out = {}
     for name, cx in control_items.items():
-        step(f"control: {name} (the model's procedure, then {n_surrogates} surrogates per test)")
+        step(f"control: {name}: its atoms, by the model's procedure")
         k_c = min(k, *cx.shape, count_varying(cx))
         if k_c < 1:
             raise ValueError(f"control {name!r} has no varying response")
@@ -348,7 +356,7 @@ def run_organization(
             "non_control_share": non_control_share(model, x, cx, name in paired),
             "canonical_correlations": shared.tolist(),
             **compare_with_control(compared, x, control, cx, b, tr, name, name in paired, n_surrogates=n_surrogates,
-                                   seed=seed),
+                                   seed=seed, progress=within(f"control: {name}")),
         }
         if shared.min() >= SAME_SPACE:
             warn.append(f"the model's atoms and the {name} control's span nearly the same space (canonical "

@@ -22,7 +22,6 @@ __all__ = ["RIDGE_ALPHAS", "N_FOLDS", "cv_gap", "blocked_folds", "choose_alphas"
 RIDGE_ALPHAS = np.logspace(-2, 4, 13)
 N_FOLDS = 5
 GAP_SECONDS = 12.0  # volumes within 12 s of a test fold are not trained on: residual autocorrelation fades by then
-BATCH_VALUES = 2_000_000  # predictions held at once by `best_penalty_errors` (16 MB)
 
 
 def cv_gap(tr: float) -> int:
@@ -135,29 +134,28 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, gap: int, nuisan
 
 def best_penalty_errors(designs: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                         alphas: np.ndarray = RIDGE_ALPHAS) -> np.ndarray:
-    """Out-of-fold squared error per voxel (designs x voxels) of ridge fits of y on each of a stack of designs
-    (designs x time x regressors, no intercept: each training fold is centred), each voxel taking the penalty of
-    `alphas` with the least error over all folds.
+    """Out-of-fold squared error summed over the columns of y, for each of a stack of designs (designs x time x
+    regressors, no intercept: each training fold is centred), with the one penalty of `alphas` that makes it least.
 
     The choice of penalty sees the test folds, so this is optimistic, not an honest prediction error; it is a
-    statistic for comparing a design with surrogates of it, which are scored alike, all designs at once.
+    statistic for comparing a design with surrogates of it, which are scored alike. One penalty for all columns
+    lets the error be summed before it is squared out: with B = U'y of a fold's training SVD and Q the test rows
+    in its basis, the error at penalty a is |t|^2 - 2 f'(diag Q't B') + f'(Q'Q * BB')f, f = s / (s^2 + a), so each
+    penalty costs regressors^2, not test volumes x columns.
     """
-    n_designs, _, p = designs.shape
-    out = np.empty((n_designs, y.shape[1]))
-    size = max(max(len(test) for _, test in folds) * y.shape[1], 1)
-    step = max(1, BATCH_VALUES // size)
-    for lo in range(0, n_designs, step):
-        batch = designs[lo : lo + step]
-        errors = np.zeros((len(batch), len(alphas), y.shape[1]))
-        for train, test in folds:
-            mx = batch[:, train].mean(axis=1, keepdims=True)
-            my = y[train].mean(axis=0)
-            u, sv, vt = np.linalg.svd(batch[:, train] - mx, full_matrices=False)
-            uy = np.swapaxes(u, 1, 2) @ (y[train] - my)  # designs x p x voxels
-            q = (batch[:, test] - mx) @ np.swapaxes(vt, 1, 2)  # designs x test x p
-            target = y[test] - my
-            for i, a in enumerate(alphas):
-                pred = q @ ((sv / (sv * sv + a))[:, :, None] * uy)
-                errors[:, i] += ((target - pred) ** 2).sum(axis=1)
-        out[lo : lo + step] = errors.min(axis=1)
-    return out
+    alphas = np.asarray(alphas, dtype=float)
+    n_designs = designs.shape[0]
+    errors = np.zeros((n_designs, len(alphas)))
+    for train, test in folds:
+        mx = designs[:, train].mean(axis=1, keepdims=True)
+        my = y[train].mean(axis=0)
+        target = y[test] - my
+        u, sv, vt = np.linalg.svd(designs[:, train] - mx, full_matrices=False)
+        b = np.swapaxes(u, 1, 2) @ (y[train] - my)  # designs x p x columns
+        q = (designs[:, test] - mx) @ np.swapaxes(vt, 1, 2)  # designs x test x p
+        cross = ((np.swapaxes(q, 1, 2) @ target) * b).sum(axis=2)  # designs x p
+        quad = (np.swapaxes(q, 1, 2) @ q) * (b @ np.swapaxes(b, 1, 2))  # designs x p x p
+        f = sv[:, None, :] / (sv[:, None, :] ** 2 + alphas[None, :, None])  # designs x alphas x p
+        errors += float((target * target).sum()) - 2 * (f * cross[:, None, :]).sum(axis=2) + np.einsum(
+            "sap,spq,saq->sa", f, quad, f)
+    return errors.min(axis=1)

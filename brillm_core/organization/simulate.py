@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
@@ -19,7 +20,7 @@ from .hrf import convolve_hrf
 from .responses import context_free, pool_to_trs
 
 __all__ = ["NETWORK_NAMES", "NOISE_KINDS", "ATOM_EDGES", "AR2_COEFFICIENTS", "HARD", "SimulatedData", "simulate",
-           "simulate_noise"]
+           "simulate_noise", "LEXICAL_FEATURES", "lexical_brain"]
 
 NETWORK_NAMES = (
     "Auditory",
@@ -36,6 +37,7 @@ ATOM_EDGES = ("wrap", "open")  # smoothing of the true atoms: circular (as phase
 AR2_COEFFICIENTS = (0.6, 0.25)  # a persistent AR(2) (roots 0.88 and -0.28) that AR(1) whitening leaves coloured
 CANONICAL_PEAK = 5.0  # seconds: where the fitted (canonical) HRF peaks
 LEXICAL_WORDS_PER_ATOM = 3  # word types whose occurrences drive a lexically driven atom
+LEXICAL_FEATURES = ("log frequency", "punctuation", "word length")  # then the five most frequent words
 HARD = {  # the --hard preset: every departure at once, each at a level real recordings reach
     "an_noise": 1.0,  # twice the default neuron noise
     "coupling_snr": (0.2, 0.5),
@@ -284,3 +286,40 @@ def simulate(
         settings=settings,
         lexical=lexical,
     )
+
+
+def lexical_brain(words: Sequence[str], onsets: np.ndarray, tr: float, n_tr: int, snr: float = 1.0,
+                  voxels_per_signal: int = 150, noise_rho: float = 0.3, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Brain data driven only by what each word is, never by its context: (bold, templates, signal names).
+
+    Eight signals per word, summed in each volume: its log frequency in the stimulus, whether it carries
+    punctuation, its length, and the occurrences of the five most frequent words. Each signal, HRF-convolved and
+    standardised, drives `voxels_per_signal` voxels at signal SD / noise SD = snr over AR(1) noise; the templates
+    are those voxel sets. A model whose organisation is lexical must be called lexical on it.
+    """
+    w = [str(x) for x in words]
+    if len(w) != len(onsets):
+        raise ValueError(f"{len(w)} words but {len(onsets)} onsets")
+    counts: dict[str, int] = {}
+    for x in w:
+        counts[x] = counts.get(x, 0) + 1
+    frequent = sorted(counts, key=lambda x: (-counts[x], x))[:5]
+    per_word = np.column_stack([
+        [np.log(counts[x] / len(w)) for x in w],
+        [float(any(not c.isalnum() for c in x)) for x in w],
+        [float(len(x)) for x in w],
+        *[[float(x == f) for x in w] for f in frequent],
+    ])
+    signals = convolve_hrf(pool_to_trs(per_word, np.asarray(onsets, dtype=float), tr, n_tr), tr)
+    sd = signals.std(axis=0)
+    signals = (signals - signals.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    rng = np.random.default_rng(seed)
+    n_signals = signals.shape[1]
+    bold = simulate_noise("ar1", n_tr, n_signals * voxels_per_signal, rng, noise_rho)
+    templates = np.zeros((n_signals * voxels_per_signal, n_signals))
+    for k in range(n_signals):
+        cols = slice(k * voxels_per_signal, (k + 1) * voxels_per_signal)
+        bold[:, cols] += snr * signals[:, [k]]
+        templates[cols, k] = 1.0
+    return bold, templates, [*LEXICAL_FEATURES, *(f"word '{f}'" for f in frequent)]

@@ -73,7 +73,8 @@ def test_simulator_result_and_figures(sim_result):
                                rep.match.network_names, None, top=10)
     assert len(regions) == 10 and np.all(np.diff(np.abs(regions["t"])) <= 1e-3)
     rows = fig.measures_rows(rep.measures, rep.controls)
-    assert rows[0]["formula"].startswith("diversity =") and any("lexical control: verdict" == r["measure"] for r in rows)
+    assert rows[0]["formula"].startswith("diversity =") and any("lexical control: non-lexical share" == r["measure"]
+                                                                for r in rows)
 
 
 def test_checkpoint_mode_with_simulated_brain(model_root: Path):

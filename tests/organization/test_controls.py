@@ -85,3 +85,78 @@ def test_model_adding_context_is_beyond_lexical(world):
     verdict = _verdict(world, *_brain(slow, 3))
     assert verdict["verdict_code"] == "beyond lexical", verdict["verdict"]
     assert verdict["r2_added_by_model"] > 0 and verdict["p_added_by_model"] <= 0.05
+
+
+def test_best_penalty_errors_by_hand():
+    """The statistic's closed form equals fitting ridge fold by fold and summing squared test errors."""
+    from brillm_core.organization.ridge import best_penalty_errors, blocked_folds, ridge_betas
+
+    rng = np.random.default_rng(4)
+    designs, y = rng.standard_normal((3, 60, 4)), rng.standard_normal((60, 7))
+    folds, alphas = blocked_folds(60, gap=2), np.array([0.1, 10.0, 1000.0])
+    got = best_penalty_errors(designs, y, folds, alphas)
+    for x, value in zip(designs, got):
+        by_alpha = []
+        for a in alphas:
+            err = 0.0
+            for train, test in folds:
+                beta = ridge_betas(x[train], y[train], np.full(7, a))
+                pred = (x[test] - x[train].mean(axis=0)) @ beta + y[train].mean(axis=0)
+                err += ((y[test] - pred) ** 2).sum()
+            by_alpha.append(err)
+        assert value == pytest.approx(min(by_alpha), rel=1e-9)
+
+
+@pytest.mark.parametrize("brain_from", ["lexical", "context"])
+def test_the_control_refitted_is_never_beyond_itself(world, brain_from):
+    """A 'model' whose neurons respond as the control's (the control's own responses, re-fitted by the same
+    procedure) has nothing outside the control: never beyond it, whatever the brain follows. (The nested bootstrap
+    called this lexical brain 'beyond lexical', p = .049, with the model's atoms equal to the control's.)"""
+    _, lexical, slow = world
+    signals = np.linalg.svd(lexical - lexical.mean(axis=0), full_matrices=False)[0][:, 3:6] if brain_from == "lexical" \
+        else slow
+    bold, templates = _brain(signals, 0)
+    report = run_organization(lexical, bold, templates, tr=TR, k=4, n_perm=20, stability_seeds=(1, 2),
+                              n_phase_null=0, controls={"lexical": lexical}, paired=("lexical",))
+    verdict = report.controls["lexical"]
+    assert verdict["model_regressors_outside_control"] == 0 and verdict["p_added_by_model"] == 1.0
+    assert not verdict["verdict_code"].startswith("beyond") and verdict["r2_added_by_model"] == 0.0
+    assert min(verdict["canonical_correlations"]) > 0.999 and verdict["non_control_share"] == 0.0
+    assert any("span nearly the same space" in w for w in report.warnings)
+
+
+@pytest.fixture(scope="module")
+def bundled_story():
+    """The bundled flagship checkpoint's responses to 300 volumes of text it wrote itself (sampled, seeded), with
+    the words and their times: whatever numbers the bundled model holds, its own text is in its vocabulary."""
+    from pathlib import Path
+
+    from brillm_core import load_checkpoint
+    from brillm_core.organization.stimulus import stimulus_from_text, stimulus_responses, tokenize_stimulus
+    from brillm_core.propagate import propagate
+    from brillm_core.trace import DecodeSettings
+
+    checkpoint = load_checkpoint(Path(__file__).parents[2] / "sample_models" / "kjv-final", device="cpu")
+    n_tr, words, path, seed = 300, [], checkpoint.tokenizer.encode(" And").ids, 0
+    while len(words) < 1080:  # 2.5 words/s over 300 volumes of 1.5 s, less a 18 s tail
+        trace = propagate(checkpoint.model, path[-1:], DecodeSettings(max_new_tokens=400, greedy=False, seed=seed))
+        words += checkpoint.tokenizer.decode(trace.path.tolist()[1:]).split()
+        path, seed = trace.path.tolist(), seed + 1
+    stimulus = stimulus_from_text(" ".join(words[:1080]), 2.5)
+    responses = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), TR, n_tr)
+    return stimulus, responses
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snr", [1.0, 2.0])
+def test_a_lexical_brain_is_lexical_on_the_bundled_model(bundled_story, snr):
+    """Brain data driven only by what each word is (log frequency, punctuation, length, five frequent words) are
+    called lexical, not beyond lexical, at SNR 1 and 2."""
+    from brillm_core.organization.simulate import lexical_brain
+
+    stimulus, responses = bundled_story
+    bold, templates, names = lexical_brain(stimulus.words, stimulus.onsets, TR, 300, snr=snr)
+    report = run_organization(responses.matrix, bold, templates, names, tr=TR, k=8, n_perm=20, n_phase_null=0,
+                              units=responses.units, controls={"lexical": responses.lexical}, paired=("lexical",))
+    verdict = report.controls["lexical"]
+    assert verdict["verdict_code"] == "lexical", verdict["verdict"]
