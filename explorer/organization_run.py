@@ -27,8 +27,8 @@ TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynami
 Progress = Callable[[float, str], None]
 
 
-# Read when the "model" source runs with no stimulus typed: plain lowercase prose written for this
-# project (a character model with only letters and basic punctuation can read all of it).
+# Read when the "model" source runs with no stimulus typed: plain lowercase prose written for this project.
+# A model whose vocabulary lacks its words reads them as its unknown node; the page then warns with the share.
 SAMPLE_STIMULUS = (
     "the morning was cold and the river ran fast under the old stone bridge. a woman with a red coat "
     "walked across it, stopped, and looked down at the water. she remembered the summer her brother "
