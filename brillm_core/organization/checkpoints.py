@@ -10,6 +10,8 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..model import BriLLM
+from ..propagate import propagate
+from ..trace import DecodeSettings
 from .atoms import standardise
 from .encoding import BrainData
 from .hrf import convolve_hrf
@@ -25,8 +27,8 @@ from .stimulus import (
     tokenize_stimulus,
 )
 
-__all__ = ["UNKNOWN_WARN", "CheckpointRun", "untrained_model", "simulated_brain", "run_checkpoint", "unknown_warning",
-           "comparison_table"]
+__all__ = ["UNKNOWN_WARN", "CheckpointRun", "untrained_model", "model_text", "simulated_brain", "run_checkpoint",
+           "unknown_warning", "comparison_table"]
 
 RESPONSE_SHARE = 0.3  # share of the progress bar given to propagating the stimulus
 UNKNOWN_WARN = 0.10  # warn when more than this share of the stimulus tokens map to the unknown node
@@ -46,6 +48,20 @@ def untrained_model(model: BriLLM, seed: int = 0) -> BriLLM:
     fresh = BriLLM(model.config, model.edges)
     fresh.reset_parameters(torch.Generator().manual_seed(seed))
     return fresh.eval()
+
+
+def model_text(checkpoint: Checkpoint, n_words: int, seed: int = 0, start: str = " And") -> str:
+    """`n_words` words of text the model writes itself (sampled from `start`, seeded): a stimulus wholly in its own
+    vocabulary, whatever the model, for demonstrations and checks."""
+    words: list[str] = []
+    last = checkpoint.tokenizer.encode(start).ids[-1:]
+    chunk = min(400, checkpoint.model.config.max_positions - 1)
+    while len(words) < n_words:
+        trace = propagate(checkpoint.model, last, DecodeSettings(max_new_tokens=chunk, greedy=False, seed=seed))
+        path = trace.path.tolist()
+        words += checkpoint.tokenizer.decode(path[1:]).split()
+        last, seed = path[-1:], seed + 1
+    return " ".join(words[:n_words])
 
 
 def simulated_brain(

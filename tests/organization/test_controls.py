@@ -132,18 +132,12 @@ def bundled_story():
     from pathlib import Path
 
     from brillm_core import load_checkpoint
+    from brillm_core.organization.checkpoints import model_text
     from brillm_core.organization.stimulus import stimulus_from_text, stimulus_responses, tokenize_stimulus
-    from brillm_core.propagate import propagate
-    from brillm_core.trace import DecodeSettings
 
     checkpoint = load_checkpoint(Path(__file__).parents[2] / "sample_models" / "kjv-final", device="cpu")
-    n_tr, words, path, seed = 300, [], checkpoint.tokenizer.encode(" And").ids, 0
-    while len(words) < 1080:  # 2.5 words/s over 300 volumes of 1.5 s, less a 18 s tail
-        trace = propagate(checkpoint.model, path[-1:], DecodeSettings(max_new_tokens=400, greedy=False, seed=seed))
-        words += checkpoint.tokenizer.decode(trace.path.tolist()[1:]).split()
-        path, seed = trace.path.tolist(), seed + 1
-    stimulus = stimulus_from_text(" ".join(words[:1080]), 2.5)
-    responses = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), TR, n_tr)
+    stimulus = stimulus_from_text(model_text(checkpoint, 1080), 2.5)  # 2.5 words/s over 300 volumes of 1.5 s
+    responses = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), TR, 300)
     return stimulus, responses
 
 
@@ -160,3 +154,36 @@ def test_a_lexical_brain_is_lexical_on_the_bundled_model(bundled_story, snr):
                               units=responses.units, controls={"lexical": responses.lexical}, paired=("lexical",))
     verdict = report.controls["lexical"]
     assert verdict["verdict_code"] == "lexical", verdict["verdict"]
+
+
+@pytest.mark.slow
+def test_short_complete_nulls_are_not_called_beyond():
+    """Model, control and brain unrelated, 57 volumes (the page's default length) of strongly autocorrelated noise:
+    the bootstrap over volumes called 7 of these 80 'beyond lexical' (p_added <= .05 in 8.8 %); the tests against
+    phase-randomised copies hold their rate and almost never call a null beyond."""
+    from scipy.ndimage import gaussian_filter1d
+
+    beyond, added = 0, 0
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        model = gaussian_filter1d(rng.standard_normal((57, 60)), 2, axis=0) @ rng.standard_normal((60, 120))
+        control = gaussian_filter1d(rng.standard_normal((57, 60)), 2, axis=0) @ rng.standard_normal((60, 120))
+        bold = simulate_noise("ar1", 57, 100, rng, 0.85)
+        report = run_organization(model, bold, np.repeat(np.eye(2), 50, axis=0), tr=TR, k=4, n_perm=10,
+                                  stability_seeds=(), n_phase_null=0, n_surrogates=100, controls={"lexical": control})
+        verdict = report.controls["lexical"]
+        beyond += verdict["verdict_code"] == "beyond lexical"
+        added += verdict["p_added_by_model"] <= 0.05
+    assert beyond <= 2 and added <= 6, (beyond, added)
+
+
+def test_no_beyond_unless_the_model_beats_the_mean():
+    """The teaching page's numbers: the model's atoms (R2 -0.17, p = .998) and the control (R2 -0.30) predict worse
+    than the mean, while the model's rest 'adds' (p = .0005): no evidence, said with both questions apart."""
+    from brillm_core.organization.controls import _verdict
+
+    verdict = _verdict("lexical", -0.30, -0.17, 0.08, 0.6, 0.998, 0.0005, 0.05, 2000, 3, True)
+    assert verdict["verdict_code"] == "no evidence" and not verdict["model_adds"]
+    assert "a model that does not beat the mean is no finding" in verdict["verdict"]
+    assert set(verdict["questions"]) == {"p_model", "p_control", "p_added_by_model"}
+    assert verdict["questions"]["p_model"] != verdict["questions"]["p_added_by_model"]

@@ -127,3 +127,20 @@ def test_nan_voxels_pass_through_the_pipeline(small_sim):
                            stability_seeds=(), n_phase_null=1)
     assert rep.summary()["brain"]["nan_voxels"] == [0] and rep.summary()["brain"]["constant_voxels"] == [1]
     assert np.isnan(rep.held_out_r[:2]).all() and np.isfinite(rep.match.r).all()
+
+
+def test_a_phase_null_too_small_for_its_claim_says_so(small_sim):
+    """Ten copies cannot give p <= .05 (the smallest p is 1/11): the report says so instead of 'exceeds every one'."""
+    s = small_sim
+    rep = run_organization(s.responses, s.bold, s.templates, tr=s.tr, k=4, n_perm=20, stability_seeds=(),
+                           n_phase_null=10, voxels_independent=True)
+    null = rep.phase_null
+    assert null["p_floor"] == pytest.approx(1 / 11) and not null["above_null"]
+    assert "cannot show it: the smallest p they allow is 0.0909" in null["verdict"]
+    # 200 volumes: below the length of the measured calibration, with this recording's own null rate
+    assert any(w.startswith("200 volumes is below the 300") and "phase-randomised atoms reach p < .05 in" in w
+               for w in rep.warnings)
+    assert not any("matching null shuffles voxels" in w for w in rep.warnings)
+    shuffled = run_organization(s.responses, s.bold, s.templates, tr=s.tr, k=4, n_perm=20, stability_seeds=(),
+                                n_phase_null=0)
+    assert any("matching null shuffles voxels" in w for w in shuffled.warnings)
