@@ -88,7 +88,8 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
     bold, templates, names = simulated_brain(first.matrix, s.tr, n_signals=min(4, s.k), seed=s.seed, units=first.units)
     run = run_checkpoint(checkpoint, stimulus, prepare_brain(bold, n_tr, s.tr), templates, names, tr=s.tr,
                          kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding,
-                         n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), progress=progress)
+                         n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), voxels_independent=True,
+                         progress=progress)
     note = ("" if typed else "No stimulus text was typed, so the built-in sample story was read. ") + (
             f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
             f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "

@@ -128,6 +128,7 @@ def run_checkpoint(
     n_phase_null: int = N_PHASE_NULL,
     n_surrogates: int = N_SURROGATES,
     grid: np.ndarray | None = None,
+    voxels_independent: bool = False,
     progress: ProgressFn | None = None,
 ) -> CheckpointRun:
     """Responses of `checkpoint` to the stimulus, then the whole pipeline with the lexical and untrained controls.
@@ -135,7 +136,8 @@ def run_checkpoint(
     The untrained control has the checkpoint's graph with parameters re-initialised from `seed`; the lexical control
     is the same neurons' context-free responses in the checkpoint's own tokenisation (each token's mean response,
     see `StimulusResponses.lexical`). Both are paired with the model's neurons. A stimulus mostly unknown to the
-    model is warned about. Pipeline errors (K too large, templates that do not fit the voxels, ...) become
+    model is warned about. `voxels_independent`: brain data whose voxels are independent by construction (the
+    demonstration data of `simulated_brain`), for which shuffling voxels is the right matching null. Pipeline errors (K too large, templates that do not fit the voxels, ...) become
     OrganizationError.
     """
     n_tr = brain.data.shape[0]
@@ -155,7 +157,8 @@ def run_checkpoint(
             responses.matrix, brain, templates, network_names, tr=tr, k=k, alpha=alpha, seed=seed, method=method,
             encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
             an_labels=responses.labels(checkpoint.token), units=responses.units, controls=controls, paired=tuple(controls),
-            n_phase_null=n_phase_null, n_surrogates=n_surrogates, grid=grid, progress=_scaled(progress, RESPONSE_SHARE, 1.0),
+            n_phase_null=n_phase_null, n_surrogates=n_surrogates, grid=grid, voxels_independent=voxels_independent,
+            progress=_scaled(progress, RESPONSE_SHARE, 1.0),
         )
     except OrganizationError:
         raise

@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["POOLING", "METHODS", "ENCODINGS", "NOISE_KINDS", "register", "cmd_organization"]
 
-POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy/sklearn
+POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy
 METHODS = ("ols_ar", "ols", "ridge")  # = encoding.METHODS
 ENCODINGS = ("auto", "joint", "per-atom")  # = pipeline.ENCODINGS
 NOISE_KINDS = ("ar1", "ar2", "pink")  # = simulate.NOISE_KINDS

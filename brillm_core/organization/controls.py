@@ -85,15 +85,17 @@ def _span(x: np.ndarray) -> np.ndarray:
 
 
 def non_control_share(model: AtomModel, responses: np.ndarray, control: np.ndarray, paired: bool) -> float:
-    """Share of the model's standardised responses' sum of squares that the control does not carry: for a paired
-    control each neuron's departure from its control response (both on the model's standardisation), otherwise
-    what is left after projecting on the control's responses."""
+    """Share of the model's scaled responses' sum of squares that the control does not carry: for a paired control
+    what each neuron keeps after a least-squares fit of its control response (so an untrained model's other scale
+    does not count), otherwise what is left after projecting on all of the control's responses."""
     x = (responses - responses.mean(axis=0)) / model.scales
     total = float((x * x).sum())
     if total == 0:
         return 0.0
     if paired:
-        rest = x - (control - control.mean(axis=0)) / model.scales
+        c = control - control.mean(axis=0)
+        cc = (c * c).sum(axis=0)
+        rest = x - c * np.divide((c * x).sum(axis=0), cc, out=np.zeros(cc.shape), where=cc > 0)
     else:
         basis = _span(control - control.mean(axis=0))
         rest = x - basis @ (basis.T @ x)
@@ -143,6 +145,8 @@ def compare_with_control(
 ) -> dict:
     """Does the model predict held-out BOLD beyond the control? The three tests of the module docstring, a verdict
     in words, and what each p-value asks. `paired`: `control_responses` are the model's neurons' (else unused)."""
+    if paired and (control_responses is None or np.shape(control_responses) != np.shape(responses)):
+        raise ValueError("a paired control needs responses of the model's neurons, shaped as the model's")
     if n_surrogates < 1:
         raise ValueError(f"the tests need at least one surrogate, got {n_surrogates}")
     n = brain.data.shape[0]
@@ -172,9 +176,12 @@ def compare_with_control(
         return float((1 + (errors[1:] <= errors[0]).sum()) / (1 + len(null)))
 
     c_reg, d_reg = make.of(control.atoms), make.of(model.atoms)
-    read_courses = model.read_from(responses)
+    if paired:  # the model's atoms and their twins, read alike from the model's and the control's responses
+        read_courses = model.read_from(responses)
+        side = np.column_stack([c_reg, make.of(model.read_from(control_responses))])
+    else:  # the atoms themselves: a model fitted to the control's own responses has the control's atoms
+        read_courses, side = model.atoms, c_reg
     reads = make.of(read_courses)
-    side = np.column_stack([c_reg, make.of(model.read_from(control_responses))]) if paired else c_reg
     side_space = _span(side)
     rest = reads - side_space @ (side_space.T @ reads)
     outside = np.linalg.norm(rest, axis=0) > NOTHING_OUTSIDE * np.sqrt(n)

@@ -236,8 +236,8 @@ def _calibration_warnings(n_tr: int, method: str, null: dict) -> list[str]:
         out.append("plain OLS assumes white noise: its p-values are too small on autocorrelated fMRI noise")
     elif n_tr < CALIBRATED_VOLUMES:
         out.append(f"{n_tr} volumes is below the {CALIBRATED_VOLUMES} at which the encoding's p-values were shown to "
-                   "hold their nominal rate on complete nulls; shorter recordings make them too small (about 8-9 % "
-                   f"p < .05 at 100 volumes with strongly autocorrelated or 1/f noise){measured}")
+                   "hold their nominal rate on complete nulls; shorter recordings can make them too small, most under "
+                   f"strongly autocorrelated or 1/f noise{measured}")
     if rate is not None and rate > ANTI_CONSERVATIVE * 0.05:
         out.append(f"the encoding's p-values are too small on this recording: phase-randomised atoms reach p < .05 "
                    f"in {100 * rate:.1f} % of (atom, voxel) pairs against 5 %; read its maps and FDR counts with care")
