@@ -40,7 +40,7 @@ class AtomModel:
     alpha: float
     seed: int
     init: str  # "svd" (leading right singular vectors) or "random" (K neurons chosen by the seed)
-    objective: float  # 0.5 ||X - loadings' atoms'||^2 + alpha ||loadings||_1 on the standardised responses (lower is better)
+    objective: float  # 0.5 ||X - loadings' atoms'||^2 + alpha ||loadings||_1, standardised responses (lower is better)
     scales: np.ndarray  # ANs, each centred AN was divided by this (its unit's scale; 1 for a constant AN)
     r2: float  # share of the standardised responses' sum of squares reconstructed
     n_iter: int
@@ -117,7 +117,8 @@ def standardise(responses: np.ndarray, units: np.ndarray | None = None) -> tuple
     x = np.asarray(responses, dtype=float)
     xc = x - x.mean(axis=0)
     varying = _neuron_sd(x) > 0
-    group = np.zeros(x.shape[1], dtype=np.int64) if units is None else np.unique(np.asarray(units), return_inverse=True)[1]
+    group = (np.zeros(x.shape[1], dtype=np.int64) if units is None
+             else np.unique(np.asarray(units), return_inverse=True)[1])
     if group.shape != (x.shape[1],):
         raise ValueError(f"{group.size} unit labels for {x.shape[1]} ANs")
     sq = np.where(varying, (xc * xc).sum(axis=0), 0.0)
@@ -196,10 +197,10 @@ def fit_atoms(responses: np.ndarray, k: int, alpha: float = 0.2, seed: int = 0, 
     """Learn K unit-norm atoms and sparse loadings (L1 penalty alpha) of the standardised responses.
 
     Each AN is centred and divided by its unit's scale (see `standardise`), so the root mean square AN norm is 1 and
-    alpha is comparable across inputs: a loading below about alpha is set to zero. The dictionary starts from the K leading right singular vectors
-    (init "svd": no seed involved, and it avoids the local minima random starts fall into) or from the time courses
-    of K ANs the seed picks (init "random"). Atoms are ordered by decreasing sum of squared loadings and signed so
-    their loadings sum to a non-negative number.
+    alpha is comparable across inputs: a loading below about alpha is set to zero. The dictionary starts from the K
+    leading right singular vectors (init "svd": no seed involved, and it avoids the local minima random starts fall
+    into) or from the time courses of K ANs the seed picks (init "random"). Atoms are ordered by decreasing sum of
+    squared loadings and signed so their loadings sum to a non-negative number.
     """
     x = _check_responses(responses, k)
     if alpha < 0:

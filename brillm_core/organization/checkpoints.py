@@ -137,8 +137,8 @@ def run_checkpoint(
     is the same neurons' context-free responses in the checkpoint's own tokenisation (each token's mean response,
     see `StimulusResponses.lexical`). Both are paired with the model's neurons. A stimulus mostly unknown to the
     model is warned about. `voxels_independent`: brain data whose voxels are independent by construction (the
-    demonstration data of `simulated_brain`), for which shuffling voxels is the right matching null. Pipeline errors (K too large, templates that do not fit the voxels, ...) become
-    OrganizationError.
+    demonstration data of `simulated_brain`), for which shuffling voxels is the right matching null. Pipeline
+    errors (K too large, templates that do not fit the voxels, ...) become OrganizationError.
     """
     n_tr = brain.data.shape[0]
     timeline = tokenize_stimulus(checkpoint.tokenizer, stimulus)
@@ -156,7 +156,8 @@ def run_checkpoint(
         report = run_organization(
             responses.matrix, brain, templates, network_names, tr=tr, k=k, alpha=alpha, seed=seed, method=method,
             encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
-            an_labels=responses.labels(checkpoint.token), units=responses.units, controls=controls, paired=tuple(controls),
+            an_labels=responses.labels(checkpoint.token), units=responses.units, controls=controls,
+            paired=tuple(controls),
             n_phase_null=n_phase_null, n_surrogates=n_surrogates, grid=grid, voxels_independent=voxels_independent,
             progress=_scaled(progress, RESPONSE_SHARE, 1.0),
         )
@@ -166,8 +167,8 @@ def run_checkpoint(
         raise OrganizationError(str(exc)) from exc
     report.settings.update(
         responses=kind, pooling=how, n_tokens=int(timeline.ids.size), n_steps=responses.n_steps,
-        n_windows=responses.n_windows, n_unknown_pieces=len(timeline.unknown), n_unknown_tokens=timeline.n_unknown_tokens,
-        unknown_share=timeline.unknown_share, model_id=checkpoint.model_id,
+        n_windows=responses.n_windows, n_unknown_pieces=len(timeline.unknown),
+        n_unknown_tokens=timeline.n_unknown_tokens, unknown_share=timeline.unknown_share, model_id=checkpoint.model_id,
         timing="word i's m tokens split its interval evenly; step j is at the time of token j+1; "
         "windows of the position table overlap by one token and restart the memory",
     )

@@ -159,8 +159,9 @@ def simulate(
     AN loads U(0.5, 1.5) on one atom, plus U(0.2, 0.5) on a second atom for `secondary_fraction` of ANs, with white
     noise of total norm `an_noise`; with `word_gated` each AN belongs to a node (a word) and responds only when its
     word is heard, with its loadings on the atoms at that moment plus noise, as BriLLM's node-gated neurons do
-    (their context-free responses, each word's mean, are then `lexical`). Voxel v coupled to atom k gets BOLD = c * conv(atom k, HRF_v) with c set so the
-    signal's SD over the noise's SD is U(coupling_snr); HRF_v peaks at U(hrf_peak) seconds (the fitted one at 5 s).
+    (their context-free responses, each word's mean, are then `lexical`). Voxel v coupled to atom k gets
+    BOLD = c * conv(atom k, HRF_v) with c set so the signal's SD over the noise's SD is U(coupling_snr); HRF_v peaks
+    at U(hrf_peak) seconds (the fitted one at 5 s).
     Noise (`noise`, see `simulate_noise`) has unit variance. With `spatial_smoothness` > 0 (voxels) the voxels lie on
     a grid, coupled sets are blobs of smooth random fields and the noise is spatially smooth too. Templates keep
     `template_overlap` of each coupled set and fill the rest with other voxels.
