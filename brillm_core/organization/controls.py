@@ -37,7 +37,7 @@ from .drift import drift_basis, high_pass
 from .encoding import BrainData, cross_validated_predictions
 from .hrf import convolve_hrf
 from .responses import pool_to_trs
-from .ridge import RIDGE_ALPHAS, best_penalty_errors, blocked_folds, cv_gap
+from .ridge import best_penalty_errors, blocked_folds, cv_gap
 from .surrogates import phase_randomise
 
 __all__ = ["N_SURROGATES", "SAME_SPACE", "MEANINGS", "QUESTIONS", "lexical_responses", "non_control_share",
