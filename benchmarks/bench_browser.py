@@ -7,7 +7,9 @@ random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder
    4 edges per node = 16,000 edges): from the ArrowRight key event to the first animation frame
    that shows the new step (label and candidate chart; label and the graph's step layer), target
    <= 50 ms, idle and while ``load_test.py`` drives --sessions sessions against the same server;
-   and whether the slider moves while play changes the label (it must not).
+   and whether the slider moves while play changes the label (it must not). A click on a Token
+   graph node -> the first frame showing its details beside the graph and its strongest edges on
+   it (target <= 200 ms), idle (--clicks of them) and under the same load.
 2. reopening a link whose trace is cached: navigation start to a drawn page (target <= 1 s); the
    token graph of a checkpoint laid out before (target <= 1 s), and its first layout.
 3. a new job's progress bar: its value and text when the bar first shows (must start at 0).
@@ -24,9 +26,10 @@ of the key's script) and the browser's work between the script and the measured 
 --only-graph measures only the Token graph: its first open, --reopens reopens of the laid-out
 checkpoint with the median one's timeline part by part (each Dash request: its outputs, bytes, the
 server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
-and its key presses idle with their parts.
-Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N] [--only-recall N]
+and its key presses idle with their parts, and its node clicks idle.
+Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--clicks 20] [--sessions 50]
+       [--load-seconds 60] [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
+       [--only-recall N]
 --only-reopen N measures only the reopened cached link of item 2, N times, and prints when the
 median run reached each part (the document, plotly's script, each callback request).
 --only-recall N measures only item 5, N row clicks, idle.
@@ -54,6 +57,7 @@ from brillm_core import CharTokenizer, Checkpoint, random_model  # noqa: E402
 
 V, D = 4000, 32
 PROMPT = "".join(chr(0x4E00 + i) for i in (5, 17, 29, 41, 53, 65, 77, 89))
+CLICKS = "Token graph, node click -> its details and edges drawn"
 NEW_TOKENS = 24
 WINDOW = (1440, 900)
 
@@ -234,6 +238,26 @@ row.children[1].click();
 """
 RECALL = "Recall, table row click -> its reverse view drawn"
 
+
+# One click on node arguments[0] of the Token graph, timed in the page: press and release on the plot
+# (as the mouse would) -> the first frame showing the node's details beside the graph and its strongest
+# edges drawn on it (the layers' record of what they drew).
+NODE_CLICK = """
+var done = arguments[arguments.length - 1], n = arguments[0];
+var gd = document.querySelector('#tg-graph .js-plotly-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+var x = box.left + fl._size.l + fl.xaxis.l2p(gd.drawnBase.x[n]), y = box.top + fl._size.t + fl.yaxis.l2p(gd.drawnBase.y[n]);
+var at = {clientX: x, clientY: y, button: 0, detail: 1, bubbles: true};
+var t0 = performance.now();
+gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent('mousedown', at));
+document.dispatchEvent(new MouseEvent('mouseup', at));
+(function wait() {
+  var title = document.querySelector('#tg-details h4'), chosen = gd.drawnStep && gd.drawnStep.selection;
+  if (title && title.textContent.endsWith('#' + n) && chosen && chosen.node === n) return done(performance.now() - t0);
+  if (performance.now() - t0 > 20000) return done(-1);
+  requestAnimationFrame(wait);
+})();
+"""
+
 # The browser's own floor in the same conditions: one animation frame, requestAnimationFrame to the next.
 FRAME = """
 var done = arguments[arguments.length - 1], times = [], last = null;
@@ -328,6 +352,20 @@ def recall_clicks(driver, count: int, stop: threading.Event | None = None) -> li
         node, ms = driver.execute_async_script(ROW_CLICK, 1 + i % 9)
         if ms < 0:
             raise RuntimeError(f"the reverse view of node {node} was never drawn")
+        times.append(float(ms))
+    return times
+
+
+def node_clicks(driver, count: int, stop: threading.Event | None = None) -> list[float]:
+    """Time ``count`` clicks on Token graph nodes, each on another node (ms to its details and edges drawn)."""
+    times = []
+    for i in range(1, count + 1):
+        if stop is not None and stop.is_set():
+            break
+        node = (i * 613) % V
+        ms = driver.execute_async_script(NODE_CLICK, node)
+        if ms < 0:
+            raise RuntimeError(f"a click on node {node} was never answered")
         times.append(float(ms))
     return times
 
@@ -463,6 +501,7 @@ def graph_only(driver, args: argparse.Namespace, steps: int, graph: str) -> None
     print(f"the median reopen ({median_run[0]:.0f} ms), part by part (ms since navigation start):")
     print_timeline(median_run[1])
     idle_presses(driver, args.presses, steps, "Token graph")
+    print(summary(CLICKS + ", idle (target <= 200 ms)", node_clicks(driver, args.clicks)))
 
 
 def play_jitter(driver, prefix: str) -> str:
@@ -488,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-graph", action="store_true",
                         help="only the Token graph: first open, reopens part by part, key presses idle")
     parser.add_argument("--reopens", type=int, default=5, help="Token graph reopens with --only-graph (default 5)")
+    parser.add_argument("--clicks", type=int, default=20, help="Token graph node clicks timed idle (default 20)")
     parser.add_argument("--only-reopen", type=int, metavar="N",
                         help="only reopen the cached Signal path link N times, with when each part was reached")
     parser.add_argument("--only-recall", type=int, metavar="N", help="only N Recall table row clicks, idle")
@@ -548,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             edges = driver.execute_script("return document.querySelector('#tg-graph .js-plotly-plot').drawnEdges")
             idle_tg = presses(driver, args.presses, steps)
             print(summary(f"Token graph ({edges:,} edges), key press -> redrawn step, idle (target <= 50 ms)", idle_tg))
+            print(summary(CLICKS + ", idle (target <= 200 ms)", node_clicks(driver, args.clicks)))
             print(play_jitter(driver, "tg"))
             driver.get(recall_link(base))
             print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, 20)))
@@ -567,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             loaded_tg: list[float] = []
             while not stop.is_set() and time.monotonic() - started < args.load_seconds / 2:
                 loaded_tg += presses(driver, 10, steps, stop)
+            loaded_clicks = node_clicks(driver, 10, stop)
             loaded_reopen = [open_view(driver, link)[0]] if not stop.is_set() else []
             loaded_recall: list[float] = []
             if not stop.is_set():
@@ -580,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}")
             under = f"{args.sessions} sessions of load_test.py running (target <= 50 ms)"
             print(summary(f"Token graph, key press -> redrawn step, {under}", loaded_tg))
+            print(summary(f"{CLICKS}, {args.sessions} sessions of load_test.py running (target <= 200 ms)", loaded_clicks))
             print(summary(f"Signal path, key press -> redrawn step, {under}", loaded_sp))
             print(summary("Signal path, reopen a cached link under that load", loaded_reopen))
             print(summary(f"{RECALL}, {args.sessions} sessions of load_test.py running (target <= 300 ms)",

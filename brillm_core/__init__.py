@@ -1,6 +1,7 @@
 """BriLLM core: a faithful PyTorch BriLLM that records everything a propagation does.
 
-Public API (the explorer uses only these names):
+Public API (the explorer uses these names, plus ``jsonfile`` for its own JSON files and the
+``organization`` package):
     load_checkpoint, save_checkpoint, Checkpoint   native checkpoints
     import_release                                 convert the release's files
     BriLLM, ModelConfig, EdgeTable, random_model   the model
@@ -14,6 +15,7 @@ Public API (the explorer uses only these names):
     path_energy_changes, edge_effects,             what B changed on A's path, and why
     largest_shift, parameter_groups,
     training_record
+    memory_profile                                 what the memory weights learned: weight by distance, entropy
     ENGINE_VERSION                                 bump when numbers can change (cache keys carry it)
 """
 
@@ -26,6 +28,7 @@ from .decode import SourceEnergies, edge_strengths, source_energies
 from .edges import EdgeTable
 from .explain import StepExplanation, explain_step
 from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
+from .memory_profile import MemoryProfile, memory_profile
 from .model import BriLLM, positional_encoding, random_model
 from .propagate import propagate, reroute
 from .recall import RecallResult, incoming_energy, incoming_from, recall_activation, reverse_energies
@@ -41,6 +44,7 @@ __all__ = [
     "StepExplanation", "check_same_vocabulary", "ProbabilityShift", "TrainingRecord", "edge_effects", "largest_shift",
     "parameter_groups", "path_energy_changes", "training_record",
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
-    "import_release", "incoming_energy", "incoming_from", "reverse_energies", "load_checkpoint", "positional_encoding", "propagate", "random_model",
+    "import_release", "incoming_energy", "incoming_from", "reverse_energies", "load_checkpoint", "MemoryProfile",
+    "memory_profile", "positional_encoding", "propagate", "random_model",
     "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
 ]

@@ -25,7 +25,7 @@ import torch
 from .decode import SourceEnergies, source_energies, start_signals, step_distribution, step_signal
 from .errors import PromptError
 from .model import BriLLM
-from .propagate import check_path_length, propagate, single_thread
+from .propagate import check_path_length, propagate
 from .trace import DecodeSettings
 
 
@@ -77,27 +77,26 @@ def recall_activation(
     edges: list[tuple[int, int, int, float]] = []
     start = int(trace.path[-1])
     frontier = [(1.0, start, trace.outputs.to(model.device))]
-    with single_thread():
-        for hop in range(1, hops + 1):
-            grown = []
-            for mass, node, kept in frontier:
-                signal, _ = step_signal(model, node, kept, settings)
-                outputs, _, probs = step_distribution(model, node, signal, kept.shape[0], settings)
-                p = torch.nan_to_num(probs, nan=-1.0).cpu()
-                order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
-                for t in order:
-                    if p[t] <= 0:
-                        continue
-                    m = mass * float(p[t])
-                    activation[t] += m
-                    if first_hop[t] == 0:
-                        first_hop[t] = hop
-                    edges.append((hop, node, t, m))
-                    grown.append((m, t, torch.cat([kept, outputs[t : t + 1]])))
-            grown.sort(key=lambda item: -item[0])  # stable: equal masses keep expansion order
-            frontier = grown[:beam]
-            if progress:
-                progress(hop, hops)
+    for hop in range(1, hops + 1):
+        grown = []
+        for mass, node, kept in frontier:
+            signal, _ = step_signal(model, node, kept, settings)
+            outputs, _, probs = step_distribution(model, node, signal, kept.shape[0], settings)
+            p = torch.nan_to_num(probs, nan=-1.0).cpu()
+            order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
+            for t in order:
+                if p[t] <= 0:
+                    continue
+                m = mass * float(p[t])
+                activation[t] += m
+                if first_hop[t] == 0:
+                    first_hop[t] = hop
+                edges.append((hop, node, t, m))
+                grown.append((m, t, torch.cat([kept, outputs[t : t + 1]])))
+        grown.sort(key=lambda item: -item[0])  # stable: equal masses keep expansion order
+        frontier = grown[:beam]
+        if progress:
+            progress(hop, hops)
     return RecallResult(context=[int(c) for c in context], activation=activation, first_hop=first_hop, edges=edges)
 
 

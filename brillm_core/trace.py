@@ -9,6 +9,7 @@ documented in the README; floats are float32 values written exactly, NaN as null
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -40,6 +41,9 @@ class DecodeSettings:
     seed: int | None = None
     release_decoder: bool = False
     start_signal: tuple[float, ...] | None = None
+    # An ablation: remember only the last N kept outputs (1: the previous output only);
+    # None is the model itself, whose memory weighs every earlier output.
+    memory_window: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
@@ -51,6 +55,8 @@ class DecodeSettings:
                               f"use greedy decoding for the highest-energy node), got {self.temperature:g}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise BriLLMError(f"seed must be in 0..2**64-1, got {self.seed}")
+        if self.memory_window is not None and self.memory_window < 1:
+            raise BriLLMError(f"memory_window must be >= 1 or unset (the whole memory), got {self.memory_window}")
         if self.top_k is not None and self.top_k < 1:
             raise BriLLMError(f"top_k must be >= 1 or unset, got {self.top_k}")
         if self.start_signal is not None:
@@ -179,6 +185,14 @@ class Trace:
         return pd.DataFrame(rows, columns=[
             "step", "source", "target", "source_token", "target_token", "forced", "energy", "probability", "rank",
         ])
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a trace: a line on the path and its settings, then ``to_frame()`` as a table
+        (float32 numbers with the 9 digits that write them exactly)."""
+        decoding = "greedy" if self.settings.greedy else f"sampled at T = {self.settings.temperature:g}"
+        head = (f"BriLLM trace of {self.num_steps} steps ({self.prompt_length - 1} forced by the prompt, "
+                f"{decoding}), model {self.model_id or 'unknown'}")
+        return f"<p>{html.escape(head)}</p>" + self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.9g}")
 
     def landscape_frame(self) -> pd.DataFrame:
         """Long format of every candidate at every step: step, node, energy, probability."""

@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 from ..atomic import write_atomic, write_json_atomic
-from ..checkpoint import Checkpoint, load_checkpoint
+from ..checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from ..errors import BriLLMError, PromptError
 from ..evaluate import MAX_TEXT_BYTES, check_text_size, require_finite_score
 from ..recall import incoming_energy, recall_activation
 from ..release import import_release
 from ..scoring import score_ids
 from ..trace import DecodeSettings
-from ..train import resolve_checkpoint
 
 # A prompt must fit the position table (at most MAX_POSITIONS = 65,536 tokens); 1 MiB is
 # more text than that, and tokenising it whole stays within a few hundred MB.
@@ -192,7 +191,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     ckpt = load_model(args.model)
     encoding = ckpt.encode(read_text_file(args.text, MAX_TEXT_BYTES))
     _warn_unknown(encoding.unknown)
-    score = score_ids(ckpt.model, encoding.ids, DecodeSettings(release_decoder=args.release_decoder))
+    settings = DecodeSettings(release_decoder=args.release_decoder, memory_window=args.memory_window)
+    score = score_ids(ckpt.model, encoding.ids, settings)
     figures = require_finite_score(score).to_dict()
     print(json.dumps(figures, indent=2) if args.json else
           f"tokens {figures['tokens']}  perplexity {figures['perplexity']:.3f}  "
@@ -249,6 +249,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
     p.add_argument("text", help="UTF-8 text file")
     p.add_argument("--release-decoder", action="store_true", help="score with the release decoder's semantics")
+    p.add_argument("--memory-window", type=int, metavar="N",
+                   help="an ablation: the memory holds only the last N outputs (1: the previous output only)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_score)
 

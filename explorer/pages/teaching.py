@@ -27,7 +27,7 @@ from ..state import ViewState, from_dict, to_hash
 NAME, PATH, ORDER = "Teaching", "/teach", 4
 P = "te"
 TEACHING_MODEL = "teaching"
-SAMPLE_PROMPT = "the cat sees a"
+SAMPLE_PROMPT = "the cats very often"  # the memory must hold "cats" over two adverbs to pick the verb
 MATRIX_UNITS = 8
 MAX_BARS = 24
 MEMORY_TERMS = 12  # memory terms written out per step (the others summed), so the step store grows linearly

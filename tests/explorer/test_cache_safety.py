@@ -31,6 +31,7 @@ from explorer.pages import teaching
 from explorer.state import OrgSettings, ViewState
 from explorer.uploads import Upload
 
+from .conftest import forget_memory
 from .test_cli import PORT, FakeServer
 
 SIGNING_KEY = "__dash_background_signing_secret__"
@@ -94,7 +95,7 @@ def test_every_stored_kind_round_trips_as_data(ckpt: Checkpoint, model_root: Pat
         back = decode(blob)
         assert type(back) is type(value) and encode(back) == blob, kind  # same classes, fields, dtypes, bytes
         cache.set(kind, value)
-    cache.forget_memory()
+    forget_memory(cache)
     path = cache.get("path")
     assert path.trace.energies.dtype == ckpt.model.weights.dtype
     assert path.trace.to_json() == stored_kinds_path_json(ckpt)
@@ -283,13 +284,13 @@ def test_user_files_survive_a_deleted_then_corrupt_database_at_run_time(tmp_path
     cache = ResultCache(results)
     cache.set("k", {"v": 1})
     (results / "cache.db").unlink()
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") is None  # reopened empty, nothing deleted
     cache.set("k", {"v": 2})
     assert (results / "cache.db").is_file()
     assert_intact(results, files)
     corrupt(results)
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") is None
     cache.set("k", {"v": 3})  # kept in memory: the disk layer is off rather than deleting
     assert cache.get("k") == {"v": 3}
@@ -316,10 +317,10 @@ def test_the_cache_clears_only_diskcache_files_in_a_dir_it_made(cache_dir: Path)
     cache.set("big", b"x" * 100_000)  # large enough for diskcache to keep it in a value file
     (cache_dir / "results" / "later-note.txt").write_text("left by someone")
     corrupt(cache_dir / "results")
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("big") is None
     cache.set("k", 1)
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") == 1
     assert (cache_dir / "results" / "later-note.txt").read_text() == "left by someone"
     assert not any(p.suffix == ".val" for p in (cache_dir / "results").rglob("*"))
@@ -330,7 +331,7 @@ def test_a_database_replaced_by_another_process_is_followed(cache_dir: Path) -> 
     first.set("k", 1)
     shutil.rmtree(cache_dir)
     second.set("k", 2)  # the second process heals first, making a new database
-    first.forget_memory()
+    forget_memory(first)
     assert first.get("k") == 2  # the first one reads the new database, not its deleted file
 
 

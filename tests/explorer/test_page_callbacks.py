@@ -10,7 +10,7 @@ import dash
 import numpy as np
 import pytest
 
-from brillm_core import load_checkpoint, recall_activation
+from brillm_core import load_checkpoint, memory_profile, recall_activation
 from explorer import pathview
 from explorer.cache import ResultCache
 from explorer.compute import settings_of
@@ -44,11 +44,13 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
 
 
 def test_model_card_render_and_export(services: Services, model_root: Path) -> None:
-    _body, _own, _loss, _msg, link, model, options = model_card.render(services, None, "#m=beta&p=x", None)
+    _body, _own, memory, _loss, _msg, link, model, options = model_card.render(services, None, "#m=beta&p=x", None)
     ckpt = load_checkpoint(model_root / "beta", device="cpu")
     assert model == "beta" and link == "#m=beta&p=x" and [o["value"] for o in options] == ["alpha", "beta"]
+    profile = memory_profile(ckpt.model, model_card.profile_length(ckpt))
+    assert list(memory.data[0].y) == list(profile.by_distance) and f"{profile.entropy:.2f} nats" in memory.layout.title.text
     picked = model_card.render(services, model_card.ID.frame.model, "#m=beta", "alpha")
-    assert picked[5] == "alpha" and picked[4] == "#m=alpha"
+    assert picked[6] == "alpha" and picked[5] == "#m=alpha"
     view, state, warnings = import_document(model_card.export(services, "#m=beta&s=2")["content"])
     assert (view, state, warnings) == ("model-card", ViewState(model="beta", step=2), [])
     assert json.loads(model_card.export(services, "#m=beta")["content"])["data"]["facts"]["model_id"] == ckpt.model_id
@@ -59,16 +61,18 @@ def test_token_graph_render_and_zoom(services: Services, model_root: Path) -> No
     meta = pathview.run_job(services, token_graph.PAGE, lambda _p: None, pathview.request_for(token_graph.PAGE, state))
     assert meta["error"] == "" and meta["graph_key"]
     ID = token_graph.ID
-    fig, drawn, steps, info, slider_max, _msg = token_graph.render(
-        services, {f"{ID.frame.meta}.data": ID.frame.meta}, meta, None, 2, to_dict(state), None)
+    fig, drawn, steps, selection, info, slider_max, _msg = token_graph.render(
+        services, {f"{ID.frame.meta}.data": ID.frame.meta}, meta, 2, to_dict(state), None)
     trace = load_checkpoint(model_root / "alpha", device="cpu").trace("ab", settings_of(state))
     assert steps["n"] == trace.num_steps and steps["figures"][0]["graph"] == ID.graph
     assert drawn == {"graph": meta["graph_key"], "k": 2} and slider_max == trace.num_steps - 1
-    assert info[0].children == "Click a node for its details."
+    assert info[0].children == "Click a node for its details." and selection["node"] == -1
+    # the same k again: nothing to send
+    assert token_graph.render(services, {f"{ID.edges}.data": ID.edges}, meta, 2, to_dict(state), drawn) == (
+        dash.no_update,) * 7
     click = {"points": [{"curveNumber": token_graph.graph.NODES, "pointIndex": 4}]}
-    _fig, _drawn, kept, info, _max, _msg = token_graph.render(
-        services, {f"{ID.graph}.clickData": ID.graph}, meta, click, 2, to_dict(state), drawn)
-    assert "#4" in info[0].children and kept is dash.no_update  # a click patches the selection, the steps stay
+    selection, info = token_graph.select(services, click, meta, drawn)  # a click: its selection and details
+    assert "#4" in info[0].children and selection["node"] == 4
     reset = token_graph.zoom(services, ID.reset, meta, to_dict(state), 0).to_plotly_json()["operations"]
     framed = token_graph.zoom(services, ID.zoom, meta, to_dict(state), 0).to_plotly_json()["operations"]
     assert reset != framed and {o["location"][0] for o in reset + framed} == {"layout"}
