@@ -17,6 +17,8 @@ random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder
 3. a new job's progress bar: its value and text when the bar first shows (must start at 0).
 4. the bundled 1,500-node kjv-final checkpoint, in this process: its first layout (target <= 3 s)
    and the layout's neighbourhood score against the spectral layout's (bench_graph.py has more).
+5. a click on a row of the Recall activation table -> the first frame showing that node's reverse
+   view (target <= 300 ms), idle and under the same load.
 
 The number of own parameter rows (--rows) does not change what the browser does; it is
 kept small by default so that the run fits a shared machine (the release has 906,998).
@@ -26,13 +28,14 @@ of the key's script) and the browser's work between the script and the measured 
 --only-graph measures only the Token graph: its first open, --reopens reopens of the laid-out
 checkpoint with the median one's timeline part by part (each Dash request: its outputs, bytes, the
 server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
-its key presses idle with their parts, and its node clicks idle.
+and its key presses idle with their parts, and its node clicks idle.
 Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--clicks 20] [--sessions 50]
        [--load-seconds 60] [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
-       [--only-fresh-worker N]
+       [--only-fresh-worker N] [--only-recall N]
 --only-reopen N measures only the reopened cached link of item 2, N times, and prints when the
 median run reached each part (the document, plotly's script, each callback request).
 --only-fresh-worker N measures only the reopens of item 2 on a worker that has loaded no checkpoint.
+--only-recall N measures only item 5, N row clicks, idle.
 """
 
 from __future__ import annotations
@@ -223,6 +226,22 @@ window.__timeline = [];
 })();
 """
 
+# One click on row arguments[0] (0 = the first) of the Recall table's page, timed in the page: the click on its
+# token cell -> the first frame whose reverse view is that row's node (its title names it).
+ROW_CLICK = """
+var done = arguments[arguments.length - 1], row = document.querySelectorAll('#rc-table tbody tr')[arguments[0] + 1];
+var node = row.children[0].textContent.trim(), t0 = performance.now();
+row.children[1].click();
+(function wait() {
+  var gd = document.querySelector('#rc-reverse .js-plotly-plot'), title = gd && gd.layout && gd.layout.title;
+  if (title && String(title.text).indexOf('#' + node + ' ') > 0) return done([node, performance.now() - t0]);
+  if (performance.now() - t0 > 20000) return done([node, -1]);
+  requestAnimationFrame(wait);
+})();
+"""
+RECALL = "Recall, table row click -> its reverse view drawn"
+
+
 # One click on node arguments[0] of the Token graph, timed in the page: press and release on the plot
 # (as the mouse would) -> the first frame showing the node's details beside the graph and its strongest
 # edges drawn on it (the layers' record of what they drew).
@@ -317,6 +336,25 @@ def presses(driver, count: int, steps: int, stop: threading.Event | None = None,
                 "var p = location.pathname === '/graph' ? 'tg' : 'sp';"
                 "return [document.getElementById(p + '-step-label').textContent, location.hash.split('&').pop()]")
             raise RuntimeError(f"step {step} was never drawn (the page shows {seen})")
+        times.append(float(ms))
+    return times
+
+
+def recall_link(base: str) -> str:
+    """The Recall activation view of the prompt on the first checkpoint (a small run: 2 hops)."""
+    return base + "/recall#" + urlencode({"m": "bench-a", "p": PROMPT, "h": 2, "b": 4, "bm": 16})
+
+
+def recall_clicks(driver, count: int, stop: threading.Event | None = None) -> list[float]:
+    """Time ``count`` clicks on rows of the Recall table (open, see ``recall_link``), each on another node."""
+    wait_for(driver, "return document.querySelectorAll('#rc-table tbody tr').length > 10")
+    times: list[float] = []
+    for i in range(count):
+        if stop is not None and stop.is_set():
+            break
+        node, ms = driver.execute_async_script(ROW_CLICK, 1 + i % 9)
+        if ms < 0:
+            raise RuntimeError(f"the reverse view of node {node} was never drawn")
         times.append(float(ms))
     return times
 
@@ -523,12 +561,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only reopen the cached Signal path link N times, with when each part was reached")
     parser.add_argument("--only-fresh-worker", type=int, metavar="N",
                         help="only reopen the cached Signal path link N times on a worker that loaded no checkpoint")
+    parser.add_argument("--only-recall", type=int, metavar="N", help="only N Recall table row clicks, idle")
     args = parser.parse_args(argv)
     if args.sessions is None:
         args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    if not (args.only_signal_path or args.only_graph or args.only_reopen or args.only_fresh_worker):
+    if not (args.only_signal_path or args.only_graph or args.only_reopen or args.only_fresh_worker
+            or args.only_recall):
         print("the bundled kjv-final checkpoint, in this process:", flush=True)
         kjv = app_timings(args.repeats)
         compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
@@ -560,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only_graph:
                 graph_only(driver, args, steps, graph)
                 return 0
+            if args.only_recall:
+                driver.get(recall_link(base))
+                print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, args.only_recall)))
+                return 0
             first_ms, bar = open_view(driver, link)
             print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
             if bar is None:
@@ -583,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(f"Token graph ({edges:,} edges), key press -> redrawn step, idle (target <= 50 ms)", idle_tg))
             print(summary(CLICKS + ", idle (target <= 200 ms)", node_clicks(driver, args.clicks)))
             print(play_jitter(driver, "tg"))
+            driver.get(recall_link(base))
+            print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, 20)))
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}", flush=True)
 
             stop = threading.Event()
@@ -601,6 +647,11 @@ def main(argv: list[str] | None = None) -> int:
                 loaded_tg += presses(driver, 10, steps, stop)
             loaded_clicks = node_clicks(driver, 10, stop)
             loaded_reopen = [open_view(driver, link)[0]] if not stop.is_set() else []
+            loaded_recall: list[float] = []
+            if not stop.is_set():
+                driver.get(recall_link(base))
+                loaded_recall = recall_clicks(driver, 10, stop)
+                open_view(driver, link)  # back to the Signal path for its presses
             loaded_sp: list[float] = []
             while not stop.is_set():
                 loaded_sp += presses(driver, 10, steps, stop)
@@ -611,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(f"{CLICKS}, {args.sessions} sessions of load_test.py running (target <= 200 ms)", loaded_clicks))
             print(summary(f"Signal path, key press -> redrawn step, {under}", loaded_sp))
             print(summary("Signal path, reopen a cached link under that load", loaded_reopen))
+            print(summary(f"{RECALL}, {args.sessions} sessions of load_test.py running (target <= 300 ms)",
+                          loaded_recall))
             print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
         finally:
             driver.quit()

@@ -17,7 +17,8 @@ spread of the per-repeat ratios. By default it runs with ``brillm train``'s allo
 setting (glibc keeps freed memory, see brillm_core/allocator.py); ``--default-allocator``
 measures glibc's default instead (the setting cannot be undone within one process).
 To compare another trainer, add an entry to ``TRAINERS``.
-Then the objectives at the KJV sample models' sizes (V = 1,500, d = 8, batch 32 x 32
+Then the objectives at the KJV sample models' sizes (V = 1,500, d = 10, an own row per bigram seen
+twice, batch 32 x 32
 tokens, sparse rows), same batches, interleaved repeats as above: the exact full-vocabulary
 softmax, the release's sampled (1 + k)-way loss with k = 400 random negatives, and the
 previous exact implementation (commit 2c359c4, reproduced here as ``previous_exact_loss``,
@@ -53,6 +54,8 @@ from brillm_core.training.trainer import Trainer
 
 V, D, SEQ, NEGATIVES = 4000, 32, 32, 400
 KJV_V = 1500
+# The KJV sample models' recipe (scripts/build_sample_models.sh): its "exact" line below is the recipe's speed.
+KJV_D, KJV_MIN_COUNT, KJV_STEPS = 10, 2, 12_000
 KJV_MODEL = Path(__file__).resolve().parents[1] / "sample_models" / "kjv-final"
 KJV_TEXT = Path("/tmp/brillm-samples/kjv/train.txt")
 # Trainers compared: label -> TrainSettings fields that differ. The first is the reference.
@@ -156,10 +159,11 @@ OBJECTIVES: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 def kjv_trainer(counts: BigramCounts, fields: dict[str, Any], previous: bool) -> Trainer:
-    """A sparse-row trainer at the KJV sample models' sizes (V 1,500, d 8, batch 32 x 32), fresh from seed 0."""
-    edges = counts.edges()
-    config = ModelConfig(vocab_size=KJV_V, hidden_size=8, max_positions=512, num_rows=edges.num_rows)
-    trainer = Trainer(init_model(config, edges, 0), TrainSettings(hidden_size=8, seq_len=SEQ, batch_size=32, **fields), counts)
+    """A sparse-row trainer at the KJV sample models' sizes (V 1,500, d 10, batch 32 x 32), fresh from seed 0."""
+    edges = counts.edges(KJV_MIN_COUNT)
+    config = ModelConfig(vocab_size=KJV_V, hidden_size=KJV_D, max_positions=512, num_rows=edges.num_rows)
+    settings = TrainSettings(hidden_size=KJV_D, seq_len=SEQ, batch_size=32, min_count=KJV_MIN_COUNT, **fields)
+    trainer = Trainer(init_model(config, edges, 0), settings, counts)
     if previous:
         trainer.loss_fn = functools.partial(previous_exact_loss, trainer.params)  # type: ignore[assignment]
     return trainer
@@ -168,7 +172,7 @@ def kjv_trainer(counts: BigramCounts, fields: dict[str, Any], previous: bool) ->
 def compare_objectives(steps: int, repeats: int, tokens: int, epoch: bool) -> None:
     """The exact objective against the sampled one and the previous exact loss: same model sizes and batches, interleaved repeats."""
     counts, stream, source = kjv_like_data(tokens)
-    print(f"objectives: V {KJV_V}, d 8, {counts.edges().num_rows:,} parameter rows, batch 32 x {SEQ} tokens, sparse rows, "
+    print(f"objectives: V {KJV_V}, d {KJV_D}, {counts.edges(KJV_MIN_COUNT).num_rows:,} parameter rows, batch 32 x {SEQ} tokens, sparse rows, "
           f"{torch.get_num_threads()} thread(s); data: {source}; {repeats} repeats x {steps} steps", flush=True)
     batches = SequenceBatches(stream, SEQ, 32, seed=0)
     rates: dict[str, list[float]] = {label: [] for label in OBJECTIVES}
@@ -183,6 +187,9 @@ def compare_objectives(steps: int, repeats: int, tokens: int, epoch: bool) -> No
     print(f"tokens per second, min / median / max over {repeats} repeats:")
     for label, values in rates.items():
         print(f"  {label:26s} {spread(values)}")
+    recipe = statistics.median(exact)
+    print(f"the sample models' recipe (exact objective): {recipe:,.0f} tokens/s, so its {KJV_STEPS:,} steps of 32 x {SEQ} "
+          f"take about {KJV_STEPS * 32 * (SEQ - 1) / recipe / 60:.0f} min of training")
     for name, base in (("sampled k = 400", sampled), ("previous exact", previous)):
         ratios = [e / v for e, v in zip(exact, base)]
         print(f"  exact / {name}: {statistics.median(exact) / statistics.median(base):.2f}x (per repeat {spread(ratios, 2)})")

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from .decode import source_energies, start_signals, step_distribution, step_signal
+from .decode import SourceEnergies, source_energies, start_signals, step_distribution, step_signal
 from .errors import PromptError
 from .model import BriLLM
 from .propagate import check_path_length, propagate
@@ -101,6 +101,39 @@ def recall_activation(
 
 
 @torch.no_grad()
+def reverse_energies(
+    model: BriLLM, context: Sequence[int] | None = None, settings: DecodeSettings | None = None
+) -> SourceEnergies:
+    """Every edge's energy under the reverse view's signal, the same for every target node: with a context of two
+    or more nodes, every source receives the context's next signal at the context's next step; otherwise each
+    source s starts a path (its own e_0, step 0)."""
+    settings = settings or DecodeSettings()
+    V, dev = model.vocab_size, model.device
+    if context is not None and len(context) >= 2:
+        trace = propagate(model, list(context), settings.with_new_tokens(0))
+        signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
+        return source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
+    return source_energies(model, start_signals(model, torch.arange(V, device=dev), settings), 0, settings)
+
+
+def incoming_from(model: BriLLM, energies: SourceEnergies, target: int) -> pd.DataFrame:
+    """Energy each source sends into ``target`` under ``energies`` (``reverse_energies``), and t's share of that
+    source's mass; sorted by energy, highest first (ties by source id)."""
+    V = model.vocab_size
+    if not 0 <= target < V:
+        raise PromptError(f"target {target} is not a node id (0..{V - 1})")
+    frame = pd.DataFrame(
+        {
+            "source": torch.arange(V).numpy(),
+            "energy": energies.into(target).cpu().numpy(),
+            "probability": energies.probability_into(target).float().cpu().numpy(),
+            "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
+        }
+    )
+    frame = frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last")
+    return frame.reset_index(drop=True)
+
+
 def incoming_energy(
     model: BriLLM,
     target: int,
@@ -111,27 +144,9 @@ def incoming_energy(
 
     With a context of two or more nodes, every source receives the context's next signal
     at the context's next step; otherwise each source s starts a path (its own e_0, step 0).
-    Sorted by energy, highest first (ties by source id).
+    Sorted by energy, highest first (ties by source id). A view that asks for many targets
+    of one context computes ``reverse_energies`` once and reads each with ``incoming_from``.
     """
-    settings = settings or DecodeSettings()
-    V, dev = model.vocab_size, model.device
-    if not 0 <= target < V:
-        raise PromptError(f"target {target} is not a node id (0..{V - 1})")
-    sources = torch.arange(V, device=dev)
-    if context is not None and len(context) >= 2:
-        trace = propagate(model, list(context), settings.with_new_tokens(0))
-        signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
-        energies = source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
-    else:
-        energies = source_energies(model, start_signals(model, sources, settings), 0, settings)
-    energy = energies.into(target)
-    prob = energies.probability_into(target).float()
-    frame = pd.DataFrame(
-        {
-            "source": sources.cpu().numpy(),
-            "energy": energy.cpu().numpy(),
-            "probability": prob.cpu().numpy(),
-            "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
-        }
-    )
-    return frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last").reset_index(drop=True)
+    if not 0 <= target < model.vocab_size:
+        raise PromptError(f"target {target} is not a node id (0..{model.vocab_size - 1})")
+    return incoming_from(model, reverse_energies(model, context, settings), target)

@@ -9,6 +9,7 @@ documented in the README; floats are float32 values written exactly, NaN as null
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -169,6 +170,14 @@ class Trace:
         return pd.DataFrame(rows, columns=[
             "step", "source", "target", "source_token", "target_token", "forced", "energy", "probability", "rank",
         ])
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a trace: a line on the path and its settings, then ``to_frame()`` as a table
+        (float32 numbers with the 9 digits that write them exactly)."""
+        decoding = "greedy" if self.settings.greedy else f"sampled at T = {self.settings.temperature:g}"
+        head = (f"BriLLM trace of {self.num_steps} steps ({self.prompt_length - 1} forced by the prompt, "
+                f"{decoding}), model {self.model_id or 'unknown'}")
+        return f"<p>{html.escape(head)}</p>" + self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.9g}")
 
     def landscape_frame(self) -> pd.DataFrame:
         """Long format of every candidate at every step: step, node, energy, probability."""

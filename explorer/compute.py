@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import pandas as pd
+
 from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
-from brillm_core import incoming_energy
+from brillm_core import SourceEnergies, incoming_from, reverse_energies
 from brillm_core.decoding import DECODING, SETTINGS
 
 from .cache import ResultCache
@@ -98,10 +100,14 @@ def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
     return cache.get_or_compute(recall_key(checkpoint, state), lambda: compute_recall(checkpoint, state, progress))
 
 
-def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState):
-    """Cached reverse view (energy into the selected node, given the prompt as context)."""
+def reverse_energies_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> SourceEnergies:
+    """Cached energies of every edge under the reverse view's signal for the state's prompt: the same for every
+    node chosen, so that a choice costs one read of them."""
     ids = checkpoint.encode(state.prompt).ids if state.prompt else []
     key = ask("reverse", state).key(checkpoint.model_id)
-    return cache.get_or_compute(
-        key, lambda: incoming_energy(checkpoint.model, state.node, ids or None, settings_of(state))
-    )
+    return cache.get_or_compute(key, lambda: reverse_energies(checkpoint.model, ids or None, settings_of(state)))
+
+
+def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> pd.DataFrame:
+    """The reverse view of the state's node (energy into it, given the prompt as context)."""
+    return incoming_from(checkpoint.model, reverse_energies_for(cache, checkpoint, state), state.node)

@@ -22,7 +22,7 @@ CONTINUING = tuple(n for n in DECODING_NAMES if n != "max_new_tokens")  # what a
 READS: dict[str, tuple[str, ...]] = {
     "path": ("prompt", *DECODING_NAMES, "reroutes"),
     "recall": ("prompt", *CONTINUING, "hops", "branch", "beam"),
-    "reverse": ("prompt", *CONTINUING, "node"),
+    "reverse": ("prompt", *CONTINUING),  # the energy of every edge under the prompt's next signal, for any node
     "compare": ("prompt", *DECODING_NAMES),
 }
 MODELS: dict[str, tuple[str, ...]] = {"compare": ("model", "model_b")}  # the others read the view's checkpoint

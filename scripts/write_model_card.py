@@ -74,6 +74,7 @@ def training_fields(checkpoint: Checkpoint) -> dict[str, str]:
         "validation_here": f"{validation[training['step']]:.2f}",
         "validation_best_step": f"{best_step:,}",
         "lr_weights": str(settings["lr_weights"] if settings["lr_weights"] is not None else settings["lr"]),
+        "max_steps": f"{settings['max_steps']:,}",
     })
     return fields
 

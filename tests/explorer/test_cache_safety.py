@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import stat
@@ -12,18 +13,21 @@ from typing import Any, Iterator
 import diskcache
 import pytest
 import requests
+import torch
 from werkzeug.serving import make_server
 
 import brillm_core
 from benchmarks.dash_client import DashSession, dependencies
 from benchmarks.load_test import start_server, stop_server, trace
-from brillm_core import Checkpoint, compare_paths, edge_changes, incoming_energy
+from brillm_core import (Checkpoint, compare_paths, edge_changes, edge_effects, largest_shift, parameter_groups,
+                         path_energy_changes, reverse_energies)
 from explorer import cli, compute
 from explorer.app import create_app
 from explorer.cache import MARKER, CacheDirError, ResultCache, cache_key, default_cache_dir
 from explorer.cache_codec import decode, encode
 from explorer.jobs import HealingCache
 from explorer.organization_run import compute as organization_compute
+from explorer.pages import teaching
 from explorer.state import OrgSettings, ViewState
 from explorer.uploads import Upload
 
@@ -60,13 +64,24 @@ def stored_kinds(ckpt: Checkpoint, model_root: Path) -> dict[str, Any]:
     other = load_checkpoint(model_root / "alpha", device="cpu")
     state = ViewState(model="alpha", prompt="ab c", max_new_tokens=4, reroutes=((1, 3),))
     organization = OrgSettings(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
+    other = copy.deepcopy(other)
+    with torch.no_grad():
+        other.model.biases.mul_(1.5)  # B differs from A: the comparison has a shift to store
+    comparison = compare_paths(ckpt, other, "ab", compute.settings_of(state))
+    shift = largest_shift(comparison)
+    path = compute.compute_path(ckpt, state)
     return {
-        "path": compute.compute_path(ckpt, state),
+        "path": path,
         "graph": compute.compute_graph_data(ckpt.model),
         "recall": compute.compute_recall(ckpt, state.with_(hops=2, branch=3, beam=8)),
-        "reverse": incoming_energy(ckpt.model, 2, [1, 2], compute.settings_of(state)),
-        "compare": compare_paths(ckpt, other, "ab", compute.settings_of(state)),
-        "edges": edge_changes(ckpt.model, other.model, 10),
+        "reverse": reverse_energies(ckpt.model, [1, 2], compute.settings_of(state)),
+        "compare": comparison,
+        "compare-changes": {"path": path_energy_changes(comparison, ckpt.model, other.model, 5), "shift": shift,
+                            "shift_edges": edge_effects(comparison, ckpt.model, other.model,
+                                                        [(shift.step, shift.lost), (shift.step, shift.gained)])},
+        "edges": {"groups": parameter_groups(ckpt.model, other.model),
+                  "edges": edge_changes(ckpt.model, other.model, 10)},
+        "teaching-steps": {i: teaching.step_parts(ckpt, path.trace, i, None, i == 1) for i in (0, 1)},
         "organization": organization_compute(organization, None, lambda f, m: None),
         "upload": Upload("brain.npy", b"\x93NUMPY bytes"),
     }

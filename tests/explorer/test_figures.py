@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from brillm_core import Checkpoint, DecodeSettings
@@ -90,8 +91,9 @@ def test_recall_figures_equal_result(ckpt: Checkpoint, tmp_path: Path) -> None:
     for n, act, hop in nodes[1:]:
         assert act == pytest.approx(float(res.activation[int(n)])) and hop == int(res.first_hop[int(n)])
     frame = compute.reverse_for(ResultCache(tmp_path / "c"), ckpt, state)
-    bars = recall.reverse_bars(frame, 4, ckpt.token, k=5)
+    bars = go.Figure(recall.reverse_bars(frame, 4, ckpt.token, k=5))  # a valid figure
     np.testing.assert_allclose(bars.data[0].y, frame["energy"].head(5))
+    assert [int(c[0]) for c in bars.data[0].customdata] == frame["source"].head(5).tolist()
 
 
 def test_card_series_found_in_metadata(ckpt: Checkpoint) -> None:

@@ -30,12 +30,15 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
     seen: list[tuple[str, str]] = []
     meta = pathview.run_job(services, recall.PAGE, seen.append, pathview.request_for(recall.PAGE, state))
     assert meta["error"] == "" and seen[0] == ("0", "loading checkpoint…") and seen[-1] == ("3", "done")
-    graph, rows, columns, reverse, _msg, marked = recall.render(services, meta, {"node": 3})
+    graph, rows, columns, _msg = recall.render(services, meta, {"node": 3})
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in rows] == expected["node"].tolist()[: recall.TABLE_ROWS]
     np.testing.assert_allclose([r["activation"] for r in rows], expected["activation"].to_numpy()[: recall.TABLE_ROWS])
-    assert "#3" in reverse.layout.title.text and marked[0]["if"]["filter_query"] == "{node} = 3"
+    reverse, marked, _page, _ring, drawn = recall.select(services, meta, {"node": 3}, None, None)
+    assert "#3" in reverse["layout"]["title"]["text"] and marked[-1]["if"]["filter_query"] == "{node} = 3"
+    assert drawn == {"key": meta["key"], "node": 3}
+    assert recall.select(services, meta, {"node": 3}, drawn, None) == (dash.no_update,) * len(recall.SELECTION)
     assert recall.cost("2", "3", "4") == "at most 4 propagation steps (each one V×d×d product)"
     assert recall.cost("x", "3", "4") == ""
 
@@ -79,15 +82,20 @@ def test_teaching_quiz_tour_and_render(services: Services) -> None:
     ID = teaching.ID
     state = ViewState(model="alpha", prompt="ab", max_new_tokens=2)
     meta = pathview.run_job(services, teaching.PAGE, lambda _p: None, pathview.request_for(teaching.PAGE, state))
-    fresh = teaching.score_quiz(services, ID.frame.meta, meta, None, 0, None)
+    fresh = teaching.score_quiz(services, {ID.frame.meta}, meta, None, 0, None)
     assert fresh == {"request": meta["request"], "revealed": {}, "right": 0, "tried": 0}
-    assert teaching.score_quiz(services, ID.check, meta, None, 0, fresh) is dash.no_update  # no guess to check
-    revealed = teaching.score_quiz(services, ID.reveal, meta, 3, 1, fresh)
+    assert teaching.score_quiz(services, {ID.check}, meta, None, 0, fresh) is dash.no_update  # no guess to check
+    revealed = teaching.score_quiz(services, {ID.reveal}, meta, 3, 1, fresh)
     assert revealed["revealed"] == {"1": None} and revealed["tried"] == 0
-    store, chips, quiz_box, slider_max, options, score, *_ = teaching.render(services, meta, to_dict(state),
-                                                                             revealed, 0)
+    toured = teaching.score_quiz(services, {ID.tour_step}, meta, 3, 0, revealed)  # the tour reveals, unscored
+    assert toured["revealed"] == {"1": None, "0": None} and toured["tried"] == 0
+    assert teaching.score_quiz(services, {ID.tour_step}, meta, None, 0, toured) is dash.no_update  # shown already
+    new_path = teaching.score_quiz(services, {ID.frame.meta, ID.tour_step}, meta, None, 2, toured)
+    assert new_path["revealed"] == {"2": None}  # a new path while the tour runs: its step on screen revealed
+    store, slider_max, options, score, *_ = teaching.render(services, meta, to_dict(state), revealed)
     feedback = next(f for f in store["figures"] if f.get("element") == ID.feedback)["steps"]
     assert feedback[0] == "" and feedback[1].startswith("Most energy goes to")
+    chips, quiz_box, formula = teaching.tour_classes(0)
     assert "tour-focus" in chips and "tour-focus" not in quiz_box and score == "Score: 0 of 0"
     assert slider_max == store["n"] - 1 and len(options) == 30
     positions = [0]
