@@ -77,16 +77,14 @@
   }
 })();
 
-// Step arithmetic runs in the browser, so fast key presses never read a stale step.
+// Step arithmetic runs in the browser (assets/stepping.js), so fast key presses never read a stale step.
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   explorer: {
     step: function (_prev, _next, _tick, value, max) {
       var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
       var id = triggered ? triggered.prop_id : "";
-      var step = value || 0;
-      if (/-prev\./.test(id)) step -= 1;
-      else if (/-(next|interval)\./.test(id)) step += 1;
-      step = Math.max(0, Math.min(step, max || 0));
+      var delta = /-prev\./.test(id) ? -1 : /-(next|interval)\./.test(id) ? 1 : 0;
+      var step = window.brillmStepping.move(value, delta, (max || 0) + 1);
       return step === value ? window.dash_clientside.no_update : step;
     }
   }

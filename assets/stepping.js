@@ -2,6 +2,13 @@
 // screen (the engine's numbers, computed once on the server); a step is drawn from it with no
 // request. Store layout: see explorer/stepping.py.
 //
+// The current step has one owner: this script's record of the page (`pages[prefix].step`), while a
+// trace is on screen. Everything else follows it: `show` draws the figures, the graph layers, the
+// label and the chips; the slider is told after the frame is painted, and so is the link's s=; the
+// server reads the step from the slider when it needs one (a re-route, an export). While no trace is
+// on screen there is nothing to draw, and the slider alone holds the step. The step arithmetic
+// (`clamp`, `move`, `chipStep`) is written once, here, for every script.
+//
 // Two paths lead to a drawn step. A new trace (the store changes) goes through Dash: the draw
 // callback returns every figure, so Dash's copy of each figure is that trace's. A step of the
 // trace on screen is drawn directly: the previous / next buttons (and the arrow keys, which click
@@ -9,10 +16,60 @@
 // label and the chips, and only then tells Dash the slider's new value; a slider drag, a play
 // tick or a chip click reaches `show` through the draw callback. Dash's copies of the figures then
 // keep the first step drawn: dcc.Graph redraws from them only when a new trace replaces them.
-(function () {
+window.brillmStepping = (function () {
   "use strict";
 
   var NO = function () { return window.dash_clientside.no_update; };
+  var THINNEST = 1;  // % of the memory ribbon: its thinner segments are widened to this, so each can be hovered
+
+  // A step within a trace of n steps (0 when there are none).
+  function clamp(step, n) {
+    return Math.max(0, Math.min(step || 0, n - 1));
+  }
+
+  // Previous (delta -1) or next (+1) of `step` in a trace of n steps.
+  function move(step, delta, n) {
+    return clamp((step || 0) + delta, n);
+  }
+
+  // The step a click on path chip `index` shows: the one that arrived at it (the first chip: step 0).
+  function chipStep(index) {
+    return Math.max(index - 1, 0);
+  }
+
+  // Widths (% of the ribbon) of segments with these weights: proportional to the weights, except that
+  // none is thinner than `least` %; the others give up that room in proportion. Equal widths when even
+  // that does not fit.
+  function segmentWidths(weights, least) {
+    var n = weights.length, total = weights.reduce(function (a, w) { return a + w; }, 0);
+    if (!n) return [];
+    if (n * least >= 100 || !(total > 0)) return weights.map(function () { return 100 / n; });
+    var widened = weights.map(function () { return false; }), changed = true, scale = 100 / total;
+    while (changed) {  // widen the thinnest until the rest, scaled to fill what is left, are all wide enough
+      var kept = 0, count = 0;
+      weights.forEach(function (w, j) { if (widened[j]) count++; else kept += w; });
+      scale = kept > 0 ? (100 - count * least) / kept : 0;
+      changed = false;
+      weights.forEach(function (w, j) {
+        if (!widened[j] && w * scale < least) { widened[j] = true; changed = true; }
+      });
+    }
+    return weights.map(function (w, j) { return widened[j] ? least : w * scale; });
+  }
+
+  // Where (% of the ribbon) segments drawn `widths` wide reach the cumulative weight `share` (0..1): the
+  // ribbon's scale stays true to the weights where thin segments were widened.
+  function sharePosition(weights, widths, share) {
+    var total = weights.reduce(function (a, w) { return a + w; }, 0), reached = 0, left = 0;
+    if (share <= 0) return 0;  // the left end, also before segments of weight 0
+    for (var j = 0; j < weights.length && total > 0; j++) {
+      var w = weights[j] / total;
+      if (w > 0 && reached + w >= share) return left + widths[j] * (share - reached) / w;
+      reached += w;
+      left += widths[j];
+    }
+    return share > 0 ? 100 : 0;
+  }
   var pages = {};  // prefix -> {store, ids (graph ids of the store's figures), step drawn, sent (slider value told to Dash)}
 
   function plotOf(id) {
@@ -48,19 +105,27 @@
     } else {
       parts.push(element("div", "ribbon-title", "Memory at step " + step + ": " + weights.length + " earlier output" +
         (weights.length === 1 ? "" : "s") + " (hover a segment for its weight)"));
-      var bar = element("div", "ribbon-bar");
+      var bar = element("div", "ribbon-bar"), widths = segmentWidths(weights, THINNEST);
       weights.forEach(function (w, j) {
         var t = weights.length > 1 ? j / (weights.length - 1) : 0;
         var segment = element("div", "ribbon-segment", memory.texts[j]);
-        segment.style.width = (100 * w) + "%";
+        segment.style.width = widths[j] + "%";
         segment.style.background = window.brillmColor.scale(memory.scale, t);
         segment.style.color = t > 0.6 ? "#444" : "white";  // Viridis is dark up to 0.6
         segment.title = memory.labels[j] + "\nweight a = " + String(Number(w.toPrecision(9)));  // float32, exact
         bar.appendChild(segment);
       });
-      parts.push(bar, element("div", "ribbon-scale"));
-      parts[2].append(element("span", "", "0"), element("span", "", "0.5"), element("span", "", "1"));
+      var scale = element("div", "ribbon-scale");  // the shares 0, 0.5 and 1 where the drawn segments reach them
+      [0, 0.5, 1].forEach(function (share) {
+        var tick = element("span", "", String(share));
+        tick.style.left = sharePosition(weights, widths, share) + "%";
+        scale.appendChild(tick);
+      });
+      parts.push(bar, scale);
       memory.caption.forEach(function (line) { parts.push(element("div", "ribbon-caption", line)); });
+      if (widths.some(function (x, j) { return x > 100 * weights[j] + 1e-9; })) {
+        parts.push(element("div", "ribbon-caption", memory.widened));
+      }
     }
     el.replaceChildren.apply(el, parts);
   }
@@ -146,6 +211,16 @@
     else if (!el.childNodes.length) el.appendChild(document.createTextNode(text));
   }
 
+  // The path chips' classes at `step`, written straight into the page (Dash never sets them: a step's
+  // classes went through Dash's renderer for every chip, on every key press).
+  function paintChips(prefix, store, step) {
+    var classes = chipClasses(store, step);
+    document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']").forEach(function (chip) {
+      var index = JSON.parse(chip.id).index;
+      if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
+    });
+  }
+
   // After this frame is painted.
   function afterPaint(f) {
     window.requestAnimationFrame(function () { setTimeout(f, 0); });
@@ -162,14 +237,9 @@
       var id = ownElement(fig) || page.ids[k++];
       (onScreen(id) ? now : later).push([fig, id]);
     });
-    var chips = document.querySelectorAll("[id*='\"type\":\"" + prefix + "-chip\"']");
     now.forEach(function (pair) { drawFigure(pair[0], pair[1], step); });
     setText(document.getElementById(prefix + "-step-label"), page.store.labels[step]);
-    var classes = chipClasses(page.store, step);
-    chips.forEach(function (chip) {
-      var index = JSON.parse(chip.id).index;
-      if (classes[index] !== undefined && chip.className !== classes[index]) chip.className = classes[index];
-    });
+    paintChips(prefix, page.store, step);
     afterPaint(function () {  // the address bar (a few ms in Chrome) and figures out of sight: after the frame
       if (pages[prefix] !== page || page.step !== step) return;  // overtaken: that step writes them
       writeStep(step);
@@ -183,7 +253,7 @@
     var page = pages[prefix];
     if (page.sent !== null && value !== page.sent) return false;
     page.sent = null;  // told and come back
-    var step = Math.max(0, Math.min(value || 0, page.store.n - 1));
+    var step = clamp(value, page.store.n);
     if (step !== page.step) show(prefix, step);
     return true;
   }
@@ -197,7 +267,7 @@
     var page = prefix && pages[prefix];
     if (!page || !document.getElementById(prefix + "-step-label")) return;
     ev.stopPropagation();
-    var step = Math.max(0, Math.min(page.step + (/-prev$/.test(button.id) ? -1 : 1), page.store.n - 1));
+    var step = move(page.step, /-prev$/.test(button.id) ? -1 : 1, page.store.n);
     if (step === page.step) return;
     show(prefix, step);
     page.sent = step;
@@ -209,7 +279,8 @@
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stepping: {
       // slider value + step store (+ the store's id, naming the page, and the graph ids of the
-      // figures Dash draws) -> [each figure..., step label, chip classes, views style]
+      // figures Dash draws) -> [each figure..., step label, views style]. A new trace's figures and
+      // label go through Dash; a step of the trace on screen is drawn by `show`, and Dash is told nothing.
       draw: function (value, store, storeId) {
         var ids = Array.prototype.slice.call(arguments, 3);
         var prefix = storeId.replace(/-steps$/, "");
@@ -219,9 +290,9 @@
             if (fig.kind === "graph") window.brillmGraph.show(fig.graph, null, 0);
           });
           delete pages[prefix];
-          return none.concat(["", [], {display: "none"}]);
+          return none.concat(["", {display: "none"}]);
         }
-        var step = Math.max(0, Math.min(value || 0, store.n - 1));
+        var step = clamp(value, store.n);
         var page = pages[prefix];
         if (!page || page.store !== store) {
           // a new trace: every figure through Dash, once
@@ -232,12 +303,18 @@
             else out.push(figureAt(fig, step));
           });
           writeStep(step);
+          // the label in the page too: Dash's copy of it may still hold this very text from an earlier
+          // trace while `show` wrote another, and Dash would then leave the page as it is
+          setText(document.getElementById(prefix + "-step-label"), store.labels[step]);
+          afterPaint(function () {  // the new trace's chips are in the page by then
+            if (pages[prefix] === page) paintChips(prefix, store, page.step);
+          });
           // the figures were hidden until now (empty state): let every graph fit its panel once shown
           setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
-          return out.concat([store.labels[step], chipClasses(store, step), {}]);
+          return out.concat([store.labels[step], {}]);
         }
-        if (!follow(prefix, value)) return none.concat([NO(), NO(), NO()]);
-        return none.concat([store.labels[step], chipClasses(store, step), NO()]);
+        follow(prefix, value);
+        return none.concat([NO(), NO()]);
       },
       // play / pause, and stop at the last step: [interval disabled, button text, slider value]. A move
       // of the slider is also drawn here: Dash holds the draw callback back while a new trace is on its
@@ -262,9 +339,11 @@
       chip: function (clicks) {
         var triggered = (window.dash_clientside.callback_context.triggered || [])[0];
         if (!triggered || !triggered.value) return NO();
-        var index = JSON.parse(triggered.prop_id.split(".")[0]).index;
-        return Math.max(index - 1, 0);
+        return chipStep(JSON.parse(triggered.prop_id.split(".")[0]).index);
       }
     }
   });
+
+  return {clamp: clamp, move: move, chipStep: chipStep, chipClasses: chipClasses, applyFrame: applyFrame,
+          segmentWidths: segmentWidths, sharePosition: sharePosition};
 })();

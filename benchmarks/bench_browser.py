@@ -7,12 +7,18 @@ random checkpoints of V = 4,000 nodes, d = 32, generated into a temporary folder
    4 edges per node = 16,000 edges): from the ArrowRight key event to the first animation frame
    that shows the new step (label and candidate chart; label and the graph's step layer), target
    <= 50 ms, idle and while ``load_test.py`` drives --sessions sessions against the same server;
-   and whether the slider moves while play changes the label (it must not).
+   and whether the slider moves while play changes the label (it must not). A click on a Token
+   graph node -> the first frame showing its details beside the graph and its strongest edges on
+   it (target <= 200 ms), idle (--clicks of them) and under the same load.
 2. reopening a link whose trace is cached: navigation start to a drawn page (target <= 1 s); the
-   token graph of a checkpoint laid out before (target <= 1 s), and its first layout.
+   same on a new server sharing the cache, whose worker has loaded no checkpoint (it must answer from
+   the cache: no job); the token graph of a checkpoint laid out before (target <= 1 s), and its first
+   layout.
 3. a new job's progress bar: its value and text when the bar first shows (must start at 0).
 4. the bundled 1,500-node kjv-final checkpoint, in this process: its first layout (target <= 3 s)
    and the layout's neighbourhood score against the spectral layout's (bench_graph.py has more).
+5. a click on a row of the Recall activation table -> the first frame showing that node's reverse
+   view (target <= 300 ms), idle and under the same load.
 
 The number of own parameter rows (--rows) does not change what the browser does; it is
 kept small by default so that the run fits a shared machine (the release has 906,998).
@@ -22,11 +28,14 @@ of the key's script) and the browser's work between the script and the measured 
 --only-graph measures only the Token graph: its first open, --reopens reopens of the laid-out
 checkpoint with the median one's timeline part by part (each Dash request: its outputs, bytes, the
 server's answer, the body, the JSON parse; each Plotly call; each long task; the large scripts),
-and its key presses idle with their parts.
-Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--sessions 50] [--load-seconds 60]
-       [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
+and its key presses idle with their parts, and its node clicks idle.
+Usage: python benchmarks/bench_browser.py [--rows N] [--presses 40] [--clicks 20] [--sessions 50]
+       [--load-seconds 60] [--only-signal-path] [--only-graph [--reopens 5]] [--only-reopen N]
+       [--only-fresh-worker N] [--only-recall N]
 --only-reopen N measures only the reopened cached link of item 2, N times, and prints when the
 median run reached each part (the document, plotly's script, each callback request).
+--only-fresh-worker N measures only the reopens of item 2 on a worker that has loaded no checkpoint.
+--only-recall N measures only item 5, N row clicks, idle.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from brillm_core import CharTokenizer, Checkpoint, random_model  # noqa: E402
 
 V, D = 4000, 32
 PROMPT = "".join(chr(0x4E00 + i) for i in (5, 17, 29, 41, 53, 65, 77, 89))
+CLICKS = "Token graph, node click -> its details and edges drawn"
 NEW_TOKENS = 24
 WINDOW = (1440, 900)
 
@@ -217,6 +227,41 @@ window.__timeline = [];
 })();
 """
 
+# One click on row arguments[0] (0 = the first) of the Recall table's page, timed in the page: the click on its
+# token cell -> the first frame whose reverse view is that row's node (its title names it).
+ROW_CLICK = """
+var done = arguments[arguments.length - 1], row = document.querySelectorAll('#rc-table tbody tr')[arguments[0] + 1];
+var node = row.children[0].textContent.trim(), t0 = performance.now();
+row.children[1].click();
+(function wait() {
+  var gd = document.querySelector('#rc-reverse .js-plotly-plot'), title = gd && gd.layout && gd.layout.title;
+  if (title && String(title.text).indexOf('#' + node + ' ') > 0) return done([node, performance.now() - t0]);
+  if (performance.now() - t0 > 20000) return done([node, -1]);
+  requestAnimationFrame(wait);
+})();
+"""
+RECALL = "Recall, table row click -> its reverse view drawn"
+
+
+# One click on node arguments[0] of the Token graph, timed in the page: press and release on the plot
+# (as the mouse would) -> the first frame showing the node's details beside the graph and its strongest
+# edges drawn on it (the layers' record of what they drew).
+NODE_CLICK = """
+var done = arguments[arguments.length - 1], n = arguments[0];
+var gd = document.querySelector('#tg-graph .js-plotly-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+var x = box.left + fl._size.l + fl.xaxis.l2p(gd.drawnBase.x[n]), y = box.top + fl._size.t + fl.yaxis.l2p(gd.drawnBase.y[n]);
+var at = {clientX: x, clientY: y, button: 0, detail: 1, bubbles: true};
+var t0 = performance.now();
+gd.querySelector('.nsewdrag').dispatchEvent(new MouseEvent('mousedown', at));
+document.dispatchEvent(new MouseEvent('mouseup', at));
+(function wait() {
+  var title = document.querySelector('#tg-details h4'), chosen = gd.drawnStep && gd.drawnStep.selection;
+  if (title && title.textContent.endsWith('#' + n) && chosen && chosen.node === n) return done(performance.now() - t0);
+  if (performance.now() - t0 > 20000) return done(-1);
+  requestAnimationFrame(wait);
+})();
+"""
+
 # The browser's own floor in the same conditions: one animation frame, requestAnimationFrame to the next.
 FRAME = """
 var done = arguments[arguments.length - 1], times = [], last = null;
@@ -296,6 +341,39 @@ def presses(driver, count: int, steps: int, stop: threading.Event | None = None,
     return times
 
 
+def recall_link(base: str) -> str:
+    """The Recall activation view of the prompt on the first checkpoint (a small run: 2 hops)."""
+    return base + "/recall#" + urlencode({"m": "bench-a", "p": PROMPT, "h": 2, "b": 4, "bm": 16})
+
+
+def recall_clicks(driver, count: int, stop: threading.Event | None = None) -> list[float]:
+    """Time ``count`` clicks on rows of the Recall table (open, see ``recall_link``), each on another node."""
+    wait_for(driver, "return document.querySelectorAll('#rc-table tbody tr').length > 10")
+    times: list[float] = []
+    for i in range(count):
+        if stop is not None and stop.is_set():
+            break
+        node, ms = driver.execute_async_script(ROW_CLICK, 1 + i % 9)
+        if ms < 0:
+            raise RuntimeError(f"the reverse view of node {node} was never drawn")
+        times.append(float(ms))
+    return times
+
+
+def node_clicks(driver, count: int, stop: threading.Event | None = None) -> list[float]:
+    """Time ``count`` clicks on Token graph nodes, each on another node (ms to its details and edges drawn)."""
+    times = []
+    for i in range(1, count + 1):
+        if stop is not None and stop.is_set():
+            break
+        node = (i * 613) % V
+        ms = driver.execute_async_script(NODE_CLICK, node)
+        if ms < 0:
+            raise RuntimeError(f"a click on node {node} was never answered")
+        times.append(float(ms))
+    return times
+
+
 def summary(name: str, values: list[float]) -> str:
     """Median, 90th percentile and max of a list of milliseconds."""
     if not values:
@@ -358,6 +436,32 @@ def reopen_only(driver, link: str, count: int) -> None:
     for name, chart, start, end in part["plots"]:
         print(f"  Plotly.{name} {chart}: {start:.0f}-{end if end is None else round(end)}")
     print("  the main thread's long tasks: " + ", ".join(f"{start:.0f}-{end:.0f}" for start, end in part["busy"]))
+
+
+# The outputs of the page's callback requests; a background job's own request writes the meta store alone.
+CALL_OUTPUTS = """
+return (window.__calls || []).filter(function (c) { return /_dash-update-component/.test(c.url); })
+  .map(function (c) { return c.output; });
+"""
+
+
+def fresh_worker_reopens(driver, models: Path, cache: Path, query: dict[str, Any], count: int) -> None:
+    """Reopen a link the running server has cached on a new server sharing its cache, whose one worker has
+    loaded no checkpoint: ms to a drawn page, and how many reopens started a job (none must: the answer
+    comes from the cache, found by the checkpoint's id)."""
+    port = free_port()
+    proc = start_server("gunicorn", models, cache, port, 1, log=cache.parent / "fresh-worker-server.log")
+    try:
+        link = f"http://127.0.0.1:{port}/#" + urlencode(query)
+        times, jobs = [], 0
+        for _ in range(count):
+            times.append(open_view(driver, link)[0])
+            jobs += "sp-meta.data" in driver.execute_script(CALL_OUTPUTS)
+        print(summary("Signal path, reopen a cached link on a worker that has loaded no checkpoint -> drawn page "
+                      "(target <= 1000 ms)", times))
+        print(f"  jobs started by those reopens: {jobs} of {count} (target 0: answered from the cache)")
+    finally:
+        stop_server(proc)
 
 
 def signal_path_only(base: str, driver, args: argparse.Namespace, steps: int, link: str) -> None:
@@ -427,6 +531,7 @@ def graph_only(driver, args: argparse.Namespace, steps: int, graph: str) -> None
     print(f"the median reopen ({median_run[0]:.0f} ms), part by part (ms since navigation start):")
     print_timeline(median_run[1])
     idle_presses(driver, args.presses, steps, "Token graph")
+    print(summary(CLICKS + ", idle (target <= 200 ms)", node_clicks(driver, args.clicks)))
 
 
 def play_jitter(driver, prefix: str) -> str:
@@ -452,14 +557,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-graph", action="store_true",
                         help="only the Token graph: first open, reopens part by part, key presses idle")
     parser.add_argument("--reopens", type=int, default=5, help="Token graph reopens with --only-graph (default 5)")
+    parser.add_argument("--clicks", type=int, default=20, help="Token graph node clicks timed idle (default 20)")
     parser.add_argument("--only-reopen", type=int, metavar="N",
                         help="only reopen the cached Signal path link N times, with when each part was reached")
+    parser.add_argument("--only-fresh-worker", type=int, metavar="N",
+                        help="only reopen the cached Signal path link N times on a worker that loaded no checkpoint")
+    parser.add_argument("--only-recall", type=int, metavar="N", help="only N Recall table row clicks, idle")
     args = parser.parse_args(argv)
     if args.sessions is None:
         args.sessions = 0 if args.only_signal_path else 50
     print(f"machine load average (1, 5, 15 min) at start: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores", flush=True)
-    if not (args.only_signal_path or args.only_graph or args.only_reopen):
+    if not (args.only_signal_path or args.only_graph or args.only_reopen or args.only_fresh_worker
+            or args.only_recall):
         print("the bundled kjv-final checkpoint, in this process:", flush=True)
         kjv = app_timings(args.repeats)
         compare_layouts(f"kjv-final ({len(kjv.positions):,} nodes)", len(kjv.positions), kjv.sources, kjv.targets,
@@ -481,11 +591,19 @@ def main(argv: list[str] | None = None) -> int:
             if args.only_reopen:
                 reopen_only(driver, link, args.only_reopen)
                 return 0
+            if args.only_fresh_worker:
+                open_view(driver, link)  # the trace computed into the shared cache
+                fresh_worker_reopens(driver, models, Path(tmp) / "cache", query, args.only_fresh_worker)
+                return 0
             if args.only_signal_path:
                 signal_path_only(base, driver, args, steps, link)
                 return 0
             if args.only_graph:
                 graph_only(driver, args, steps, graph)
+                return 0
+            if args.only_recall:
+                driver.get(recall_link(base))
+                print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, args.only_recall)))
                 return 0
             first_ms, bar = open_view(driver, link)
             print(f"Signal path, first open (trace computed): {first_ms:.0f} ms to a drawn page")
@@ -495,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"progress bar when first shown: value {bar['value']} of 3, text {bar['text']!r}")
             reopen = [open_view(driver, link)[0] for _ in range(5)]
             print(summary("Signal path, reopen a cached link -> drawn page (target <= 1000 ms)", reopen))
+            fresh_worker_reopens(driver, models, Path(tmp) / "cache", query, 5)
             print(summary("baseline: one animation frame of the same page", driver.execute_async_script(FRAME)))
             idle_sp = presses(driver, args.presses, steps)
             print(summary("Signal path, key press -> redrawn step, idle (target <= 50 ms)", idle_sp))
@@ -507,7 +626,10 @@ def main(argv: list[str] | None = None) -> int:
             edges = driver.execute_script("return document.querySelector('#tg-graph .js-plotly-plot').drawnEdges")
             idle_tg = presses(driver, args.presses, steps)
             print(summary(f"Token graph ({edges:,} edges), key press -> redrawn step, idle (target <= 50 ms)", idle_tg))
+            print(summary(CLICKS + ", idle (target <= 200 ms)", node_clicks(driver, args.clicks)))
             print(play_jitter(driver, "tg"))
+            driver.get(recall_link(base))
+            print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, 20)))
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}", flush=True)
 
             stop = threading.Event()
@@ -524,7 +646,13 @@ def main(argv: list[str] | None = None) -> int:
             loaded_tg: list[float] = []
             while not stop.is_set() and time.monotonic() - started < args.load_seconds / 2:
                 loaded_tg += presses(driver, 10, steps, stop)
+            loaded_clicks = node_clicks(driver, 10, stop)
             loaded_reopen = [open_view(driver, link)[0]] if not stop.is_set() else []
+            loaded_recall: list[float] = []
+            if not stop.is_set():
+                driver.get(recall_link(base))
+                loaded_recall = recall_clicks(driver, 10, stop)
+                open_view(driver, link)  # back to the Signal path for its presses
             loaded_sp: list[float] = []
             while not stop.is_set():
                 loaded_sp += presses(driver, 10, steps, stop)
@@ -532,8 +660,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}")
             under = f"{args.sessions} sessions of load_test.py running (target <= 50 ms)"
             print(summary(f"Token graph, key press -> redrawn step, {under}", loaded_tg))
+            print(summary(f"{CLICKS}, {args.sessions} sessions of load_test.py running (target <= 200 ms)", loaded_clicks))
             print(summary(f"Signal path, key press -> redrawn step, {under}", loaded_sp))
             print(summary("Signal path, reopen a cached link under that load", loaded_reopen))
+            print(summary(f"{RECALL}, {args.sessions} sessions of load_test.py running (target <= 300 ms)",
+                          loaded_recall))
             print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
         finally:
             driver.quit()

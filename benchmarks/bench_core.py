@@ -9,7 +9,7 @@ greedy generation from one node, divided by the generated tokens (every step is 
 Also measured in the same run: hashing the parameter files (what a checkpoint without
 a stored ``model_id.json`` costs once per process) and a decode in the release's style
 (a Python dict edge map over the visited sources and a gather of all V rows per token).
-The release's own figures are quoted from ../shared/ENGINEERING-NOTES.md, not measured here.
+Everything runs on one intra-op thread, as the ``brillm`` command and the app do.
 Usage: python benchmarks/bench_core.py [--rows N] [--tokens N]
 """
 
@@ -28,7 +28,6 @@ import torch
 
 from brillm_core import CharTokenizer, Checkpoint, DecodeSettings, load_checkpoint, random_model
 from brillm_core.checkpoint import compute_model_id
-from brillm_core.propagate import single_thread
 
 V, D = 4000, 32
 SOURCES = 100
@@ -68,7 +67,7 @@ def release_style_per_token_ms(model, tokens: int) -> float:
     x = torch.rand(1, 1, D)
     node = 1
     start = time.perf_counter()
-    with torch.no_grad(), single_thread():
+    with torch.no_grad():
         for _ in range(tokens):
             rows = torch.tensor([mapping.get((node % SOURCES, t), 0) for t in range(V) if t != node])
             w = model.weights[rows]
@@ -84,6 +83,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="generated tokens to time (default 64)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     if args.child:
         child(args.child, args.tokens)
         return
@@ -96,18 +96,15 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--child", str(path), "--tokens", str(args.tokens)],
                              capture_output=True, text=True, check=True)
         fig = json.loads(out.stdout)
-    quoted = "quoted from ../shared/ENGINEERING-NOTES.md, not measured here"
     print(f"release-scale random model: V={V}, d={D}, {args.rows + 1:,} parameter rows, "
           f"{fig['param_bytes'] / 1e9:.2f} GB of float32 parameters")
-    print(f"load (fresh process, native safetensors): {fig['load_s']:.3f} s   "
-          f"[the release's code: 397 s to build its tables, {quoted}]")
+    print(f"load (fresh process, native safetensors): {fig['load_s']:.3f} s")
     total = fig["load_s"] + fig["first_token_s"]
     print(f"load + first token through Checkpoint.trace: {total:.3f} s = {total / fig['load_s']:.2f}x the load alone "
           f"(first token {fig['first_token_s'] * 1000:.1f} ms; target within 1.5x)")
     print(f"hashing the parameter files (a checkpoint without model_id.json, once per process): {fig['hash_s']:.2f} s")
     print(f"per generated token, full landscape recorded: {fig['per_token_ms']:.2f} ms over {fig['generated']} tokens   "
-          f"[release-style decode, same run: {base_ms:.2f} ms -> {base_ms / fig['per_token_ms']:.1f}x faster; "
-          f"the release's code: 77 ms, {quoted}]")
+          f"[release-style decode, same run: {base_ms:.2f} ms -> {base_ms / fig['per_token_ms']:.1f}x faster]")
     print(f"peak memory of the loading process: {fig['peak_bytes'] / 1e9:.2f} GB = "
           f"{fig['peak_bytes'] / fig['param_bytes']:.2f}x the parameter bytes")
 

@@ -86,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ckpt = make_checkpoint(work / "models" / "bench", args.rows)
-        state = ViewState(model="bench", prompt=PROMPT, new_tokens=NEW_TOKENS, graph_k=3)
+        state = ViewState(model="bench", prompt=PROMPT, max_new_tokens=NEW_TOKENS, graph_k=3)
         print(f"model: V={V}, d={D}, {args.rows:,} own rows")
         seconds, steps = trace_and_render_s(ckpt, state)
         print(f"trace + step store of a {steps}-step path (uncached): {seconds * 1000:.0f} ms")

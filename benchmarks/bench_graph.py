@@ -99,7 +99,7 @@ def app_timings(repeats: int) -> GraphData:
             def draw() -> int:
                 g = compute.graph_for(cache, ckpt)
                 fig = graph_fig.token_graph(g, labels, 3)
-                frames = graph_fig.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist())
+                frames = graph_fig.step_frames(g, trace.energies.numpy(), trace.path.tolist())
                 return len(fig.to_json()) + len(json.dumps(frames))
 
             seconds, size = timed(draw)
@@ -163,7 +163,7 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path, mode: str) ->
     energies = rng.gamma(2.0, 1.0, (16, vocab)).astype(np.float32)
     fig = graph_fig.token_graph(graph, labels, 4)
     idx = graph_fig.thinned_edges(graph, 4)
-    frames = graph_fig.step_frames(graph, labels, energies, path)
+    frames = graph_fig.step_frames(graph, energies, path)
     frames.update(rows=energies.tolist(), path_x=graph.positions[path, 0].tolist(), path_y=graph.positions[path, 1].tolist())
     pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1).ravel().tolist()
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")

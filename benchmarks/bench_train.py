@@ -17,7 +17,8 @@ spread of the per-repeat ratios. By default it runs with ``brillm train``'s allo
 setting (glibc keeps freed memory, see brillm_core/allocator.py); ``--default-allocator``
 measures glibc's default instead (the setting cannot be undone within one process).
 To compare another trainer, add an entry to ``TRAINERS``.
-Then the objectives at the KJV sample models' sizes (V = 1,500, d = 8, batch 32 x 32
+Then the objectives at the KJV sample models' sizes (V = 1,500, d = 10, an own row per bigram seen
+twice, batch 32 x 32
 tokens, sparse rows), same batches, interleaved repeats as above: the exact full-vocabulary
 softmax, the release's sampled (1 + k)-way loss with k = 400 random negatives, and the
 previous exact implementation (commit 2c359c4, reproduced here as ``previous_exact_loss``,
@@ -44,12 +45,17 @@ import torch
 from brillm_core.allocator import keep_freed_memory
 from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches, corpus_lines, read_corpus, tokenize_lines
-from brillm_core.model import gelu, memory_signal
+from brillm_core.model import edge_outputs, memory_signal, start_signal
 from brillm_core.tokenizer import load_tokenizer
-from brillm_core.train import StepParameters, TrainSettings, Trainer, init_model, step_pe
+from brillm_core.training import TrainSettings
+from brillm_core.training.init.random import init_model
+from brillm_core.training.objective import Objective, step_pe
+from brillm_core.training.trainer import Trainer
 
 V, D, SEQ, NEGATIVES = 4000, 32, 32, 400
 KJV_V = 1500
+# The KJV sample models' recipe (scripts/build_sample_models.sh): its "exact" line below is the recipe's speed.
+KJV_D, KJV_MIN_COUNT, KJV_STEPS = 10, 2, 12_000
 KJV_MODEL = Path(__file__).resolve().parents[1] / "sample_models" / "kjv-final"
 KJV_TEXT = Path("/tmp/brillm-samples/kjv/train.txt")
 # Trainers compared: label -> TrainSettings fields that differ. The first is the reference.
@@ -103,7 +109,7 @@ def kjv_like_data(tokens: int, seed: int = 0) -> tuple[BigramCounts, torch.Tenso
     return table, stream, f"a {tokens:,}-token Markov stream drawn from {KJV_MODEL.name}'s bigram table"
 
 
-def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tensor:
+def previous_exact_loss(params: Objective, ids: torch.Tensor) -> torch.Tensor:
     """THE PREVIOUS IMPLEMENTATION (commit 2c359c4), kept here only as the benchmark's baseline.
 
     Same loss; it gathered a d x d matrix per (position, own row) pair and ran the
@@ -122,7 +128,7 @@ def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tens
     inv_own, inv_gold, inv_shared = inv[: own.numel()], inv[own.numel() : -1], inv[-1]
     bounds = torch.cumsum(count, 0).tolist()
     shared_targets = (V - count).to(w.dtype)
-    signal = gelu(1.0 / d + params.node_bias[ids[:, 0], 0] + params.pe[0])
+    signal = start_signal(params.node_bias[ids[:, 0], 0], params.pe, 1.0 / d)
     kept: list[torch.Tensor] = []
     losses = []
     for i in range(T - 1):
@@ -130,11 +136,11 @@ def previous_exact_loss(params: StepParameters, ids: torch.Tensor) -> torch.Tens
         lo = bounds[i * B - 1] if i else 0
         hi = bounds[(i + 1) * B - 1]
         seg = owner[lo:hi] - i * B
-        out = gelu(torch.einsum("nd,nde->ne", signal[seg], w[inv_own[lo:hi]]) + b[inv_own[lo:hi]] + pe)
+        out = edge_outputs(signal[seg], w[inv_own[lo:hi]], b[inv_own[lo:hi]], pe)
         energy = out.norm(dim=-1)
-        shared = gelu(signal @ w[inv_shared] + b[inv_shared] + pe).norm(dim=-1)
+        shared = edge_outputs(signal, w[inv_shared], b[inv_shared], pe).norm(dim=-1)
         g = inv_gold[i * B : (i + 1) * B]
-        gold_out = gelu(torch.einsum("bd,bde->be", signal, w[g]) + b[g] + pe)
+        gold_out = edge_outputs(signal, w[g], b[g], pe)
         top = shared.detach().clone().scatter_reduce_(0, seg, energy.detach(), "amax")
         mass = torch.exp(shared - top) * shared_targets[i * B : (i + 1) * B]
         mass = mass.index_add(0, seg, torch.exp(energy - top[seg]))
@@ -153,10 +159,11 @@ OBJECTIVES: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 def kjv_trainer(counts: BigramCounts, fields: dict[str, Any], previous: bool) -> Trainer:
-    """A sparse-row trainer at the KJV sample models' sizes (V 1,500, d 8, batch 32 x 32), fresh from seed 0."""
-    edges = counts.edges()
-    config = ModelConfig(vocab_size=KJV_V, hidden_size=8, max_positions=512, num_rows=edges.num_rows)
-    trainer = Trainer(init_model(config, edges, 0), TrainSettings(hidden_size=8, seq_len=SEQ, batch_size=32, **fields), counts)
+    """A sparse-row trainer at the KJV sample models' sizes (V 1,500, d 10, batch 32 x 32), fresh from seed 0."""
+    edges = counts.edges(KJV_MIN_COUNT)
+    config = ModelConfig(vocab_size=KJV_V, hidden_size=KJV_D, max_positions=512, num_rows=edges.num_rows)
+    settings = TrainSettings(hidden_size=KJV_D, seq_len=SEQ, batch_size=32, min_count=KJV_MIN_COUNT, **fields)
+    trainer = Trainer(init_model(config, edges, 0), settings, counts)
     if previous:
         trainer.loss_fn = functools.partial(previous_exact_loss, trainer.params)  # type: ignore[assignment]
     return trainer
@@ -165,7 +172,7 @@ def kjv_trainer(counts: BigramCounts, fields: dict[str, Any], previous: bool) ->
 def compare_objectives(steps: int, repeats: int, tokens: int, epoch: bool) -> None:
     """The exact objective against the sampled one and the previous exact loss: same model sizes and batches, interleaved repeats."""
     counts, stream, source = kjv_like_data(tokens)
-    print(f"objectives: V {KJV_V}, d 8, {counts.edges().num_rows:,} parameter rows, batch 32 x {SEQ} tokens, sparse rows, "
+    print(f"objectives: V {KJV_V}, d {KJV_D}, {counts.edges(KJV_MIN_COUNT).num_rows:,} parameter rows, batch 32 x {SEQ} tokens, sparse rows, "
           f"{torch.get_num_threads()} thread(s); data: {source}; {repeats} repeats x {steps} steps", flush=True)
     batches = SequenceBatches(stream, SEQ, 32, seed=0)
     rates: dict[str, list[float]] = {label: [] for label in OBJECTIVES}
@@ -180,6 +187,9 @@ def compare_objectives(steps: int, repeats: int, tokens: int, epoch: bool) -> No
     print(f"tokens per second, min / median / max over {repeats} repeats:")
     for label, values in rates.items():
         print(f"  {label:26s} {spread(values)}")
+    recipe = statistics.median(exact)
+    print(f"the sample models' recipe (exact objective): {recipe:,.0f} tokens/s, so its {KJV_STEPS:,} steps of 32 x {SEQ} "
+          f"take about {KJV_STEPS * 32 * (SEQ - 1) / recipe / 60:.0f} min of training")
     for name, base in (("sampled k = 400", sampled), ("previous exact", previous)):
         ratios = [e / v for e, v in zip(exact, base)]
         print(f"  exact / {name}: {statistics.median(exact) / statistics.median(base):.2f}x (per repeat {spread(ratios, 2)})")

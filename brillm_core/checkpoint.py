@@ -8,6 +8,10 @@ Layout of a checkpoint directory:
   model_id.json      the content hash of the files above except metadata, with their sizes
                      and times: computed once at save, trusted while they are unchanged
 Loading reads safetensors and JSON only, so it never executes code from the files.
+
+A training run directory holds its checkpoints as ``RUN/checkpoints/step-NNNNNNNN``;
+every command that takes a checkpoint also takes a run directory and opens its newest
+(``resolve_checkpoint``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -52,6 +57,8 @@ EDGE_KEY_DTYPES = ("I32", "I64", "U32")
 MAX_CONFIG_BYTES = 1 * 2**20  # a config is a few hundred bytes
 MAX_METADATA_BYTES = 16 * 2**20  # training history and evaluations; the app holds it in memory
 PROMPT_SLACK = 4  # characters that normalisation (NFKC) may fold into one, at most, in any real text
+CHECKPOINTS = "checkpoints"  # a training run directory's folder of checkpoints
+STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
 @dataclass
@@ -305,3 +312,23 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
     model.to(device or default_device())
     model.eval()
     return Checkpoint(model=model, tokenizer=tokenizer, metadata=metadata if isinstance(metadata, dict) else {}, path=path)
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a training run directory as (step, path), oldest first."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), root / name) for name in os.listdir(root) if (m := STEP_DIR.match(name))]
+    return sorted(found)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory itself, or the newest checkpoint of a training run directory."""
+    path = Path(path)
+    if not path.is_dir() or (path / CONFIG_FILE).exists():
+        return path  # loading it says what is wrong with it, if anything
+    found = checkpoint_dirs(path)
+    if found:
+        return found[-1][1]
+    raise CheckpointError(f"{path} is neither a checkpoint directory (no {CONFIG_FILE}) nor a training run (no {CHECKPOINTS}/step-*)")

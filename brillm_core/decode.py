@@ -1,9 +1,10 @@
 """The decode rule, written once: how a step turns a signal into candidate energies and probabilities.
 
-Propagation, re-routing, step explanations, recall, the reverse view, scoring, the
-graph's edge strengths and training all ask this module which PE row a step adds,
-which targets compete, what the temperature does and which signal a step receives.
-Two semantics exist (see BRILLM-MODEL.md):
+Propagation, re-routing, step explanations, recall, the reverse view, scoring and the
+graph's edge strengths ask this module which PE row a step adds, which targets compete,
+what the temperature does and which signal a step receives; training asks it only for
+the PE row (``training_pe_index``). Two semantics exist (docs/model.md; the paper is
+arXiv 2503.11299):
 
 - training (the default): step i adds PE[i + 1], every node (the source included) is a
   candidate, and probabilities are softmax(E / T);
@@ -74,11 +75,12 @@ def step_signal(
     """Signal x_i and memory weights of the step after ``kept`` (i, d) outputs of a path from ``first_node``.
 
     Step 0 (nothing kept) receives the start signal e_0 and has no memory weights;
-    later steps receive the position-weighted sum of the kept outputs.
+    later steps receive the position-weighted sum of the kept outputs (the last
+    ``settings.memory_window`` of them when that ablation is set).
     """
     if kept.shape[0] == 0:
         return model.start_signal(first_node, start_base(model, settings)), torch.zeros(0, device=model.device)
-    return model.memory_signal(kept)
+    return model.memory_signal(kept, settings.memory_window)
 
 
 def logits(energies: torch.Tensor, settings: DecodeSettings) -> torch.Tensor:

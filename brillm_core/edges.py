@@ -32,15 +32,6 @@ class EdgeTable:
         self.indptr[1:] = torch.cumsum(counts, 0)
 
     @classmethod
-    def from_pairs(cls, vocab_size: int, sources: torch.Tensor, targets: torch.Tensor) -> "EdgeTable":
-        """Table in which exactly the given (source, target) edges own a row."""
-        s = torch.as_tensor(sources, dtype=torch.int64)
-        t = torch.as_tensor(targets, dtype=torch.int64)
-        if s.numel() and (s.min() < 0 or t.min() < 0 or s.max() >= vocab_size or t.max() >= vocab_size):
-            raise CheckpointError(f"edge endpoints must be node ids in 0..{vocab_size - 1}")
-        return cls(vocab_size, torch.unique(s * vocab_size + t))
-
-    @classmethod
     def from_own_mask(cls, own: np.ndarray | torch.Tensor) -> "EdgeTable":
         """Table from a V x V boolean matrix marking the edges that own a row."""
         own_t = torch.as_tensor(own, dtype=torch.bool)
@@ -72,14 +63,6 @@ class EdgeTable:
         idx = torch.searchsorted(self.own_keys, keys)
         found = self.own_keys[idx.clamp(max=self.num_own - 1)] == keys
         return torch.where(found, idx + 1, torch.zeros_like(idx))
-
-    def rows_from(self, source: int) -> torch.Tensor:
-        """Row of every edge leaving ``source``, indexed by target id (shape V)."""
-        start, end = int(self.indptr[source]), int(self.indptr[source + 1])
-        out = torch.zeros(self.vocab_size, dtype=torch.int64, device=self.own_keys.device)
-        targets = self.own_keys[start:end] - source * self.vocab_size
-        out[targets] = torch.arange(start + 1, end + 1, device=out.device)
-        return out
 
     def rows_into(self, target: int) -> torch.Tensor:
         """Row of every edge entering ``target``, indexed by source id (shape V)."""

@@ -23,3 +23,7 @@ class SignalOverflowError(BriLLMError):
     def __init__(self, where: str = "") -> None:
         super().__init__(f"the signal overflowed float32{where}: the checkpoint's parameters or the start signal "
                          "are too large for this model's arithmetic, so no energies can be shown")
+
+
+class TrainingError(BriLLMError):
+    """Training cannot start, resume or save; the message says what to change."""

@@ -14,12 +14,7 @@ Unigram, two ways: maximum likelihood with nothing added (a held-out token never
 training has probability 0 and makes its perplexity infinite; such tokens are counted),
 and absolutely discounted with the same D as the bigram, interpolated with the uniform
 distribution: P(w) = max(c(w) - D, 0) / N + D |{w: c(w) > 0}| / N / V.
-Interpolated Kneser-Ney bigram (Chen & Goodman): with c(v, w) the training bigram counts
-and discount D = n1 / (n1 + 2 n2) (n_r = bigram types seen r times),
-  P(w | v) = max(c(v,w) - D, 0) / c(v) + D N1+(v .) / c(v) * Pc(w)     (Pc(w) if c(v) = 0)
-  Pc(w)    = max(N1+(. w) - D, 0) / N1+(. .) + D |{w: N1+(. w) > 0}| / N1+(. .) / V,
-so the continuation unigram is itself interpolated with the uniform distribution and
-every token has a probability above zero.
+The bigram baseline is the interpolated Kneser-Ney bigram of ``bigram.py``.
 """
 
 from __future__ import annotations
@@ -33,10 +28,12 @@ from typing import Any
 import torch
 
 from .atomic import write_json_atomic
-from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint
+from .bigram import estimate_discount, kneser_ney_probs
+from .checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, resolve_checkpoint
 from .data import COUNTS_FILE, BigramCounts, corpus_lines, read_corpus, tokenize_lines
 from .errors import BriLLMError, SignalOverflowError
 from .scoring import Score, score_ids, tie_ranks
+from .trace import DecodeSettings
 
 # Texts to score are tokenised whole, which holds them many times over in memory; 2 MiB
 # (about half a million tokens) is far more than a held-out split needs.
@@ -98,36 +95,6 @@ def unigram_probs(counts: BigramCounts, discount: float = 0.0) -> torch.Tensor:
     return (uni - discount).clamp(min=0) / total + discount * seen / total / counts.vocab_size
 
 
-def estimate_discount(counts: BigramCounts) -> float:
-    """D = n1 / (n1 + 2 n2) over bigram types; 0.75 when there are no singletons or doubletons."""
-    n1 = int((counts.counts == 1).sum())
-    n2 = int((counts.counts == 2).sum())
-    return n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.75
-
-
-def kneser_ney_probs(counts: BigramCounts, histories: torch.Tensor, discount: float) -> torch.Tensor:
-    """Interpolated Kneser-Ney P(. | v) for each history v: (len(histories), V), float64."""
-    V = counts.vocab_size
-    sources, targets = counts.keys // V, counts.keys % V
-    types = float(counts.keys.numel())
-    cont = torch.bincount(targets, minlength=V).double()  # N1+(. w)
-    seen = float((cont > 0).sum())
-    p_cont = (cont - discount).clamp(min=0) / types + discount * seen / types / V
-    follow = torch.bincount(sources, minlength=V).double()  # N1+(v .)
-    total = torch.bincount(sources, weights=counts.counts.double(), minlength=V)  # c(v)
-    row_of = torch.full((V,), -1, dtype=torch.int64)
-    row_of[histories] = torch.arange(histories.numel())
-    mask = row_of[sources] >= 0
-    rows, cols = row_of[sources[mask]], targets[mask]
-    c = total[histories]
-    has = c > 0
-    lam = torch.where(has, discount * follow[histories] / c.clamp(min=1), torch.ones_like(c))
-    out = lam[:, None] * p_cont[None, :]
-    direct = (counts.counts[mask].double() - discount).clamp(min=0) / c[rows]
-    out[rows, cols] += direct
-    return out
-
-
 @dataclass
 class Evaluation:
     """Scores of the model and both baselines on one held-out text."""
@@ -139,8 +106,14 @@ class Evaluation:
     discount: float
     tokens: int
     window: int
+    memory_window: int | None
     unseen_unigram: int
     unknown_pieces: int
+
+    @property
+    def key(self) -> str:
+        """Suffix of the metadata key of this evaluation: the memory ablation, if any."""
+        return "" if self.memory_window is None else f" (memory window {self.memory_window})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (an infinite perplexity is written as null)."""
@@ -150,6 +123,7 @@ class Evaluation:
         return {
             "tokens": self.tokens,
             "window": self.window,
+            "memory_window": self.memory_window,
             "unknown_pieces": self.unknown_pieces,
             "model": clean(self.model),
             "unigram_mle": {**clean(self.unigram_mle), "unseen_tokens": self.unseen_unigram},
@@ -161,7 +135,8 @@ class Evaluation:
         """Human-readable comparison."""
         lines = [f"{'':32s}{'perplexity':>12s}{'top-1':>9s}{'top-5':>9s}{'mean rank':>11s}"]
         for name, s in (
-            ("BriLLM (this model)", self.model),
+            ("BriLLM (this model)" if self.memory_window is None else f"BriLLM, memory window {self.memory_window}",
+             self.model),
             (f"unigram (MLE, {self.unseen_unigram} unseen)", self.unigram_mle),
             (f"unigram (discounted, D={self.discount:.3f})", self.unigram),
             (f"Kneser-Ney bigram (D={self.discount:.3f})", self.kneser_ney),
@@ -177,8 +152,19 @@ def training_window(checkpoint: Checkpoint) -> int:
     return int(settings.get("seq_len") or checkpoint.config.max_positions)
 
 
-def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None = None, discount: float | None = None) -> Evaluation:
-    """Score the model and both baselines on a held-out UTF-8 text file."""
+def evaluate(
+    checkpoint: Checkpoint,
+    text_file: str | Path,
+    window: int | None = None,
+    discount: float | None = None,
+    memory_window: int | None = None,
+) -> Evaluation:
+    """Score the model and both baselines on a held-out UTF-8 text file.
+
+    ``memory_window`` scores the model with its memory limited to the last N outputs
+    (an ablation that shows what the rest of the memory contributes); the baselines are
+    unchanged.
+    """
     if discount is not None and not 0 <= discount < 1:  # also refuses NaN
         raise EvaluationError(f"the Kneser-Ney discount D must be in [0, 1), got {discount} "
                               "(outside it the baselines' probabilities are negative or sum past 1)")
@@ -204,7 +190,8 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
     for h in range(hist.numel()):  # one history at a time keeps memory at V floats per row
         sel = inverse == h
         kneser_ney = kneser_ney.add(score_table(kn_rows[h].expand(int(sel.sum()), -1), target[sel]))
-    scored = require_finite_score(score_ids(checkpoint.model, ids.tolist(), window=length))
+    settings = DecodeSettings(memory_window=memory_window)
+    scored = require_finite_score(score_ids(checkpoint.model, ids.tolist(), settings, window=length))
     return Evaluation(
         model=scored,
         unigram_mle=unigram_mle,
@@ -213,6 +200,7 @@ def evaluate(checkpoint: Checkpoint, text_file: str | Path, window: int | None =
         discount=d,
         tokens=int(ids.numel()),
         window=length,
+        memory_window=memory_window,
         unseen_unigram=int((counts.unigram[target] == 0).sum()),
         unknown_pieces=unknown,
     )
@@ -227,16 +215,21 @@ def store_evaluation(checkpoint: Checkpoint, text_file: str | Path, result: Eval
         "text_sha256": files[0].sha256,
         "evaluated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    checkpoint.metadata.setdefault("evaluations", {})[Path(text_file).name] = entry
+    checkpoint.metadata.setdefault("evaluations", {})[Path(text_file).name + result.key] = entry
     write_json_atomic(checkpoint.path / METADATA_FILE, checkpoint.metadata)
 
 
-def evaluate_path(model_dir: str | Path, text_file: str | Path, window: int | None = None, discount: float | None = None, save: bool = True) -> Evaluation:
+def evaluate_path(
+    model_dir: str | Path,
+    text_file: str | Path,
+    window: int | None = None,
+    discount: float | None = None,
+    save: bool = True,
+    memory_window: int | None = None,
+) -> Evaluation:
     """Load a checkpoint (or a run's newest), evaluate it, and store the figures in its metadata."""
-    from .train import resolve_checkpoint
-
     checkpoint = load_checkpoint(resolve_checkpoint(model_dir), device="cpu")
-    result = evaluate(checkpoint, text_file, window, discount)
+    result = evaluate(checkpoint, text_file, window, discount, memory_window)
     if save:
         store_evaluation(checkpoint, text_file, result)
     return result

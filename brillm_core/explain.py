@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from . import decode
-from .model import BriLLM, gelu
+from .model import BriLLM
 from .trace import Trace
 
 
@@ -53,11 +53,11 @@ def explain_step(model: BriLLM, trace: Trace, step: int, target: int | None = No
     signal = s.signal_in.to(model.device)
     row = int(model.edges.rows(torch.tensor(s.source), torch.tensor(target)))
     pe_index = decode.pe_index(step, settings)
-    product = model.row_product(signal.unsqueeze(0), slice(row, row + 1))[0]
+    rows = slice(row, row + 1)
+    product, pre = (term[0] for term in model.row_terms(signal.unsqueeze(0), rows, pe_index))
+    output = model.row_outputs(signal.unsqueeze(0), rows, pe_index)[0]
     bias = model.biases[row, 0]
     pe = model.pe[pe_index]
-    pre = product + bias + pe
-    output = gelu(pre)
     temperature = decode.temperature(settings)
     log_z = float(torch.logsumexp(decode.logits(s.energies.double(), settings), 0))
     energy = float(output.norm())

@@ -42,23 +42,64 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="none")
 
 
-def memory_weights(positions: torch.Tensor, step: int) -> torch.Tensor:
+def start_signal(node_bias: torch.Tensor, pe: torch.Tensor, base: torch.Tensor | float) -> torch.Tensor:
+    """e_0 = GELU(base + node_bias + PE[0]) for node bias rows (..., d) and the PE table; the release's base is 1 / d."""
+    return gelu(base + node_bias + pe[0])
+
+
+def edge_product(signals: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """x W for signals (..., d) and edge matrices (..., d, d), leading dimensions broadcast.
+
+    Each pair of a signal and a matrix with its own leading index is one (1 x d) @ (d x d)
+    product, as the release's batched matmul; a matrix without leading dimensions against
+    N signals is one (N x d) @ (d x d) product instead, which rounds differently on some
+    CPUs (training's shared row does that; the forward expands both sides first).
+    """
+    return torch.einsum("...d,...de->...e", signals, weights)
+
+
+def edge_preactivations(signals: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
+    """x W + b + PE for signals (..., d), matrices (..., d, d), biases and PE rows (..., d), broadcast."""
+    return edge_product(signals, weights) + biases + pe
+
+
+def edge_outputs(signals: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
+    """GELU(x W + b + PE): the output of each edge, the model's one definition of it (shapes as ``edge_preactivations``).
+
+    The forward (``BriLLM.row_outputs``) and training's gold path, sampled candidates and
+    shared row all call it; training's own rows take the fused ``OwnEnergies`` instead.
+    """
+    return gelu(edge_preactivations(signals, weights, biases, pe))
+
+
+def memory_weights(positions: torch.Tensor, step: int, window: int | None = None) -> torch.Tensor:
     """a = softmax(positions[0, :step, 0]) for position logits (1, L, 1).
 
     Taken over dimension 1 of the (1, step, 1) slice, as the release does: torch's
-    softmax over a middle dimension rounds differently from a 1-D softmax.
+    softmax over a middle dimension rounds differently from a 1-D softmax. With a
+    ``window`` of N, only the last N outputs are remembered (an ablation, not the model):
+    the softmax runs over positions[step - N : step] and earlier outputs weigh 0.
     """
-    return positions[:, :step, :].softmax(1)[0, :, 0]
+    first = 0 if window is None else max(0, step - window)
+    recent = positions[:, first:step, :].softmax(1)[0, :, 0]
+    if first == 0:
+        return recent
+    return torch.cat([torch.zeros(first, dtype=recent.dtype, device=recent.device), recent])
 
 
-def memory_signal(positions: torch.Tensor, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def memory_signal(
+    positions: torch.Tensor, outputs: torch.Tensor, window: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x = sum_j a_j c_j over kept outputs (..., i, d), any leading batch dimensions, and the weights a.
 
     An elementwise product summed over j, as the release computes it (a matrix product
-    would add the terms in another order and round differently).
+    would add the terms in another order and round differently). ``window``: see
+    ``memory_weights``; the forgotten outputs are left out of the sum.
     """
-    weights = memory_weights(positions, outputs.shape[-2])
-    return (outputs * weights[:, None]).sum(-2), weights
+    steps = outputs.shape[-2]
+    weights = memory_weights(positions, steps, window)
+    first = 0 if window is None else max(0, steps - window)
+    return (outputs[..., first:, :] * weights[first:, None]).sum(-2), weights
 
 
 def default_device() -> torch.device:
@@ -123,44 +164,39 @@ class BriLLM(nn.Module):
         return self.config.hidden_size
 
     def start_signal(self, node: int | torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
-        """e_0 = GELU(base + node_bias[node] + PE[0]); base defaults to ones(d) / d, as the release's.
+        """e_0 = GELU(base + node_bias[node] + PE[0]); base defaults to 1 / d in every channel, as the release's.
 
         ``node`` may be a tensor of N node ids, giving (N, d) start signals.
         """
         d = self.hidden_size
-        if base is None:
-            base = torch.ones(d, device=self.device) / d
-        base = torch.as_tensor(base, dtype=self.weights.dtype, device=self.device).reshape(d)
-        return gelu(base + self.node_bias[node, 0] + self.pe[0])
+        if base is not None:
+            base = torch.as_tensor(base, dtype=self.weights.dtype, device=self.device).reshape(d)
+        return start_signal(self.node_bias[node, 0], self.pe, 1.0 / d if base is None else base)
 
-    def memory_weights(self, step: int) -> torch.Tensor:
-        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step``."""
-        return memory_weights(self.positions, step)
+    def memory_weights(self, step: int, window: int | None = None) -> torch.Tensor:
+        """a = softmax(positions[0, :step, 0]): weight of each earlier output at ``step`` (see ``memory_weights``)."""
+        return memory_weights(self.positions, step, window)
 
-    def memory_signal(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def memory_signal(self, outputs: torch.Tensor, window: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Signal x_i = sum_j a_j c_j over the kept outputs c_0..c_{i-1} (i, d), and the weights a."""
-        return memory_signal(self.positions, outputs)
+        return memory_signal(self.positions, outputs, window)
+
+    def _rows(self, signals: torch.Tensor, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Signals (N, d) and a slice of rows (W, b), each side expanded to one batch size: a single row
+        broadcast against N signals would otherwise be one GEMM, which rounds differently (see ``edge_product``)."""
+        w, b = self.weights[rows], self.biases[rows, 0]
+        n = max(signals.shape[0], w.shape[0])
+        return signals.expand(n, -1), w.expand(n, -1, -1), b.expand(n, -1)
 
     def row_outputs(self, signals: torch.Tensor, rows: slice, pe_index: int) -> torch.Tensor:
         """GELU(x @ W[r] + b[r] + PE[pe_index]) for signals (N, d) and a slice of N rows, or one
-        of them broadcast against the other's N: outputs (N, d).
+        of them broadcast against the other's N: outputs (N, d). Reads a slice of the parameters (no gather)."""
+        return edge_outputs(*self._rows(signals, rows), self.pe[pe_index])
 
-        Reads a slice of the parameters (no gather) and multiplies as the release does, one
-        (1 x d) @ (d x d) product per row in a batched matmul (a plain (N x d) @ (d x d)
-        product rounds differently).
-        """
-        return gelu(self.row_product(signals, rows) + self.biases[rows, 0] + self.pe[pe_index])
-
-    def row_product(self, signals: torch.Tensor, rows: slice) -> torch.Tensor:
-        """x @ W[r] for signals (N, d) and a slice of rows, paired or broadcast as in ``row_outputs``.
-
-        Both sides are expanded to one batch size first: a single row broadcast against N
-        signals would be folded into one (N x d) @ (d x d) GEMM, which rounds differently
-        on some CPUs (AVX-512 here) from the per-row products every other caller makes.
-        """
-        x, w = signals.unsqueeze(-2), self.weights[rows]
-        n = max(x.shape[0], w.shape[0])
-        return torch.matmul(x.expand(n, -1, -1), w.expand(n, -1, -1)).squeeze(-2)
+    def row_terms(self, signals: torch.Tensor, rows: slice, pe_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """x @ W[r] and x @ W[r] + b[r] + PE[pe_index] (shapes as ``row_outputs``): what a step explanation shows."""
+        x, w, b = self._rows(signals, rows)
+        return edge_product(x, w), edge_preactivations(x, w, b, self.pe[pe_index])
 
     def candidate_outputs(self, source: int, signal: torch.Tensor, pe_index: int) -> torch.Tensor:
         """o(t) = GELU(x @ W[row(s,t)] + b[row(s,t)] + PE[pe_index]) for every target t (V x d).
@@ -173,15 +209,6 @@ class BriLLM(nn.Module):
         if stop > start:
             out[self.edges.own_targets(source)] = self.row_outputs(x, slice(start + 1, stop + 1), pe_index)
         return out
-
-    def edge_outputs(self, signals: torch.Tensor, rows: torch.Tensor, pe_index: torch.Tensor | int) -> torch.Tensor:
-        """Outputs for a batch: signals (..., d), rows (..., K) -> (..., K, d)."""
-        w = self.weights[rows]
-        b = self.biases[rows, 0]
-        pe = self.pe[pe_index]
-        if torch.is_tensor(pe_index) and pe.dim() > 1:
-            pe = pe.unsqueeze(-2)
-        return gelu(torch.einsum("...d,...kde->...ke", signals, w) + b + pe)
 
     def describe(self) -> dict[str, int | float]:
         """Sizes a user asks for: nodes, width, rows, own vs shared edges, parameters."""

@@ -2,14 +2,16 @@
 
 Each step's signal, candidates and probabilities follow the one decode rule in
 ``decode.py`` (training semantics by default, the release's decoder on request).
+A step is a few tiny tensor operations: a process that propagates many paths runs
+fastest with one intra-op thread (``torch.set_num_threads(1)``), which the ``brillm``
+command and the app set when they start.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -17,19 +19,6 @@ from .decode import check_start_signal, step_distribution, step_signal
 from .errors import PromptError, SignalOverflowError
 from .model import BriLLM
 from .trace import DecodeSettings, Trace
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run tiny per-step tensor ops on one intra-op thread: on a busy CPU, OpenMP's
-    hand-off costs far more than such ops (measured: GELU of 120 x 32 took 8 ms on two
-    threads with the other core loaded, 10 us on one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def check_path_length(model: BriLLM, prompt_length: int, max_new_tokens: int) -> None:
@@ -113,19 +102,18 @@ def propagate(
     memory: list[torch.Tensor] = []
     path = list(ids)
     generator = torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
-    with single_thread():
-        for i in range(n):
-            signal, weights = step_signal(model, path[0], kept[:i], settings)
-            outputs, e, p = step_distribution(model, path[i], signal, i, settings)
-            if i + 1 >= len(ids):
-                path.append(choose_next(e, p, settings, generator))
-            kept[i] = outputs[path[i + 1]]
-            energies[i] = e.cpu()
-            probabilities[i] = p.cpu()
-            signals_in[i] = signal.cpu()
-            memory.append(weights.cpu())
-            if progress:
-                progress(i + 1, n)
+    for i in range(n):
+        signal, weights = step_signal(model, path[0], kept[:i], settings)
+        outputs, e, p = step_distribution(model, path[i], signal, i, settings)
+        if i + 1 >= len(ids):
+            path.append(choose_next(e, p, settings, generator))
+        kept[i] = outputs[path[i + 1]]
+        energies[i] = e.cpu()
+        probabilities[i] = p.cpu()
+        signals_in[i] = signal.cpu()
+        memory.append(weights.cpu())
+        if progress:
+            progress(i + 1, n)
     forced = torch.arange(n) < len(ids) - 1
     return Trace(
         path=torch.tensor(path, dtype=torch.int64),

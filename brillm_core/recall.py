@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 from .checkpoint import require_finite
-from .decode import excludes_self_loop, source_energies, start_signals, step_distribution, step_signal
+from .decode import SourceEnergies, excludes_self_loop, source_energies, start_signals, step_distribution, step_signal
 from .errors import PromptError, SignalOverflowError
 from .model import BriLLM
-from .propagate import check_path_length, propagate, single_thread
+from .propagate import check_path_length, propagate
 from .trace import DecodeSettings
 
 
@@ -78,28 +78,27 @@ def recall_activation(
     edges: list[tuple[int, int, int, float]] = []
     start = int(trace.path[-1])
     frontier = [(1.0, start, trace.outputs.to(model.device))]
-    with single_thread():
-        for hop in range(1, hops + 1):
-            grown = []
-            for mass, node, kept in frontier:
-                signal, _ = step_signal(model, node, kept, settings)
-                outputs, energies, probs = step_distribution(model, node, signal, kept.shape[0], settings)
-                _require_finite_step(signal, outputs, energies, settings, hop)
-                p = torch.nan_to_num(probs, nan=-1.0).cpu()
-                order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
-                for t in order:
-                    if p[t] <= 0:
-                        continue
-                    m = mass * float(p[t])
-                    activation[t] += m
-                    if first_hop[t] == 0:
-                        first_hop[t] = hop
-                    edges.append((hop, node, t, m))
-                    grown.append((m, t, torch.cat([kept, outputs[t : t + 1]])))
-            grown.sort(key=lambda item: -item[0])  # stable: equal masses keep expansion order
-            frontier = grown[:beam]
-            if progress:
-                progress(hop, hops)
+    for hop in range(1, hops + 1):
+        grown = []
+        for mass, node, kept in frontier:
+            signal, _ = step_signal(model, node, kept, settings)
+            outputs, energies, probs = step_distribution(model, node, signal, kept.shape[0], settings)
+            _require_finite_step(signal, outputs, energies, settings, hop)
+            p = torch.nan_to_num(probs, nan=-1.0).cpu()
+            order = torch.sort(p, descending=True, stable=True).indices[:branch].tolist()
+            for t in order:
+                if p[t] <= 0:
+                    continue
+                m = mass * float(p[t])
+                activation[t] += m
+                if first_hop[t] == 0:
+                    first_hop[t] = hop
+                edges.append((hop, node, t, m))
+                grown.append((m, t, torch.cat([kept, outputs[t : t + 1]])))
+        grown.sort(key=lambda item: -item[0])  # stable: equal masses keep expansion order
+        frontier = grown[:beam]
+        if progress:
+            progress(hop, hops)
     return RecallResult(context=[int(c) for c in context], activation=activation, first_hop=first_hop, edges=edges)
 
 
@@ -114,6 +113,45 @@ def _require_finite_step(signal: torch.Tensor, outputs: torch.Tensor, energies: 
 
 
 @torch.no_grad()
+def reverse_energies(
+    model: BriLLM, context: Sequence[int] | None = None, settings: DecodeSettings | None = None
+) -> SourceEnergies:
+    """Every edge's energy under the reverse view's signal, the same for every target node: with a context of two
+    or more nodes, every source receives the context's next signal at the context's next step; otherwise each
+    source s starts a path (its own e_0, step 0)."""
+    settings = settings or DecodeSettings()
+    V, dev = model.vocab_size, model.device
+    if context is not None and len(context) >= 2:
+        trace = require_finite(propagate(model, list(context), settings.with_new_tokens(0)))
+        signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
+        return source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
+    return source_energies(model, start_signals(model, torch.arange(V, device=dev), settings), 0, settings)
+
+
+def incoming_from(model: BriLLM, energies: SourceEnergies, target: int) -> pd.DataFrame:
+    """Energy each source sends into ``target`` under ``energies`` (``reverse_energies``), and t's share of that
+    source's mass; sorted by energy, highest first (ties by source id). SignalOverflowError when float32
+    overflowed (an energy inf, or NaN beyond the barred self-loop)."""
+    V = model.vocab_size
+    if not 0 <= target < V:
+        raise PromptError(f"target {target} is not a node id (0..{V - 1})")
+    energy, prob = energies.into(target), energies.probability_into(target).float()
+    candidate = ~torch.isnan(energy)  # all but the target itself when self-loops are barred
+    if (int((~candidate).sum()) > int(energies.self_loops_barred) or torch.isinf(energy).any()
+            or not torch.isfinite(prob[candidate]).all()):
+        raise SignalOverflowError(f" in the energies into node {target}")
+    frame = pd.DataFrame(
+        {
+            "source": torch.arange(V).numpy(),
+            "energy": energy.cpu().numpy(),
+            "probability": prob.cpu().numpy(),
+            "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
+        }
+    )
+    frame = frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last")
+    return frame.reset_index(drop=True)
+
+
 def incoming_energy(
     model: BriLLM,
     target: int,
@@ -124,31 +162,9 @@ def incoming_energy(
 
     With a context of two or more nodes, every source receives the context's next signal
     at the context's next step; otherwise each source s starts a path (its own e_0, step 0).
-    Sorted by energy, highest first (ties by source id).
+    Sorted by energy, highest first (ties by source id). A view that asks for many targets
+    of one context computes ``reverse_energies`` once and reads each with ``incoming_from``.
     """
-    settings = settings or DecodeSettings()
-    V, dev = model.vocab_size, model.device
-    if not 0 <= target < V:
-        raise PromptError(f"target {target} is not a node id (0..{V - 1})")
-    sources = torch.arange(V, device=dev)
-    if context is not None and len(context) >= 2:
-        trace = require_finite(propagate(model, list(context), settings.with_new_tokens(0)))
-        signal, _ = step_signal(model, int(context[0]), trace.outputs.to(dev), settings)
-        energies = source_energies(model, signal.expand(V, -1), len(context) - 1, settings)
-    else:
-        energies = source_energies(model, start_signals(model, sources, settings), 0, settings)
-    energy = energies.into(target)
-    prob = energies.probability_into(target).float()
-    candidate = ~torch.isnan(energy)  # all but the target itself when self-loops are barred
-    if (int((~candidate).sum()) > int(energies.self_loops_barred) or torch.isinf(energy).any()
-            or not torch.isfinite(prob[candidate]).all()):
-        raise SignalOverflowError(f" in the energies into node {target}")
-    frame = pd.DataFrame(
-        {
-            "source": sources.cpu().numpy(),
-            "energy": energy.cpu().numpy(),
-            "probability": prob.cpu().numpy(),
-            "own_row": (model.edges.rows_into(target) > 0).cpu().numpy(),
-        }
-    )
-    return frame.sort_values(["energy", "source"], ascending=[False, True], kind="stable", na_position="last").reset_index(drop=True)
+    if not 0 <= target < model.vocab_size:
+        raise PromptError(f"target {target} is not a node id (0..{model.vocab_size - 1})")
+    return incoming_from(model, reverse_energies(model, context, settings), target)

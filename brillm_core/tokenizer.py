@@ -167,11 +167,6 @@ class CharTokenizer:
         self.unk_id = self._index.get(unk_token, 0)
 
     @classmethod
-    def from_vocab(cls, vocab: dict[str, int]) -> "CharTokenizer":
-        """From a release-style ``{token: id}`` object with ids 0..V-1."""
-        return cls(vocab_to_list(vocab))
-
-    @classmethod
     def from_file(cls, path: str | Path) -> "CharTokenizer":
         """Load ``chars.json`` (a JSON list of node texts, index = node id)."""
         chars = jsonfile.read(path, "character vocabulary", MAX_VOCAB_FILE_BYTES, TokenizerError)

@@ -9,6 +9,7 @@ documented in the README; floats are float32 values written exactly, NaN as null
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -18,20 +19,21 @@ import pandas as pd
 import torch
 
 from . import jsonfile
+from .decoding import DECODING
 from .errors import BriLLMError
 
 TRACE_SCHEMA = "brillm-trace"
 TRACE_VERSION = 1
-# Energies are divided by the temperature in float32: below this, ordinary energies
-# overflow to infinity and sampling has no distribution left (use greedy decoding instead).
-MIN_TEMPERATURE = 1e-3
-MAX_SEED = 2**64 - 1  # torch generators take seeds in 0..2**64-1
-FLOAT32_MAX = 3.4028234663852886e38  # a start-signal value beyond this is infinite in float32
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """How a path was continued: greedy or sampled, temperature, top-k, seed, decoder."""
+    """How a path was continued: greedy or sampled, temperature, top-k, seed, decoder, memory window.
+
+    Each field is declared in ``decoding.DECODING`` (its range, help and the default the command line and
+    the explorer start from). The defaults here are the Python API's: no new tokens (a trace of the prompt
+    alone) and, when sampling, a fresh random seed.
+    """
 
     max_new_tokens: int = 0
     greedy: bool = True
@@ -40,24 +42,13 @@ class DecodeSettings:
     seed: int | None = None
     release_decoder: bool = False
     start_signal: tuple[float, ...] | None = None
+    # An ablation: remember only the last N kept outputs (1: the previous output only);
+    # None is the model itself, whose memory weighs every earlier output.
+    memory_window: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 0:
-            raise BriLLMError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature)) or self.temperature <= 0:
-            raise BriLLMError(f"temperature must be a finite number > 0, got {self.temperature}")
-        if self.temperature < MIN_TEMPERATURE:
-            raise BriLLMError(f"temperature must be at least {MIN_TEMPERATURE:g} (lower overflows float32 energies; "
-                              f"use greedy decoding for the highest-energy node), got {self.temperature:g}")
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise BriLLMError(f"seed must be in 0..2**64-1, got {self.seed}")
-        if self.top_k is not None and self.top_k < 1:
-            raise BriLLMError(f"top_k must be >= 1 or unset, got {self.top_k}")
-        if self.start_signal is not None:
-            values = tuple(float(v) for v in self.start_signal)
-            if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
-                raise BriLLMError("start_signal must hold finite numbers within the float32 range")
-            object.__setattr__(self, "start_signal", values)
+        for setting in DECODING:  # each value checked against its declaration, and kept as it holds it
+            object.__setattr__(self, setting.name, setting.check(getattr(self, setting.name)))
 
     def with_new_tokens(self, count: int) -> "DecodeSettings":
         """The same settings with another number of new tokens."""
@@ -179,6 +170,14 @@ class Trace:
         return pd.DataFrame(rows, columns=[
             "step", "source", "target", "source_token", "target_token", "forced", "energy", "probability", "rank",
         ])
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a trace: a line on the path and its settings, then ``to_frame()`` as a table
+        (float32 numbers with the 9 digits that write them exactly)."""
+        decoding = "greedy" if self.settings.greedy else f"sampled at T = {self.settings.temperature:g}"
+        head = (f"BriLLM trace of {self.num_steps} steps ({self.prompt_length - 1} forced by the prompt, "
+                f"{decoding}), model {self.model_id or 'unknown'}")
+        return f"<p>{html.escape(head)}</p>" + self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.9g}")
 
     def landscape_frame(self) -> pd.DataFrame:
         """Long format of every candidate at every step: step, node, energy, probability."""

@@ -383,11 +383,6 @@ class ResultCache:
             while len(self._memory) > MEMORY_ITEMS:
                 self._memory.popitem(last=False)
 
-    def forget_memory(self) -> None:
-        """Empty the in-memory layer (the disk keeps its entries)."""
-        with self._lock:
-            self._memory.clear()
-
     def volume(self) -> int:
         """Bytes the disk cache uses (0 when it runs in memory only)."""
         disk = self._current()

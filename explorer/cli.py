@@ -1,7 +1,8 @@
 """`brillm explore [MODEL_DIR ...]`: start the explorer on 127.0.0.1 with the given checkpoints.
 
-The core's `brillm` command runs ``main(argv)`` here for `explore` (importing this module
-only then, so the core's commands never import Dash); ``python -m explorer.cli`` runs it too.
+`brillm explore` runs ``main(argv)`` here through the entry point this package declares
+(group ``brillm.commands`` in pyproject.toml), importing this module only then, so the
+core's commands never import Dash; ``python -m explorer.cli`` runs it too.
 """
 
 from __future__ import annotations

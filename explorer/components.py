@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from dash import dcc, html
 
-from .state import MAX_NEW_TOKENS, TEMPERATURE_RANGE
+from brillm_core.decoding import DECODING, NUMBERS, Setting
+
+from .state import UNSET, number_text, view_range
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,16 @@ class FrameIds:
     chip: str
     csv: str
     json: str
-    new: str
-    greedy: str
-    temp: str
-    topk: str
-    seed: str
-    rd: str
-    start: str
 
 
 def field_id(prefix: str, field: str) -> str:
     """The id of the control that shows a page's own state field."""
     return f"{prefix}-{field}"
+
+
+def setting_id(prefix: str, name: str) -> str:
+    """The id of the form's control of a decoding setting (or another state field): ``sp-max-new-tokens``."""
+    return field_id(prefix, name.replace("_", "-"))
 
 
 def frame_ids(prefix: str) -> FrameIds:
@@ -98,9 +99,9 @@ def messages(errors: list[str], warnings: list[str] | None = None) -> list[html.
     ]
 
 
-def labelled(label: str, control: Any) -> html.Label:
-    """A control with its label above."""
-    return html.Label([html.Span(label), control], className="field")
+def labelled(label: str, control: Any, help_text: str | None = None) -> html.Label:
+    """A control with its label above (and ``help_text`` on hover)."""
+    return html.Label([html.Span(label), control], className="field", title=help_text)
 
 
 def number_box(component_id: str, **kwargs: Any) -> dcc.Input:
@@ -128,26 +129,51 @@ def prompt_row(prefix: str, button: str = "Generate") -> html.Div:
     ], className="controls")
 
 
+def setting_control(prefix: str, setting: Setting) -> Any:
+    """The form's control of a decoding setting, labelled with what it accepts (the state validator clamps an
+    out-of-range value and says so; the browser would drop it silently), its help on hover."""
+    control_id = setting_id(prefix, setting.name)
+    if setting.kind is bool and setting.choices:
+        return labelled(setting.label, dcc.RadioItems(id=control_id, inline=True, options=[
+            {"label": word, "value": word} for word in setting.choices]), setting.help)
+    if setting.kind is bool:
+        return html.Span(dcc.Checklist(id=control_id, options=[{"label": f" {setting.label}",
+                                                                 "value": setting.name}]), title=setting.help)
+    if setting.kind is NUMBERS:
+        return labelled(f"{setting.label} (empty = {setting.unset})",
+                        dcc.Input(id=control_id, type="text", className="wide"), setting.help)
+    low, high = view_range(setting)
+    words = f"{UNSET} = {setting.unset}" if setting.default is None else setting.range_text(low, high)
+    # wide enough for the largest value it takes (the seed's sixteen digits), whatever its label's width
+    digits = len(str(int(high))) if setting.kind is int and high != math.inf else 9
+    return labelled(f"{setting.label} ({words})", number_box(control_id, style={"minWidth": f"{digits + 3}ch"}),
+                    setting.help)
+
+
+def form_value(setting: Setting, value: Any) -> Any:
+    """What a setting's control shows for a state's value."""
+    if setting.kind is bool:
+        return (setting.choices[0] if value else setting.choices[1]) if setting.choices else (
+            [setting.name] if value else [])
+    if setting.kind is NUMBERS:
+        return ",".join(number_text(v) for v in value)
+    return value
+
+
+def typed_value(setting: Setting, shown: Any) -> Any:
+    """The state's raw value from what a setting's control holds (the state validator checks it)."""
+    if setting.kind is bool:
+        return shown == setting.choices[0] if setting.choices else bool(shown)
+    if setting.kind is NUMBERS:
+        return shown or ""  # an emptied box: no numbers, the default signal
+    return shown
+
+
 def settings_panel(prefix: str) -> html.Details:
-    """Decoding settings: greedy or sampled, temperature, top-k, seed, new tokens, start signal."""
-    ids = frame_ids(prefix)
-    t_lo, t_hi = TEMPERATURE_RANGE
+    """The decoding settings, one control for each declared setting."""
     return html.Details([
         html.Summary("Decoding settings"),
-        html.Div([
-            # the state validator clamps an out-of-range value and says so (the browser would drop it silently)
-            labelled(f"New tokens (0-{MAX_NEW_TOKENS})", number_box(ids.new)),
-            labelled("Choice", dcc.RadioItems(id=ids.greedy, inline=True,
-                                              options=[{"label": "greedy", "value": "greedy"},
-                                                       {"label": "sampled", "value": "sample"}])),
-            labelled(f"Temperature ({t_lo:g}-{t_hi:g})", number_box(ids.temp)),
-            labelled("Top-k (0 = all)", number_box(ids.topk)),
-            labelled("Seed", number_box(ids.seed)),
-            dcc.Checklist(id=ids.rd, options=[{"label": " release decoder (PE[i], no self-loops)",
-                                                       "value": "rd"}]),
-            labelled("Start signal r (d comma-separated numbers; empty = 1/d each)",
-                     dcc.Input(id=ids.start, type="text", className="wide")),
-        ], className="settings"),
+        html.Div([setting_control(prefix, s) for s in DECODING], className="settings"),
     ], className="settings-box")
 
 

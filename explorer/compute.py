@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
-from brillm_core import incoming_energy
+import pandas as pd
 
-from .cache import ResultCache, cache_key
+from brillm_core import Checkpoint, DecodeSettings, PromptError, RecallResult, Trace, recall_activation, reroute
+from brillm_core import SourceEnergies, incoming_from, reverse_energies
+from brillm_core.decoding import DECODING, SETTINGS
+
+from .cache import ResultCache
 from .graphdata import LAYOUT_VERSION, GraphData, compute_graph_data
-from .state import ViewState
+from .registry import Identity
+from .request import ask, result_key
+from .state import UNSET, ViewState
 
 
 @dataclass
@@ -26,17 +31,16 @@ class PathResult:
 
 
 def settings_of(state: ViewState) -> DecodeSettings:
-    """Decode settings of a state (the engine validates them again)."""
-    return DecodeSettings(
-        max_new_tokens=state.new_tokens, greedy=state.greedy, temperature=state.temperature,
-        top_k=state.top_k or None, seed=state.seed, release_decoder=state.release_decoder,
-        start_signal=state.start_signal or None,
-    )
+    """Decode settings of a state: each declared setting, unset where the view writes it so (the engine
+    validates them again)."""
+    values = {s.name: getattr(state, s.name) for s in DECODING}
+    return DecodeSettings(**{name: None if SETTINGS[name].default is None and value in (UNSET, ()) else value
+                             for name, value in values.items()})
 
 
-def path_key(checkpoint: Checkpoint, state: ViewState) -> str:
+def path_key(checkpoint: Checkpoint | Identity, state: ViewState) -> str:
     """Cache key of the path a state asks for."""
-    return cache_key("path", checkpoint.model_id, state.request())
+    return ask("path", state).key(checkpoint.model_id)
 
 
 StepProgress = Callable[[int, int], None]
@@ -61,11 +65,12 @@ def path_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
     return cache.get_or_compute(path_key(checkpoint, state), lambda: compute_path(checkpoint, state, progress))
 
 
-def graph_key(checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> str:
+def graph_key(checkpoint: Checkpoint | Identity, settings: DecodeSettings | None = None) -> str:
     """Cache key of a checkpoint's graph data under the decode settings its edge strengths follow."""
     s = settings or DecodeSettings()
-    return cache_key("graph", checkpoint.model_id,
-                     {"version": 2, "layout": LAYOUT_VERSION, "release_decoder": s.release_decoder, "start_signal": s.start_signal})
+    return result_key("graph", [checkpoint.model_id], {"version": 2, "layout": LAYOUT_VERSION,
+                                                        "release_decoder": s.release_decoder,
+                                                        "start_signal": s.start_signal})
 
 
 def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettings | None = None) -> GraphData:
@@ -74,12 +79,9 @@ def graph_for(cache: ResultCache, checkpoint: Checkpoint, settings: DecodeSettin
     return cache.get_or_compute(graph_key(checkpoint, settings), lambda: compute_graph_data(checkpoint.model, settings))
 
 
-def recall_key(checkpoint: Checkpoint, state: ViewState) -> str:
+def recall_key(checkpoint: Checkpoint | Identity, state: ViewState) -> str:
     """Cache key of a recall run."""
-    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
-    request.pop("new_tokens")
-    request.pop("reroutes")
-    return cache_key("recall", checkpoint.model_id, request)
+    return ask("recall", state).key(checkpoint.model_id)
 
 
 def compute_recall(checkpoint: Checkpoint, state: ViewState, progress: StepProgress | None = None) -> RecallResult:
@@ -98,10 +100,14 @@ def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
     return cache.get_or_compute(recall_key(checkpoint, state), lambda: compute_recall(checkpoint, state, progress))
 
 
-def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState):
-    """Cached reverse view (energy into the selected node, given the prompt as context)."""
+def reverse_energies_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> SourceEnergies:
+    """Cached energies of every edge under the reverse view's signal for the state's prompt: the same for every
+    node chosen, so that a choice costs one read of them."""
     ids = checkpoint.encode(state.prompt).ids if state.prompt else []
-    key = cache_key("reverse", checkpoint.model_id, {"node": state.node, "context": ids, **state.request()})
-    return cache.get_or_compute(
-        key, lambda: incoming_energy(checkpoint.model, state.node, ids or None, settings_of(state))
-    )
+    key = ask("reverse", state).key(checkpoint.model_id)
+    return cache.get_or_compute(key, lambda: reverse_energies(checkpoint.model, ids or None, settings_of(state)))
+
+
+def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> pd.DataFrame:
+    """The reverse view of the state's node (energy into it, given the prompt as context)."""
+    return incoming_from(checkpoint.model, reverse_energies_for(cache, checkpoint, state), state.node)

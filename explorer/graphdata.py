@@ -11,7 +11,11 @@ edges (stronger edges are shorter springs), seeded so that a checkpoint always g
 same picture, then stretched so that its bulk fills [-1, 1] on both axes (``fill_square``). It puts a node near the
 targets of its strongest edges, which ``neighbourhood_score`` measures; the spectral
 layout it replaced is kept as ``spectral_positions``, the baseline the benchmark and
-the tests compare against.
+the tests compare against. Nodes are then pushed apart until no two are closer than
+``min_distance`` on the panel (a force layout stacks nodes with the same targets on one
+spot, which hides all but one of them). Tokens with no own edge to or from another token
+(unused pieces such as [PAD] or byte tokens: the layout has nothing to place them by) are
+set aside in a block below the graph (``set_aside``).
 """
 
 from __future__ import annotations
@@ -32,8 +36,16 @@ from .state import MAX_GRAPH_K
 LAYOUT_K = 5  # strongest own edges per node that pull it towards their targets
 LAYOUT_EPOCHS = 200  # UMAP iterations: 300 add 3 % to the score (kjv-final) for 50 % more time
 LAYOUT_SEED = 0
-LAYOUT_VERSION = 3  # part of the cache key: a new layout must not be read from an old cache
+LAYOUT_VERSION = 4  # part of the cache key: a new layout must not be read from an old cache
 CORE = 0.9  # share of each axis given to the 1st-99th percentile of the nodes (fill_square)
+# The plot area in pixels the layout is spaced for (the Token graph panel of a 1,440 px wide window);
+# a wider panel or zooming in only moves nodes further apart.
+PANEL_PX = (760.0, 520.0)
+SPACING = 0.3  # the least distance between nodes, as a share of their distance if spread evenly (more
+# would take the force layout's clusters apart: a node's nearest neighbours would no longer be its own)
+ASIDE_GAP_PX = 30.0  # between the graph and the block of set-aside tokens, room for its caption
+SPREAD_ROUNDS = 200  # pushes of crowded pairs at most
+SPREAD_SLACK = 0.97  # a pair this much closer than the least distance is left as it is
 SPECTRAL_K, RING_WEIGHT = 4, 0.05  # the baseline layout's settings
 SCORE_TARGETS, SCORE_NEIGHBOURS = 5, 30
 
@@ -91,20 +103,90 @@ def layout_edges(sources: np.ndarray, targets: np.ndarray, top: np.ndarray) -> t
     return edges[~loop], ranks[~loop]
 
 
+def set_aside(vocab_size: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Boolean mask of the tokens with no own edge to or from another token (self-loops do not count)."""
+    linked = np.zeros(vocab_size, dtype=bool)
+    between = sources != targets
+    linked[sources[between]] = linked[targets[between]] = True
+    return ~linked
+
+
+def min_distance(count: int, width: float, height: float) -> float:
+    """Least distance in pixels between ``count`` nodes on a ``width`` x ``height`` area (``SPACING``):
+    20 nodes on the panel get 39 px (room for their labels), 1,300 get 5 px (no dot hides another)."""
+    return SPACING * float(np.sqrt(width * height / max(count, 1)))
+
+
+def spread(points: np.ndarray, distance: float, high: tuple[float, float],
+           rounds: int = SPREAD_ROUNDS) -> np.ndarray:
+    """Push apart every pair of points closer than ``distance`` (each by three quarters of the
+    shortfall: pushes from crowded neighbours partly cancel), kept within [0, high]; repeated until
+    no pair is closer than ``SPREAD_SLACK`` of it. Points on the same spot part in a direction fixed
+    by their indices, so the result is the same every time."""
+    p = np.array(points, dtype=np.float64)
+    if len(p) < 2 or distance <= 0:
+        return p
+    for _ in range(rounds):
+        pairs = cKDTree(p).query_pairs(distance * SPREAD_SLACK, output_type="ndarray")
+        if not len(pairs):
+            break
+        a, b = pairs[:, 0], pairs[:, 1]
+        gap = p[b] - p[a]
+        length = np.hypot(gap[:, 0], gap[:, 1])
+        angle = 2.399963 * (a + 1) + 1.1 * b  # the golden angle: coincident pairs part in many directions
+        apart = length > 1e-9 * distance
+        unit = np.where(apart[:, None], gap / np.where(apart, length, 1.0)[:, None],
+                        np.stack([np.cos(angle), np.sin(angle)], axis=1))
+        push = unit * ((distance - length) * 0.75)[:, None]
+        shift = np.zeros_like(p)
+        np.add.at(shift, a, -push)
+        np.add.at(shift, b, push)
+        p = np.clip(p + shift, 0.0, high)
+    return p
+
+
+def grid_block(count: int, distance: float, width: float) -> np.ndarray:
+    """Pixel positions of ``count`` nodes in rows ``distance`` apart across ``width``, from the top left."""
+    columns = max(1, int(width // distance))
+    index = np.arange(count)
+    return np.stack([(index % columns + 0.5) * distance, (index // columns + 0.5) * distance], axis=1)
+
+
 def force_positions(vocab_size: int, sources: np.ndarray, targets: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """UMAP force layout of the strongest edges (spring length = rank + 1), scaled to fill [-1, 1]²."""
-    if vocab_size < 3:  # nothing to lay out: the nodes in a row
-        return fill_square(np.stack([np.arange(vocab_size), np.zeros(vocab_size)], axis=1))
+    """UMAP force layout of the strongest edges (spring length = rank + 1), scaled to fill [-1, 1]²
+    with no two nodes closer than ``min_distance`` on the panel, the set-aside tokens in a block below."""
+    width, height = PANEL_PX
+    aside = set_aside(vocab_size, sources, targets)
+    placed = np.nonzero(~aside)[0]
+    # the block of set-aside tokens: rows at the bottom of the panel
+    block_distance = min_distance(vocab_size, width, height)
+    block = grid_block(int(aside.sum()), block_distance, width)
+    top_px = height - (block[:, 1].max() + block_distance / 2 + ASIDE_GAP_PX if len(block) else 0.0)
+    pixels = np.zeros((vocab_size, 2))
+    pixels[aside] = block + [0.0, top_px + ASIDE_GAP_PX]
+    if len(placed):
+        xy = fill_square(umap_positions(placed, sources, targets, top))
+        crowded = np.stack([(xy[:, 0] + 1) / 2 * width, (1 - xy[:, 1]) / 2 * top_px], axis=1)
+        pixels[placed] = spread(crowded, min_distance(len(placed), width, top_px), (width, top_px))
+    return np.stack([pixels[:, 0] / width * 2 - 1, 1 - pixels[:, 1] / height * 2], axis=1).astype(np.float32)
+
+
+def umap_positions(nodes: np.ndarray, sources: np.ndarray, targets: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """igraph's UMAP layout of ``nodes`` by their strongest edges among them (seeded: the same every time)."""
+    if len(nodes) < 3:  # nothing to lay out: the nodes in a row
+        return np.stack([np.arange(len(nodes)), np.zeros(len(nodes))], axis=1).astype(np.float64)
     edges, ranks = layout_edges(sources, targets, top)
-    graph = igraph.Graph(n=vocab_size, edges=np.stack([sources[edges], targets[edges]], axis=1).tolist())
+    index = np.full(len(top), -1)
+    index[nodes] = np.arange(len(nodes))
+    pairs = np.stack([index[sources[edges]], index[targets[edges]]], axis=1)
+    graph = igraph.Graph(n=len(nodes), edges=pairs.tolist())
     igraph.set_random_number_generator(random.Random(LAYOUT_SEED))
     try:
-        start = np.random.default_rng(LAYOUT_SEED).uniform(-1, 1, (vocab_size, 2)).tolist()
-        xy = np.array(graph.layout_umap(dist=(ranks + 1.0).tolist(), seed=start, min_dist=0.0,
-                                        epochs=LAYOUT_EPOCHS).coords, dtype=np.float64)
+        start = np.random.default_rng(LAYOUT_SEED).uniform(-1, 1, (len(nodes), 2)).tolist()
+        return np.array(graph.layout_umap(dist=(ranks + 1.0).tolist(), seed=start, min_dist=0.0,
+                                          epochs=LAYOUT_EPOCHS).coords, dtype=np.float64)
     finally:
         igraph.set_random_number_generator(random)
-    return fill_square(xy)
 
 
 def fill_square(xy: np.ndarray) -> np.ndarray:

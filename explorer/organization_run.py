@@ -27,8 +27,8 @@ TAIL_SECONDS = 12.0  # volumes recorded after the last word, for the haemodynami
 Progress = Callable[[float, str], None]
 
 
-# Read when the "model" source runs with no stimulus typed: plain lowercase prose written for this
-# project (a character model with only letters and basic punctuation can read all of it).
+# Read when the "model" source runs with no stimulus typed: plain lowercase prose written for this project.
+# A model whose vocabulary lacks its words reads them as its unknown node; the page then warns with the share.
 SAMPLE_STIMULUS = (
     "the morning was cold and the river ran fast under the old stone bridge. a woman with a red coat "
     "walked across it, stopped, and looked down at the water. she remembered the summer her brother "
@@ -65,7 +65,7 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
             result = run_simulation(
                 s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding, n_perm=s.n_perm,
                 stability_seeds=(s.seed + 1, s.seed + 2),
-                n_phase_null=5, lexical_control=True, progress=progress, n_tr=s.n_tr, tr=s.tr, k_true=s.k_true,
+                lexical_control=True, progress=progress, n_tr=s.n_tr, tr=s.tr, k_true=s.k_true,
                 n_nodes=s.nodes, units_per_node=s.units, n_voxels=s.voxels,
                 voxels_per_atom=min(250, s.voxels // (2 * s.k_true)),
             )
@@ -85,10 +85,11 @@ def compute(settings: OrgSettings, checkpoint: Checkpoint | None, progress: Prog
     progress(0.0, "responses for the simulated brain data")
     first = stimulus_responses(checkpoint.model, tokenize_stimulus(checkpoint.tokenizer, stimulus), s.tr, n_tr,
                                s.kind, s.pool)
-    bold, templates, names = simulated_brain(first.matrix, s.tr, n_signals=min(4, s.k), seed=s.seed)
+    bold, templates, names = simulated_brain(first.matrix, s.tr, n_signals=min(4, s.k), seed=s.seed, units=first.units)
     run = run_checkpoint(checkpoint, stimulus, prepare_brain(bold, n_tr, s.tr), templates, names, tr=s.tr,
                          kind=s.kind, how=s.pool, k=s.k, alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding,
-                         n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), n_phase_null=5, progress=progress)
+                         n_perm=s.n_perm, stability_seeds=(s.seed + 1, s.seed + 2), voxels_independent=True,
+                         progress=progress)
     note = ("" if typed else "No stimulus text was typed, so the built-in sample story was read. ") + (
             f"{len(stimulus.words)} words at {s.word_rate:g} words/s, {n_tr} volumes of {s.tr:g} s "
             f"({TAIL_SECONDS:g} s after the last word). The brain data are SIMULATED from this model's own responses "
@@ -111,7 +112,7 @@ def _recorded(s: OrgSettings, checkpoint: Checkpoint, progress: Progress, files:
     templates, names = load_templates(files["templates"].data, brain.n_voxels, name=files["templates"].name)
     run = run_checkpoint(checkpoint, stimulus, brain, templates, names, tr=s.tr, kind=s.kind, how=s.pool, k=s.k,
                          alpha=s.alpha, seed=s.seed, method=s.method, encoding=s.encoding, n_perm=s.n_perm,
-                         stability_seeds=(s.seed + 1, s.seed + 2), n_phase_null=5, progress=progress)
+                         stability_seeds=(s.seed + 1, s.seed + 2), progress=progress)
     note = (f"Recorded data: {files['stimulus'].name} ({len(stimulus.words)} words), {files['brain'].name} "
             f"({n_tr} volumes of {s.tr:g} s x {brain.n_voxels} voxels or regions), templates "
             f"{files['templates'].name} ({len(names)} networks).")

@@ -22,19 +22,23 @@ import pandas as pd
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from brillm_core import BriLLMError, Checkpoint
+from brillm_core.decoding import SETTINGS as DECLARED
 
 from . import components as ui
 from . import stepping
 from .compute import PathResult, path_for, path_key
 from .context import Services
+from .registry import Identity
+from .request import DECODING_NAMES, Request, ask
 from .state import DEFAULT, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 
 Meta = dict[str, Any]
 EMPTY_PROMPT = "The prompt is empty: type some text, then press the button again."
-FORM = ("prompt", "new", "greedy", "temp", "topk", "seed", "rd", "start")
+HOLD = "hold"  # a request entry: not computed (a prompt mostly unknown to a checkpoint switched to)
+MOSTLY_UNKNOWN = 0.5  # the share of a prompt's tokens unknown to a checkpoint beyond which a switch holds it
+FORM = ("prompt", *DECODING_NAMES)  # the ViewState fields the form shows, each in control ``setting_id``
 # ViewState fields set by the form, the model picker and re-routes: what a result is computed from
-SETTINGS = ("model", "model_b", "prompt", "new_tokens", "greedy", "temperature", "top_k", "seed", "release_decoder",
-            "start_signal", "reroutes")
+SETTINGS = ("model", "model_b", *FORM, "reroutes")
 
 
 @dataclass(frozen=True)
@@ -109,21 +113,29 @@ def stand_in(services: Services, state: ViewState, names: list[str], preferred: 
 
 def form_values(state: ViewState, extra: tuple[str, ...] = ()) -> list[Any]:
     """Control values that show a state's prompt, settings and extra fields (order of FORM + extra)."""
-    return [state.prompt, state.new_tokens, "greedy" if state.greedy else "sample", state.temperature,
-            state.top_k, state.seed, ["rd"] if state.release_decoder else [],
-            ",".join(f"{v:g}" for v in state.start_signal), *(getattr(state, f) for f in extra)]
+    return [state.prompt, *(ui.form_value(DECLARED[n], getattr(state, n)) for n in DECODING_NAMES),
+            *(getattr(state, f) for f in extra)]
+
+
+def typed_fields(form: list[Any], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The state's raw fields from the controls' values (order of FORM + extra); an emptied box gives None."""
+    prompt, *shown = form[: len(FORM)]
+    return {"prompt": prompt or "", **{n: ui.typed_value(DECLARED[n], v) for n, v in zip(DECODING_NAMES, shown)},
+            **dict(zip(extra, form[len(FORM):]))}
 
 
 def apply_form(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> tuple[ViewState, list[str]]:
     """A state with the prompt and settings typed in the controls (validated, with warnings)."""
-    prompt, new, greedy, temp, topk, seed, rd, start = form[: len(FORM)]
-    data = to_dict(state)
-    typed = {"prompt": prompt or "", "new_tokens": new, "greedy": greedy != "sample", "temperature": temp,
-             "top_k": topk, "seed": seed, "release_decoder": bool(rd), "start_signal": start or "",
-             **dict(zip(extra, form[len(FORM):]))}
-    data.update({k: v for k, v in typed.items() if v is not None})
-    data.update(step=0, reroutes=[])
-    return from_dict(data)
+    typed = {k: v for k, v in typed_fields(form, extra).items() if v is not None}
+    return from_dict({**to_dict(state), **typed, "step": 0, "reroutes": []})
+
+
+def corrected(state: ViewState, form: list[Any], extra: tuple[str, ...] = ()) -> list[Any]:
+    """The controls' values for ``state`` where what was typed had to change (clamped, cut or unreadable), so
+    that each box shows what runs; no_update elsewhere: nothing else typed is rewritten."""
+    typed = typed_fields(form, extra)
+    return [value if typed[name] is not None and from_dict({name: typed[name]})[1] else no_update
+            for name, value in zip((*FORM, *extra), form_values(state, extra))]
 
 
 Progress = Callable[[tuple[str, str]], None]
@@ -174,11 +186,11 @@ def stage_progress(progress: Progress, what: str) -> Callable[[int, int], None]:
 
 
 # What a page's job would return, read from the cache without running it (None: not cached).
-Cached = Callable[[Services, Checkpoint, ViewState], "Meta | None"]
+Cached = Callable[[Services, "Checkpoint | Identity", ViewState], "Meta | None"]
 NO_PROMPT: Meta = {"n_steps": 0, "empty": True}
 
 
-def trace_meta(checkpoint: Checkpoint, state: ViewState, result: PathResult) -> Meta:
+def trace_meta(checkpoint: Checkpoint | Identity, state: ViewState, result: PathResult) -> Meta:
     """The meta of a traced path: where the cache keeps it, its length and its nodes."""
     return {"key": path_key(checkpoint, state), "n_steps": result.trace.num_steps, "path": result.trace.path.tolist()}
 
@@ -191,7 +203,7 @@ def trace_work(services: Services, checkpoint: Checkpoint, state: ViewState, pro
     return trace_meta(checkpoint, state, path_for(services.cache, checkpoint, state, stage_progress(progress, "step")))
 
 
-def cached_trace(services: Services, checkpoint: Checkpoint, state: ViewState) -> Meta | None:
+def cached_trace(services: Services, checkpoint: Checkpoint | Identity, state: ViewState) -> Meta | None:
     """``trace_work``'s meta when the path is already cached (or there is no prompt), else None."""
     if not state.prompt:
         return dict(NO_PROMPT)
@@ -224,14 +236,21 @@ class PathPage:
     # the job's answer read from the cache, so that a cached result reaches the page without starting a job
     # (a reopened link, an undone re-route); None: always run the job
     cached: Cached | None = None
-    request: Callable[[ViewState], dict[str, Any]] = ViewState.request
+    kind: str = "path"  # the kind of result the page's job computes (see ``request.READS``)
     default_model: str = ""  # opened when the link names no checkpoint (if it is listed)
     default_prompt: str = ""  # run when the page is opened with an empty link
     needs_prompt: bool = False  # the go button with an empty prompt says so
+    # a checkpoint switch holds a prompt mostly unknown to the new checkpoint (its render shows a held answer,
+    # which has no result, as an empty page)
+    holds_unknown: bool = False
     # more checkpoint pickers: (ViewState field, what a message calls it), shown by ``{prefix}-{field}`` ('_' as
     # '-'), filled with the listed checkpoints and resolved on a link like the main one (Compare's checkpoint B)
     pickers: tuple[tuple[str, str], ...] = ()
     render: Render | None = None  # registered here (see ``Render``); its page holds ``render_store``
+
+    def request(self, state: ViewState) -> Request:
+        """What the page's result depends on."""
+        return ask(self.kind, state)
 
     @property
     def ids(self) -> ui.FrameIds:
@@ -246,7 +265,8 @@ class PathPage:
     @property
     def form_ids(self) -> list[str]:
         """Ids of the controls the go button reads: the prompt, the settings and the page's own fields."""
-        return [getattr(self.ids, f) for f in FORM] + [ui.field_id(self.prefix, f) for f in self.extra_form]
+        return ([self.ids.prompt, *(ui.setting_id(self.prefix, n) for n in DECODING_NAMES)]
+                + [ui.field_id(self.prefix, f) for f in self.extra_form])
 
 
 def register(app: Dash, services: Services, page: PathPage) -> None:
@@ -290,7 +310,8 @@ def register(app: Dash, services: Services, page: PathPage) -> None:
         names = services.registry.names()
         out = reduce(page, _id_name(ctx.triggered_id or ""), names,
                      lambda s: stand_in(services, s, names, page.default_model),
-                     cached=lambda request: cached_meta(services, page, request), **values)
+                     cached=lambda request: cached_meta(services, page, request),
+                     unknown=lambda state: unknown_prompt(services, state), **values)
         if render is not None:
             hit = out["meta"] is not no_update
             out.update(drawn=list(render.draw(services, out["meta"])) if hit else [no_update] * len(render.outputs))
@@ -322,7 +343,10 @@ def answer(request: dict[str, Any] | None, found: Meta) -> Meta:
 
 
 def run_job(services: Services, page: PathPage, set_progress: Progress, request: dict[str, Any] | None) -> Meta:
-    """Load the checkpoint and run the page's job; the meta carries the request it answers."""
+    """Load the checkpoint and run the page's job; the meta carries the request it answers. A held request
+    (``HOLD``) is answered with nothing computed."""
+    if (request or {}).get(HOLD):
+        return answer(request, {})
     state, _ = from_dict(request or {})
     try:
         set_progress(("0", "loading checkpoint…"))
@@ -335,15 +359,36 @@ def run_job(services: Services, page: PathPage, set_progress: Progress, request:
 
 
 def cached_meta(services: Services, page: PathPage, request: dict[str, Any]) -> Meta | None:
-    """What ``run_job`` would return for ``request``, when that needs no job: the page reads its result from
-    the cache and the checkpoint is loaded in this process already. None otherwise: the job runs, with its
-    progress bar (a checkpoint load can take long)."""
+    """What ``run_job`` would return for ``request``, when that needs no job: a held request, or a result the
+    page reads from the cache, found by the checkpoint's id (its weights need not be loaded in this process:
+    any worker answers a reopened link). None otherwise: the job runs, with its progress bar."""
+    if request.get(HOLD):
+        return answer(request, {})
     if page.cached is None:
         return None
     state, _ = from_dict(request)
-    checkpoint = services.registry.loaded(state.model)
-    found = None if checkpoint is None else page.cached(services, checkpoint, state)
+    try:
+        identity = services.registry.identity(state.model)
+    except (BriLLMError, OSError):  # not listed, refused, or changing: the job says why
+        return None
+    found = page.cached(services, identity, state)
     return None if found is None else answer(request, found)
+
+
+def unknown_prompt(services: Services, state: ViewState) -> str:
+    """A warning when most of the prompt maps to the unknown node of the state's checkpoint (its tokeniser
+    read, not its weights); empty otherwise."""
+    if not state.prompt.strip():
+        return ""
+    try:
+        encoding = services.registry.identity(state.model).encode(state.prompt)
+    except (BriLLMError, OSError):
+        return ""
+    unknown, total = len(encoding.unknown), max(len(encoding.ids), 1)
+    if unknown <= MOSTLY_UNKNOWN * total:
+        return ""
+    return (f"{unknown} of the prompt's {total} tokens are unknown to {state.model} (they map to its unknown node), "
+            "so it was not run: type a prompt in its words, or press the button beside the prompt to run it anyway.")
 
 
 def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -354,7 +399,7 @@ def settings(state: ViewState, extra: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def request_for(page: PathPage, state: ViewState) -> dict[str, Any]:
     """The job's request: what fixes the result, plus the settings it was made from (restored by Cancel)."""
-    return {**page.request(state), "settings": settings(state, page.extra_form)}
+    return {**page.request(state).to_json(), "settings": settings(state, page.extra_form)}
 
 
 def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()) -> ViewState:
@@ -371,14 +416,18 @@ def shown_state(state: ViewState, meta: Meta | None, extra: tuple[str, ...] = ()
 def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[ViewState], str], *, url: str | None,
            model: str | None, events: list[Any], current: dict | None, meta: Meta | None, form: list[Any],
            picked: list[Any] = (), slider: Any = None, idle: Any = True,
-           cached: Callable[[dict[str, Any]], Meta | None] = lambda _request: None, **clicks: Any) -> dict[str, Any]:
+           cached: Callable[[dict[str, Any]], Meta | None] = lambda _request: None,
+           unknown: Callable[[ViewState], str] = lambda _state: "", **clicks: Any) -> dict[str, Any]:
     """Every user event -> one new state, written to the stores and the URL hash (``names``: the listed
     checkpoints; ``fallback(state)``: the checkpoint shown when the state names none that is listed).
     A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
     then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
-    the request changes)."""
+    the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about, on pages
+    that ask for it: nothing is computed until the button is pressed (and a bare link's example is left out). An empty prompt on the
+    button changes nothing but the message."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
+    hold = ""
     out: dict[str, Any] = {k: no_update for k in ("state", "request", "hash", "model", "options", "msg", "meta")}
     pickers = [name for name, _ in page.pickers]
     out.update(form=[no_update] * (len(FORM) + len(page.extra_form)), shows=[no_update] * len(shows),
@@ -392,9 +441,10 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         state, warnings = from_hash(url)
         if old is not None and to_hash(state) == to_hash(old):
             return out  # our own hash write coming back
-        if old is None and not (url or "").strip("#") and page.default_prompt:
-            state = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example
         state, more = resolve_model(state, names, fallback(state))
+        if old is None and not (url or "").strip("#") and page.default_prompt:
+            example = state.with_(prompt=page.default_prompt)  # a bare link opens a ready example,
+            state = state if unknown(example) else example  # unless the checkpoint does not know its words
         for name, label in page.pickers:
             other, said = resolve_other(getattr(state, name), state.model, names, label)
             state, more = state.with_(**{name: other}), more + said
@@ -409,10 +459,14 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
                    model=state.model, pickers=[getattr(state, name) for name in pickers])
     elif trigger in (ids.go, ids.prompt):
         state, warnings = apply_form(old, form, page.extra_form)
-        errors = [EMPTY_PROMPT] if page.needs_prompt and not state.prompt.strip() else []
-        out["msg"] = ui.messages(errors, warnings)
+        if page.needs_prompt and not state.prompt.strip():
+            out["msg"] = ui.messages([EMPTY_PROMPT], warnings)
+            return out  # the result on screen and the link stay
+        out.update(msg=ui.messages([], warnings), form=corrected(state, form, page.extra_form))
     elif trigger == ids.model:
         state = old.with_(model=model if model in names else old.model, reroutes=[], step=0)
+        hold = unknown(state) if page.holds_unknown and state.model != old.model else ""
+        out["msg"] = ui.messages([], [hold] if hold else [])
     elif trigger in page.picker_ids:
         name, value = pickers[page.picker_ids.index(trigger)], picked[page.picker_ids.index(trigger)]
         state = old.with_(**{name: value if value in names else getattr(old, name)}, reroutes=[], step=0)
@@ -432,7 +486,7 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
         runs = sum(v or 0 for v in (clicks.get("go"), clicks.get("submit")))
         out["request"] = {**request_for(page, state), "run": runs}
     elif trigger != ids.cancel and (old is None or page.request(state) != page.request(old)):
-        out["request"] = request_for(page, state)
+        out["request"] = {**request_for(page, state), **({HOLD: True} if hold else {})}
     if out["request"] is not no_update and idle is not False:
         hit = cached(out["request"])
         if hit is not None:

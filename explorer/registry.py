@@ -14,10 +14,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from brillm_core import BriLLMError, Checkpoint, load_checkpoint
+from brillm_core import BriLLMError, Checkpoint, Encoding, load_checkpoint
+from brillm_core.checkpoint import compute_model_id, stored_model_id
+from brillm_core.tokenizer import NodeTokenizer, load_tokenizer
 
 CONFIG_NAME = "config.json"
 MAX_LOADED = 4
+MAX_IDENTITIES = 64  # a tokeniser and an id each: small
 
 
 class UnknownModel(BriLLMError):
@@ -32,12 +35,30 @@ class Entry:
     path: Path
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What a checkpoint's cached results are found and drawn with, read without its weights: its content id
+    (the results' cache keys hold it) and its tokeniser (the token texts)."""
+
+    model_id: str
+    tokenizer: NodeTokenizer
+
+    def token(self, node: int) -> str:
+        """Readable text of a node."""
+        return self.tokenizer.token(node)
+
+    def encode(self, text: str) -> Encoding:
+        """Node ids of ``text`` with the pieces that map to the unknown node."""
+        return self.tokenizer.encode(text)
+
+
 class Registry:
     """Checkpoint names -> directories, rescanned on each listing; loaded models kept (LRU)."""
 
     def __init__(self, model_dirs: list[Path]) -> None:
         self.model_dirs = [Path(p).resolve() for p in model_dirs]
         self._loaded: OrderedDict[tuple[Path, float], Checkpoint] = OrderedDict()
+        self._identities: OrderedDict[tuple[Path, float], Identity] = OrderedDict()
         self._lock = threading.Lock()
 
     def entries(self) -> dict[str, Entry]:
@@ -85,6 +106,27 @@ class Registry:
             return self._kept(self._key(entry))
         except (UnknownModel, OSError):  # refused or changing: the caller's slow path says why
             return None
+
+    def identity(self, name: str) -> Identity:
+        """The id and the tokeniser of the checkpoint called ``name``, without loading its weights (a worker
+        that never loaded it answers a reopened link from the cache with them); UnknownModel or a
+        BriLLMError of the tokeniser's file otherwise."""
+        entry = self.entries().get(name)
+        if entry is None:
+            raise UnknownModel(f"no checkpoint called {name[:60]!r} in the configured model folders")
+        key = self._key(entry)
+        with self._lock:
+            if key in self._identities:
+                self._identities.move_to_end(key)
+                return self._identities[key]
+        loaded = self._kept(key)
+        found = (Identity(loaded.model_id, loaded.tokenizer) if loaded is not None else
+                 Identity(stored_model_id(entry.path) or compute_model_id(entry.path), load_tokenizer(entry.path)))
+        with self._lock:
+            self._identities[key] = found
+            while len(self._identities) > MAX_IDENTITIES:
+                self._identities.popitem(last=False)
+        return found
 
     def _key(self, entry: Entry) -> tuple[Path, float]:
         """What a loaded checkpoint is kept under: its directory and the newest time of its (checked) files."""

@@ -5,7 +5,9 @@ is a permalink, and an exported view file holds the same record, so it reopens t
 as it was. Parsing never trusts the input: unknown keys are ignored, numbers are clamped
 to the named limits below, and every value that had to change is reported as a warning
 the page shows. The model name is only a name; ``registry`` resolves it against the
-allow-listed folders. The Functional organisation page's settings are a part of the
+allow-listed folders. The decoding settings are those declared in ``brillm_core.decoding``:
+their fields, link keys, ranges and defaults come from there (``VIEW_LIMITS`` narrows a few
+ranges to what a page can draw). The Functional organisation page's settings are a part of the
 record (``ViewState.org``, hash keys ``o_...``), validated here like every other field.
 """
 
@@ -18,13 +20,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from brillm_core.decoding import DECODING, FLOAT32_MAX, NUMBERS, SETTINGS, Setting
+
 VIEW_SCHEMA = "brillm-explorer/view"
 VIEW_VERSION = 1
+RENAMED = {"new_tokens": "max_new_tokens"}  # fields that view files written before took another name
 
 MAX_PROMPT_CHARS = 2000
-MAX_NEW_TOKENS = 256
-MAX_SEED = 2**31 - 1
-TEMPERATURE_RANGE = (0.05, 20.0)
+MAX_SEED = 2**31 - 1  # the organisation page's seed
 MAX_STEP = 100_000
 MAX_REROUTES = 16
 MAX_GRAPH_K = 20
@@ -34,7 +37,10 @@ MAX_BEAM = 1024
 MAX_START_SIGNAL = 4096
 MAX_NAME_CHARS = 200
 MAX_NODE = 10_000_000
-MAX_TOP_K = 1_000_000
+# The explorer's own bounds on some decoding settings: a page draws every step of a path, and the state
+# travels through the browser as JSON, whose numbers keep integers exactly only up to 2**53.
+VIEW_LIMITS = {"max_new_tokens": 256, "seed": 2**53 - 1, "top_k": 10_000_000, "memory_window": MAX_STEP}
+UNSET = 0  # a whole-number setting that may be unset (top-k, memory window) is written 0 in forms and links
 
 # Functional organisation (``OrgSettings``)
 MAX_STIMULUS_CHARS = 5000
@@ -98,19 +104,37 @@ class OrgSettings:
 ORG_DEFAULT = OrgSettings()
 
 
+def view_range(setting: Setting) -> tuple[float, float]:
+    """The values a link or the form may give a decoding setting: its declared range within ``VIEW_LIMITS``,
+    from ``UNSET`` when it may be unset."""
+    low = UNSET if setting.default is None else setting.low
+    high = min(v for v in (setting.high, VIEW_LIMITS.get(setting.name), math.inf) if v is not None)
+    return (-math.inf if low is None else low), high
+
+
+def view_default(name: str) -> Any:
+    """A decoding setting's declared default as the view holds it (unset: ``UNSET``, or no numbers)."""
+    setting = SETTINGS[name]
+    if setting.default is None:
+        return () if setting.kind is NUMBERS else UNSET
+    return setting.default
+
+
 @dataclass(frozen=True)
 class ViewState:
     """Everything a view shows: checkpoint, prompt, decoding, step, selection, page knobs."""
 
     model: str = ""
     prompt: str = ""
-    new_tokens: int = 16
-    greedy: bool = True
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = no top-k filter
-    seed: int = 0
-    release_decoder: bool = False
-    start_signal: tuple[float, ...] = ()  # empty = the model's default ones(d) / d
+    # the decoding settings, as brillm_core.decoding declares them
+    max_new_tokens: int = view_default("max_new_tokens")
+    greedy: bool = view_default("greedy")
+    temperature: float = view_default("temperature")
+    top_k: int = view_default("top_k")  # UNSET: every node
+    seed: int = view_default("seed")
+    release_decoder: bool = view_default("release_decoder")
+    start_signal: tuple[float, ...] = view_default("start_signal")  # empty: the model's default ones(d) / d
+    memory_window: int = view_default("memory_window")  # UNSET: the whole memory
     step: int = 0
     reroutes: tuple[tuple[int, int], ...] = ()  # (step, node) applied in order
     node: int = -1  # selected node, -1 = none
@@ -121,21 +145,6 @@ class ViewState:
     model_b: str = ""  # the second checkpoint of the Compare view
     org: OrgSettings = ORG_DEFAULT  # the Functional organisation page's settings
 
-    def request(self) -> dict[str, Any]:
-        """The part of the state that determines the trace (everything but view knobs)."""
-        return {
-            "model": self.model,
-            "prompt": self.prompt,
-            "new_tokens": self.new_tokens,
-            "greedy": self.greedy,
-            "temperature": self.temperature,
-            "top_k": self.top_k,
-            "seed": self.seed,
-            "release_decoder": self.release_decoder,
-            "start_signal": list(self.start_signal),
-            "reroutes": [list(r) for r in self.reroutes],
-        }
-
     def with_(self, **changes: Any) -> "ViewState":
         """A copy with some fields changed (then re-validated)."""
         state, _ = from_dict({**to_dict(self), **changes})
@@ -144,18 +153,15 @@ class ViewState:
 
 DEFAULT = ViewState()
 _SHORT = {
-    "model": "m", "prompt": "p", "new_tokens": "n", "greedy": "g", "temperature": "t", "top_k": "k",
-    "seed": "seed", "release_decoder": "rd", "start_signal": "ss", "step": "s", "reroutes": "r",
-    "node": "node", "graph_k": "gk", "hops": "h", "branch": "b", "beam": "bm",
-    "model_b": "mb",
+    "model": "m", "prompt": "p", **{s.name: s.key for s in DECODING}, "step": "s", "reroutes": "r",
+    "node": "node", "graph_k": "gk", "hops": "h", "branch": "b", "beam": "bm", "model_b": "mb",
 }
 _ORG_SHORT = {f.name: f"o_{f.name}" for f in fields(OrgSettings)}
 _LONG = {v: k for k, v in _SHORT.items()}
 _ORG_LONG = {v: k for k, v in _ORG_SHORT.items()}
 _INT_LIMITS = {
-    "new_tokens": (0, MAX_NEW_TOKENS), "top_k": (0, MAX_TOP_K), "seed": (0, MAX_SEED), "step": (0, MAX_STEP),
-    "node": (-1, MAX_NODE), "graph_k": (1, MAX_GRAPH_K), "hops": (1, MAX_HOPS), "branch": (1, MAX_BRANCH),
-    "beam": (1, MAX_BEAM),
+    "step": (0, MAX_STEP), "node": (-1, MAX_NODE), "graph_k": (1, MAX_GRAPH_K), "hops": (1, MAX_HOPS),
+    "branch": (1, MAX_BRANCH), "beam": (1, MAX_BEAM),
 }
 
 
@@ -174,7 +180,7 @@ class _Checker:
             return default
         if not lo <= value <= hi:
             clamped = min(max(value, lo), hi)
-            self.warnings.append(f"{name}={value} is outside {lo}..{hi}; using {clamped}")
+            self.warnings.append(f"{name}={value} is outside {_span(lo, hi)}; using {clamped}")
             value = clamped
         return value
 
@@ -188,7 +194,7 @@ class _Checker:
             self.warnings.append(f"{name}={raw!r} is not a finite number; using {default}")
             return default
         if not lo <= value <= hi:
-            self.warnings.append(f"{name}={value:g} is outside {lo:g}..{hi:g}; using {min(max(value, lo), hi):g}")
+            self.warnings.append(f"{name}={value:g} is outside {_span(lo, hi)}; using {min(max(value, lo), hi):g}")
         return min(max(value, lo), hi)
 
     def flag(self, name: str, raw: Any, default: bool) -> bool:
@@ -227,16 +233,27 @@ class _Checker:
         return value
 
     def floats(self, name: str, raw: Any) -> tuple[float, ...]:
-        """Finite floats from a list or a comma-separated string; empty when unreadable."""
+        """Finite float32 numbers from a list or a comma-separated string; empty when unreadable."""
         items = raw if isinstance(raw, (list, tuple)) else [p for p in str(raw or "").split(",") if p.strip()]
         try:
             values = tuple(float(v) for v in items[:MAX_START_SIGNAL])
         except (TypeError, ValueError):
             values = (math.nan,)
-        if not all(math.isfinite(v) for v in values):
+        if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values):
             self.warnings.append(f"{name} must be finite numbers separated by commas; using the default")
             return ()
         return values
+
+    def setting(self, setting: Setting, raw: Any) -> Any:
+        """A decoding setting's value, checked and clamped by its declaration and ``view_range``."""
+        default = view_default(setting.name)
+        if setting.kind is bool:
+            return self.flag(setting.name, raw, default)
+        if setting.kind is NUMBERS:
+            return self.floats(setting.name, raw)
+        if setting.kind is int:
+            return self.integer(setting.name, raw, *view_range(setting), default)
+        return self.number(setting.name, raw, *view_range(setting), default)
 
     def pairs(self, name: str, raw: Any) -> tuple[tuple[int, int], ...]:
         """(step, node) pairs from a list of pairs or 'step:node;step:node'."""
@@ -274,18 +291,14 @@ def from_dict(data: dict[str, Any]) -> tuple[ViewState, list[str]]:
             if not isinstance(raw, dict):
                 check.warnings.append("org is not a set of settings; using the defaults")
                 continue
-        if f.name in _INT_LIMITS:
+        if f.name in SETTINGS:
+            values[f.name] = check.setting(SETTINGS[f.name], raw)
+        elif f.name in _INT_LIMITS:
             values[f.name] = check.integer(f.name, raw, *_INT_LIMITS[f.name], default)
-        elif f.name in ("greedy", "release_decoder"):
-            values[f.name] = check.flag(f.name, raw, default)
-        elif f.name == "temperature":
-            values[f.name] = check.number(f.name, raw, *TEMPERATURE_RANGE, default)
         elif f.name == "prompt":
             values[f.name] = check.text(f.name, raw, MAX_PROMPT_CHARS)
         elif f.name in ("model", "model_b"):
             values[f.name] = check.text(f.name, raw, MAX_NAME_CHARS)
-        elif f.name == "start_signal":
-            values[f.name] = check.floats(f.name, raw)
         elif f.name == "reroutes":
             values[f.name] = check.pairs(f.name, raw)
         elif f.name == "org":
@@ -313,12 +326,26 @@ def _org_from_dict(data: dict[str, Any], check: _Checker) -> OrgSettings:
     return replace(ORG_DEFAULT, **values)
 
 
+def _span(lo: float, hi: float) -> str:
+    """A range in a warning: "0..256", "0.001 or more" (whole numbers written in full)."""
+    def text(v: float) -> str:
+        return str(v) if isinstance(v, int) else f"{v:g}"
+
+    return f"{text(lo)} or more" if hi == math.inf else f"{text(lo)}..{text(hi)}"
+
+
 def to_dict(state: ViewState) -> dict[str, Any]:
     """Long field names -> JSON-ready values."""
     data = asdict(state)
     data["start_signal"] = list(state.start_signal)
     data["reroutes"] = [list(r) for r in state.reroutes]
     return data
+
+
+def number_text(value: float) -> str:
+    """A float as a link or a form writes it: short ("0.7", "1e-05"), and read back as the same float."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def to_hash(state: ViewState) -> str:
@@ -330,12 +357,12 @@ def to_hash(state: ViewState) -> str:
             continue
         if isinstance(value, bool):
             value = int(value)
-        elif name == "start_signal":
-            value = ",".join(f"{v:g}" for v in value)
         elif name == "reroutes":
             value = ";".join(f"{s}:{n}" for s, n in value)
+        elif isinstance(value, tuple):
+            value = ",".join(number_text(v) for v in value)
         elif isinstance(value, float):
-            value = f"{value:g}"
+            value = number_text(value)
         items.append((short, value))
     for name, value in asdict(state.org).items():
         if value != getattr(ORG_DEFAULT, name):
@@ -376,5 +403,5 @@ def import_document(text: str) -> tuple[str, ViewState, list[str]]:
     state = doc.get("state")
     if not isinstance(state, dict):
         raise ValueError("view file has no state object")
-    view_state, warnings = from_dict(state)
+    view_state, warnings = from_dict({RENAMED.get(k, k): v for k, v in state.items()})
     return str(doc.get("view", "")), view_state, warnings

@@ -105,10 +105,9 @@ def register(app: Dash, prefix: str, graph_ids: list[str]) -> None:
     play / pause, and a click on a path chip."""
     ids = frame_ids(prefix)
     chip = {"type": ids.chip, "index": ALL}
-    app.clientside_callback(
+    app.clientside_callback(  # the chips' classes are written by the browser alone (assets/stepping.js)
         ClientsideFunction("stepping", "draw"),
-        *(Output(g, "figure") for g in graph_ids), Output(ids.step_label, "children"),
-        Output(chip, "className"), Output(ids.views, "style"),
+        *(Output(g, "figure") for g in graph_ids), Output(ids.step_label, "children"), Output(ids.views, "style"),
         Input(ids.slider, "value"), Input(ids.steps, "data"),
         State(ids.steps, "id"), *(State(g, "id") for g in graph_ids),
     )

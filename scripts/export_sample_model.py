@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Copy a training checkpoint into sample_models/: engine files + bigram counts, no optimiser state.
 
-Usage: export_sample_model.py SRC_CHECKPOINT DEST_DIR [--fp16 | --fp16-weights] [--name NAME]
+Usage: export_sample_model.py SRC DEST_DIR [--step N | --step best] [--fp16 | --fp16-weights] [--name NAME]
+SRC is a checkpoint, or with --step a training run directory: its checkpoint of step N,
+or with "best" the one of lowest validation perplexity (the run's newest checkpoint holds
+the validation history).
 --fp16 stores weights/biases/node_bias/positions as float16, --fp16-weights only the edge
 matrices (biases near 5e4, as a context start's energy channel holds, need float32's
 precision); loading converts back to float32. The training metadata (settings, loss
@@ -19,10 +22,22 @@ import torch
 
 from safetensors.torch import load_file, save_file
 
-from brillm_core.checkpoint import MODEL_ID_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint
+from brillm_core.checkpoint import CHECKPOINTS, MODEL_ID_FILE, WEIGHTS_FILE, Checkpoint, load_checkpoint, resolve_checkpoint
 from brillm_core.data import COUNTS_FILE
 
 CARD = "MODEL_CARD.md"
+
+
+def run_checkpoint(run: Path, step: str) -> Path:
+    """The checkpoint of a run at ``step``, or at its best validation perplexity for "best"."""
+    if step == "best":
+        newest = load_checkpoint(resolve_checkpoint(run), device="cpu")
+        history = newest.metadata["training"]["validation_history"]
+        step = str(min(history, key=lambda entry: entry[1])[0])
+    path = run / CHECKPOINTS / f"step-{int(step):08d}"
+    if not path.is_dir():
+        raise SystemExit(f"error: {path} does not exist (was it kept? train with --keep 0)")
+    return path
 
 
 def main() -> None:
@@ -34,7 +49,10 @@ def main() -> None:
     store.add_argument("--fp16", action="store_true", help="every parameter as float16")
     store.add_argument("--fp16-weights", action="store_true", help="the edge matrices W as float16, the rest float32")
     parser.add_argument("--name", help="model name stored in config.json (default: the destination's name)")
+    parser.add_argument("--step", help="SRC is a run directory: export its checkpoint of this step, or 'best'")
     args = parser.parse_args()
+    if args.step is not None:
+        args.src = run_checkpoint(args.src, args.step)
     ck = load_checkpoint(args.src, device="cpu")
     training = dict(ck.metadata.get("training", {}))
     for key in ("optimizer_scalars", "optimizer_state_file"):

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Write the teaching model's corpus: sentences of a tiny fixed grammar, deterministically.
+"""Write the teaching model's corpus: sentences of a tiny grammar with number agreement, deterministically.
 
-Grammar (every word's possible successors depend on that word alone, so a greedy path
-that follows the learned edges is always grammatical):
-  S -> the SUBJECT VERB_T a [ADJ] OBJECT .  |  the SUBJECT VERB_I .
-Word choices are skewed (weights below) so the most likely next word is clear.
+Grammar:  S -> the NOUN [[very] often] VERB .
+The verb agrees with the noun: "the cat sleeps", "the cats sleep". Between them may
+stand "often" or "very often", so the word before the verb does not tell its number:
+after "often" a bigram can only guess, and after "very often" the noun is three words
+back, beyond the previous edge's output. Only a model whose memory reaches back to the
+noun predicts those verbs. Word choices are skewed so the likeliest successor is clear.
 Usage: make_teaching_corpus.py OUT.txt [--sentences N] [--seed S]
 """
 
@@ -14,29 +16,23 @@ import argparse
 import random
 from pathlib import Path
 
-SUBJECTS = {"cat": 4, "dog": 3, "bird": 2, "child": 1}
-VERBS_T = {"sees": 3, "likes": 2, "chases": 1}
-VERBS_I = {"sleeps": 3, "runs": 2, "sings": 1}
-ADJECTIVES = {"big": 3, "small": 2, "red": 1}
-OBJECTS = {"ball": 4, "fish": 3, "mouse": 2, "tree": 1}
+NOUNS = {"cat": 4, "dog": 3, "bird": 2}  # each also as a plural ("cats"), drawn as often as the singular
+VERBS = {"sleeps": 3, "runs": 2, "sings": 1}  # singular forms; the plural drops the final "s"
+ADVERBS = {"": 4, "often": 3, "very often": 2}  # what stands between the noun and its verb
 
 
 def pick(rng: random.Random, choices: dict[str, int]) -> str:
-    """One word drawn with the given weights."""
+    """One key drawn with the given weights."""
     return rng.choices(list(choices), weights=list(choices.values()))[0]
 
 
 def sentence(rng: random.Random) -> str:
     """One sentence of the grammar."""
-    words = ["the", pick(rng, SUBJECTS)]
-    if rng.random() < 0.7:
-        words += [pick(rng, VERBS_T), "a"]
-        if rng.random() < 0.5:
-            words.append(pick(rng, ADJECTIVES))
-        words.append(pick(rng, OBJECTS))
-    else:
-        words.append(pick(rng, VERBS_I))
-    return " ".join(words + ["."])
+    plural = rng.random() < 0.5
+    noun, verb = pick(rng, NOUNS), pick(rng, VERBS)
+    if plural:
+        noun, verb = noun + "s", verb[:-1]
+    return " ".join(word for word in ("the", noun, pick(rng, ADVERBS), verb, ".") if word)
 
 
 def main() -> None:

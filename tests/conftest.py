@@ -30,8 +30,14 @@ def saved_checkpoint(tmp_path: Path) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Let parallel runs on one machine keep apart: DASH_TEST_PORT_BASE moves dash_duo's first port."""
+    """One intra-op thread, as the ``brillm`` command and the app set where their processes start (the
+    library sets none); and let parallel runs on one machine keep apart: DASH_TEST_PORT_BASE moves
+    dash_duo's first port."""
     import os
+
+    import torch
+
+    torch.set_num_threads(1)
 
     base = os.environ.get("DASH_TEST_PORT_BASE")
     if base:

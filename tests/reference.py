@@ -1,7 +1,7 @@
 """An independent, plainly written BriLLM for the tests: Python loops over steps and candidates.
 
-It follows ../shared/BRILLM-MODEL.md literally, in float64 numpy, and shares no code with
-the engine: its own PE code (the release's float32 table, as the checkpoints were trained
+It follows the model as the paper (arXiv 2503.11299) and docs/model.md define it, literally,
+in float64 numpy, and shares no code with the engine: its own PE code (the release's float32 table, as the checkpoints were trained
 with it), GELU via math.erf, row lookup via a dict built by walking sources and targets in
 id order.
 """
@@ -81,10 +81,13 @@ class ReferenceBriLLM:
         base = np.full(self.d, 1.0 / self.d) if base is None else np.asarray(base, dtype=np.float64)
         return gelu(base + self.nb[node] + self.pe[0])
 
-    def memory(self, kept: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """x_i and a = softmax(positions[:i])."""
-        logits = self.pos[: len(kept)]
-        a = np.exp(logits - logits.max())
+    def memory(self, kept: list[np.ndarray], window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """x_i and a = softmax(positions[:i]); with a window of N, the softmax covers the last N and the rest weigh 0."""
+        i = len(kept)
+        first = 0 if window is None else max(0, i - window)
+        logits = self.pos[first:i]
+        a = np.zeros(i)
+        a[first:] = np.exp(logits - logits.max())
         a = a / a.sum()
         x = np.zeros(self.d)
         for j, c in enumerate(kept):
@@ -96,7 +99,8 @@ class ReferenceBriLLM:
         r = self.rows[(s, t)]
         return gelu(x @ self.W[r] + self.b[r] + self.pe[pe_index])
 
-    def run(self, path: list[int], release: bool = False, temperature: float = 1.0, base=None):
+    def run(self, path: list[int], release: bool = False, temperature: float = 1.0, base=None,
+            memory_window: int | None = None):
         """Teacher-force a whole path; per step: energies, probabilities, x, kept output, a."""
         kept: list[np.ndarray] = []
         steps = []
@@ -105,7 +109,7 @@ class ReferenceBriLLM:
             if i == 0:
                 x, a = self.start(s, base), np.zeros(0)
             else:
-                x, a = self.memory(kept)
+                x, a = self.memory(kept, memory_window)
             pe_index = i if release else i + 1
             energies = np.full(self.V, np.nan)
             outputs = {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
-from brillm_core.cli import build_parser
+from brillm_core.cli import COMMAND_GROUP, build_parser
 from tests.cli_runner import brillm
 
 COMMANDS = ["import-release", "generate", "trace", "recall", "score", "info"]
@@ -48,6 +49,9 @@ def test_generate_info_recall_score(saved_checkpoint: Path, tmp_path: Path) -> N
     text.write_text("abcab cab")
     score = brillm("score", str(saved_checkpoint), str(text), "--json")
     assert json.loads(score.stdout)["tokens"] == 8
+    previous_only = brillm("score", str(saved_checkpoint), str(text), "--json", "--memory-window", "1")
+    figures, whole = json.loads(previous_only.stdout), json.loads(score.stdout)
+    assert figures["tokens"] == 8 and figures["nll"] != whole["nll"]  # the ablation scores another model
 
 
 @pytest.mark.parametrize(
@@ -106,12 +110,23 @@ def test_engine_commands_never_import_the_app(saved_checkpoint: Path) -> None:
     assert "LOADED 0 []" in result.stderr.decode()
 
 
-def test_console_script_is_the_cores() -> None:
-    """pyproject's `brillm` script is the core's main, and it lists the app's `explore` in --help."""
+def declared_commands() -> list[EntryPoint]:
+    """The commands pyproject.toml adds to `brillm` through entry points, as installing it registers them."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    declared = pyproject["project"]["entry-points"][COMMAND_GROUP]
+    return [EntryPoint(name, value, COMMAND_GROUP) for name, value in declared.items()]
+
+
+def test_console_script_is_the_cores_and_the_app_adds_explore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyproject's `brillm` script is the core's main; the app adds `explore` by an entry point, listed in --help."""
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["brillm"] == "brillm_core.cli:main"
+    assert [(p.name, p.value) for p in declared_commands()] == [("explore", "explorer.cli:main")]
+    monkeypatch.setattr("brillm_core.cli.entry_points", lambda group: declared_commands() if group == COMMAND_GROUP else [])
     assert "explore" in build_parser().format_help()
 
 

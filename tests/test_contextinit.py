@@ -9,13 +9,14 @@ import torch
 
 from brillm_core.checkpoint import load_checkpoint
 from brillm_core.config import ModelConfig
-from brillm_core.contextinit import ContextFactors, context_initialise, fit_context, trigram_counts
-from brillm_core.countinit import relative_logits
 from brillm_core.data import BigramCounts
 from brillm_core.evaluate import evaluate
 from brillm_core.propagate import propagate
 from brillm_core.trace import DecodeSettings
-from brillm_core.train import TrainSettings, init_model, train
+from brillm_core.training import TrainSettings, train
+from brillm_core.training.init.context import ContextFactors, context_initialise, fit_context, trigram_counts
+from brillm_core.training.init.counts import relative_logits
+from brillm_core.training.init.random import init_model
 
 
 def fitted_log_probs(counts: BigramCounts, edges, factors: ContextFactors, path: list[int]) -> torch.Tensor:
@@ -24,7 +25,7 @@ def fitted_log_probs(counts: BigramCounts, edges, factors: ContextFactors, path:
     base = torch.cat([torch.zeros(1, dtype=torch.float64), relative_logits(edges, counts, 1)])
     out = []
     for i, v in enumerate(path[:-1]):
-        rows = edges.rows_from(v)
+        rows = edges.rows(torch.tensor(v), torch.arange(V))
         h = factors.context[edges.rows(torch.tensor(path[i - 1]), torch.tensor(v))].double() if i else torch.zeros(factors.context.shape[1], dtype=torch.float64)
         logits = base[rows] + factors.target[rows].double() @ h
         out.append(torch.log_softmax(logits, 0))
@@ -52,7 +53,7 @@ def test_context_start_gives_the_fitted_trigram_model_at_every_step():
     got = torch.log_softmax(trace.energies.double(), dim=1)
     want = fitted_log_probs(counts, edges, factors, path)
     error = got - want
-    # Documented tolerance (contextinit): float32 energies near 5e4 round by 4e-3; the PE in the kept code
+    # Documented tolerance (training.init.context): float32 energies near 5e4 round by 4e-3; the PE in the kept code
     # and the spread of the norm's lift add errors of about PE . g / ALPHA and ALPHA * h . PE / ENERGY.
     assert error[0].abs().max().item() < 0.015  # step 0: the bigram (the start signal holds the neutral code)
     assert error.abs().max().item() < 0.05

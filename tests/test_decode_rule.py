@@ -17,7 +17,7 @@ from brillm_core import DecodeSettings, PromptError, edge_strengths, incoming_en
 from brillm_core import recall_activation, score_ids
 from brillm_core import decode
 from brillm_core.explain import explain_step
-from brillm_core.train import StepParameters
+from brillm_core.training.objective import Objective
 from explorer.graphdata import compute_graph_data
 
 V = 9
@@ -133,7 +133,7 @@ def test_training_loss_is_propagates_full_vocabulary_loss() -> None:
     candidates = torch.cat([gold.unsqueeze(-1), others.reshape(2, 5, V - 1)], -1)
     rows = model.edges.rows(sources.unsqueeze(-1), candidates)
     with torch.no_grad():
-        loss = float(StepParameters(model, sparse=False)(ids, rows))
+        loss = float(Objective(model, sparse=False)(ids, rows))
     nll = []
     for seq in ids.tolist():
         trace = propagate(model, seq, DecodeSettings())
@@ -155,7 +155,7 @@ def test_graph_edge_strengths_are_propagates_step_zero_energies(release: bool, s
         mine = strengths.own_sources == s
         targets = strengths.own_targets[mine]
         assert torch.equal(strengths.own_energy[mine].nan_to_num(-1.0), energies[targets].nan_to_num(-1.0))
-        shared = (model.edges.rows_from(s) == 0).nonzero().flatten()
+        shared = (model.edges.rows(torch.tensor(s), torch.arange(V)) == 0).nonzero().flatten()
         shared = shared[~(release & (shared == s))]
         assert torch.equal(energies[shared], strengths.shared_energy[s].expand(shared.numel()))
 

@@ -9,18 +9,13 @@ import pytest
 import torch
 
 from brillm_core.cli.train import main as cli_main
+from brillm_core.bigram import estimate_discount, kneser_ney_probs
 from brillm_core.data import BigramCounts
-from brillm_core.evaluate import (
-    estimate_discount,
-    kneser_ney_probs,
-    pairs,
-    unigram_probs,
-    unigram_score,
-    windows,
-)
+from brillm_core.evaluate import pairs, unigram_probs, unigram_score, windows
 from brillm_core.scoring import score_ids
+from brillm_core.trace import DecodeSettings
 from brillm_core.checkpoint import load_checkpoint
-from brillm_core.train import TrainSettings, train
+from brillm_core.training import TrainSettings, train
 from tests.toy_grammar import write_toy
 
 # Training stream 1 2 1 2 3 1 over V = 4 nodes (node 0 never seen).
@@ -99,6 +94,17 @@ def test_eval_end_to_end_stores_results(tmp_path, capsys):
     assert stored["kneser_ney_bigram"]["perplexity"] < 0.5 * stored["unigram"]["perplexity"]
     assert stored["model"]["perplexity"] < stored["unigram"]["perplexity"]
     assert ck.metadata["training"]["loss_history"]  # training metadata kept beside the evaluation
+    # The memory ablation is stored beside the full-memory figures, scored with the window.
+    assert cli_main(["eval", str(tmp_path / "run"), str(held), "--memory-window", "1"]) == 0
+    assert "BriLLM, memory window 1" in capsys.readouterr().out
+    evaluations = json.loads((path / "metadata.json").read_text())["evaluations"]
+    ablated = evaluations["held.txt (memory window 1)"]
+    assert evaluations["held.txt"] == stored and ablated["memory_window"] == 1 and stored["memory_window"] is None
+    one = DecodeSettings(memory_window=1)
+    assert ablated["model"]["nll"] == pytest.approx(sum(score_ids(ck.model, w.tolist(), one).nll for w in windows(ids, 12)), rel=1e-6)
+    assert ablated["kneser_ney_bigram"] == stored["kneser_ney_bigram"]
+    assert cli_main(["eval", str(tmp_path / "run"), str(held), "--memory-window", "0"]) == 1
+    assert "memory_window must be at least 1" in capsys.readouterr().err
 
 
 def test_eval_bad_inputs(tmp_path, capsys):

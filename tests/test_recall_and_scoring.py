@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from brillm_core import DecodeSettings, PromptError, incoming_energy, random_model, recall_activation, score_ids
+from brillm_core import DecodeSettings, PromptError, incoming_energy, propagate, random_model, recall_activation, score_ids
+from brillm_core.errors import BriLLMError
 
 from .reference import ReferenceBriLLM
 
@@ -134,3 +135,40 @@ def test_release_decoder_refuses_a_repeated_token_instead_of_an_infinite_perplex
         score_ids(model, [1, 2, 2, 4], release)
     assert math.isfinite(score_ids(model, [1, 2, 2, 4]).perplexity)  # the training semantics score it
     assert math.isfinite(score_ids(model, [1, 2, 3, 4], release).perplexity)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_a_memory_window_keeps_only_the_last_outputs(window: int) -> None:
+    model = random_model(9, 4, 0.5, seed=11)
+    with torch.no_grad():  # a position ramp, so that every earlier output weighs something different
+        model.positions.copy_(torch.linspace(0.0, 3.0, model.config.max_positions).reshape(1, -1, 1))
+    ids = [1, 5, 2, 2, 8, 0, 3]
+    settings = DecodeSettings(memory_window=window)
+    trace = propagate(model, ids, settings)
+    steps = ReferenceBriLLM.from_model(model).run(ids, memory_window=window)
+    for i, (step, ref) in enumerate(zip(trace.steps, steps)):
+        weights = step.memory_weights.double().numpy()
+        assert weights == pytest.approx(ref["memory"], abs=1e-6)
+        assert (weights[: max(0, i - window)] == 0).all() and (i == 0 or weights.sum() == pytest.approx(1.0))
+        assert step.signal_in.double().numpy() == pytest.approx(ref["signal_in"], abs=1e-5)
+        assert step.energies.double().numpy() == pytest.approx(ref["energies"], abs=1e-5)
+    if window == 1:  # the previous output itself, bit for bit: its weight is exactly 1
+        for i in range(1, len(ids) - 1):
+            assert torch.equal(trace.step(i).signal_in, trace.step(i - 1).output)
+    ref_nll = -sum(math.log(s["probabilities"][ids[i + 1]]) for i, s in enumerate(steps))
+    assert score_ids(model, ids, settings).nll == pytest.approx(ref_nll, rel=1e-5)
+
+
+def test_a_window_as_long_as_the_path_is_the_whole_memory() -> None:
+    model = random_model(9, 4, 0.5, seed=12)
+    ids = [1, 5, 2, 2, 8, 0, 3]
+    whole = propagate(model, ids, DecodeSettings())
+    wide = propagate(model, ids, DecodeSettings(memory_window=len(ids)))
+    narrow = propagate(model, ids, DecodeSettings(memory_window=1))
+    assert torch.equal(whole.energies, wide.energies)
+    assert not torch.equal(whole.energies, narrow.energies)  # the ablation changes something on this path
+
+
+def test_a_memory_window_below_one_is_refused() -> None:
+    with pytest.raises(BriLLMError, match="memory_window must be at least 1"):
+        DecodeSettings(memory_window=0)

@@ -14,13 +14,17 @@ from pathlib import Path
 import pytest
 import torch
 
-import brillm_core.train as train_mod
-from brillm_core.checkpoint import load_checkpoint
+import brillm_core.training.rundir as rundir_mod
+from brillm_core.checkpoint import checkpoint_dirs, load_checkpoint
 from brillm_core.cli.train import main as cli_main
 from brillm_core.config import ModelConfig
 from brillm_core.data import BigramCounts, SequenceBatches, build_tokenizer, corpus_lines, read_corpus, tokenize_lines
+from brillm_core.model import edge_outputs
 from brillm_core.trace import DecodeSettings
-from brillm_core.train import TrainSettings, Trainer, TrainingError, checkpoint_dirs, init_model, train
+from brillm_core.training import TrainSettings, TrainingError, train
+from brillm_core.training.init.random import init_model
+from brillm_core.training.objective import Objective
+from brillm_core.training.trainer import Trainer
 from tests.toy_grammar import follows_grammar, write_toy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +102,7 @@ def reference_loss(model, ids: torch.Tensor, cands: torch.Tensor) -> float:
             for i in range(len(seq) - 1):
                 signal = model.start_signal(seq[0]) if i == 0 else model.memory_signal(torch.stack(kept))[0]
                 rows = model.edges.rows(torch.full_like(cand[i], seq[i]), cand[i])
-                out = model.edge_outputs(signal, rows, i + 1)
+                out = edge_outputs(signal, model.weights[rows], model.biases[rows, 0], model.pe[i + 1])
                 total += float(torch.nn.functional.cross_entropy(out.norm(dim=-1)[None], torch.tensor([0])))
                 kept.append(out[0])
                 count += 1
@@ -213,7 +217,7 @@ def test_resume_on_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 def test_failed_write_leaves_the_last_good_checkpoint_intact(tmp_path, monkeypatch):
     corpus = write_toy(tmp_path / "toy.txt")
-    real_save = train_mod.save_file
+    real_save = rundir_mod.save_file
     calls = {"n": 0}
 
     def disk_full_on_second_checkpoint(tensors, filename, *args, **kwargs):
@@ -223,12 +227,12 @@ def test_failed_write_leaves_the_last_good_checkpoint_intact(tmp_path, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(tensors, filename, *args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "save_file", disk_full_on_second_checkpoint)
+    monkeypatch.setattr(rundir_mod, "save_file", disk_full_on_second_checkpoint)
     with pytest.raises(TrainingError, match=r"No space left.*step-00000010\) is intact"):
         train([corpus], tmp_path / "run", toy_settings(max_steps=30, save_every=10), progress=False)
     assert [s for s, _ in checkpoint_dirs(tmp_path / "run")] == [10]
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["step-00000010"]
-    monkeypatch.setattr(train_mod, "save_file", real_save)
+    monkeypatch.setattr(rundir_mod, "save_file", real_save)
     resumed = train([corpus], tmp_path / "run", toy_settings(max_steps=30, save_every=10), resume=True, progress=False)
     whole = train([corpus], tmp_path / "whole", toy_settings(max_steps=30, save_every=10), progress=False)
     a, b = parameters(resumed), parameters(whole)
@@ -275,7 +279,6 @@ def test_training_allocator_keeps_freed_memory(mode):
 def test_exact_objective_equals_a_brute_force_softmax_over_all_targets():
     """float64: own rows + one shared term weighted by its count = the softmax over all V targets, per the reference."""
     from brillm_core.model import random_model
-    from brillm_core.train import StepParameters
     from tests.reference import ReferenceBriLLM
 
     model = random_model(23, hidden_size=6, own_edges=0.3, seed=3, max_positions=16).double()
@@ -285,17 +288,17 @@ def test_exact_objective_equals_a_brute_force_softmax_over_all_targets():
     ids[0, 1:4] = ids[0, 0]  # self-loops are candidates and targets too
     reference = ReferenceBriLLM.from_model(model)
     brute = [-math.log(step["probabilities"][t]) for seq in ids.tolist() for step, t in zip(reference.run(seq), seq[1:])]
-    exact = StepParameters(model, sparse=True).exact_loss(ids, reduction="sum").detach()
+    exact = Objective(model, sparse=True).exact_loss(ids, reduction="sum").detach()
     assert exact.dtype == torch.float64
     assert float(exact) == pytest.approx(sum(brute), abs=1e-6 * len(brute))
-    assert float(StepParameters(model, sparse=True).exact_loss(ids).detach()) == pytest.approx(sum(brute) / len(brute), abs=1e-6)
+    assert float(Objective(model, sparse=True).exact_loss(ids).detach()) == pytest.approx(sum(brute) / len(brute), abs=1e-6)
 
 
 @pytest.mark.parametrize("min_count", [1, 2])
 def test_count_initialised_model_gives_the_row_tied_kneser_ney_bigram(min_count):
     """Every step's full-vocabulary distribution is the bigram's (own rows: Kneser-Ney; shared row: the rest, evenly)."""
-    from brillm_core.countinit import count_initialise, tied_bigram_probs
-    from brillm_core.evaluate import estimate_discount, kneser_ney_probs
+    from brillm_core.bigram import estimate_discount, kneser_ney_probs
+    from brillm_core.training.init.counts import count_initialise, tied_bigram_probs
     from brillm_core.propagate import propagate
 
     V = 12
@@ -315,7 +318,7 @@ def test_count_initialised_model_gives_the_row_tied_kneser_ney_bigram(min_count)
     trace = propagate(model, path, DecodeSettings().with_new_tokens(0))
     got = torch.log_softmax(trace.energies.double(), dim=1)
     want = tied[torch.tensor(path[:-1])].log()
-    # Bound (brillm_core.countinit): OFF channels move a log-probability by <= (d - 1) * 3.4e-6 = 2.4e-5;
+    # Bound (brillm_core.training.init.counts): OFF channels move a log-probability by <= (d - 1) * 3.4e-6 = 2.4e-5;
     # float32 energies near 25 round by about 2e-6 each.
     assert (got - want).abs().max().item() < 3e-5
 
@@ -390,7 +393,6 @@ def test_exact_objective_gradients_equal_a_brute_force_softmax(sparse):
     a source with no own row (all V targets tied) and one whose V targets all own rows (no shared term)."""
     from brillm_core.edges import EdgeTable
     from brillm_core.model import BriLLM
-    from brillm_core.train import StepParameters
 
     V, gen = 11, torch.Generator().manual_seed(4)
     own = torch.rand(V, V, generator=gen) < 0.35
@@ -407,7 +409,7 @@ def test_exact_objective_gradients_equal_a_brute_force_softmax(sparse):
     _brute_force_exact_loss(model, ids).backward()
     want = {k: getattr(model, k).grad.clone() for k in names}
     model.zero_grad(set_to_none=True)
-    params = StepParameters(model, sparse=sparse)
+    params = Objective(model, sparse=sparse)
     params.exact_loss(ids).backward()
     got = {"weights": params.weights.weight.grad, "biases": params.biases.weight.grad,
            "node_bias": model.node_bias.grad, "positions": model.positions.grad}
@@ -423,7 +425,6 @@ def test_exact_objective_ignores_the_shared_row_where_every_target_owns_a_row():
     shared term has weight 0 and must not set the log-sum-exp's maximum (that underflowed every term to log 0)."""
     from brillm_core.edges import EdgeTable
     from brillm_core.model import BriLLM
-    from brillm_core.train import StepParameters
 
     V, gen = 6, torch.Generator().manual_seed(2)
     own = torch.zeros(V, V, dtype=torch.bool)
@@ -434,7 +435,21 @@ def test_exact_objective_ignores_the_shared_row_where_every_target_owns_a_row():
     with torch.no_grad():
         model.biases[0] += 300.0
     ids = torch.tensor([[1, 3, 1, 4, 1, 1]])
-    got = StepParameters(model, sparse=True).exact_loss(ids, reduction="sum").detach()
+    got = Objective(model, sparse=True).exact_loss(ids, reduction="sum").detach()
     want = _brute_force_exact_loss(model.double(), ids).detach() * (ids.shape[1] - 1)
     assert math.isfinite(float(got))
     assert float(got) == pytest.approx(float(want), rel=1e-5)
+
+
+@pytest.mark.parametrize("nll", [float("nan"), 1e6])
+def test_a_diverged_validation_is_an_error_not_an_overflow(nll: float) -> None:
+    from types import SimpleNamespace
+
+    from brillm_core.errors import TrainingError
+    from brillm_core.training import loop
+
+    run = SimpleNamespace(validation=["held-out"], training={}, settings=SimpleNamespace(patience=0))
+    trainer = SimpleNamespace(validation_nll=lambda _texts: (nll, 1))
+    with pytest.raises(TrainingError, match="validation text's mean loss became .* at step 7; lower --lr"):
+        loop._validate(run, trainer, 7)
+    assert run.training == {}  # nothing recorded

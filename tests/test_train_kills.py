@@ -19,7 +19,7 @@ import torch
 
 from brillm_core.checkpoint import load_checkpoint
 from brillm_core.cli.train import main as cli_main
-from brillm_core.train import checkpoint_dirs
+from brillm_core.checkpoint import checkpoint_dirs
 from tests.test_train import parameters
 from tests.toy_grammar import write_toy
 

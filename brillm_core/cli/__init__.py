@@ -1,7 +1,9 @@
-"""The ``brillm`` command: the engine's subcommands, plus commands other packages provide.
+"""The ``brillm`` command: the engine's subcommands, plus the commands other installed packages add.
 
-``explore`` belongs to the app (``explorer.cli``): it is listed here by name and its module
-is imported only when that command runs, so the engine's commands never import Dash.
+Another package adds a command through an entry point of the group ``brillm.commands``
+whose object is ``main(argv) -> int``: the app declares ``explore`` that way in its
+pyproject.toml. Such a module is imported only when its command runs, so the engine's
+commands never import it (nor Dash), and the engine never names it.
 Subcommand modules are imported inside ``build_parser`` so that ``python -m
 brillm_core.cli.train`` (what ``torchrun -m`` starts) does not import itself twice.
 """
@@ -9,18 +11,20 @@ brillm_core.cli.train`` (what ``torchrun -m`` starts) does not import itself twi
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from typing import Sequence
 
-# Commands run by another package: name -> (module whose ``main(argv)`` runs it, help text).
-APP_COMMANDS: dict[str, tuple[str, str]] = {
-    "explore": ("explorer.cli", "browse signal paths, recall and checkpoints in a web app"),
-}
+COMMAND_GROUP = "brillm.commands"
+
+
+def added_commands() -> dict[str, EntryPoint]:
+    """Commands that installed packages add to ``brillm``, by name."""
+    return {point.name: point for point in entry_points(group=COMMAND_GROUP)}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``brillm`` parser with every subcommand (app commands listed for --help only)."""
+    """The ``brillm`` parser with every subcommand (added commands listed for --help only)."""
     from ..organization import cli as organization_cli
     from . import engine, train
 
@@ -29,21 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     engine.register(sub)
     organization_cli.register(sub)
     train.register(sub)
-    for name, (_, text) in APP_COMMANDS.items():
-        sub.add_parser(name, help=text, add_help=False)
+    for name, point in added_commands().items():
+        owner = f"the {point.dist.name} package" if point.dist is not None else point.module
+        sub.add_parser(name, help=f"added by {owner}; `brillm {name} --help` tells more", add_help=False)
     return parser
 
 
-def run_app_command(name: str, argv: list[str]) -> int:
-    """Import the module that owns ``name`` and run its ``main(argv)``."""
-    module_name = APP_COMMANDS[name][0]
+def run_added_command(point: EntryPoint, argv: list[str]) -> int:
+    """Import the module behind an added command and run its ``main(argv)``."""
     try:
-        module = importlib.import_module(module_name)
+        command = point.load()
     except ImportError as exc:
-        print(f"error: `brillm {name}` needs {module_name.split('.')[0]!r}, which cannot be imported: {exc}",
-              file=sys.stderr)
+        print(f"error: `brillm {point.name}` needs {point.module!r}, which cannot be imported: {exc}", file=sys.stderr)
         return 1
-    return module.main(argv)
+    return command(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .runner import run
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in APP_COMMANDS:
-        return run_app_command(args[0], args[1:])
+    added = added_commands()
+    if args and args[0] in added:
+        return run_added_command(added[args[0]], args[1:])
     return run(build_parser(), args)

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 from ..atomic import write_atomic, write_json_atomic
-from ..checkpoint import Checkpoint, load_checkpoint
+from ..checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from ..errors import BriLLMError, PromptError
 from ..evaluate import MAX_TEXT_BYTES, check_text_size, require_finite_score
 from ..recall import incoming_energy, recall_activation
 from ..release import import_release
 from ..scoring import score_ids
+from ..decoding import DECODING, NUMBERS, SETTINGS
 from ..trace import DecodeSettings
-from ..train import resolve_checkpoint
 
 # A prompt must fit the position table (at most MAX_POSITIONS = 65,536 tokens); 1 MiB is
 # more text than that, and tokenising it whole stays within a few hundred MB.
@@ -67,34 +67,39 @@ def _add_prompt(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ids", help="explicit node ids, comma-separated (e.g. 3,1,4); a single id starts from that node")
 
 
-def _add_decoding(parser: argparse.ArgumentParser) -> None:
-    """Decoding settings shared by generate and trace."""
-    parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens to generate after the prompt (default 16)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--greedy", action="store_true",
-                      help="take the highest-energy node (the default unless --temperature, --top-k or --seed is given)")
-    mode.add_argument("--temperature", type=float, help="sample at this temperature (energies / T before the softmax)")
-    parser.add_argument("--top-k", type=int, help="sample only among the k most probable nodes")
-    parser.add_argument("--seed", type=int, help="random seed for sampling")
-    parser.add_argument("--start-signal", help="d comma-separated numbers replacing ones(d)/d in the start signal")
-    parser.add_argument(
-        "--release-decoder", action="store_true",
-        help="reproduce the release's decoder (PE[i] instead of PE[i+1], no self-loops, temperature has no effect)",
-    )
+def _add_decoding(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """The decoding settings as options, each built from its declaration (``names``: only these)."""
+    *others, last = [s.option for s in DECODING if s.samples]
+    sampling = f"{', '.join(others)} or {last}"
+    for s in DECODING:
+        if names is not None and s.name not in names:
+            continue
+        if s.kind is bool:
+            when = f" (the default unless {sampling} is given)" if s.default else ""
+            parser.add_argument(s.option, action="store_true", help=s.help + when)
+        elif s.kind is NUMBERS:
+            parser.add_argument(s.option, metavar="V1,..,VD", help=f"{s.help} (default {s.unset})")
+        else:
+            default = s.unset if s.default is None else f"{s.default:g}"
+            parser.add_argument(s.option, type=s.kind, metavar=s.name.split("_")[-1].upper(),
+                                help=f"{s.help}; {s.range_text()} (default {default})")
 
 
 def _settings(args: argparse.Namespace) -> DecodeSettings:
-    """DecodeSettings from parsed arguments."""
-    sampled = not args.greedy and (args.temperature is not None or args.top_k is not None or args.seed is not None)
-    return DecodeSettings(
-        max_new_tokens=args.max_new_tokens,
-        greedy=not sampled,
-        temperature=args.temperature if args.temperature is not None else 1.0,
-        top_k=args.top_k,
-        seed=args.seed,
-        release_decoder=args.release_decoder,
-        start_signal=parse_floats(args.start_signal) if args.start_signal else None,
-    )
+    """DecodeSettings from the parsed options: each option not given takes its declared default, and giving
+    any sampling option (temperature, top-k, seed) samples unless --greedy is given."""
+    given = {s.name: getattr(args, s.name) for s in DECODING if s.name in vars(args)}
+    sampled = any(given.get(s.name) is not None for s in DECODING if s.samples)
+    values = {}
+    for name, value in given.items():
+        setting = SETTINGS[name]
+        if setting.kind is bool:
+            values[name] = value or (bool(setting.default) and not sampled)
+        elif setting.kind is NUMBERS and value is not None:
+            values[name] = parse_floats(value)
+        else:
+            values[name] = setting.default if value is None else value
+    return DecodeSettings(**values)
 
 
 def _prompt(args: argparse.Namespace) -> str | list[int]:
@@ -192,7 +197,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     ckpt = load_model(args.model)
     encoding = ckpt.encode(read_text_file(args.text, MAX_TEXT_BYTES))
     _warn_unknown(encoding.unknown)
-    score = score_ids(ckpt.model, encoding.ids, DecodeSettings(release_decoder=args.release_decoder))
+    score = score_ids(ckpt.model, encoding.ids, _settings(args))
     figures = require_finite_score(score).to_dict()
     print(json.dumps(figures, indent=2) if args.json else
           f"tokens {figures['tokens']}  perplexity {figures['perplexity']:.3f}  "
@@ -248,7 +253,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="full-vocabulary perplexity and top-1/top-5 accuracy of a text file")
     p.add_argument("model", help="checkpoint directory or training run directory (its newest checkpoint)")
     p.add_argument("text", help="UTF-8 text file")
-    p.add_argument("--release-decoder", action="store_true", help="score with the release decoder's semantics")
+    _add_decoding(p, ("release_decoder", "memory_window"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_score)
 

@@ -10,9 +10,13 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..model import BriLLM
+from ..propagate import propagate
+from ..trace import DecodeSettings
+from .atoms import standardise
 from .encoding import BrainData
 from .hrf import convolve_hrf
-from .pipeline import OrganizationReport, ProgressFn, run_organization
+from .controls import N_SURROGATES
+from .pipeline import N_PHASE_NULL, OrganizationReport, ProgressFn, run_organization
 from .stimulus import (
     OrganizationError,
     Stimulus,
@@ -23,9 +27,11 @@ from .stimulus import (
     tokenize_stimulus,
 )
 
-__all__ = ["CheckpointRun", "untrained_model", "simulated_brain", "run_checkpoint", "comparison_table"]
+__all__ = ["UNKNOWN_WARN", "CheckpointRun", "untrained_model", "model_text", "simulated_brain", "run_checkpoint",
+           "unknown_warning", "comparison_table"]
 
 RESPONSE_SHARE = 0.3  # share of the progress bar given to propagating the stimulus
+UNKNOWN_WARN = 0.10  # warn when more than this share of the stimulus tokens map to the unknown node
 
 
 @dataclass(frozen=True)
@@ -44,18 +50,32 @@ def untrained_model(model: BriLLM, seed: int = 0) -> BriLLM:
     return fresh.eval()
 
 
+def model_text(checkpoint: Checkpoint, n_words: int, seed: int = 0, start: str = " And") -> str:
+    """`n_words` words of text the model writes itself (sampled from `start`, seeded): a stimulus wholly in its own
+    vocabulary, whatever the model, for demonstrations and checks."""
+    words: list[str] = []
+    last = checkpoint.tokenizer.encode(start).ids[-1:]
+    chunk = min(400, checkpoint.model.config.max_positions - 1)
+    while len(words) < n_words:
+        trace = propagate(checkpoint.model, last, DecodeSettings(max_new_tokens=chunk, greedy=False, seed=seed))
+        path = trace.path.tolist()
+        words += checkpoint.tokenizer.decode(path[1:]).split()
+        last, seed = path[-1:], seed + 1
+    return " ".join(words[:n_words])
+
+
 def simulated_brain(
     responses: np.ndarray, tr: float, n_signals: int = 4, n_voxels: int = 600, voxels_per_signal: int = 60,
-    snr: float = 0.6, noise_rho: float = 0.3, seed: int = 0,
+    snr: float = 0.6, noise_rho: float = 0.3, seed: int = 0, units: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Demonstration brain data for a checkpoint without fMRI: (bold, templates, network names).
 
-    The responses' first `n_signals` principal time courses, HRF-convolved, each drive `voxels_per_signal` voxels
+    The first `n_signals` principal time courses of the responses standardised as the atoms see them (`units` as
+    for `atoms.standardise`), HRF-convolved, each drive `voxels_per_signal` voxels
     (signal SD / noise SD = snr) over AR(1) noise; the templates are those voxel sets. The brain is made from the
     model's own responses, so matches are expected: this shows the method's mechanics, not a finding.
     """
-    x = np.asarray(responses, dtype=float)
-    x = x - x.mean(axis=0)
+    x = standardise(np.asarray(responses, dtype=float), units)[0]
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     n_signals = min(n_signals, int((s > 1e-9 * max(s.max(initial=0.0), 1e-300)).sum()))
     if n_signals < 1 or n_signals * voxels_per_signal > n_voxels:
@@ -105,16 +125,20 @@ def run_checkpoint(
     untrained: bool = True,
     lexical: bool = True,
     stability_seeds: Sequence[int] = (1, 2),
-    n_phase_null: int = 10,
+    n_phase_null: int = N_PHASE_NULL,
+    n_surrogates: int = N_SURROGATES,
     grid: np.ndarray | None = None,
+    voxels_independent: bool = False,
     progress: ProgressFn | None = None,
 ) -> CheckpointRun:
     """Responses of `checkpoint` to the stimulus, then the whole pipeline with the lexical and untrained controls.
 
     The untrained control has the checkpoint's graph with parameters re-initialised from `seed`; the lexical control
     is the same neurons' context-free responses in the checkpoint's own tokenisation (each token's mean response,
-    see `StimulusResponses.lexical`). Pipeline errors (K too large, templates that do not fit the voxels, ...)
-    become OrganizationError.
+    see `StimulusResponses.lexical`). Both are paired with the model's neurons. A stimulus mostly unknown to the
+    model is warned about. `voxels_independent`: brain data whose voxels are independent by construction (the
+    demonstration data of `simulated_brain`), for which shuffling voxels is the right matching null. Pipeline
+    errors (K too large, templates that do not fit the voxels, ...) become OrganizationError.
     """
     n_tr = brain.data.shape[0]
     timeline = tokenize_stimulus(checkpoint.tokenizer, stimulus)
@@ -132,7 +156,9 @@ def run_checkpoint(
         report = run_organization(
             responses.matrix, brain, templates, network_names, tr=tr, k=k, alpha=alpha, seed=seed, method=method,
             encoding=encoding, fdr_q=fdr_q, n_perm=n_perm, stability_seeds=stability_seeds,
-            an_labels=responses.labels(checkpoint.token), controls=controls, n_phase_null=n_phase_null, grid=grid,
+            an_labels=responses.labels(checkpoint.token), units=responses.units, controls=controls,
+            paired=tuple(controls),
+            n_phase_null=n_phase_null, n_surrogates=n_surrogates, grid=grid, voxels_independent=voxels_independent,
             progress=_scaled(progress, RESPONSE_SHARE, 1.0),
         )
     except OrganizationError:
@@ -141,11 +167,21 @@ def run_checkpoint(
         raise OrganizationError(str(exc)) from exc
     report.settings.update(
         responses=kind, pooling=how, n_tokens=int(timeline.ids.size), n_steps=responses.n_steps,
-        n_windows=responses.n_windows, n_unknown_pieces=len(timeline.unknown), model_id=checkpoint.model_id,
+        n_windows=responses.n_windows, n_unknown_pieces=len(timeline.unknown),
+        n_unknown_tokens=timeline.n_unknown_tokens, unknown_share=timeline.unknown_share, model_id=checkpoint.model_id,
         timing="word i's m tokens split its interval evenly; step j is at the time of token j+1; "
         "windows of the position table overlap by one token and restart the memory",
     )
+    if timeline.unknown_share > UNKNOWN_WARN:
+        report.warnings.insert(0, unknown_warning(timeline))
     return CheckpointRun(report, timeline, responses)
+
+
+def unknown_warning(timeline: TokenTimeline) -> str:
+    """What a stimulus mostly unknown to the model does to the analysis, with the share."""
+    return (f"{timeline.n_unknown_tokens} of {timeline.ids.size} stimulus tokens ({100 * timeline.unknown_share:.0f} %) "
+            "map to the model's unknown node: they all respond as that one node, whatever the word, so the atoms say "
+            "little about this stimulus; give a text in the model's vocabulary")
 
 
 def comparison_table(reports: Mapping[str, OrganizationReport]) -> pd.DataFrame:

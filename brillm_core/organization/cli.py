@@ -16,10 +16,11 @@ from pathlib import Path
 
 __all__ = ["POOLING", "METHODS", "ENCODINGS", "NOISE_KINDS", "register", "cmd_organization"]
 
-POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy/sklearn
+POOLING = ("sum", "mean", "last")  # = responses.POOLING; spelled out so `brillm` starts without scipy
 METHODS = ("ols_ar", "ols", "ridge")  # = encoding.METHODS
 ENCODINGS = ("auto", "joint", "per-atom")  # = pipeline.ENCODINGS
 NOISE_KINDS = ("ar1", "ar2", "pink")  # = simulate.NOISE_KINDS
+ATOM_EDGES = ("wrap", "open")  # = simulate.ATOM_EDGES
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -60,7 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "agreement with it is the stability (default 2)")
     p.add_argument("--fdr-q", type=float, default=0.05, help="FDR level across voxels (default 0.05)")
     p.add_argument("--n-perm", type=int, default=1000, help="permutations for the matching p-values (default 1000)")
-    p.add_argument("--phase-null", type=int, default=10, help="phase-randomised atom sets (default 10)")
+    p.add_argument("--phase-null", type=int, default=19,
+                   help="phase-randomised atom sets (default 19, the fewest whose smallest p reaches .05)")
+    p.add_argument("--surrogates", type=int, default=200,
+                   help="phase-randomised copies per control test (default 200: smallest p 0.005)")
     p.add_argument("--seed", type=int, default=0, help="seed of dictionary learning, permutations, controls")
     p.add_argument("--no-untrained", action="store_true", help="skip the untrained-model control")
     sim = p.add_argument_group("simulator sizes (--simulate)")
@@ -90,6 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       help="share of each coupled set its template keeps, the rest other voxels (default 1, hard 0.6)")
     hard.add_argument("--lexical-drive", type=float,
                       help="share of variance half the atoms take from word occurrences (default 0, hard 0.5)")
+    hard.add_argument("--atom-edges", choices=ATOM_EDGES,
+                      help="smooth the true atoms circularly, as phase-randomised surrogates are (wrap, default), or "
+                           "not (open, hard)")
+    hard.add_argument("--word-gated", action="store_const", const=True,
+                      help="neurons respond only when their word is heard, as BriLLM's node-gated ones (hard); the "
+                           "lexical control is then their context-free responses")
     p.set_defaults(handler=cmd_organization)
     return p
 

@@ -128,6 +128,7 @@ SIMULATOR_FLAGS = {  # argparse destination -> simulate() parameter, for the dep
     "neuron_noise": "an_noise", "coupling_snr": "coupling_snr", "noise": "noise", "noise_rho": "noise_rho",
     "hrf_peak": "hrf_peak", "atom_correlation": "atom_correlation", "atom_smoothness": "smoothness",
     "spatial_smoothness": "spatial_smoothness", "template_overlap": "template_overlap", "lexical_drive": "lexical_drive",
+    "atom_edges": "atom_edges", "word_gated": "word_gated",
 }
 
 
@@ -157,7 +158,8 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         result: SimulationResult = run_simulation(
             args.k, alpha=args.alpha, seed=args.seed, method=args.method, encoding=args.encoding, fdr_q=args.fdr_q,
-            n_perm=args.n_perm, stability_seeds=_starts(args), n_phase_null=args.phase_null, lexical_control=True,
+            n_perm=args.n_perm, stability_seeds=_starts(args), n_phase_null=args.phase_null,
+            n_surrogates=args.surrogates, lexical_control=True,
             progress=_progress, n_tr=args.n_tr, tr=args.tr or 1.5, k_true=args.k_true, n_nodes=args.nodes,
             units_per_node=args.units, n_voxels=args.voxels, voxels_per_atom=args.voxels_per_atom, **_departures(args),
         )
@@ -174,14 +176,17 @@ def _simulate(args: argparse.Namespace) -> int:
           f"K = {args.k} (true {sim.atoms.shape[1]}); {result.seconds:.1f} s")
     if departures:
         print("  departures: " + ", ".join(f"{k} {v}" for k, v in departures.items()))
-    print("recovery:")
-    print(f"  matched atoms |r| min {f['atom_abs_r_min']:.3f}   sub-group accuracy {f['subgroup_accuracy']:.4f} "
-          f"(one-to-one {f['subgroup_accuracy_one_to_one']:.4f})")
+    print("recovery of the brain side (the maps):")
     print(f"  Dice of coupled voxels mean {f['dice_mean']:.3f} (min {f['dice_min']:.3f})   "
           f"network match accuracy {f['network_match_accuracy']:.2f}")
+    if f["power_warning"]:
+        print(f"  warning: {f['power_warning']}")
     print("calibration (voxels coupled to no atom):")
-    print(f"  p < .05 in {100 * f['null_p05_rate']:.2f} % of (atom, null voxel) pairs (nominal 5 %)   "
+    print(f"  p < .05 in {100 * f['null_p05_rate']:.2f} % of (atom, voxel) pairs (nominal 5 %)   "
           f"FDR-significant {100 * f['false_positive_rate']:.2f} %, in {f['null_fdr_atoms']} of {args.k} atoms")
+    print("recovery of the model side (atoms from the neurons alone, no brain data involved):")
+    print(f"  matched atoms |r| min {f['atom_abs_r_min']:.3f}   sub-group accuracy {f['subgroup_accuracy']:.4f} "
+          f"(one-to-one {f['subgroup_accuracy_one_to_one']:.4f})")
     _print_measures(result.report)
     print(f"wrote {args.output}")
     return 0
@@ -196,8 +201,16 @@ def _print_measures(report: OrganizationReport) -> None:
         print(f"  stability: {report.stability.describe()}")
     if report.phase_null:
         print(f"  phase null: {report.phase_null['verdict']}")
+        print(f"  measured null rate: phase-randomised atoms reach p < .05 in "
+              f"{100 * report.phase_null['null_p05_rate']:.1f} % of (atom, voxel) pairs on this recording (nominal 5 %)")
     for control in report.controls.values():
-        print(f"  {control['control']} control [{control['verdict_code']}]: {control['verdict']}")
+        name = control["control"]
+        print(f"  {name} control [{control['verdict_code']}]: {control['verdict']}")
+        for key, question in control["questions"].items():
+            print(f"    p = {control[key]:.3g}: {question}")
+        print(f"    the model's responses hold {100 * control['non_control_share']:.1f} % that the {name} control does "
+              f"not (sum of squares); canonical correlations of the two sets of atoms "
+              f"{min(control['canonical_correlations']):.3f}-{max(control['canonical_correlations']):.3f}")
     for warning in report.warnings:
         print(f"  warning: {warning}")
 
@@ -209,10 +222,12 @@ def _run_one(checkpoint: Checkpoint, args: argparse.Namespace, stimulus: Stimulu
         checkpoint, stimulus, brain, templates, names, tr=args.tr, kind=args.responses.replace("-", "_"),
         how=args.pool, k=args.k, alpha=args.alpha, seed=args.seed, method=args.method, encoding=args.encoding,
         fdr_q=args.fdr_q, n_perm=args.n_perm, untrained=not args.no_untrained, stability_seeds=_starts(args),
-        n_phase_null=args.phase_null, grid=None if grid is None else grid.mask, progress=_progress,
+        n_phase_null=args.phase_null, n_surrogates=args.surrogates, grid=None if grid is None else grid.mask,
+        progress=_progress,
     )
     if run.timeline.unknown:
-        print(f"warning: {len(run.timeline.unknown)} stimulus piece(s) map to the unknown node", file=sys.stderr)
+        print(f"warning: {len(run.timeline.unknown)} stimulus piece(s) map to the unknown node "
+              f"({100 * run.timeline.unknown_share:.0f} % of the tokens)", file=sys.stderr)
     return run, [checkpoint.token(int(n)) for n in run.timeline.ids]
 
 
@@ -273,6 +288,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise OrganizationError(f"{', '.join(given)} apply to the simulator only (--simulate)")
     if args.k < 1:
         raise OrganizationError(f"-k must be at least 1, got {args.k}")
+    if args.phase_null < 0 or args.surrogates < 1:
+        raise OrganizationError(f"--phase-null must be >= 0 and --surrogates >= 1, got {args.phase_null} and "
+                                f"{args.surrogates}")
     if args.simulate:
         if args.output.exists():
             raise OrganizationError(f"output directory {args.output} already exists; choose a new path")

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from scipy.stats import false_discovery_control
 
 __all__ = [
     "VOXEL_NULL",
@@ -26,7 +27,8 @@ FORMULAS = {
     "pearson_r": "r(atom k, network n) = Pearson correlation over voxels of atom k's t map and template column n",
     "dice": "Dice = 2 |S_k & T_n| / (|S_k| + |T_n|), S_k = FDR-significant voxels of atom k, T_n = voxels with template > 0",
     "permutation_p": "p = (1 + #{null maps with statistic >= observed}) / (1 + n_perm); the null maps are named in the report",
-    "match": "atom k matches network n when r >= r_threshold and both permutation p-values (r, Dice) <= p_threshold",
+    "match": "atom k matches network n when r >= r_threshold and both permutation p-values (r, Dice), each "
+             "FDR-adjusted (Benjamini-Hochberg) across all K x N atom-network pairs, are <= p_threshold",
     "diversity": "diversity = 1 - mean over atom pairs i < j of |Pearson r(D_i, D_j)|",
     "consistency": "consistency = (number of atoms matching exactly one network) / K",
     "effective_rank": "effective rank = exp(-sum_i p_i log p_i), p_i = s_i / sum_j s_j, s = singular values of D",
@@ -90,6 +92,8 @@ class NetworkMatch:
     dice: np.ndarray  # K x N Dice of significant voxels vs template > 0
     p_r: np.ndarray  # K x N permutation p of r
     p_dice: np.ndarray  # K x N permutation p of Dice
+    q_r: np.ndarray  # K x N p_r, FDR-adjusted across the K x N pairs
+    q_dice: np.ndarray  # K x N p_dice, FDR-adjusted across the K x N pairs
     matches: np.ndarray  # K x N bool
     best: np.ndarray  # K, best-matching network by r among matches, -1 if none
     n_perm: int
@@ -121,6 +125,7 @@ def network_similarity(
     fields as smooth as each atom's map, which keeps the spatial autocorrelation real maps have (see SPATIAL_NULL).
     Voxels of one network share signal, so the r test alone is anti-conservative; a match also needs the atom's
     FDR-significant voxels to overlap the template beyond chance (Dice p), which an atom without a map never does.
+    K x N pairs are tested at once, so both p-values are FDR-adjusted across the pairs before the threshold.
     """
     t_maps = np.atleast_2d(np.asarray(t_maps, dtype=float))
     sig = np.atleast_2d(np.asarray(significant, dtype=bool))
@@ -150,9 +155,10 @@ def network_similarity(
     else:
         exceed_r, exceed_d = _spatial_null(t_maps, s, tz, tpos, size, r, dice, n_perm, rng, np.asarray(grid, bool), mask)
     p_r, p_dice = (1 + exceed_r) / (1 + n_perm), (1 + exceed_d) / (1 + n_perm)
-    matches = (r >= r_threshold) & (p_r <= p_threshold) & (p_dice <= p_threshold)
+    q_r, q_dice = (false_discovery_control(p.ravel(), method="bh").reshape(p.shape) for p in (p_r, p_dice))
+    matches = (r >= r_threshold) & (q_r <= p_threshold) & (q_dice <= p_threshold)
     best = np.where(matches.any(axis=1), np.argmax(np.where(matches, r, -np.inf), axis=1), -1)
-    return NetworkMatch(names, r, dice, p_r, p_dice, matches, best, n_perm, r_threshold, p_threshold,
+    return NetworkMatch(names, r, dice, p_r, p_dice, q_r, q_dice, matches, best, n_perm, r_threshold, p_threshold,
                         VOXEL_NULL if grid is None else SPATIAL_NULL)
 
 

@@ -26,21 +26,23 @@ BURN_IN = 200
 
 
 def ar_autocorrelation(phi: np.ndarray, n: int) -> np.ndarray:
-    """Autocorrelations at lags 0..n-1 of the AR(p) process x_t = sum_j phi_j x_{t-j} + e_t."""
+    """Autocorrelations at lags 0..n-1 of the AR(p) process x_t = sum_j phi_j x_{t-j} + e_t; phi may be (rows x p),
+    one process per row, and then so is the result (rows x n)."""
     phi = np.asarray(phi, dtype=float)
-    p = phi.size
-    rho = np.zeros(max(n, p + 1))
-    rho[0] = 1.0
+    rows = np.atleast_2d(phi)
+    count, p = rows.shape
+    rho = np.zeros((count, max(n, p + 1)))
+    rho[:, 0] = 1.0
     if p:
-        m = np.eye(p)  # Yule-Walker equations rho_k = sum_j phi_j rho_|k-j| solved for rho_1..rho_p
+        m = np.broadcast_to(np.eye(p), (count, p, p)).copy()  # Yule-Walker rho_k = sum_j phi_j rho_|k-j|, k = 1..p
         for k in range(1, p + 1):
             for j in range(1, p + 1):
                 if j != k:
-                    m[k - 1, abs(k - j) - 1] -= phi[j - 1]
-        rho[1 : p + 1] = np.linalg.solve(m, phi)
-        for k in range(p + 1, rho.size):
-            rho[k] = phi @ rho[k - p : k][::-1]
-    return rho[:n]
+                    m[:, k - 1, abs(k - j) - 1] -= rows[:, j - 1]
+        rho[:, 1 : p + 1] = np.linalg.solve(m, rows[..., None])[..., 0]
+        for k in range(p + 1, rho.shape[1]):
+            rho[:, k] = (rows * rho[:, k - p : k][:, ::-1]).sum(axis=1)
+    return rho[:, :n] if phi.ndim == 2 else rho[0, :n]
 
 
 def yule_walker(rho: np.ndarray, p: int) -> tuple[np.ndarray, float]:

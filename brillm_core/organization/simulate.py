@@ -1,22 +1,26 @@
 """Simulator with known atoms, sub-groups and couplings, so the method can be checked without fMRI data.
 
 The defaults generate data exactly as the method assumes (one HRF, AR(1) noise, independent voxels, templates equal
-to the coupled sets, words independent of atoms): recovery there shows that the code runs. Each departure real
-recordings have is a parameter, and `HARD` combines them, so that the method can be seen to fail where it does.
+to the coupled sets, words independent of atoms, atoms that wrap around like the phase-randomised surrogates,
+neurons that respond at every volume): recovery there shows that the code runs. Each departure real recordings
+and models have is a parameter, and `HARD` combines them, so that the method can be seen to fail where it does.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from scipy.signal import lfilter
 
+from .drift import drift_basis, high_pass
 from .hrf import convolve_hrf
-from .responses import pool_to_trs
+from .responses import context_free, pool_to_trs
 
-__all__ = ["NETWORK_NAMES", "NOISE_KINDS", "AR2_COEFFICIENTS", "HARD", "SimulatedData", "simulate", "simulate_noise"]
+__all__ = ["NETWORK_NAMES", "NOISE_KINDS", "ATOM_EDGES", "AR2_COEFFICIENTS", "HARD", "SimulatedData", "simulate",
+           "simulate_noise", "LEXICAL_FEATURES", "lexical_brain"]
 
 NETWORK_NAMES = (
     "Auditory",
@@ -29,9 +33,11 @@ NETWORK_NAMES = (
     "Frontoparietal control",
 )
 NOISE_KINDS = ("ar1", "ar2", "pink")
+ATOM_EDGES = ("wrap", "open")  # smoothing of the true atoms: circular (as phase-randomised surrogates are) or not
 AR2_COEFFICIENTS = (0.6, 0.25)  # a persistent AR(2) (roots 0.88 and -0.28) that AR(1) whitening leaves coloured
 CANONICAL_PEAK = 5.0  # seconds: where the fitted (canonical) HRF peaks
 LEXICAL_WORDS_PER_ATOM = 3  # word types whose occurrences drive a lexically driven atom
+LEXICAL_FEATURES = ("log frequency", "punctuation", "word length")  # then the five most frequent words
 HARD = {  # the --hard preset: every departure at once, each at a level real recordings reach
     "an_noise": 1.0,  # twice the default neuron noise
     "coupling_snr": (0.2, 0.5),
@@ -42,6 +48,8 @@ HARD = {  # the --hard preset: every departure at once, each at a level real rec
     "spatial_smoothness": 1.5,
     "template_overlap": 0.6,
     "lexical_drive": 0.5,
+    "atom_edges": "open",
+    "word_gated": True,
 }
 
 
@@ -67,6 +75,7 @@ class SimulatedData:
     onsets: np.ndarray  # seconds
     grid_mask: np.ndarray | None = None  # 3-D bool: where the voxels lie on a grid (spatially smooth data only)
     settings: dict | None = None  # the departures from the method's assumptions used
+    lexical: np.ndarray | None = None  # word-gated neurons only: each neuron's context-free responses (time x ANs)
 
     @property
     def null_mask(self) -> np.ndarray:
@@ -135,17 +144,24 @@ def simulate(
     spatial_smoothness: float = 0.0,
     template_overlap: float = 1.0,
     lexical_drive: float = 0.0,
+    atom_edges: str = "wrap",
+    word_gated: bool = False,
     word_rate: float = 2.5,
     seed: int = 0,
 ) -> SimulatedData:
     """Generate the shared page's ground truth: smooth atoms, AN sub-groups, coupled voxels and noise.
 
-    Atoms are Gaussian-smoothed white noise (`smoothness` in TRs), centred and unit-norm; `atom_correlation` mixes
+    Atoms are Gaussian-smoothed white noise (`smoothness` in TRs; `atom_edges` "wrap" smooths circularly, as the
+    phase-randomised surrogates are, "open" does not) freed of what the encoding removes as drift (cosines of
+    periods over 128 s), centred and unit-norm; `atom_correlation` mixes
     in a shared time course so that atom pairs correlate about that much; `lexical_drive` makes the first half of
     the atoms that share of their variance from the occurrences of `LEXICAL_WORDS_PER_ATOM` word types each. Each
     AN loads U(0.5, 1.5) on one atom, plus U(0.2, 0.5) on a second atom for `secondary_fraction` of ANs, with white
-    noise of total norm `an_noise`. Voxel v coupled to atom k gets BOLD = c * conv(atom k, HRF_v) with c set so the
-    signal's SD over the noise's SD is U(coupling_snr); HRF_v peaks at U(hrf_peak) seconds (the fitted one at 5 s).
+    noise of total norm `an_noise`; with `word_gated` each AN belongs to a node (a word) and responds only when its
+    word is heard, with its loadings on the atoms at that moment plus noise, as BriLLM's node-gated neurons do
+    (their context-free responses, each word's mean, are then `lexical`). Voxel v coupled to atom k gets
+    BOLD = c * conv(atom k, HRF_v) with c set so the signal's SD over the noise's SD is U(coupling_snr); HRF_v peaks
+    at U(hrf_peak) seconds (the fitted one at 5 s).
     Noise (`noise`, see `simulate_noise`) has unit variance. With `spatial_smoothness` > 0 (voxels) the voxels lie on
     a grid, coupled sets are blobs of smooth random fields and the noise is spatially smooth too. Templates keep
     `template_overlap` of each coupled set and fill the rest with other voxels.
@@ -159,6 +175,8 @@ def simulate(
             raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
     if not 1 <= hrf_peak[0] <= hrf_peak[1] <= 20:
         raise ValueError(f"hrf_peak must be a range of seconds within [1, 20], got {hrf_peak}")
+    if atom_edges not in ATOM_EDGES:
+        raise ValueError(f"atom_edges must be one of {ATOM_EDGES}, got {atom_edges!r}")
     if not 0 <= coupling_snr[0] <= coupling_snr[1]:
         raise ValueError(f"coupling_snr must be a range low <= high of non-negative numbers, got {coupling_snr}")
     rng = np.random.default_rng(seed)
@@ -168,11 +186,17 @@ def simulate(
     onsets = np.sort(rng.uniform(0.0, n_tr * tr, n_words))
     word_ids = rng.integers(0, n_nodes, n_words)
 
-    atoms = gaussian_filter1d(rng.standard_normal((n_tr, k_true)), smoothness, axis=0, mode="wrap")
-    atoms /= atoms.std(axis=0)
+    mode = "wrap" if atom_edges == "wrap" else "reflect"
+    drift = np.column_stack([np.ones(n_tr) / np.sqrt(n_tr), drift_basis(n_tr, tr)])
+
+    def smooth(shape: tuple[int, ...]) -> np.ndarray:
+        """Smoothed white noise without what the encoding removes as drift (it could not be told from drift)."""
+        x = high_pass(gaussian_filter1d(rng.standard_normal(shape), smoothness, axis=0, mode=mode), drift)
+        return x / x.std(axis=0)
+
+    atoms = smooth((n_tr, k_true))
     if atom_correlation > 0:
-        shared = gaussian_filter1d(rng.standard_normal(n_tr), smoothness, mode="wrap")
-        atoms = np.sqrt(1 - atom_correlation) * atoms + np.sqrt(atom_correlation) * (shared / shared.std())[:, None]
+        atoms = np.sqrt(1 - atom_correlation) * atoms + np.sqrt(atom_correlation) * smooth((n_tr, 1))
     if lexical_drive > 0:
         for k in range((k_true + 1) // 2):
             chosen = rng.choice(n_nodes, LEXICAL_WORDS_PER_ATOM, replace=False)
@@ -191,7 +215,15 @@ def simulate(
     if k_true > 1:
         secondary[has_second] = (primary[has_second] + rng.integers(1, k_true, has_second.sum())) % k_true
         loadings[secondary[has_second], cols[has_second]] = rng.uniform(0.2, 0.5, has_second.sum())
-    responses = atoms @ loadings + rng.standard_normal((n_tr, n_ans)) * an_noise / np.sqrt(n_tr)
+    lexical = None
+    if word_gated:
+        heard = (cols // units_per_node)[None, :] == word_ids[:, None]  # words x ANs: the AN's word is heard
+        volume = np.minimum((onsets / tr).astype(int), n_tr - 1)
+        steps = heard * (atoms[volume] @ loadings + rng.standard_normal((n_words, n_ans)) * an_noise / np.sqrt(n_tr))
+        responses = pool_to_trs(steps, onsets, tr, n_tr)
+        lexical = pool_to_trs(context_free(steps, word_ids), onsets, tr, n_tr)
+    else:
+        responses = atoms @ loadings + rng.standard_normal((n_tr, n_ans)) * an_noise / np.sqrt(n_tr)
 
     grid = _grid(n_voxels) if spatial_smoothness > 0 else None
     coupled = np.zeros((k_true, n_voxels), dtype=bool)
@@ -233,7 +265,7 @@ def simulate(
     settings = {"an_noise": an_noise, "coupling_snr": list(coupling_snr), "noise": noise, "noise_rho": noise_rho,
                 "hrf_peak": list(hrf_peak), "atom_correlation": atom_correlation, "smoothness": smoothness,
                 "spatial_smoothness": spatial_smoothness, "template_overlap": template_overlap,
-                "lexical_drive": lexical_drive}
+                "lexical_drive": lexical_drive, "atom_edges": atom_edges, "word_gated": word_gated}
     return SimulatedData(
         tr=tr,
         atoms=atoms,
@@ -253,4 +285,42 @@ def simulate(
         onsets=onsets,
         grid_mask=grid,
         settings=settings,
+        lexical=lexical,
     )
+
+
+def lexical_brain(words: Sequence[str], onsets: np.ndarray, tr: float, n_tr: int, snr: float = 1.0,
+                  voxels_per_signal: int = 150, noise_rho: float = 0.3, seed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Brain data driven only by what each word is, never by its context: (bold, templates, signal names).
+
+    Eight signals per word, summed in each volume: its log frequency in the stimulus, whether it carries
+    punctuation, its length, and the occurrences of the five most frequent words. Each signal, HRF-convolved and
+    standardised, drives `voxels_per_signal` voxels at signal SD / noise SD = snr over AR(1) noise; the templates
+    are those voxel sets. A model whose organisation is lexical must be called lexical on it.
+    """
+    w = [str(x) for x in words]
+    if len(w) != len(onsets):
+        raise ValueError(f"{len(w)} words but {len(onsets)} onsets")
+    counts: dict[str, int] = {}
+    for x in w:
+        counts[x] = counts.get(x, 0) + 1
+    frequent = sorted(counts, key=lambda x: (-counts[x], x))[:5]
+    per_word = np.column_stack([
+        [np.log(counts[x] / len(w)) for x in w],
+        [float(any(not c.isalnum() for c in x)) for x in w],
+        [float(len(x)) for x in w],
+        *[[float(x == f) for x in w] for f in frequent],
+    ])
+    signals = convolve_hrf(pool_to_trs(per_word, np.asarray(onsets, dtype=float), tr, n_tr), tr)
+    sd = signals.std(axis=0)
+    signals = (signals - signals.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    rng = np.random.default_rng(seed)
+    n_signals = signals.shape[1]
+    bold = simulate_noise("ar1", n_tr, n_signals * voxels_per_signal, rng, noise_rho)
+    templates = np.zeros((n_signals * voxels_per_signal, n_signals))
+    for k in range(n_signals):
+        cols = slice(k * voxels_per_signal, (k + 1) * voxels_per_signal)
+        bold[:, cols] += snr * signals[:, [k]]
+        templates[cols, k] = 1.0
+    return bold, templates, [*LEXICAL_FEATURES, *(f"word '{f}'" for f in frequent)]

@@ -80,6 +80,16 @@ class TokenTimeline:
     word_index: np.ndarray
     unknown: list[dict]
 
+    @property
+    def n_unknown_tokens(self) -> int:
+        """Tokens of the stimulus on the model's unknown node (dropped text is reported but has no token)."""
+        return sum(u.get("position") is not None for u in self.unknown)
+
+    @property
+    def unknown_share(self) -> float:
+        """Share of the stimulus tokens on the unknown node."""
+        return self.n_unknown_tokens / max(len(self.ids), 1)
+
 
 @dataclass(frozen=True)
 class StimulusResponses:

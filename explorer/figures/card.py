@@ -1,4 +1,4 @@
-"""Model card figures: own rows per node, and loss curves found in the metadata."""
+"""Model card figures: own rows per node, the memory's weight by distance, and loss curves found in the metadata."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ def own_rows_histogram(own_per_source: np.ndarray) -> go.Figure:
     fig.update_xaxes(title="out-edges with their own parameter row")
     fig.update_yaxes(title="nodes")
     return base_layout(fig, "Own rows per node (every other edge reads the shared row 0)", 280)
+
+
+def memory_by_distance(by_distance: list[float], entropy: float, length: int) -> go.Figure:
+    """Mean memory weight of the output k steps back (k = 1: the previous output) over a path of ``length`` nodes."""
+    distance = list(range(1, len(by_distance) + 1))
+    fig = go.Figure(go.Bar(x=distance, y=by_distance, marker_color="#6a51a3",
+                           hovertemplate="%{x} steps back: mean weight %{y:.6g}<extra></extra>"))
+    fig.update_xaxes(title="steps back (1 = the previous output)")
+    fig.update_yaxes(title="mean memory weight", rangemode="tozero")
+    return base_layout(fig, f"Memory by distance over a path of {length} nodes (mean entropy {entropy:.2f} nats)", 280)
 
 
 def numeric_series(metadata: Any, prefix: str = "") -> dict[str, list[float]]:

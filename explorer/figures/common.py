@@ -24,19 +24,25 @@ LIGHT_TEMPLATE = {"layout": {"plot_bgcolor": "white", "paper_bgcolor": "white", 
 
 EXACT = ".9~g"  # d3 format that writes a float32 back exactly (9 significant digits, trailing zeros cut)
 HEADROOM = 0.25  # room above the tallest bar for its label, as a share of the axis span
+CUT_SPREAD = 0.05  # an axis is cut only when the values spread over less than this share of the largest
 
 
 def difference_range(values: Sequence[float]) -> list[float]:
     """A value axis on which the differences between ``values`` show: it starts at 0 unless that would
-    squeeze them (energies near 5e4 differing by a few units), then as far below the lowest value as
-    they spread, so the lowest bar keeps a visible length and bar lengths order like the values."""
+    squeeze them, that is when they spread over less than ``CUT_SPREAD`` of the largest (energies near
+    5e4 differing by a few units); then it starts as far below the lowest value as they spread, so the
+    lowest bar keeps a visible length and bar lengths order like the values."""
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return [0.0, 1.0]
     lo, hi = min(finite), max(finite)
-    pad = hi - lo if hi > lo else max(abs(hi), 1.0)
-    floor = max(0.0, lo - pad) if lo >= 0 else lo - pad
-    return [floor, hi + HEADROOM * (hi - floor)]
+    if lo >= 0 and hi - lo >= CUT_SPREAD * hi:
+        floor = 0.0
+    else:
+        pad = hi - lo if hi > lo else max(abs(hi), 1.0)
+        floor = max(0.0, lo - pad) if lo >= 0 else lo - pad
+    top = hi + HEADROOM * (hi - floor)
+    return [floor, top if top > floor else floor + 1.0]
 
 
 def axis_note(axis: list[float]) -> str:

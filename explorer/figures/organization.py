@@ -94,14 +94,20 @@ def similarity_heatmap(r: np.ndarray, dice: np.ndarray, matches: np.ndarray, nam
 
 
 def measures_rows(measures: dict, controls: dict) -> list[dict]:
-    """The summary measures with their formulas, then each control's measures and verdict."""
+    """The summary measures with their formulas, then each control's measures and how far the model's responses
+    and atoms differ from it (the verdicts are the page's headline)."""
     rows = [{"measure": name, "value": round(float(v["value"]), 4), "formula": v["formula"]}
             for name, v in measures.items()]
     for name, c in controls.items():
         for m in ("diversity", "consistency", "effective_rank", "held_out_r_mean"):
             if m in c:
                 rows.append({"measure": f"{name} control: {m}", "value": round(float(c[m]), 4), "formula": ""})
-        rows.append({"measure": f"{name} control: verdict", "value": None, "formula": c.get("verdict", "")})
+        rows.append({"measure": f"{name} control: non-{name} share", "value": round(float(c["non_control_share"]), 4),
+                     "formula": f"share of the model's (unit-scaled) responses' sum of squares the {name} control "
+                                "does not carry"})
+        rows.append({"measure": f"{name} control: smallest canonical correlation",
+                     "value": round(float(min(c["canonical_correlations"])), 4),
+                     "formula": f"of the model's and the {name} control's atoms: near 1, they span the same space"})
     return rows
 
 

@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 
 from brillm_core import RecallResult
 
-from .common import (CANDIDATE, CHOSEN, EXACT, TokenText, axis_note, base_layout, difference_range, placeholder,
-                     relative_texts, token_label)
+from .common import (CANDIDATE, CHOSEN, EXACT, TokenText, axis_note, base_layout, difference_range, layout,
+                     placeholder, relative_texts, token_label)
+from .signal import label_margin
 
 WIDTHS = (0.6, 1.6, 3.2)
 HEIGHT = 480
@@ -28,6 +29,8 @@ CHAR_PX = 0.62 * LABEL_FONT  # average glyph width of the sans-serif label font
 LABEL_OFFSET_PX = 10  # from a node's centre to the start of its label
 X_PAD = (0.25, 0.95)  # x range around the hops, in hops: room for the last column's labels
 LABEL_HALO = "0 0 2px white, 0 0 2px white, 0 0 3px white"  # keeps a label readable over the edges
+RING_PX = 9  # radius of the ring around the node chosen for the reverse view
+REVERSE_LEFT_PX = 90  # the reverse view's left margin: its energy tick labels ("50,012.5") and the axis title
 
 
 def recall_positions(result: RecallResult, max_nodes: int) -> dict[int, tuple[float, float]]:
@@ -69,8 +72,21 @@ def fitted_label(text: str, x_range: list[float]) -> str:
     return text if len(text) <= room else text[: room - 1] + "…"
 
 
-def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40) -> go.Figure:
-    """Nodes by hop and activation; explored edges with width by the mass they carried."""
+def selection_ring(result: RecallResult, node: int | None, max_nodes: int = 40) -> list[dict]:
+    """The layout shapes that mark ``node`` on ``recall_graph``: a ring of fixed size around it, or none when
+    no node is chosen or it is not drawn (a page patches ``layout.shapes`` with these on a new choice)."""
+    pos = recall_positions(result, max_nodes)
+    if node is None or node not in pos:
+        return []
+    x, y = pos[node]
+    return [{"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
+             "xanchor": x, "yanchor": y, "x0": -RING_PX, "x1": RING_PX, "y0": -RING_PX, "y1": RING_PX,
+             "line": {"color": CHOSEN, "width": 2.5}, "layer": "above"}]
+
+
+def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40, selected: int | None = None) -> go.Figure:
+    """Nodes by hop and activation; explored edges with width by the mass they carried; the ``selected`` node
+    ringed (see ``selection_ring``)."""
     pos = recall_positions(result, max_nodes)
     x_range, y_range, height = layout_size(pos)
     mass: dict[tuple[int, int], float] = defaultdict(float)
@@ -104,31 +120,35 @@ def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40) ->
     ))
     fig.update_xaxes(title="hop at which the node first lights up", dtick=1, range=x_range)
     fig.update_yaxes(visible=False, range=y_range)
-    fig.update_layout(showlegend=False)
+    fig.update_layout(showlegend=False, shapes=selection_ring(result, selected, max_nodes))
     base_layout(fig, f"Recall from {token_label(result.context[-1], token)}: {len(nodes) - 1} strongest nodes", height)
     fig.update_layout(margin=MARGIN)
     return fig
 
 
-def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15) -> go.Figure:
-    """The k sources sending most energy into ``target``, own-row edges darker."""
+def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15) -> dict:
+    """The k sources sending most energy into ``target``, own-row edges darker. A figure dict, not a validated
+    plotly figure: a page draws it on every choice of a node, and validating it took most of that answer."""
     top = frame.dropna(subset=["energy"]).head(k)
     if top.empty:
-        return placeholder("No source sends energy into this node.")
+        return placeholder("No source sends energy into this node.").to_plotly_json()
     energies = top["energy"].astype(float).tolist()
     best = max(energies)
     axis = difference_range(energies)
-    fig = go.Figure(go.Bar(
-        x=[token_label(int(s), token) for s in top["source"]], y=top["energy"],
-        marker_color=[CANDIDATE if own else "#9ecae1" for own in top["own_row"]],
-        text=relative_texts(energies, best), textposition="outside", cliponaxis=False,
-        customdata=np.stack([top["source"], top["probability"], top["own_row"].astype(int),
-                             np.array(energies) - best], axis=1),
-        hovertemplate=f"source %{{customdata[0]}}: %{{x}}<br>energy %{{y:{EXACT}}} (%{{customdata[3]:+.4~f}} from the "
-        "strongest)<br>share of its mass %{customdata[1]:.6g}<br>own row %{customdata[2]}<extra></extra>",
-    ))
-    fig.update_yaxes(title="energy into the node", range=axis, tickformat=",~r")
-    fig.update_xaxes(tickangle=-30)
-    base_layout(fig, f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)"
-                f"<br><sup>bar labels: energy − the strongest{axis_note(axis)}</sup>")
-    return fig.update_layout(margin={"t": 64})
+    bars = {
+        "type": "bar", "x": [token_label(int(s), token) for s in top["source"]], "y": energies,
+        "marker": {"color": [CANDIDATE if own else "#9ecae1" for own in top["own_row"]]},
+        "text": relative_texts(energies, best), "textposition": "outside", "cliponaxis": False,
+        "customdata": np.stack([top["source"], top["probability"], top["own_row"].astype(int),
+                                np.array(energies) - best], axis=1).tolist(),
+        "hovertemplate": f"source %{{customdata[0]}}: %{{x}}<br>energy %{{y:{EXACT}}} (%{{customdata[3]:+.4~f}} from "
+                         "the strongest)<br>share of its mass %{customdata[1]:.6g}<br>own row %{customdata[2]}"
+                         "<extra></extra>",
+    }
+    title = (f"Who sends energy into {token_label(target, token)} (dark: own row, light: shared row)"
+             f"<br><sup>bar labels: energy − the strongest{axis_note(axis)}</sup>")
+    frame_layout = layout(title, yaxis={"title": {"text": "energy into the node"}, "range": axis, "tickformat": ",~r"},
+                          xaxis={"tickangle": -30})
+    # margins that fit the labels already: plotly's automargin would otherwise lay the chart out twice
+    margin = {**frame_layout["margin"], "t": 64, "l": REVERSE_LEFT_PX, "b": label_margin(bars["x"])}
+    return {"data": [bars], "layout": {**frame_layout, "margin": margin}}

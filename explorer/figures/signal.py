@@ -26,7 +26,8 @@ from .common import (CANDIDATE, CHOSEN, EXACT, FORCED, MARGIN, REROUTED, TokenTe
                      relative_texts, token_hover, token_label)
 
 Frame = dict[str, Any]
-REROUTED_HOW = "re-routed by you"
+FORCED_HOW, CHOSEN_HOW, REROUTED_HOW = "forced by the prompt", "chosen", "re-routed by you"
+TAKEN = {FORCED_HOW: (FORCED, "grey"), CHOSEN_HOW: (CHOSEN, "red"), REROUTED_HOW: (REROUTED, "purple")}
 
 
 def apply_frame(base: Frame, frame: Frame) -> go.Figure:
@@ -47,17 +48,21 @@ def energy_base(height: int = 320) -> Frame:
            "hovertemplate": f"node %{{customdata[0]}}: %{{customdata[3]}}<br>energy %{{y:{EXACT}}} "
                             "(%{customdata[4]:+.4~f} from the step's best)<br>probability %{customdata[1]:.6g}"
                             "<br>rank %{customdata[2]}<extra></extra>"}
-    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}},
-                                            xaxis={"tickangle": -TICK_ANGLE}, margin={**MARGIN, "t": 64})}
+    # the margins are fixed once per trace (``one_margin``): plotly's automargin measured the tick labels and
+    # could draw the chart a second time, on every step, and took half of a key press
+    return {"data": [bar], "layout": layout("", height, yaxis={"title": {"text": ENERGY_AXIS}, "automargin": False},
+                                            xaxis={"tickangle": -TICK_ANGLE, "automargin": False},
+                                            margin={**MARGIN, "t": 64})}
 
 
 def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = "") -> Frame:
-    """Top-k candidate energies at step i; the taken node marked (added if outside the top k).
+    """Top-k candidate energies at step i; the taken node marked by its colour (added if outside the top k).
 
     Each bar's customdata is (node, probability, rank, raw token, energy minus the step's best) so a
     click can re-route through it. The bars keep the true energies; when they all sit near 5e4 the axis
     starts just below them (and says so) and each bar is labelled with its difference from the best.
-    ``how`` names the way the taken node was decided (default: forced by the prompt, or chosen).
+    ``how`` names the way the taken node was decided (default: forced by the prompt, or chosen); the
+    title says it, with the taken bar's colour (a note over the bar covered its neighbours' labels).
     """
     step = trace.step(i)
     top = step.top(k)
@@ -68,8 +73,9 @@ def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str =
     probs = [float(step.probabilities[n]) for n in nodes]
     order = np.argsort(-np.nan_to_num(np.array(energies, dtype=float), nan=-np.inf), kind="stable")
     ranks = {n: r + 1 for r, n in enumerate(nodes[j] for j in order)}
-    how = how or ("forced by the prompt" if step.forced else "chosen")
-    taken = REROUTED if how == REROUTED_HOW else FORCED if step.forced else CHOSEN
+    how = how or (FORCED_HOW if step.forced else CHOSEN_HOW)
+    taken, colour = TAKEN[how]
+    added = f" and the {colour} one (rank {step.chosen_rank})" if len(nodes) > len(top) else ""
     candidates = int((~step.energies.isnan()).sum())
     target = token_label(step.target, token)
     best = float(np.nanmax(np.array(energies, dtype=float))) if candidates else float("nan")
@@ -81,11 +87,10 @@ def energy_frame(trace: Trace, i: int, token: TokenText, k: int = 10, how: str =
                   "customdata": [[n, p, step.chosen_rank if n == step.target else ranks[n], token_hover(n, token),
                                   e - best] for n, p, e in zip(nodes, probs, energies)]}],
         "layout": {"yaxis": {"title": {"text": ENERGY_AXIS}, "range": axis, "tickformat": ",~r"},
-                   "title": {"text": f"Step {i}: {token_label(step.source, token)} → top {len(top)} of {candidates} "
-                                     f"candidates<br><sup>bar labels: energy − the step's best{axis_note(axis)}</sup>",
-                             "x": 0.01, "font": {"size": 14}},
-                   "annotations": [{"x": target, "y": step.chosen_energy, "text": how, "showarrow": True,
-                                    "arrowhead": 2, "ay": -24, "yshift": 16}]},
+                   "title": {"text": f"Step {i}: {token_label(step.source, token)} → {target}, {how} (the {colour} "
+                                     f"bar)<br><sup>top {len(top)} of {candidates} candidates{added}; bar labels: "
+                                     f"energy − the step's best{axis_note(axis)}</sup>",
+                             "x": 0.01, "font": {"size": 14}}},
     }
 
 
@@ -96,10 +101,21 @@ def energy_frames(trace: Trace, token: TokenText, k: int = 10, how: dict[int, st
 
 
 def one_margin(frames: list[Frame]) -> list[Frame]:
-    """Candidate frames with one bottom margin, the one their longest bar label needs: plotly's automargin
-    would otherwise move it at most steps, and each move draws the chart a second time."""
-    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])])}
+    """Candidate frames with one bottom margin, the one their longest bar label needs, and one left margin,
+    the one their widest energy needs: plotly's automargin would otherwise measure the labels and move the
+    margins at most steps, and each move draws the chart a second time."""
+    ranges = [f["layout"]["yaxis"]["range"] for f in frames if "range" in f["layout"].get("yaxis", {})]
+    margin = {**MARGIN, "t": 64, "b": label_margin([x for f in frames for x in f["data"][0].get("x", [])]),
+              "l": value_margin(ranges)}
     return [{**frame, "layout": {**frame["layout"], "margin": margin}} for frame in frames]
+
+
+def value_margin(ranges: list[list[float]], font: float = 12.0) -> int:
+    """A left margin (px) that fits the energy axis' tick labels (",~r": the digits with thousands commas, and
+    decimals when an axis spans under 10) beside its title, at 0.6 of the font a character, generously."""
+    widest = max((len(f"{max(abs(lo), abs(hi)):,.0f}") + (3 if hi - lo < 10 else 0) for lo, hi in ranges),
+                 default=1)
+    return max(MARGIN["l"], math.ceil(widest * 0.6 * font + 2 * font + 12))
 
 
 def label_margin(labels: list[str], angle: float = TICK_ANGLE, font: float = 12.0) -> int:
@@ -121,7 +137,8 @@ def energy_bars(trace: Trace, i: int, token: TokenText, k: int = 10, how: str = 
 def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
     """What the browser needs to draw every step's memory ribbon (as page elements, see ``assets/stepping.js``):
     the step-0 note, the caption's lines, a hover label and a segment text per memory term c_j, each step's
-    weights a (float32, exact), and the colour scale the segments take in order (as "#rrggbb" colours)."""
+    weights a (float32, exact), the colour scale the segments take in order (as "#rrggbb" colours), and the
+    line said when a segment is drawn wider than its weight."""
     path = trace.path.tolist()
     weights = [m.tolist() for m in trace.memory]
     caption = ["share of the signal x_i = Σ a_j c_j (weights from positions only)", last_output_note(weights)]
@@ -132,6 +149,7 @@ def memory_steps(trace: Trace, token: TokenText) -> dict[str, Any]:
                    for j in range(trace.num_steps)],
         "texts": [token_label(path[j + 1], token).rsplit(" #", 1)[0] for j in range(trace.num_steps)],
         "weights": weights, "scale": list(plotly.colors.sequential.Viridis),
+        "widened": "the thinnest segments are drawn wider than their weight, so that each can be hovered",
     }
 
 

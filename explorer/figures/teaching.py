@@ -98,12 +98,15 @@ def terms_frame(terms: list[Term]) -> pd.DataFrame:
 
 
 STAGE_COLOURS = "colour: each unit (column) as a share of its largest |value| over the stages; 0 is white"
+# Blue for negative, white for 0, red for positive shares (ColorBrewer's RdBu): plotly's own "RdBu" is grey in the
+# middle, which drew every small value grey and the whole chart washed out.
+STAGE_SCALE = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#ffffff"], [0.75, "#f4a582"], [1.0, "#b2182b"]]
 
 
 def stage_base() -> dict:
     """The stage heatmap without a step: rows x, x @ W, b, PE, z, o; each cell labelled with its value (``text``)
     and coloured within its unit's own range (``unit_shades``), since one unit can sit near 5e4."""
-    heat = {"type": "heatmap", "y": [label for _, label in STAGES], "colorscale": "RdBu", "zmin": -1, "zmax": 1,
+    heat = {"type": "heatmap", "y": [label for _, label in STAGES], "colorscale": STAGE_SCALE, "zmin": -1, "zmax": 1,
             "texttemplate": "%{text:.3g}",
             "hovertemplate": "%{y}, unit %{x}: %{text:" + EXACT + "}<br>%{z:+.3f} of the unit's largest |value|"
                              "<extra></extra>",

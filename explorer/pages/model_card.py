@@ -9,7 +9,7 @@ import dash
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from brillm_core import BriLLMError, Checkpoint
+from brillm_core import BriLLMError, Checkpoint, memory_profile
 
 from .. import components as ui
 from ..context import Services
@@ -25,13 +25,15 @@ class ID:
     """The page's component ids, defined once."""
 
     frame = ui.frame_ids(P)
-    body, own, loss = f"{P}-body", f"{P}-own", f"{P}-loss"
+    body, own, memory, loss = f"{P}-body", f"{P}-own", f"{P}-memory", f"{P}-loss"
 
 SAMPLE_TOKENS = 40
 CARD_FILE = "MODEL_CARD.md"
 MAX_CARD_CHARS = 200_000
 HELP = [html.P("What a checkpoint is: its sizes, how many edges have a parameter row of their own (the rest share "
-               "row 0, so their outputs tie), its tokeniser, and whatever its metadata.json records about "
+               "row 0, so their outputs tie), its tokeniser, what its memory learned (the weight a_j of the "
+               "output k steps back, averaged over the steps of a training-length path: the weights depend only "
+               "on positions, never on the text), and whatever its metadata.json records about "
                "training and evaluation. Loss curves are drawn from any list of numbers under a key naming a "
                "loss or perplexity.")]
 
@@ -44,6 +46,7 @@ def layout(**_query: Any) -> html.Div:
         html.Div([ui.model_picker(P)], className="controls"),
         html.Div(id=ID.body),
         ui.figure_panel(ID.own, "own rows per node"),
+        ui.figure_panel(ID.memory, "memory by distance"),
         ui.figure_panel(ID.loss, "training curves"),
         ui.export_row(P, [("json", "Card JSON (with view state)")]),
     ], className="page")
@@ -55,6 +58,14 @@ def facts(checkpoint: Checkpoint) -> dict[str, Any]:
     tokens = [checkpoint.token(n) for n in range(min(SAMPLE_TOKENS, checkpoint.config.vocab_size))]
     return {"name": checkpoint.path.name if checkpoint.path else "", "model_id": checkpoint.model_id, **sizes,
             "tokenizer": checkpoint.tokenizer.kind, "unk_id": checkpoint.tokenizer.unk_id, "first_tokens": tokens}
+
+
+def profile_length(checkpoint: Checkpoint) -> int:
+    """Path length the memory chart summarises: the training sequence length, else 32 (both within the table)."""
+    settings = checkpoint.metadata.get("training", {}).get("settings", {})
+    length = settings.get("seq_len") if isinstance(settings, dict) else None
+    length = length if isinstance(length, int) and not isinstance(length, bool) else 32
+    return max(3, min(length, checkpoint.config.max_positions))
 
 
 def body(checkpoint: Checkpoint) -> list[Any]:
@@ -84,11 +95,14 @@ def render(services: Services, trigger: str | None, url_hash: str | None, picked
     try:
         checkpoint = services.registry.load(state.model)
     except BriLLMError as exc:
-        return [], empty, empty, ui.messages([str(exc)], warnings + more), no_update, state.model, options
+        return [], empty, empty, empty, ui.messages([str(exc)], warnings + more), no_update, state.model, options
     own = np.bincount(checkpoint.model.edges.own_pairs()[0].numpy(), minlength=checkpoint.config.vocab_size)
     series = card.numeric_series(checkpoint.metadata)
     loss = card.loss_curves(series) if series else common.placeholder("metadata.json holds no loss curve.")
-    return (body(checkpoint), card.own_rows_histogram(own), loss, ui.messages([], warnings + more),
+    memory = memory_profile(checkpoint.model, profile_length(checkpoint)) if checkpoint.config.max_positions >= 3 else None
+    memory_figure = (card.memory_by_distance(list(memory.by_distance), memory.entropy, memory.length) if memory
+                     else common.placeholder("The position table is too short for a memory."))
+    return (body(checkpoint), card.own_rows_histogram(own), memory_figure, loss, ui.messages([], warnings + more),
             to_hash(state) or "#", state.model, options)
 
 
@@ -101,7 +115,7 @@ def export(services: Services, url_hash: str | None) -> dict[str, str]:
     return {"content": export_document("model-card", state, data), "filename": "brillm-model-card.json"}
 
 
-RENDERED = [(ID.body, "children"), (ID.own, "figure"), (ID.loss, "figure"), (ID.frame.msg, "children"),
+RENDERED = [(ID.body, "children"), (ID.own, "figure"), (ID.memory, "figure"), (ID.loss, "figure"), (ID.frame.msg, "children"),
             (ID.frame.url, "hash"), (ID.frame.model, "value"), (ID.frame.model, "options")]
 
 

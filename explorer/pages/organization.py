@@ -31,7 +31,7 @@ from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, fetch, store, summarise
 
 NAME, PATH, ORDER = "Functional organisation", "/organization", 5
 P = "fo"
-P_COLUMNS = ("q", "p_r", "p_dice")  # shown with 3 significant digits, not rounded to 0
+P_COLUMNS = ("q", "p_r", "q_r", "p_dice", "q_dice")  # shown with 3 significant digits, not rounded to 0
 FORM = ("source", "text", "word_rate", "tr", "kind", "pool", "k", "alpha", "seed", "method", "encoding", "n_perm",
         "n_tr", "nodes", "units", "voxels", "k_true", *KINDS)  # OrgSettings fields typed in the form
 Meta = dict[str, Any]
@@ -45,6 +45,7 @@ class ID:
     upload = {kind: f"{P}-{kind}-upload" for kind in KINDS}
     upload_status = {kind: f"{P}-{kind}-status" for kind in KINDS}
     upload_box = f"{P}-upload-box"
+    verdict = f"{P}-verdict"
     measures, recovery, recovery_box = f"{P}-measures", f"{P}-recovery", f"{P}-recovery-box"
     atoms, atom, subgroup, map = f"{P}-atoms", f"{P}-atom", f"{P}-subgroup", f"{P}-map"
     subgroup_table, regions = f"{P}-subgroup-table", f"{P}-regions"
@@ -70,6 +71,30 @@ HELP = [
            "matrix and the templates (up to 32 MB each; NIfTI images go through the `brillm organization` command)."),
     html.Ul([html.Li(f"{name}: {text}") for name, text in FORMULAS.items()]),
 ]
+
+
+NO_RESULT_TEXT = "No result yet: the analysis runs when you press Run (its progress shows above)."
+NO_RESULT = common.placeholder(NO_RESULT_TEXT)  # an empty state, not empty axes, until a result comes
+
+
+def verdict_block(controls: dict[str, dict]) -> list[Any]:
+    """Each control's verdict as one sentence with its p-values and what it means, then what each p-value asks
+    (the model beating the mean and the model adding to a control are different questions)."""
+    if not controls:
+        return [html.P("No control was run, so there is no verdict on what the atoms add.")]
+    out: list[Any] = []
+    for name, c in controls.items():
+        code = c["verdict_code"]
+        out.append(html.P([html.Strong(f"{name.capitalize()} control: {code[0].upper() + code[1:]}. "),
+                           f"{c['verdict'][0].upper()}{c['verdict'][1:]}. What it means: {c['meaning']}."],
+                          className="verdict-line"))
+        out.append(html.Ul([html.Li(f"p = {c[key]:.3g} answers: {question}") for key, question in c["questions"].items()],
+                           className="verdict-questions"))
+    floor = next(iter(controls.values()))["p_floor"]
+    out.append(html.P(f"Each p is the share of phase-randomised copies of the tested time courses ({round(1 / floor) - 1} "
+                      f"copies) that predict as well, counting the real ones; the smallest possible is {floor:.2g}.",
+                      className="verdict-note"))
+    return out
 
 
 def _number(field: str, label: str) -> html.Label:
@@ -131,16 +156,18 @@ def layout(**_query: Any) -> html.Div:
                   html.Button("Cancel", id=f.cancel, className="cancel", disabled=True)],
                  id=f.progress_row, className="progress-row"),
         html.Div(id=f.note, className="note"),
+        html.Div(id=ID.verdict, className="verdict", children=NO_RESULT_TEXT),
         html.H3("Measures"), _table(ID.measures, 40),
-        html.Div(id=ID.recovery_box, children=[html.H3("Recovery against the simulator's truth"), _table(ID.recovery)]),
-        ui.figure_panel(ID.atoms, "atoms under the words"),
+        html.Div(id=ID.recovery_box, hidden=True,
+                 children=[html.H3("Recovery against the simulator's truth"), _table(ID.recovery)]),
+        ui.figure_panel(ID.atoms, "atoms under the words", figure=NO_RESULT),
         html.Div([ui.labelled("Atom", dcc.Dropdown(id=ID.atom, clearable=False, style={"width": "10em"}))],
                  className="controls"),
-        html.Div([ui.figure_panel(ID.subgroup, "sub-group"), ui.figure_panel(ID.map, "map by network")],
-                 className="grid2"),
+        html.Div([ui.figure_panel(ID.subgroup, "sub-group", figure=NO_RESULT),
+                  ui.figure_panel(ID.map, "map by network", figure=NO_RESULT)], className="grid2"),
         html.H3("Sub-group (all ANs with a non-zero loading)"), _table(ID.subgroup_table),
         html.H3("Map: strongest voxels / regions of the atom"), _table(ID.regions),
-        ui.figure_panel(ID.similarity, "similarity"),
+        ui.figure_panel(ID.similarity, "similarity", figure=NO_RESULT),
         html.H3("Atom x network similarity"), _table(ID.similarity_table),
         ui.export_row(P, [("csv-similarity", "Similarity CSV"), ("csv-subgroups", "Sub-groups CSV"),
                           ("csv-maps", "Maps CSV"), ("json", "Report JSON (with view state)")]),
@@ -291,21 +318,22 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
     """Every table and figure of a finished run, for the state's atom (order of ``RENDERED``, ``ATOM_VIEW``)."""
     result = result_of(services, meta)
     if result is None:
-        empty = common.placeholder("Press Run." if not meta or not meta.get("error") else "No result.")
+        empty = NO_RESULT if not meta or not meta.get("error") else common.placeholder("No result.")
         errors = [meta["error"]] if meta and meta.get("error") else (
             ["The result is no longer cached; press Run again."] if meta and meta.get("key") else [])
-        return ([], [], [], [], True, [], empty, [], [], ui.messages(errors), empty, empty, empty, [], [], [], [],
-                no_update)
+        return (NO_RESULT_TEXT, [], [], [], [], True, [], empty, [], [], ui.messages(errors), empty, empty, empty, [],
+                [], [], [], no_update)
     rep = result.report
     measures = _records(pd.DataFrame(fig.measures_rows(rep.measures, rep.controls)))
     recovery = [{"figure": k, "value": round(v, 4) if isinstance(v, float) else str(v)}
-                for k, v in (result.recovery or {}).items() if not isinstance(v, list)]
-    warnings = list(rep.warnings)
+                for k, v in (result.recovery or {}).items() if not isinstance(v, list) and k != "power_warning"]
+    warnings = list(rep.warnings) + [w for w in [(result.recovery or {}).get("power_warning")] if w]
     if rep.brain.nan_voxels.size or rep.brain.constant_voxels.size:
         warnings.append(f"{rep.brain.nan_voxels.size} NaN and {rep.brain.constant_voxels.size} constant voxels "
                         "were excluded (their maps are empty)")
     return (
-        *measures, recovery, [{"name": c, "id": c} for c in ("figure", "value")], not recovery,
+        verdict_block(rep.controls), *measures, recovery, [{"name": c, "id": c} for c in ("figure", "value")],
+        not recovery,
         atom_options(rep.atom_model.k),
         fig.similarity_heatmap(rep.match.r, rep.match.dice, rep.match.matches, rep.match.network_names),
         *_records(rep.similarity_table()), ui.messages([], warnings),
@@ -348,7 +376,7 @@ def receive(services: Services, kind: str, contents: str | None, filename: str |
     return store(services.cache, upload), html.Span(f"✓ {summary}", className="upload-ok")
 
 
-RENDERED = [(ID.measures, "data"), (ID.measures, "columns"), (ID.recovery, "data"), (ID.recovery, "columns"),
+RENDERED = [(ID.verdict, "children"), (ID.measures, "data"), (ID.measures, "columns"), (ID.recovery, "data"), (ID.recovery, "columns"),
             (ID.recovery_box, "hidden"), (ID.atom, "options"), (ID.similarity, "figure"), (ID.similarity_table, "data"),
             (ID.similarity_table, "columns"), (ID.frame.msg, "children")]
 ATOM_VIEW = [(ID.atoms, "figure"), (ID.subgroup, "figure"), (ID.map, "figure"), (ID.subgroup_table, "data"),

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Dash, Input, Output, dash_table, dcc, html, no_update
+from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 
 from brillm_core import Checkpoint, RecallResult
 
 from .. import components as ui
 from .. import pathview
-from ..compute import recall_for, recall_key, reverse_for
+from ..compute import recall_for, recall_key, reverse_energies_for, reverse_for
 from ..context import Services
 from ..figures import common, recall
 from ..pathview import Event, Meta, Progress
@@ -28,8 +28,10 @@ class ID:
     frame = ui.frame_ids(P)
     knobs = {name: ui.field_id(P, name) for name in KNOBS}
     graph, table, node, reverse, cost = f"{P}-graph", f"{P}-table", f"{P}-node", f"{P}-reverse", f"{P}-cost"
+    selected, ring = f"{P}-selected", f"{P}-ring"
 
 TABLE_ROWS = 200
+PAGE_ROWS = 15
 HELP = [
     html.P("The paper names recall activation but defines no procedure; this is the explorer's. From the state "
            "after the prompt, every hop expands each explored path to its 'branch' most probable successors, "
@@ -43,26 +45,19 @@ HELP = [
 ]
 
 
-def request_of(state: ViewState) -> dict[str, Any]:
-    """What a recall run depends on."""
-    request = {**state.request(), "hops": state.hops, "branch": state.branch, "beam": state.beam}
-    request.pop("new_tokens")
-    request.pop("reroutes")
-    return request
-
-
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     def number(field: str, label: str, top: int) -> html.Label:
         return ui.labelled(f"{label} (1-{top})", ui.number_box(ID.knobs[field]))
 
     return html.Div([
-        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
+        html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"), dcc.Store(id=ID.selected),
+        dcc.Store(id=ID.ring),
         html.Div([number("hops", "Hops H", MAX_HOPS), number("branch", "Branch", MAX_BRANCH),
                   number("beam", "Beam", MAX_BEAM), html.Span(id=ID.cost, className="note")],
                  className="grid-controls"),
         html.Div([ui.figure_panel(ID.graph, "recall graph"),
-                  html.Div([dash_table.DataTable(id=ID.table, page_size=15, sort_action="native",
+                  html.Div([dash_table.DataTable(id=ID.table, page_size=PAGE_ROWS, sort_action="native",
                                                  style_cell={"fontFamily": "ui-monospace, monospace",
                                                              "fontSize": "0.85em"})])], className="grid2"),
         html.Div([ui.labelled("Reverse view: node id", ui.number_box(ID.node))],
@@ -76,6 +71,8 @@ def recall_work(services: Services, checkpoint: Checkpoint, state: ViewState, pr
     """Run (or read) the recall; meta points to the cached result."""
     progress(("1", f"spreading over {state.hops} hops…"))
     result = recall_for(services.cache, checkpoint, state, pathview.stage_progress(progress, "hop"))
+    progress(("2.5", "measuring the energy into every node…"))
+    reverse_energies_for(services.cache, checkpoint, state)  # so that a node's reverse view is one read
     return recall_meta(checkpoint, state, result)
 
 
@@ -120,43 +117,83 @@ def node_box(state: ViewState) -> int | None:
 
 
 def selected_row_style(node: int) -> list[dict[str, Any]]:
-    """The chosen node's row highlighted (by node, so the mark follows the node through re-runs and sorting)."""
-    return [{"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
+    """The chosen node's row highlighted (by node, so the mark follows the node through re-runs and sorting), and
+    the table's own mark of the cell clicked last drawn as a plain cell (with the page's CSS): after a click on the
+    graph it would go on marking the row chosen before."""
+    return [*({"if": {"state": state}, "backgroundColor": "white", "border": "1px solid #d3d3d3"}
+              for state in ("active", "selected")),
+            {"if": {"filter_query": f"{{node}} = {node}"}, "backgroundColor": "#fff3e0", "fontWeight": "bold"}]
 
 
 PAGE = pathview.PathPage(
     P, [Event(Input(ID.graph, "clickData"), graph_node), Event(Input(ID.table, "active_cell"), table_node),
         Event(Input(ID.node, "value"), typed_node, (Output(ID.node, "value"), node_box))],
-    steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, request=request_of, needs_prompt=True)
-RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.reverse, "figure"),
-            (ID.frame.msg, "children"), (ID.table, "style_data_conditional")]
+    steps=False, extra_form=KNOBS, job=recall_work, cached=cached_recall, kind="recall", needs_prompt=True)
+RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.frame.msg, "children")]
+SELECTION = [(ID.reverse, "figure"), (ID.table, "style_data_conditional"), (ID.table, "page_current"),
+             (ID.ring, "data"), (ID.selected, "data")]
+# Clientside: the graph's figure with the chosen node's ring, after the reverse view is drawn (the ring in the
+# same answer as the reverse view redrew the graph before the reverse view reached the screen); the figure's
+# data is the same objects, so plotly redraws only what changed. A new run's figure carries its ring itself.
+DRAW_RING = ("function (shapes, figure) { if (!figure || !figure.layout) return window.dash_clientside.no_update;"
+             " return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes || []})}); }")
+
+
+def result_of(services: Services, meta: Meta | None) -> tuple[Checkpoint, RecallResult] | None:
+    """The checkpoint and the recall run a meta points to (None when there is none)."""
+    if not meta or meta.get("error") or not meta.get("key"):
+        return None
+    checkpoint = services.registry.load(meta["request"]["model"])
+    return checkpoint, recall_for(services.cache, checkpoint, from_dict(meta["request"])[0])
+
+
+def chosen(state: ViewState, checkpoint: Checkpoint) -> int | None:
+    """The node chosen for the reverse view, if it exists."""
+    return state.node if 0 <= state.node < checkpoint.config.vocab_size else None
 
 
 def render(services: Services, meta: Meta | None, state_data: dict | None) -> tuple[Any, ...]:
-    """Recall graph, ranked table and the reverse view of the chosen node (order of ``RENDERED``)."""
+    """A new run: the recall graph (the chosen node ringed), the ranked table and the messages (order of
+    ``RENDERED``); the choice of a node is drawn by ``select``."""
     state, _ = from_dict(state_data or {})
-    empty = common.placeholder("Type a prompt and press Run.")
-    if not meta or meta.get("error") or not meta.get("key"):
-        return empty, [], [], empty, ui.messages(pathview.meta_errors(meta)), []
-    checkpoint = services.registry.load(meta["request"]["model"])
-    request_state, _ = from_dict(meta["request"])
-    result = recall_for(services.cache, checkpoint, request_state)
+    found = result_of(services, meta)
+    if found is None:
+        return common.placeholder("Type a prompt and press Run."), [], [], ui.messages(pathview.meta_errors(meta))
+    checkpoint, result = found
     frame = result.to_frame([checkpoint.token(n) for n in range(checkpoint.config.vocab_size)])
-    node = state.node
-    errors: list[str] = []
-    if 0 <= node < checkpoint.config.vocab_size:
-        reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)),
-                                      node, checkpoint.token)
-    else:
-        reverse = common.placeholder("Choose a node (click one) for the reverse view.")
-        if node >= 0:
-            errors.append(f"node {node} does not exist (0..{checkpoint.config.vocab_size - 1})")
     columns = [{"name": c.replace("_", " "), "id": c, **({"type": "numeric", "format": {"specifier": ".6g"}}
                                                         if c == "activation" else {})} for c in frame.columns]
     frame["token"] = [common.show_token(t) for t in frame["token"]]
     rows = [{**row, "id": int(row["node"])} for row in frame.head(TABLE_ROWS).to_dict("records")]
-    return (recall.recall_graph(result, checkpoint.token), rows, columns, reverse, ui.messages(errors),
-            selected_row_style(node))
+    return (recall.recall_graph(result, checkpoint.token, selected=chosen(state, checkpoint)), rows, columns,
+            ui.messages([]))
+
+
+def select(services: Services, meta: Meta | None, state_data: dict | None, drawn: Any,
+           sort_by: Any) -> tuple[Any, ...]:
+    """The chosen node everywhere at once (order of ``SELECTION``): its reverse view, its table row highlighted
+    (the table turned to the row's page unless the user sorted it), the ring around it on the graph (shapes,
+    drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what was drawn before; nothing is redrawn when that
+    is unchanged). It writes nothing the reducer reads (a table cell, say): the reducer would wait for it."""
+    state, _ = from_dict(state_data or {})
+    found = result_of(services, meta)
+    now = {"key": (meta or {}).get("key"), "node": state.node}
+    if drawn == now:
+        return tuple([no_update] * len(SELECTION))
+    if found is None:
+        return common.placeholder("Type a prompt and press Run."), [], no_update, no_update, now
+    checkpoint, result = found
+    node, vocab = chosen(state, checkpoint), checkpoint.config.vocab_size
+    if node is not None:
+        reverse = recall.reverse_bars(reverse_for(services.cache, checkpoint, state.with_(node=node)), node,
+                                      checkpoint.token)
+    elif state.node >= 0:
+        reverse = common.placeholder(f"Node {state.node} does not exist here (0..{vocab - 1}): choose another.")
+    else:
+        reverse = common.placeholder("Choose a node (click one) for the reverse view.")
+    ranked = recall.ranked_nodes(result)[:TABLE_ROWS]
+    page = ranked.index(node) // PAGE_ROWS if node in ranked and not sort_by else no_update
+    return reverse, selected_row_style(state.node), page, recall.selection_ring(result, node), now
 
 
 def propagation_steps(hops: int, branch: int, beam: int) -> int:
@@ -189,8 +226,14 @@ def register(app: Dash, services: Services) -> None:
                              "brillm-recall.csv", "brillm-recall.json")
     pathview.register(app, services, PAGE)
     app.callback(*(Output(i, prop) for i, prop in RENDERED),
-                 Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), prevent_initial_call=True,
+                 Input(ID.frame.meta, "data"), State(ID.frame.state, "data"), prevent_initial_call=True,
                  )(lambda meta, state_data: render(services, meta, state_data))
+    app.callback(*(Output(i, prop) for i, prop in SELECTION),
+                 Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), State(ID.selected, "data"),
+                 State(ID.table, "sort_by"), prevent_initial_call=True,
+                 )(lambda *args: select(services, *args))
+    app.clientside_callback(DRAW_RING, Output(ID.graph, "figure", allow_duplicate=True), Input(ID.ring, "data"),
+                            State(ID.graph, "figure"), prevent_initial_call=True)
     app.callback(Output(ID.cost, "children"), *(Input(ID.knobs[k], "value") for k in KNOBS))(cost)
 
 

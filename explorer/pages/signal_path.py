@@ -20,6 +20,8 @@ from ..state import ViewState
 NAME, PATH, ORDER = "Signal path", "/", 0
 P = "sp"
 TOP_K = 12
+FLAGSHIP = "kjv-final"  # the landing page opens it (when it is listed) with a ready example and its trace
+EXAMPLE = "And God said, Let there be"
 HELP = [
     html.P("A path starts at the prompt's first token. At each step the signal arriving at the current node "
            "is multiplied by the matrix of every outgoing edge; the energy of a candidate is the norm of that "
@@ -125,7 +127,7 @@ def original_chips(result: PathResult) -> list[Any]:
 def step_label(result: PathResult, step: int, token: Any, how: str = "") -> str:
     """'step i of 0–n: a → b (chosen; rank r, p = ...)', steps counted from 0 as in every chart and export."""
     s = result.trace.step(step)
-    how = how or ("forced by the prompt" if s.forced else "chosen")
+    how = how or (signal.FORCED_HOW if s.forced else signal.CHOSEN_HOW)
     return (f"step {step} of 0–{result.trace.num_steps - 1}: {common.token_label(s.source, token)} → "
             f"{common.token_label(s.target, token)} ({how}; rank {s.chosen_rank}, p = {s.chosen_probability:.4g})")
 
@@ -171,7 +173,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
         return (stepping.no_steps(len(FIGURES)), [], [], hidden, 1, ui.messages(pathview.meta_errors(meta)),
                 shown)
     trace = result.trace
-    token = services.registry.load(meta["request"]["model"]).token
+    token = services.registry.identity(meta["request"]["model"]).token  # its weights need not be loaded here
     store = step_store(result, token, meta["request"].get("reroutes", []))
     warnings = [f"{len(trace.unknown)} piece(s) of the prompt map to the unknown node: "
                 + ", ".join(repr(u.get("text", "")) for u in trace.unknown[:10])] if trace.unknown else []
@@ -182,6 +184,7 @@ def render(services: Services, meta: Meta | None) -> tuple[Any, ...]:
 
 PAGE = pathview.PathPage(P, [Event(Input(ID.click, "data"), reroute_event),
                              Event(Input(ID.undo, "n_clicks"), undo_event)], needs_prompt=True,
+                             default_model=FLAGSHIP, default_prompt=EXAMPLE, holds_unknown=True,
                              cached=pathview.cached_trace, render=pathview.Render(RENDERED, render))
 
 

@@ -1,13 +1,12 @@
-"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour (steps drawn
-in the browser from one store per trace and reveal state, see ``stepping``)."""
+"""Teaching mode: every number of a step written out, a guess before each reveal, and a guided tour on a revealed
+step (steps drawn in the browser from one store per trace and reveal state, see ``stepping``)."""
 
 from __future__ import annotations
 
+import json
 import math
-import threading
-import weakref
-from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 import dash
 import torch
@@ -18,6 +17,7 @@ from brillm_core import BriLLMError, Checkpoint, Step, Trace, explain_step
 
 from .. import components as ui
 from .. import pathview, stepping
+from ..cache import cache_key
 from ..context import Services
 from ..figures import common, signal
 from ..figures import teaching as figs
@@ -27,12 +27,11 @@ from ..state import ViewState, from_dict, to_hash
 NAME, PATH, ORDER = "Teaching", "/teach", 4
 P = "te"
 TEACHING_MODEL = "teaching"
-SAMPLE_PROMPT = "the cat sees a"
+SAMPLE_PROMPT = "the cats very often"  # the memory must hold "cats" over two adverbs to pick the verb
 MATRIX_UNITS = 8
 MAX_BARS = 24
 MEMORY_TERMS = 12  # memory terms written out per step (the others summed), so the step store grows linearly
 CHIP_WINDOW = 24  # path chips shown before the current node (the earlier ones counted), for the same reason
-KEPT_STEPS = 4  # step parts kept per trace, in multiples of its length (see kept_step_parts)
 
 
 class ID:
@@ -47,7 +46,7 @@ class ID:
     tour, tour_start, tour_box, tour_title, tour_count, tour_text, tour_prev, tour_next, tour_end = (
         f"{P}-tour", f"{P}-tour-start", f"{P}-tour-box", f"{P}-tour-title", f"{P}-tour-count", f"{P}-tour-text",
         f"{P}-tour-prev", f"{P}-tour-next", f"{P}-tour-end")
-    model_note, empty = f"{P}-model-note", f"{P}-empty"
+    model_note, empty, tour_step, scrolled = f"{P}-model-note", f"{P}-empty", f"{P}-tour-step", f"{P}-scrolled"
 
 
 FIGURES = [ID.stages, ID.energy]
@@ -60,25 +59,42 @@ HELP = [
            "numbers are the engine's own (hover one for its full value)."),
     html.P("Before a step is revealed, guess which node will receive the most energy; the score counts your right "
            "guesses. After the reveal, click any candidate bar to see the same arithmetic for that node. The "
-           "guided tour walks through the parts of the mechanism one at a time. ← and → step through the path."),
+           "guided tour walks through the parts of the mechanism one at a time, on the step on screen: it reveals "
+           "that step (and every step you move to while it runs, without scoring them), scrolls to each part and "
+           "highlights it. ← and → step through the path."),
 ]
-TOUR = [
+TOUR = [  # (what the card points at, title, text)
     ("chips", "A path through the graph", "Every node is a token. A path hops from node to node; the prompt's "
-     "tokens are forced (grey), and after them the model picks the node that receives the most energy."),
-    ("quiz", "Guess first", "At each step the signal sits at one node. Guess which node it will send the most energy "
-     "to, then check. The next chip stays hidden until you guess or reveal."),
-    ("memory", "Memory", "The signal arriving at step i is a weighted sum of every earlier output cⱼ. The weights "
-     "aⱼ come from a softmax over learned position logits: they depend on positions only, never on the tokens."),
-    ("product", "The edge's matrix", "Each edge (source → target) reads one d×d matrix W. Most edges share row 0, so "
-     "their outputs tie; edges seen in training have a row of their own."),
-    ("bias", "Bias and position", "The edge's bias b and the row PE[i+1] of a fixed sinusoidal table are added: "
-     "z = x @ W + b + PE."),
+     "tokens are forced (grey), and after them the model picks the node that receives the most energy. The "
+     "outlined chip is where the signal is now, the next one where it goes."),
+    ("quiz", "Guess first", "At each step the signal sits at one node. Outside the tour you guess which node it sends "
+     "the most energy to, then check; the next chip stays hidden until you guess or reveal. The tour has revealed "
+     "this step, so every number below is on screen."),
+    ("memory", "Memory", "The signal arriving at step i is a weighted sum of every earlier output cⱼ (highlighted: "
+     "each weight aⱼ and its term aⱼ·cⱼ). The weights come from a softmax over learned position logits: they "
+     "depend on positions only, never on the tokens."),
+    ("product", "The edge's matrix", "Each edge (source → target) reads one d×d matrix W, printed here with the "
+     "product x @ W. Most edges share row 0, so their outputs tie; edges seen in training have a row of their own."),
+    ("bias", "Bias and position", "The edge's bias b and the row PE[i+1] of a fixed sinusoidal table (both printed "
+     "here) are added: z = x @ W + b + PE."),
     ("output", "GELU", "GELU bends every unit of z: negative units shrink towards 0, positive ones pass almost "
-     "unchanged. The result o is the edge's output."),
-    ("energy", "Energy", "The energy of the edge is the length of o. Every candidate target gets one energy."),
-    ("softmax", "Softmax", "The energies divided by the temperature T go through a softmax: the probability of each "
-     "candidate. Greedy decoding takes the node with the most energy, and its output becomes a memory term."),
+     "unchanged. Compare z and o unit by unit: o is the edge's output."),
+    ("energy", "Energy", "The energy of the edge is the length of o, the number E here. Every candidate target gets "
+     "one energy: the bars below."),
+    ("softmax", "Softmax", "The energies divided by the temperature T go through a softmax: p is this edge's "
+     "probability, log Z the normaliser over every candidate. Greedy decoding takes the node with the most energy, "
+     "and its output becomes a memory term."),
 ]
+TOUR_TARGETS = [ID.chips if key == "chips" else ID.quiz_box if key == "quiz" else f"{ID.part}-{key}"
+                for key, _, _ in TOUR]  # the element each card scrolls into view
+# Clientside: scroll the element a card points at into the middle of the window (the tour box stays on screen);
+# the card scrolled to goes to a store of its own.
+SCROLL_TO_CARD = ("function (position) { var targets = " + json.dumps(TOUR_TARGETS) + ";"
+                  " var el = position >= 0 && document.getElementById(targets[position]);"
+                  " if (el) el.scrollIntoView({block: 'center'}); return position; }")
+# Clientside: while the tour runs, the step on screen (so that the quiz reveals it); otherwise nothing.
+TOUR_STEP = ("function (step, position, meta) { return position >= 0 && meta ? (step || 0)"
+             " : window.dash_clientside.no_update; }")
 
 
 def layout(**_query: Any) -> html.Div:
@@ -97,7 +113,8 @@ def layout(**_query: Any) -> html.Div:
     ], id=ID.quiz_box, className="controls quiz")
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"),
-        dcc.Store(id=ID.quiz, data={}), dcc.Store(id=ID.tour, data=-1),
+        dcc.Store(id=ID.quiz, data={}), dcc.Store(id=ID.tour, data=-1), dcc.Store(id=ID.tour_step),
+        dcc.Store(id=ID.scrolled),
         html.Div(id=ID.model_note, className="note"),
         *stepping.components(P, len(FIGURES)),
         html.P(EMPTY, id=ID.empty, className="empty-state"),
@@ -180,16 +197,15 @@ def matrix(rows: tuple[tuple[float, ...], ...]) -> Markup:
     return tag("table", [tag("caption", caption), *body], cls="matrix")
 
 
-def term_block(term: figs.Term, hidden: bool, focus: str) -> Markup:
-    """One part of the formula; parts that depend on the target stay hidden until the reveal."""
+def term_block(term: figs.Term, hidden: bool) -> Markup:
+    """One part of the formula; parts that depend on the target stay hidden until the reveal. Its tour card
+    highlights it through the formula's class (``tour_classes`` and the page's CSS), not through its markup."""
     head = tag("div", [tag("b", term.title + ": "),
                        tag("span", "? (guess or reveal first)" if hidden else term.expression)])
     lines = [] if hidden else [tag("div", [tag("span", f"{label} = "), *values(v)], cls="formula-line")
                                for label, v in term.lines]
     extra = [matrix(term.matrix)] if term.matrix and not hidden else []
-    group = "output" if term.key == "pre_activation" else "bias" if term.key == "pe" else term.key
-    return tag("div", [head, *lines, *extra], id=f"{ID.part}-{term.key}",
-               cls="formula-part" + (" tour-focus" if group == focus else ""))
+    return tag("div", [head, *lines, *extra], id=f"{ID.part}-{term.key}", cls="formula-part")
 
 
 def path_chips(path: list[int], tokens: list[str], step: int, revealed: bool) -> Markup:
@@ -254,9 +270,16 @@ def register(app: Dash, services: Services) -> None:
     app.callback(
         Output(ID.quiz, "data"),
         Input(ID.frame.meta, "data"), Input(ID.check, "n_clicks"), Input(ID.reveal, "n_clicks"),
+        Input(ID.tour_step, "data"),
         State(ID.guess, "value"), State(ID.frame.slider, "value"), State(ID.quiz, "data"),
         prevent_initial_call=True,
-    )(lambda meta, _check, _reveal, *args: score_quiz(services, ctx.triggered_id, meta, *args))
+    )(lambda meta, _check, _reveal, _tour, *args: score_quiz(services, set(ctx.triggered_prop_ids.values()), meta,
+                                                             *args))
+    app.clientside_callback(TOUR_STEP, Output(ID.tour_step, "data"), Input(ID.frame.slider, "value"),
+                            Input(ID.tour, "data"), Input(ID.frame.meta, "data"), prevent_initial_call=True)
+    app.clientside_callback(  # each step (and each new path) starts with an empty guess
+        "function () { return null; }", Output(ID.guess, "value"), Input(ID.frame.slider, "value"),
+        Input(ID.frame.meta, "data"), prevent_initial_call=True)
     app.callback(
         Output(ID.tour, "data"),
         Input(ID.tour_start, "n_clicks"), Input(ID.tour_prev, "n_clicks"), Input(ID.tour_next, "n_clicks"),
@@ -266,32 +289,39 @@ def register(app: Dash, services: Services) -> None:
     app.callback(
         Output(ID.tour_box, "style"), Output(ID.tour_title, "children"), Output(ID.tour_text, "children"),
         Output(ID.tour_count, "children"), Output(ID.tour_prev, "disabled"), Output(ID.tour_next, "children"),
+        Output(ID.chips, "className"), Output(ID.quiz_box, "className"), Output(ID.formula, "className"),
         Input(ID.tour, "data"),
-    )(show_tour)
+    )(lambda position: (*show_tour(position), *tour_classes(position)))
+    app.clientside_callback(SCROLL_TO_CARD, Output(ID.scrolled, "data"), Input(ID.tour, "data"),
+                            prevent_initial_call=True)
     app.callback(
-        Output(ID.frame.steps, "data"), Output(ID.chips, "className"), Output(ID.quiz_box, "className"),
-        Output(ID.frame.slider, "max"), Output(ID.guess, "options"), Output(ID.score, "children"),
-        Output(ID.model_note, "children"), Output(ID.frame.msg, "children"), Output(ID.empty, "style"),
-        Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), Input(ID.quiz, "data"), Input(ID.tour, "data"),
+        Output(ID.frame.steps, "data"), Output(ID.frame.slider, "max"), Output(ID.guess, "options"),
+        Output(ID.score, "children"), Output(ID.model_note, "children"), Output(ID.frame.msg, "children"),
+        Output(ID.empty, "style"),
+        Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), Input(ID.quiz, "data"),
         prevent_initial_call=True,
     )(lambda *args: render(services, *args))
 
 
-def score_quiz(services: Services, triggered: str | None, meta: Meta | None, guess: Any, slider: Any,
+def score_quiz(services: Services, triggered: set[str], meta: Meta | None, guess: Any, slider: Any,
                current: dict[str, Any] | None) -> Any:
-    """Start a fresh quiz for a new trace; score a guess or reveal the current step (``triggered``: the
-    id of the input that fired: the meta store, the check or the reveal button)."""
+    """Start a fresh quiz for a new trace; score a guess, or reveal the step on screen (the reveal button, or the
+    tour running on it). ``triggered``: the ids of the inputs that fired (the meta store, the check or the reveal
+    button, the tour's step)."""
     request = (meta or {}).get("request")
-    if triggered == ID.frame.meta or not current or current.get("request") != request:
+    fresh = ID.frame.meta in triggered or not current or current.get("request") != request
+    if fresh:
         current = new_quiz(current, request)
     result = pathview.load_path(services, meta)
-    if triggered == ID.frame.meta or result is None:
-        return current
     step = pathview.clamp_step(ViewState(step=int(slider or 0)), meta)  # the step on screen
-    guess = None if triggered == ID.reveal or guess is None else int(guess)
-    if triggered == ID.check and guess is None:
+    if result is None or not triggered & {ID.check, ID.reveal, ID.tour_step}:
+        return current if fresh else no_update
+    if ID.check in triggered and guess is None:
         return no_update
-    return answer(current, step, guess, best_nodes(result.trace.step(step)))
+    if ID.tour_step in triggered and str(step) in current["revealed"] and not fresh:
+        return no_update  # the tour moved to another card of a step already revealed
+    scored = None if ID.check not in triggered else int(guess)
+    return answer(current, step, scored, best_nodes(result.trace.step(step)))
 
 
 def move_tour(triggered: str | None, current: int | None) -> int:
@@ -312,13 +342,17 @@ def show_tour(position: int | None) -> tuple[Any, ...]:
             "finish" if last else "next ▶")
 
 
-def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_data: dict | None,
-           position: int | None) -> tuple[Any, ...]:
-    """Once per trace, reveal, node or tour card: the step store (the browser draws each step from it)."""
-    state, _ = from_dict(state_data or {})
+def tour_classes(position: int | None) -> tuple[str, str, str]:
+    """The classes of the chips, the quiz and the formula: the tour card's target highlighted (a formula part
+    through the formula's ``focus-<part>`` class, which the page's CSS turns into a highlight)."""
     focus = TOUR[position][0] if position is not None and 0 <= position < len(TOUR) else ""
-    boxes = ("chips" + (" tour-focus" if focus == "chips" else ""),
-             "controls quiz" + (" tour-focus" if focus == "quiz" else ""))
+    return ("chips" + " tour-focus" * (focus == "chips"), "controls quiz" + " tour-focus" * (focus == "quiz"),
+            "formula" + (f" focus-{focus}" if focus not in ("", "chips", "quiz") else ""))
+
+
+def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_data: dict | None) -> tuple[Any, ...]:
+    """Once per trace, reveal or node: the step store (the browser draws each step from it)."""
+    state, _ = from_dict(state_data or {})
     names = services.registry.names()
     try:
         result = pathview.load_path(services, meta)
@@ -326,77 +360,83 @@ def render(services: Services, meta: Meta | None, state_data: dict | None, quiz_
     except BriLLMError as exc:  # the checkpoint was removed or corrupted since the job ran
         result, meta = None, {"error": str(exc)}
     if result is None or checkpoint is None:
-        return (stepping.no_steps(len(FIGURES)), *boxes, 1, [], "", model_note(state, names, 0),
+        return (stepping.no_steps(len(FIGURES)), 1, [], "", model_note(state, names, 0),
                 ui.messages(pathview.meta_errors(meta)), {})
     vocab = checkpoint.config.vocab_size
     quiz_data = quiz_data if quiz_data and quiz_data.get("request") == meta["request"] else new_quiz(quiz_data, None)
     warnings = [f"node {state.node} does not exist here (0..{vocab - 1}); explaining the node taken"] \
         if state.node >= vocab else []
     node = state.node if 0 <= state.node < vocab else None
-    return (step_store(checkpoint, result.trace, quiz_data["revealed"], node, focus), *boxes,
-            max(result.trace.num_steps - 1, 1),
+    revealed, n = quiz_data["revealed"], result.trace.num_steps
+    hidden = steps_for(services, checkpoint, result.trace, meta["key"], None, False, range(n))
+    shown = steps_for(services, checkpoint, result.trace, meta["key"], node, True, [int(i) for i in revealed])
+    parts = [shown[i] if str(i) in revealed else hidden[i] for i in range(n)]
+    return (step_store(checkpoint, result.trace, parts, revealed), max(n - 1, 1),
             [{"label": common.token_label(n, checkpoint.token), "value": n} for n in range(vocab)],
             f"Score: {quiz_data['right']} of {quiz_data['tried']}",
             model_note(state, names, checkpoint.config.hidden_size), ui.messages([], warnings),
             {"display": "none"})
 
 
-StepParts = tuple[str, str, str, str, str, dict[str, Any], dict[str, Any]]
-_kept: dict[int, OrderedDict[tuple[Any, ...], StepParts]] = {}  # id of a live trace -> its parts (see kept_step_parts)
-_kept_lock = threading.Lock()
+@dataclass(frozen=True)
+class StepParts:
+    """Step i as the browser draws it, before its reveal or after: the label, the question, the chips, the formula,
+    and the stage heatmap's and the candidate chart's frames (empty, saying why, before the reveal). The feedback,
+    which depends on the guess, is written when the store is put together."""
+
+    label: str
+    question: str
+    chips: str
+    formula: str
+    stage: dict[str, Any]
+    energy: dict[str, Any]
 
 
-def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, shown: bool, guess: int | None, node: int | None,
-               focus: str) -> StepParts:
-    """Step ``i`` as the browser draws it: label, chips, question, feedback, formula, stage and energy frames
-    (its target-dependent parts only once it is revealed; ``node`` explains that node instead)."""
+def step_parts(checkpoint: Checkpoint, trace: Trace, i: int, node: int | None, shown: bool) -> StepParts:
+    """Step ``i``'s parts, hidden or ``shown`` (``node``: the node a shown step explains; None: the node taken)."""
     token, vocab = checkpoint.token, checkpoint.config.vocab_size
     path, n = trace.path.tolist(), trace.num_steps
-    step = trace.step(i)
     ex = explain_step(checkpoint.model, trace, i, node if shown else None)
-    source = common.token_label(step.source, token)
-    formula = "".join(term_block(t, not shown and t.depends_on_target, focus)
-                      for t in figs.formula_terms(ex, token, MEMORY_TERMS))
-    return (f"step {i} of 0–{n - 1}: the signal is at {source}",
-            path_chips(path, trace.tokens or [str(v) for v in path], i, shown),
-            escape(f"Which node gets the most energy from {source}?"),
-            escape(feedback(step, guess, best_nodes(step), token)) if shown else "", formula,
-            figs.stage_frame(ex, token) if shown else figs.hidden_frame(HIDDEN),
-            signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown else figs.hidden_frame(HIDDEN))
+    source = common.token_label(trace.step(i).source, token)
+    formula = Markup("").join(term_block(t, not shown and t.depends_on_target)
+                              for t in figs.formula_terms(ex, token, MEMORY_TERMS))
+    hidden = figs.hidden_frame(HIDDEN)
+    return StepParts(f"step {i} of 0–{n - 1}: the signal is at {source}",
+                     str(escape(f"Which node gets the most energy from {source}?")),
+                     str(path_chips(path, trace.tokens or [str(v) for v in path], i, shown)), str(formula),
+                     figs.stage_frame(ex, token) if shown else hidden,
+                     signal.energy_frame(trace, i, token, min(vocab, MAX_BARS)) if shown else hidden)
 
 
-def kept_step_parts(checkpoint: Checkpoint, trace: Trace, i: int, shown: bool, guess: int | None,
-                    node: int | None, focus: str) -> StepParts:
-    """``step_parts``, kept while the trace lives (the result cache's memory holds it), up to KEPT_STEPS times
-    its length: a reveal, a picked node or a tour card rebuilds only the steps it changes (rebuilding all of
-    them took seconds per reveal on a 256-step path)."""
-    key = (i, shown, guess if shown else None, node if shown else None, focus)
-    with _kept_lock:
-        entries = _kept.get(id(trace))
-        if entries is None:  # a trace is a dataclass, unhashable: kept by identity, dropped when it dies
-            entries = _kept[id(trace)] = OrderedDict()
-            weakref.finalize(trace, _kept.pop, id(trace), None)
-        if key in entries:
-            entries.move_to_end(key)
-            return entries[key]
-    parts = step_parts(checkpoint, trace, i, shown, guess, node, focus)
-    with _kept_lock:
-        entries[key] = parts
-        while len(entries) > KEPT_STEPS * trace.num_steps:
-            entries.popitem(last=False)
-    return parts
+def steps_for(services: Services, checkpoint: Checkpoint, trace: Trace, trace_key: str, node: int | None,
+              shown: bool, steps: Iterable[int]) -> dict[int, StepParts]:
+    """The parts of ``steps`` (and of any step asked before), hidden or ``shown`` explaining ``node``, in the app's
+    result cache: one entry per trace (``trace_key``), node and state, holding the steps asked so far. A reveal, a
+    guess or a tour card then explains only a step never shown before (explaining every step took seconds per
+    reveal on a 256-step path), and a node picked on the candidate chart is explained on the revealed steps."""
+    key = cache_key("teaching-steps", checkpoint.model_id, {"trace": trace_key, "node": node, "shown": shown})
+    kept: dict[int, StepParts] = services.cache.get(key) or {}
+    missing = [i for i in steps if i not in kept]
+    if missing:
+        kept = {**kept, **{i: step_parts(checkpoint, trace, i, node, shown) for i in missing}}
+        services.cache.set(key, kept)
+    return kept
 
 
-def step_store(checkpoint: Checkpoint, trace: Trace, revealed: dict[str, Any], node: int | None,
-               focus: str) -> stepping.Store:
-    """Every step as the browser draws it (see ``step_parts``; ``revealed``: step -> the guess, or None)."""
-    parts = [kept_step_parts(checkpoint, trace, i, str(i) in revealed, revealed.get(str(i)), node, focus)
-             for i in range(trace.num_steps)]
-    labels, chips, questions, feedbacks, formulas, stages, energies = (list(column) for column in zip(*parts))
-    return stepping.store(labels, [
-        stepping.frames(figs.stage_base(), stages), stepping.frames(signal.energy_base(), signal.one_margin(energies)),
-        stepping.text(ID.chips, chips), stepping.text(ID.question, questions),
-        stepping.text(ID.feedback, feedbacks), stepping.text(ID.formula, formulas)])
+def step_store(checkpoint: Checkpoint, trace: Trace, parts: list[StepParts],
+               revealed: dict[str, Any]) -> stepping.Store:
+    """Every step as the browser draws it from its parts, shown for the revealed steps and hidden for the others
+    (``revealed``: step -> the guess, or None): a step not revealed yet sends no number or figure that depends on
+    its target."""
+    feedbacks = [str(escape(feedback(trace.step(i), revealed[str(i)], best_nodes(trace.step(i)), checkpoint.token)))
+                 if str(i) in revealed else "" for i in range(len(parts))]
+    return stepping.store([p.label for p in parts], [
+        stepping.frames(figs.stage_base(), [p.stage for p in parts]),
+        stepping.frames(signal.energy_base(), signal.one_margin([p.energy for p in parts])),
+        stepping.text(ID.chips, [p.chips for p in parts]),
+        stepping.text(ID.question, [p.question for p in parts]),
+        stepping.text(ID.feedback, feedbacks),
+        stepping.text(ID.formula, [p.formula for p in parts])])
 
 
 def export_data(services: Services, meta: Meta, state: ViewState) -> tuple[Any, dict[str, Any]] | None:

@@ -35,10 +35,14 @@ HELP = [
            "an edge's strength is its energy at the first step of a path starting at its source "
            "(under the chosen decoder and start signal)."),
     html.P("Nodes are placed by a force layout (computed once per checkpoint): each node is pulled towards "
-           "the targets of its strongest edges, so what a token tends to lead to lies around it."),
+           "the targets of its strongest edges, so what a token tends to lead to lies around it; nodes are kept "
+           "apart so that none hides another. Tokens with no own edge to another token (unused pieces) have "
+           "nothing to be placed by: they are set aside in a block below the graph, under a caption."),
     html.P("With a prompt, the path so far is drawn as orange arrows numbered by step, and the nodes are "
            "painted with the energy every node would receive at the current step (the whole-vocabulary "
-           "landscape); the path's nodes and the step's highest-energy nodes are labelled where the labels fit. "
+           "landscape; hover a node for its exact energy and its difference to the step's best). Every node "
+           "of the path so far is labelled, then the step's highest-energy nodes and the tokens with the most "
+           "own edges, as many as fit without overlapping: zoom in and more get a label. "
            "Step with ← and → (in the browser, no waiting), zoom with the mouse wheel, drag to pan, "
            "'Zoom to path' frames the path; click a node to draw its strongest out- (red) and in-edges (blue). "
            "Click a legend entry to hide or show that layer."),
@@ -53,12 +57,14 @@ class ID:
     frame = ui.frame_ids(P)
     graph, drawn, k, zoom, reset, details = (f"{P}-graph", f"{P}-drawn", f"{P}-k", f"{P}-zoom", f"{P}-reset",
                                              f"{P}-details")
+    selection, edges = f"{P}-selection", f"{P}-edges"
 
 
 def layout(**_query: Any) -> html.Div:
     """The page's components."""
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P), dcc.Store(id=ID.drawn),
+        dcc.Store(id=ID.selection), dcc.Store(id=ID.edges),
         *stepping.components(P, 0),
         html.Div(ui.step_controls(P), id=ID.frame.views, style={"display": "none"}),
         html.Div([
@@ -94,15 +100,19 @@ def request_settings(meta: Meta) -> DecodeSettings:
     return settings_of(from_dict(meta["request"])[0])
 
 
-def node_event(state: ViewState, click: Any, _meta: Meta) -> ViewState:
-    """A click on a node selects it."""
+def clicked_node(click: Any) -> int | None:
+    """The node a graph click names (the layers send it as plotly would), or None."""
     try:
         point = click["points"][0]
-    except (TypeError, KeyError, IndexError):
-        return state
-    if point.get("curveNumber") != graph.NODES:
-        return state
-    return state.with_(node=int(point["pointIndex"]))
+        return int(point["pointIndex"]) if point.get("curveNumber") == graph.NODES else None
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+        return None
+
+
+def node_event(state: ViewState, click: Any, _meta: Meta) -> ViewState:
+    """A click on a node selects it."""
+    node = clicked_node(click)
+    return state if node is None else state.with_(node=node)
 
 
 def k_event(state: ViewState, k: Any, _meta: Meta) -> ViewState:
@@ -138,9 +148,9 @@ def step_titles(trace: Trace, token: common.TokenText) -> list[str]:
             f"{common.token_label(int(t), token)}" for i, (s, t) in enumerate(zip(trace.path[:-1], trace.path[1:]))]
 
 
-def step_store(g: GraphData, labels: list[str], trace: Trace, token: common.TokenText) -> stepping.Store:
+def step_store(g: GraphData, trace: Trace, token: common.TokenText) -> stepping.Store:
     """Every step of the trace as the graph's layers draw it, with the step titles as labels."""
-    frames = graph.step_frames(g, labels, trace.energies.numpy(), trace.path.tolist())
+    frames = graph.step_frames(g, trace.energies.numpy(), trace.path.tolist())
     return stepping.store(step_titles(trace, token), [stepping.layers(ID.graph, frames)])
 
 
@@ -158,14 +168,30 @@ def register(app: Dash, services: Services) -> None:
     app.clientside_callback(
         ClientsideFunction("graph_layers", "attach"),
         Output(ID.graph, "className"), Input(ID.graph, "figure"), State(ID.graph, "id"))
+    # the edges-per-node slider, when it asks for another k than the figure's (the reducer writes it back
+    # on every event: a click would otherwise cost a request and hold back the drawing of its answer)
+    app.clientside_callback(
+        ClientsideFunction("graph_layers", "another_k"),
+        Output(ID.edges, "data"), Input(ID.k, "value"), State(ID.drawn, "data"), prevent_initial_call=True)
     app.callback(
         Output(ID.graph, "figure"), Output(ID.drawn, "data"), Output(ID.frame.steps, "data"),
-        Output(ID.details, "children"), Output(ID.frame.slider, "max"),
+        Output(ID.selection, "data"), Output(ID.details, "children"), Output(ID.frame.slider, "max"),
         Output(ID.frame.msg, "children"),
-        Input(ID.frame.meta, "data"), Input(ID.graph, "clickData"), Input(ID.k, "value"),
+        Input(ID.frame.meta, "data"), Input(ID.edges, "data"),
         State(ID.frame.state, "data"), State(ID.drawn, "data"),
         prevent_initial_call=True,
     )(lambda *args: render(services, ctx.triggered_prop_ids, *args))
+    # a click waits for nothing else (the reducer writes the node into the state and the link meanwhile),
+    # and its answer is drawn by the layers at once; the legend names follow (assets/graph_layers.js)
+    app.callback(
+        Output(ID.selection, "data", allow_duplicate=True), Output(ID.details, "children", allow_duplicate=True),
+        Input(ID.graph, "clickData"), State(ID.frame.meta, "data"), State(ID.drawn, "data"),
+        prevent_initial_call=True,
+    )(lambda *args: select(services, *args))
+    app.clientside_callback(
+        ClientsideFunction("graph_layers", "select"),
+        Output(ID.graph, "figure", allow_duplicate=True), Input(ID.selection, "data"), State(ID.graph, "figure"),
+        State(ID.graph, "id"), prevent_initial_call=True)
     app.callback(
         Output(ID.graph, "figure", allow_duplicate=True),
         Input(ID.zoom, "n_clicks"), Input(ID.reset, "n_clicks"),
@@ -174,39 +200,60 @@ def register(app: Dash, services: Services) -> None:
     )(lambda _zoom, _reset, *args: zoom(services, ctx.triggered_id, *args))
 
 
-def render(services: Services, triggered: Collection[str], meta: Meta | None, click: Any, k: Any,
+def render(services: Services, triggered: Collection[str], meta: Meta | None, k: Any,
            state_data: dict | None, drawn: dict | None) -> tuple[Any, ...]:
-    """Full figure when the checkpoint or k changes or the path is gone, else a patch of the
-    selection; the step store when the trace changes (the browser draws the current step). A
-    click or k is read from its event (the reducer updates the state in parallel); ``triggered``
-    holds the 'id.property' of the inputs that fired."""
+    """Full figure when the checkpoint or k changes or the path is gone, the step store and the
+    selection when the trace changes (the browser draws the current step). k is read from its
+    event (the reducer updates the state in parallel); ``triggered`` holds the 'id.property' of
+    the inputs that fired."""
     state, _ = from_dict(state_data or {})
-    if f"{ID.graph}.clickData" in triggered:
-        state = node_event(state, click, meta or {})
-    if f"{ID.k}.value" in triggered:
+    if f"{ID.edges}.data" in triggered:
         state = k_event(state, k, meta or {})
     if not meta or not meta.get("graph_key"):
         errors = pathview.meta_errors(meta)
         figure = common.placeholder(PREPARING if not errors else "No graph: see the message above.", graph.HEIGHT)
-        return figure, None, stepping.no_steps(0), [], 1, ui.messages(errors)
+        return figure, None, stepping.no_steps(0), None, [], 1, ui.messages(errors)
+    key = {"graph": meta["graph_key"], "k": state.graph_k}
+    new_result = f"{ID.frame.meta}.data" in triggered
+    if drawn == key and not new_result:
+        return (no_update,) * 7
     checkpoint = services.registry.load(meta["request"]["model"])
     g = graph_for(services.cache, checkpoint, request_settings(meta))
-    labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
     mark = state.node if 0 <= state.node < checkpoint.config.vocab_size else -1
-    key = {"graph": meta["graph_key"], "k": state.graph_k}
     steps: Any = no_update
     slider_max: Any = no_update
-    if f"{ID.frame.meta}.data" in triggered:
+    if new_result:
         result = pathview.load_path(services, meta)
-        steps = stepping.no_steps(0) if result is None else step_store(g, labels, result.trace, checkpoint.token)
+        steps = stepping.no_steps(0) if result is None else step_store(g, result.trace, checkpoint.token)
         slider_max = max(result.trace.num_steps - 1, 1) if result else 1
-    if drawn == key:
-        fig: Any = Patch()
-        graph.selection_patch(fig, g, mark, DETAIL_K, labels[mark] if mark >= 0 else "")
-    else:
-        fig = graph.token_graph(g, labels, state.graph_k, mark, DETAIL_K)
-    info = details(g, checkpoint, mark) if mark >= 0 else [html.P("Click a node for its details.")]
-    return fig, key, steps, info, slider_max, ui.messages(pathview.meta_errors(meta))
+    fig: Any = no_update
+    if drawn != key:
+        labels = [common.token_label(n, checkpoint.token) for n in range(checkpoint.config.vocab_size)]
+        fig = graph.token_graph(g, labels, state.graph_k, mark)
+    return (fig, key, steps, graph.selection(g, mark, DETAIL_K, node_label(checkpoint, mark)),
+            node_details(g, checkpoint, mark), slider_max, ui.messages(pathview.meta_errors(meta)))
+
+
+def select(services: Services, click: Any, meta: Meta | None, drawn: dict | None) -> tuple[Any, Any]:
+    """A clicked node's selection and details, in one request."""
+    node = clicked_node(click)
+    if node is None or not meta or not meta.get("graph_key") or not drawn or drawn.get("graph") != meta["graph_key"]:
+        return no_update, no_update
+    checkpoint = services.registry.load(meta["request"]["model"])
+    if not 0 <= node < checkpoint.config.vocab_size:
+        return no_update, no_update
+    g = graph_for(services.cache, checkpoint, request_settings(meta))
+    return graph.selection(g, node, DETAIL_K, node_label(checkpoint, node)), node_details(g, checkpoint, node)
+
+
+def node_label(checkpoint: Checkpoint, node: int) -> str:
+    """A node's label ('' for none)."""
+    return common.token_label(node, checkpoint.token) if node >= 0 else ""
+
+
+def node_details(g: GraphData, checkpoint: Checkpoint, node: int) -> list[Any]:
+    """The side panel: a node's details, or how to get them."""
+    return details(g, checkpoint, node) if node >= 0 else [html.P("Click a node for its details.")]
 
 
 def zoom(services: Services, triggered: str | None, meta: Meta | None, state_data: dict | None,

@@ -33,8 +33,9 @@ def server_log(kind: str, cache_dir: Path) -> Path:
 
 
 def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers: int = 2,
-                 threads: int = 8) -> subprocess.Popen:
-    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers."""
+                 threads: int = 8, log: Path | None = None) -> subprocess.Popen:
+    """Start the dev server (``brillm explore``) or gunicorn on 127.0.0.1:port and wait until it answers (its
+    output goes to ``log``, by default ``server_log``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BRILLM_MODEL_DIRS": str(model_dir),
            "BRILLM_CACHE_DIR": str(cache_dir)}
     if kind == "gunicorn":
@@ -43,7 +44,7 @@ def start_server(kind: str, model_dir: Path, cache_dir: Path, port: int, workers
                "explorer.wsgi:server"]
     else:
         cmd = [sys.executable, "-m", "explorer.cli", str(model_dir), "--port", str(port), "--cache-dir", str(cache_dir)]
-    log = server_log(kind, cache_dir)
+    log = log or server_log(kind, cache_dir)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

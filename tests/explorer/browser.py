@@ -38,3 +38,25 @@ def text(dash_duo, selector: str) -> str:
 def no_console_errors(dash_duo) -> None:
     """The page logged no errors."""
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+# Installed before the page's scripts: the outputs of every callback request it sends.
+RECORD = """
+window.__outputs = [];
+(function (fetch) {
+  window.fetch = function (url, init) {
+    if (/_dash-update-component/.test(String(url))) window.__outputs.push(JSON.parse(init.body).output);
+    return fetch.apply(this, arguments);
+  };
+})(window.fetch);
+"""
+
+
+def record_callbacks(dash_duo) -> None:
+    """From the next page on, record the outputs of each callback request the page sends."""
+    dash_duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+
+
+def callback_outputs(dash_duo) -> list[str]:
+    """The outputs of each callback request the page sent (read from the browser's own fetch calls)."""
+    return dash_duo.driver.execute_script("return window.__outputs || []")

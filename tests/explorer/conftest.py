@@ -11,6 +11,7 @@ import pytest
 
 from brillm_core import Checkpoint, CharTokenizer, load_checkpoint, random_model
 from explorer import job_helper
+from explorer.cache import ResultCache
 
 CHARS = list(string.ascii_lowercase + " .,!")  # 30 distinct characters
 
@@ -30,6 +31,12 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_checkpoint(root / "alpha", seed=1, hidden=8)
     make_checkpoint(root / "beta", seed=2, hidden=4)
     return root
+
+
+def forget_memory(cache: ResultCache) -> None:
+    """Empty a cache's in-memory layer, so that its next reads go to the disk (as a new process's would)."""
+    with cache._lock:
+        cache._memory.clear()
 
 
 @pytest.fixture

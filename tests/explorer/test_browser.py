@@ -48,9 +48,10 @@ def app(model_root: Path, cache_dir: Path, tmp_path: Path):
 def generate(dash_duo, prompt: str, new_tokens: int = 4) -> None:
     """Once the page has applied its link, type a prompt and settings, press Generate, wait for the chips."""
     wait_until(lambda: dash_duo.find_element("#sp-prompt").is_enabled())
+    dash_duo.find_element("#sp-prompt").send_keys(Keys.CONTROL, "a")  # in place of a bare link's example
     dash_duo.find_element("#sp-prompt").send_keys(prompt)
     dash_duo.find_element(".settings-box summary").click()
-    box = dash_duo.find_element("#sp-new")
+    box = dash_duo.find_element("#sp-max-new-tokens")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(str(new_tokens))
     wait_until(lambda: dash_duo.find_element("#sp-go").is_enabled())  # disabled while the page's first job runs
@@ -68,7 +69,7 @@ def test_generate_step_play_reroute(dash_duo, app) -> None:
     wait_until(lambda: step_label(dash_duo).startswith("step 1 of 0–5"))
     body.send_keys(Keys.ARROW_LEFT)
     wait_until(lambda: step_label(dash_duo).startswith("step 0 of 0–5"))
-    assert "s=" not in dash_duo.driver.current_url
+    wait_until(lambda: "s=" not in dash_duo.driver.current_url)  # the link is written after the frame
     body.send_keys(Keys.ARROW_RIGHT)
     body.send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: "s=2" in dash_duo.driver.current_url)

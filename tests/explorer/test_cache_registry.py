@@ -11,6 +11,8 @@ from brillm_core import BriLLMError
 from explorer.cache import ResultCache, cache_key
 from explorer.registry import Registry, UnknownModel
 
+from .conftest import forget_memory
+
 
 def test_key_depends_on_model_and_settings() -> None:
     a = cache_key("path", "m1", {"p": "x", "n": 1})
@@ -23,7 +25,7 @@ def test_get_or_compute_computes_once(cache_dir: Path) -> None:
     cache, calls = ResultCache(cache_dir), []
     compute = lambda: calls.append(1) or {"v": 1}  # noqa: E731
     assert cache.get_or_compute("k", compute) == {"v": 1}
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get_or_compute("k", compute) == {"v": 1}
     assert len(calls) == 1
 
@@ -31,7 +33,7 @@ def test_get_or_compute_computes_once(cache_dir: Path) -> None:
 def test_deleted_cache_is_rebuilt(cache_dir: Path) -> None:
     cache = ResultCache(cache_dir)
     cache.set("k", 1)
-    cache.forget_memory()
+    forget_memory(cache)
     shutil.rmtree(cache_dir)
     assert cache.get("k") is None
     cache.set("k", 2)
@@ -44,7 +46,7 @@ def test_corrupt_cache_is_rebuilt(cache_dir: Path) -> None:
     cache = ResultCache(cache_dir)
     assert cache.get("k") is None
     cache.set("k", 3)
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") == 3
 
 

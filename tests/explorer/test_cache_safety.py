@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import stat
@@ -12,22 +13,26 @@ from typing import Any, Iterator
 import diskcache
 import pytest
 import requests
+import torch
 from werkzeug.serving import make_server
 
 import brillm_core
 from explorer.testing.dash_client import DashSession, dependencies
 from explorer.testing.dash_client import trace
 from explorer.testing.server import start_server, stop_server
-from brillm_core import Checkpoint, compare_paths, edge_changes, incoming_energy
+from brillm_core import (Checkpoint, compare_paths, edge_changes, edge_effects, largest_shift,
+                         parameter_groups, path_energy_changes, reverse_energies)
 from explorer import cli, compute
 from explorer.app import create_app
 from explorer.cache import MARKER, CacheDirError, ResultCache, cache_key, default_cache_dir
 from explorer.cache_codec import decode, encode
 from explorer.jobs import HealingCache
 from explorer.organization_run import compute as organization_compute
+from explorer.pages import teaching
 from explorer.state import OrgSettings, ViewState
 from explorer.uploads import Upload
 
+from .conftest import forget_memory
 from .test_cli import PORT, FakeServer
 
 SIGNING_KEY = "__dash_background_signing_secret__"
@@ -58,15 +63,26 @@ def stored_kinds(ckpt: Checkpoint, model_root: Path) -> dict[str, Any]:
     from brillm_core import load_checkpoint
 
     other = load_checkpoint(model_root / "alpha", device="cpu")
-    state = ViewState(model="alpha", prompt="ab c", new_tokens=4, reroutes=((1, 3),))
+    state = ViewState(model="alpha", prompt="ab c", max_new_tokens=4, reroutes=((1, 3),))
     organization = OrgSettings(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
+    other = copy.deepcopy(other)
+    with torch.no_grad():
+        other.model.biases.mul_(1.5)  # B differs from A: the comparison has a shift to store
+    comparison = compare_paths(ckpt, other, "ab", compute.settings_of(state))
+    shift = largest_shift(comparison)
+    path = compute.compute_path(ckpt, state)
     return {
-        "path": compute.compute_path(ckpt, state),
+        "path": path,
         "graph": compute.compute_graph_data(ckpt.model),
         "recall": compute.compute_recall(ckpt, state.with_(hops=2, branch=3, beam=8)),
-        "reverse": incoming_energy(ckpt.model, 2, [1, 2], compute.settings_of(state)),
-        "compare": compare_paths(ckpt, other, "ab", compute.settings_of(state)),
-        "edges": edge_changes(ckpt.model, other.model, 10),
+        "reverse": reverse_energies(ckpt.model, [1, 2], compute.settings_of(state)),
+        "compare": comparison,
+        "compare-changes": {"path": path_energy_changes(comparison, ckpt.model, other.model, 5), "shift": shift,
+                            "shift_edges": edge_effects(comparison, ckpt.model, other.model,
+                                                        [(shift.step, shift.lost), (shift.step, shift.gained)])},
+        "edges": {"groups": parameter_groups(ckpt.model, other.model),
+                  "edges": edge_changes(ckpt.model, other.model, 10)},
+        "teaching-steps": {i: teaching.step_parts(ckpt, path.trace, i, None, i == 1) for i in (0, 1)},
         "organization": organization_compute(organization, None, lambda f, m: None),
         "upload": Upload("brain.npy", b"\x93NUMPY bytes"),
     }
@@ -80,7 +96,7 @@ def test_every_stored_kind_round_trips_as_data(ckpt: Checkpoint, model_root: Pat
         back = decode(blob)
         assert type(back) is type(value) and encode(back) == blob, kind  # same classes, fields, dtypes, bytes
         cache.set(kind, value)
-    cache.forget_memory()
+    forget_memory(cache)
     path = cache.get("path")
     assert path.trace.energies.dtype == ckpt.model.weights.dtype
     assert path.trace.to_json() == stored_kinds_path_json(ckpt)
@@ -89,7 +105,7 @@ def test_every_stored_kind_round_trips_as_data(ckpt: Checkpoint, model_root: Pat
 
 def stored_kinds_path_json(ckpt: Checkpoint) -> str:
     """The trace of ``stored_kinds``' path, computed again, as lossless JSON."""
-    state = ViewState(model="alpha", prompt="ab c", new_tokens=4, reroutes=((1, 3),))
+    state = ViewState(model="alpha", prompt="ab c", max_new_tokens=4, reroutes=((1, 3),))
     return compute.compute_path(ckpt, state).trace.to_json()
 
 
@@ -98,7 +114,7 @@ def test_a_new_engine_version_misses_the_cache(ckpt: Checkpoint, cache_dir: Path
     cache, calls = ResultCache(cache_dir), []
     real = compute.compute_path
     monkeypatch.setattr(compute, "compute_path", lambda *a, **k: calls.append(1) or real(*a, **k))
-    state = ViewState(model="alpha", prompt="ab", new_tokens=2)
+    state = ViewState(model="alpha", prompt="ab", max_new_tokens=2)
     key = compute.path_key(ckpt, state)
     compute.path_for(cache, ckpt, state)
     compute.path_for(cache, ckpt, state)
@@ -269,13 +285,13 @@ def test_user_files_survive_a_deleted_then_corrupt_database_at_run_time(tmp_path
     cache = ResultCache(results)
     cache.set("k", {"v": 1})
     (results / "cache.db").unlink()
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") is None  # reopened empty, nothing deleted
     cache.set("k", {"v": 2})
     assert (results / "cache.db").is_file()
     assert_intact(results, files)
     corrupt(results)
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") is None
     cache.set("k", {"v": 3})  # kept in memory: the disk layer is off rather than deleting
     assert cache.get("k") == {"v": 3}
@@ -302,10 +318,10 @@ def test_the_cache_clears_only_diskcache_files_in_a_dir_it_made(cache_dir: Path)
     cache.set("big", b"x" * 100_000)  # large enough for diskcache to keep it in a value file
     (cache_dir / "results" / "later-note.txt").write_text("left by someone")
     corrupt(cache_dir / "results")
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("big") is None
     cache.set("k", 1)
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.get("k") == 1
     assert (cache_dir / "results" / "later-note.txt").read_text() == "left by someone"
     assert not any(p.suffix == ".val" for p in (cache_dir / "results").rglob("*"))
@@ -316,7 +332,7 @@ def test_a_database_replaced_by_another_process_is_followed(cache_dir: Path) -> 
     first.set("k", 1)
     shutil.rmtree(cache_dir)
     second.set("k", 2)  # the second process heals first, making a new database
-    first.forget_memory()
+    forget_memory(first)
     assert first.get("k") == 2  # the first one reads the new database, not its deleted file
 
 

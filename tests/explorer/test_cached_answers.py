@@ -29,7 +29,7 @@ def no_progress(_report: tuple[str, str]) -> None:
 @pytest.mark.parametrize("page", [signal_path.PAGE, token_graph.PAGE, recall.PAGE, teaching.PAGE],
                          ids=["signal-path", "token-graph", "recall", "teaching"])
 def test_the_cached_answer_is_the_jobs(services: Services, page: pathview.PathPage) -> None:
-    state = ViewState(model="alpha", prompt="abc", new_tokens=3, hops=2, branch=2, beam=3)
+    state = ViewState(model="alpha", prompt="abc", max_new_tokens=3, hops=2, branch=2, beam=3)
     request = pathview.request_for(page, state)
     assert pathview.cached_meta(services, page, request) is None  # nothing loaded, nothing cached
     services.registry.load("beta")

@@ -81,17 +81,17 @@ def test_signal_path_cancel_shows_the_drawn_results_settings(dash_duo, app, slow
     wait_until(lambda: len(texts(dash_duo, "#sp-chips .chip")) == 8)
     open_settings(dash_duo)
     retype(dash_duo, "#sp-prompt", "abc")
-    retype(dash_duo, "#sp-new", "5")
-    dash_duo.find_element("#sp-greedy input[value=sample]").click()
+    retype(dash_duo, "#sp-max-new-tokens", "5")
+    dash_duo.find_element("#sp-greedy input[value=sampled]").click()
     run_and_cancel(dash_duo, "sp", slow_jobs)
     assert "the form and the link show its settings again" in dash_duo.find_element("#sp-note").text
     wait_until(lambda: value(dash_duo, "#sp-prompt") == "hello")
-    assert value(dash_duo, "#sp-new") == "3"
+    assert value(dash_duo, "#sp-max-new-tokens") == "3"
     assert dash_duo.find_element("#sp-greedy input[value=greedy]").is_selected()
     assert link(dash_duo) == {"m": "alpha", "p": "hello", "n": "3"}
     assert "".join(texts(dash_duo, "#sp-chips .chip")).startswith("hello") and len(texts(dash_duo, "#sp-chips .chip")) == 8
     # typing the cancelled settings again runs them (and draws them)
-    retype(dash_duo, "#sp-new", "5")  # the value typed before the cancel: a number box would not send it again
+    retype(dash_duo, "#sp-max-new-tokens", "5")  # the value typed before the cancel: a number box would not send it again
     dash_duo.find_element("#sp-go").click()
     wait_until(lambda: len(texts(dash_duo, "#sp-chips .chip")) == 10)
     wait_until(lambda: link(dash_duo).get("n") == "5")
@@ -155,10 +155,10 @@ def test_compare_cancel_shows_the_drawn_results_settings(dash_duo, app, slow_job
     slow_jobs.unlink()
     retype(dash_duo, "#cp-prompt", "xy")
     open_settings(dash_duo)
-    retype(dash_duo, "#cp-new", "6")
+    retype(dash_duo, "#cp-max-new-tokens", "6")
     run_and_cancel(dash_duo, "cp", slow_jobs)
     wait_until(lambda: value(dash_duo, "#cp-prompt") == "ab")
-    assert value(dash_duo, "#cp-new") == "3"
+    assert value(dash_duo, "#cp-max-new-tokens") == "3"
     # Run moved the slider to the new trace's first step: the link says the step drawn
     assert link(dash_duo) == {"m": "alpha", "p": "ab", "n": "3", "mb": "beta"}
     assert "step 0 of 0–3" in "".join(texts(dash_duo, "#cp-step-label"))

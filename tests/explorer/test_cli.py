@@ -91,9 +91,12 @@ def test_wsgi_reads_model_folders_from_the_environment(model_root: Path, tmp_pat
         wsgi.model_dirs_from(str(tmp_path / "missing"))
 
 
-def test_brillm_explore_runs_the_apps_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The core's `brillm` hands `explore` and its arguments to this module."""
-    from brillm_core.cli import main
+def test_brillm_explore_runs_the_apps_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core's `brillm` hands `explore` and its arguments to this module, through the entry point pyproject declares."""
+    from brillm_core.cli import COMMAND_GROUP, main
+    from tests.test_cli import declared_commands
 
+    monkeypatch.setattr("brillm_core.cli.entry_points", lambda group: declared_commands() if group == COMMAND_GROUP else [])
     assert main(["explore", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err

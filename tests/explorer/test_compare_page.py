@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import string
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, js_divergence,
-                         load_checkpoint, loss_history, random_model)
+from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, edge_effects,
+                         js_divergence, largest_shift, load_checkpoint, path_energy_changes, random_model,
+                         training_record)
 from explorer.app import create_app
 from explorer.figures import compare as figs
 from explorer.pages import compare as page
@@ -20,7 +22,8 @@ from explorer import pathview
 from explorer.state import ViewState, from_dict, from_hash, to_hash
 from selenium.webdriver.common.keys import Keys
 
-from .browser import no_console_errors, open_link, text, wait_until
+from ..short_run import STEPS, train_short_run
+from .browser import no_console_errors, open_link, text, texts, wait_until
 
 CHARS = list(string.ascii_lowercase + " .,!")
 TRAINER_LOSSES = [3.0, 2.5, 2.25]
@@ -34,11 +37,15 @@ def save(directory: Path, seed: int, chars: list[str], metadata: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """'one' and 'two' share a vocabulary (different losses in metadata); 'other' does not."""
+    """'one' and 'two' share a vocabulary (different losses in metadata); 'other' does not; 'early' and 'best'
+    are two checkpoints of one short training run (loss and validation histories)."""
     root = tmp_path_factory.mktemp("compare-models")
     save(root / "one", 1, CHARS, {"training": {"loss_history": TRAINER_LOSSES}})
     save(root / "two", 2, CHARS, {})
     save(root / "other", 3, CHARS[::-1], {})
+    early, best = train_short_run(tmp_path_factory.mktemp("compare-run"))
+    shutil.copytree(early, root / "early")
+    shutil.copytree(best, root / "best")
     return root
 
 
@@ -84,7 +91,7 @@ def test_figures_carry_the_table(pair, comparison) -> None:
 
 def test_edge_table_names_tokens_and_flags(pair) -> None:
     a, b = pair
-    engine = edge_changes(a.model, b.model, 50)
+    engine = edge_changes(a.model, b.model, None)
     table = figs.edge_table(engine, a.token)
     np.testing.assert_array_equal(table["weight_change"], engine["weight_change"])
     np.testing.assert_array_equal(table["bias_change"], engine["bias_change"])
@@ -97,21 +104,48 @@ def test_edge_table_names_tokens_and_flags(pair) -> None:
     assert table["gained_own_row"].any() and table["lost_own_row"].any()
 
 
-def test_loss_curves_from_trainer_metadata(pair) -> None:
+def test_training_curves_draw_both_runs_and_say_why_one_is_missing(pair, root: Path) -> None:
     a, b = pair
-    loss_a, loss_b = loss_history(a), loss_history(b)
-    assert loss_a["loss"].tolist() == TRAINER_LOSSES and loss_a["step"].tolist() == [1, 2, 3]
-    assert loss_b.empty  # never trained here: no curve
-    fig = figs.loss_curves({"a": loss_a, "b": loss_b})
-    assert [t.name for t in fig.data] == ["A"]  # empty curves are left out
-    assert list(fig.data[0].y) == TRAINER_LOSSES
-    # A stays visible where its run is a prefix of B's: drawn last (on top), dashed; each keeps its colour
-    both = figs.loss_curves({"a": loss_a, "b": pd.concat([loss_a, loss_a.assign(step=loss_a["step"] + 3)])})
-    assert [t.name for t in both.data] == ["B", "A"] and both.data[1].line.dash == "dash"
-    assert both.data[1].line.color == figs.COLOUR["a"] and both.data[0].line.color == figs.COLOUR["b"]
+    records = {"a": training_record(a), "b": training_record(b)}
+    assert records["a"].loss["loss"].tolist() == TRAINER_LOSSES and records["b"].loss.empty
+    fig = figs.training_curves(records)
+    assert [t.name for t in fig.data] == ["A"] and list(fig.data[0].y) == TRAINER_LOSSES  # empty curves left out
+    notes = figs.training_notes(records, {"a": "one", "b": "two"})
+    assert notes == ["No loss curve for B (two): its metadata.json records no training run (it was not made by "
+                     "brillm train)."]
+    nothing = figs.training_curves({"a": records["b"], "b": records["b"]})
+    assert "no training run" in nothing.layout.annotations[0].text  # an empty chart says why
+    early, best = (training_record(load_checkpoint(root / n, device="cpu")) for n in ("early", "best"))
+    run = figs.training_curves({"a": early, "b": best})
+    by_axis = {(t.name, t.yaxis): t for t in run.data}
+    assert list(by_axis[("B", "y")].y) == best.loss["loss"].tolist()  # both loss curves, B under A ...
+    assert list(by_axis[("A", "y")].y) == early.loss["loss"].tolist() and by_axis[("A", "y")].line.dash == "dash"
+    assert list(by_axis[("B", "y2")].y) == best.validation["perplexity"].tolist()  # ... and both validations
+    assert list(by_axis[("A", "y2")].x) == [0, STEPS[0]]
+    assert sorted(s.x0 for s in run.layout.shapes) == list(STEPS)  # each checkpoint's own step marked
+    assert figs.training_notes({"a": early, "b": best}, {}) == [
+        f"A and B are checkpoints of one training run (A at step {STEPS[0]}, B at step {STEPS[1]})."]
     ranks = figs.rank_probability(figs.step_table(compare_paths(a, a, "ab", DecodeSettings(max_new_tokens=2)), a.token),
                                   None)
     assert {t.line.color for t in ranks.data if t.legendgroup == "a"} == {figs.COLOUR["a"]}
+
+
+def test_the_sentence_names_the_shift_and_the_edges_that_made_it(pair, comparison) -> None:
+    a, b = pair
+    shift = largest_shift(comparison)
+    effects = edge_effects(comparison, a.model, b.model, [(shift.step, shift.lost), (shift.step, shift.gained)])
+    sentence = figs.shift_sentence(shift, effects, a.token)
+    lost, gained = (f"'{a.token(n)}'" for n in (shift.lost, shift.gained))
+    source = f"'{a.token(shift.source)}'"
+    assert sentence.startswith(f"At step {comparison.first_divergence}, after {source}, B moved probability from "
+                               f"{lost} (p {effects.iloc[0].probability_a:.3g} → {effects.iloc[0].probability_b:.3g})"
+                               f" to {gained}")
+    assert f"{source} → {gained} changed its energy by {figs.signed(effects.iloc[1].energy_change)}" in sentence
+    for part in ("its bias", "the signal", "its matrix"):
+        assert part in sentence
+    gap = effects.iloc[1].energy_change - effects.iloc[0].energy_change
+    assert gap > 0 and f"{gained} gained {gap:.3g} on {lost}" in sentence
+    assert figs.shift_sentence(None, effects.iloc[0:0], a.token).startswith("B gives the same")
 
 
 def test_step_store_labels_and_cursors(pair) -> None:
@@ -135,11 +169,12 @@ def test_step_store_labels_and_cursors(pair) -> None:
 def test_own_row_column_only_when_it_holds_something() -> None:
     assert "own_row_change" not in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": ""}])
     assert "own_row_change" in page.shown_edge_columns([{"own_row_change": ""}, {"own_row_change": "gained"}])
-    assert all(not c["name"].count("_") for c in page.edge_columns(page.EDGE_COLUMNS))  # human headers
+    for columns in (page.EDGE_COLUMNS, page.PATH_COLUMNS, page.GROUP_COLUMNS):
+        assert all(not c["name"].count("_") for c in page.table_columns(columns))  # human headers
 
 
 def test_hash_round_trip_and_bad_names() -> None:
-    state = ViewState(model="one", prompt="a b", new_tokens=5, model_b="two")
+    state = ViewState(model="one", prompt="a b", max_new_tokens=5, model_b="two")
     assert from_hash(to_hash(state)) == (state, []) and "mb=two" in to_hash(state)
     assert pathview.resolve_other("", "one", ["one", "two"], "checkpoint B") == ("two", [])
     name, messages = pathview.resolve_other("../../etc", "one", ["one", "two"], "checkpoint B")
@@ -189,6 +224,20 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
     assert cursor == 0.5 and dash_duo.driver.execute_script(requests) == before
     wait_until(lambda: len(dash_duo.find_elements("#cp-edges td")) > 0)
     wait_until(lambda: len(dash_duo.find_elements("#cp-loss .scatterlayer .trace")) == 1)  # only "one" was trained
+    assert "No loss curve for B (two): its metadata.json records no training run" in text(dash_duo, "#cp-loss-notes")
+    # the sentence, and the path's changes ranked by the probability B moved, with the traces' energies
+    a, b = (load_checkpoint(root / n, device="cpu") for n in ("one", "two"))
+    shift = largest_shift(comparison)
+    cells = [(shift.step, shift.lost), (shift.step, shift.gained)]
+    sentence = figs.shift_sentence(shift, edge_effects(comparison, a.model, b.model, cells), a.token)
+    assert text(dash_duo, "#cp-summary") == sentence
+    top = path_energy_changes(comparison, a.model, b.model, page.TOP_PATH_EDGES).iloc[0]
+    first_row = texts(dash_duo, "#cp-path-changes tbody tr:nth-child(2) td")  # row 1 holds the headers
+    assert first_row[:3] == [str(top.step), a.token(int(top.source)), a.token(int(top.target))]
+    assert np.float32(first_row[6]) == np.float32(top.energy_a)  # the float32 energy, written exactly
+    groups = texts(dash_duo, "#cp-groups tbody td:first-child")
+    assert sorted(groups) == sorted(["edge matrices W", "edge biases b", "shared matrix W[0]", "shared bias b[0]",
+                                         "node biases", "memory position logits"])
     dash_duo.find_element("#cp-json").click()  # at step 1: the file reopens this step
     path = Path(dash_duo.download_path) / "brillm-compare.json"
     doc = json.loads(wait_until(lambda: path.exists() and path.read_text()))
@@ -199,6 +248,19 @@ def test_compare_two_checkpoints(dash_duo, root: Path, tmp_path: Path, compariso
     dash_duo.find_element("#cp-swap").click()
     wait_until(lambda: "m=two" in dash_duo.driver.current_url and "mb=one" in dash_duo.driver.current_url)
     wait_until(lambda: text(dash_duo, "#cp-paths .label").startswith("A · two"))
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_compare_two_checkpoints_of_one_run_draws_both_training_curves(dash_duo, root: Path, tmp_path: Path) -> None:
+    dash_duo.start_server(create_app([root], tmp_path / "cache"))
+    open_link(dash_duo, "/compare#m=early&p=the%20cat&n=4&mb=best")
+    wait_until(lambda: "moved probability from" in text(dash_duo, "#cp-summary")
+               or "same next-node distribution" in text(dash_duo, "#cp-summary"))
+    traces = "#cp-loss .scatterlayer .trace"
+    wait_until(lambda: len(dash_duo.find_elements(traces)) == 4)  # loss and validation, A and B
+    assert text(dash_duo, "#cp-loss-notes") == (f"A and B are checkpoints of one training run (A at step {STEPS[0]}, "
+                                                f"B at step {STEPS[1]}).")
     no_console_errors(dash_duo)
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from brillm_core import Checkpoint, DecodeSettings
@@ -90,8 +91,9 @@ def test_recall_figures_equal_result(ckpt: Checkpoint, tmp_path: Path) -> None:
     for n, act, hop in nodes[1:]:
         assert act == pytest.approx(float(res.activation[int(n)])) and hop == int(res.first_hop[int(n)])
     frame = compute.reverse_for(ResultCache(tmp_path / "c"), ckpt, state)
-    bars = recall.reverse_bars(frame, 4, ckpt.token, k=5)
+    bars = go.Figure(recall.reverse_bars(frame, 4, ckpt.token, k=5))  # a valid figure
     np.testing.assert_allclose(bars.data[0].y, frame["energy"].head(5))
+    assert [int(c[0]) for c in bars.data[0].customdata] == frame["source"].head(5).tolist()
 
 
 def test_card_series_found_in_metadata(ckpt: Checkpoint) -> None:
@@ -102,7 +104,7 @@ def test_card_series_found_in_metadata(ckpt: Checkpoint) -> None:
 
 def test_reroute_path_is_cached_and_forced(ckpt: Checkpoint, tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "c")
-    state = ViewState(prompt="ab", new_tokens=5, reroutes=((2, 7),))
+    state = ViewState(prompt="ab", max_new_tokens=5, reroutes=((2, 7),))
     result = compute.path_for(cache, ckpt, state)
     assert int(result.trace.path[3]) == 7 and result.original is not None
     assert result.trace.tokens is not None and bool(result.trace.forced[2])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
 
 from brillm_core import DecodeSettings, Trace
@@ -75,7 +76,7 @@ def test_memory_ribbon_says_the_weight_is_on_the_last_output() -> None:
 def test_reverse_bars_show_differences_near_5e4() -> None:
     frame = pd.DataFrame({"source": [3, 1, 2], "energy": np.float32([CHANNEL, CHANNEL - 1.5, CHANNEL - 2.0]),
                           "probability": [0.6, 0.3, 0.1], "own_row": [True, False, True]})
-    fig = recall.reverse_bars(frame, 0, token)
+    fig = go.Figure(recall.reverse_bars(frame, 0, token))
     lo, _ = fig.layout.yaxis.range
     assert CHANNEL - 5 < lo < CHANNEL - 2
     assert list(fig.data[0].text) == ["best", "−1.50", "−2.00"] and "not 0" in fig.layout.title.text

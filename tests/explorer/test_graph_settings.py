@@ -13,6 +13,7 @@ from explorer.cache import ResultCache
 from explorer.compute import graph_for, graph_key, settings_of
 from explorer.graphdata import compute_graph_data
 from explorer.pages.token_graph import DETAIL_K, details, request_settings
+from explorer.request import ask
 from explorer.state import ViewState
 
 from ..conftest import make_checkpoint
@@ -33,7 +34,7 @@ def test_graph_strengths_follow_the_views_decode_settings(ckpt: Checkpoint, cach
         assert np.array_equal(g.strength, expected.own_energy.numpy(), equal_nan=True)
         assert np.array_equal(g.shared_strength, expected.shared_energy.numpy())
         # The page reads the settings back from the request its background job ran.
-        assert request_settings({"request": state.request()}) == settings
+        assert request_settings({"request": ask("path", state).to_json()}) == settings
     assert not np.array_equal(graph_for(cache, ckpt, settings_of(plain)).strength,
                               graph_for(cache, ckpt, settings_of(release)).strength, equal_nan=True)
 

@@ -22,7 +22,8 @@ import dash
 from explorer.pages import organization as page
 from explorer.state import import_document, to_dict
 
-from .browser import no_console_errors, open_link, wait_until
+from .browser import no_console_errors, open_link, text, wait_until
+from .conftest import make_checkpoint
 
 SMALL = dict(n_tr=80, nodes=8, units=4, voxels=240, k_true=3, k=3, n_perm=20)
 
@@ -73,7 +74,8 @@ def test_simulator_result_and_figures(sim_result):
                                rep.match.network_names, None, top=10)
     assert len(regions) == 10 and np.all(np.diff(np.abs(regions["t"])) <= 1e-3)
     rows = fig.measures_rows(rep.measures, rep.controls)
-    assert rows[0]["formula"].startswith("diversity =") and any("lexical control: verdict" == r["measure"] for r in rows)
+    assert rows[0]["formula"].startswith("diversity =") and any("lexical control: non-lexical share" == r["measure"]
+                                                                for r in rows)
 
 
 def test_checkpoint_mode_with_simulated_brain(model_root: Path):
@@ -353,4 +355,65 @@ def test_export_reopens_the_page_as_it_was(dash_duo, model_root: Path, cache_dir
     dash_duo.wait_for_contains_text("#fo-subgroup", "Atom 2", timeout=60)
     wait_until(lambda: controls(dash_duo) == shown)
     assert dash_duo.driver.current_url == link
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_the_verdict_heads_the_page_and_says_what_each_p_asks(dash_duo, model_root: Path, cache_dir: Path) -> None:
+    from explorer.app import create_app
+
+    dash_duo.start_server(create_app([model_root], cache_dir))
+    open_link(dash_duo, "/organization#" + "&".join(f"o_{k}={v}" for k, v in SMALL.items()))
+    dash_duo.wait_for_contains_text("#fo-verdict", "Lexical control:", timeout=60)
+    verdict = text(dash_duo, "#fo-verdict")
+    assert "What it means:" in verdict and "p = " in verdict
+    # the three questions, each with its own p: beating the mean is not the same question as adding to the control
+    assert "answers: do the model's atoms predict held-out brain data better than its mean?" in verdict
+    assert "answers: does the part of the model's atoms that the lexical control cannot give add" in verdict
+    above = dash_duo.driver.execute_script(
+        "return document.getElementById('fo-verdict').getBoundingClientRect().top"
+        " < document.getElementById('fo-measures').getBoundingClientRect().top")
+    assert above and "verdict" not in text(dash_duo, "#fo-measures")  # no longer a row of the measures table
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_charts_show_an_empty_state_and_the_run_says_what_it_does(dash_duo, model_root: Path, cache_dir: Path,
+                                                                   slow_jobs: Path) -> None:
+    from explorer.app import create_app
+
+    dash_duo.start_server(create_app([model_root], cache_dir))
+    slow_jobs.touch()
+    open_link(dash_duo, "/organization#" + "&".join(f"o_{k}={v}" for k, v in SMALL.items()))
+    wait_until(lambda: dash_duo.find_element("#fo-cancel").is_enabled())
+    for chart in ("fo-atoms", "fo-subgroup", "fo-map", "fo-similarity"):  # while the first run is held
+        assert "No result yet" in text(dash_duo, f"#{chart}")
+        assert not dash_duo.find_elements(f"#{chart} .xtick")  # no empty axes
+    seen: set[str] = set()
+    slow_jobs.unlink()
+
+    def finished() -> bool:
+        seen.add(text(dash_duo, "#fo-status"))
+        return not dash_duo.find_element("#fo-cancel").is_enabled()
+
+    wait_until(finished, timeout=120)
+    # what the job is doing, down to the copy of the phase null and the test of the control it is on
+    assert any("phase null: copy" in m for m in seen) and any(m.startswith("control: lexical: ") for m in seen), seen
+    dash_duo.wait_for_contains_text("#fo-verdict", "Lexical control:", timeout=30)
+    assert dash_duo.find_elements("#fo-atoms .xtick")
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_a_stimulus_mostly_unknown_to_the_model_is_warned_about(dash_duo, model_root: Path, cache_dir: Path,
+                                                                tmp_path: Path) -> None:
+    from explorer.app import create_app
+
+    few = tmp_path / "models"
+    make_checkpoint(few / "few", seed=3, hidden=4, chars=list("abcde ."))  # most of the story is unknown to it
+    dash_duo.start_server(create_app([few], cache_dir))
+    open_link(dash_duo, "/organization#m=few&o_source=model&o_k=3&o_n_perm=20")
+    dash_duo.wait_for_contains_text("#fo-msg", "map to the model's unknown node", timeout=120)
+    message = text(dash_duo, "#fo-msg")
+    assert "stimulus tokens (" in message and " %) map to the model's unknown node" in message
     no_console_errors(dash_duo)

@@ -25,6 +25,8 @@ from explorer.testing.server import ROOT, free_port, server_log, start_server, s
 from explorer.app import create_app
 from explorer.cache import ResultCache
 
+from .conftest import forget_memory
+
 
 @pytest.fixture
 def served(model_root: Path, cache_dir: Path) -> Iterator[str]:
@@ -56,7 +58,7 @@ def test_bounded_cache_evicts_the_oldest(cache_dir: Path) -> None:
     cache = ResultCache(cache_dir, size_limit=400_000)  # room for ~36 entries; diskcache evicts 10 at a time
     for i in range(60):
         cache.set(f"k{i}", bytes(10_000))
-    cache.forget_memory()
+    forget_memory(cache)
     assert cache.volume() < 500_000
     assert cache.get("k0") is None and cache.get("k59") is not None
 

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
+from brillm_core.decoding import MIN_TEMPERATURE
 from explorer import state as st
 
 
 def test_hash_round_trip_keeps_every_field() -> None:
-    s = st.ViewState(model="alpha", prompt="hi there & = #", new_tokens=7, greedy=False, temperature=0.7, top_k=5,
+    s = st.ViewState(model="alpha", prompt="hi there & = #", max_new_tokens=7, greedy=False, temperature=0.7, top_k=5,
                      seed=9, release_decoder=True, start_signal=(0.5, -1.0), step=3, reroutes=((1, 4), (2, 5)),
                      node=7, graph_k=2, hops=4, branch=3, beam=10)
     back, warnings = st.from_hash(st.to_hash(s))
@@ -23,10 +24,10 @@ def test_defaults_give_empty_hash() -> None:
 
 
 @pytest.mark.parametrize("text, field, value", [
-    ("#n=99999", "new_tokens", st.MAX_NEW_TOKENS),
-    ("#n=abc", "new_tokens", st.DEFAULT.new_tokens),
+    ("#n=99999", "max_new_tokens", st.VIEW_LIMITS["max_new_tokens"]),
+    ("#n=abc", "max_new_tokens", st.DEFAULT.max_new_tokens),
     ("#t=nan", "temperature", st.DEFAULT.temperature),
-    ("#t=0", "temperature", st.TEMPERATURE_RANGE[0]),
+    ("#t=0", "temperature", MIN_TEMPERATURE),
     ("#s=-4", "step", 0),
     ("#g=maybe", "greedy", True),
     ("#ss=1,x", "start_signal", ()),
@@ -75,3 +76,15 @@ def test_a_link_without_checkpoint_opens_the_pages_preferred_one() -> None:
     assert resolve_model(ViewState(), names, "missing")[0].model == "kjv-early"
     state, messages = resolve_model(ViewState(model="../x"), names, "teaching")
     assert state.model == "teaching" and "not in the configured model folders" in messages[0]
+
+
+def test_a_view_file_written_before_the_settings_took_their_declared_names_still_opens() -> None:
+    text = json.dumps({"schema": st.VIEW_SCHEMA, "version": st.VIEW_VERSION, "view": "signal-path",
+                       "state": {"model": "alpha", "prompt": "ab", "new_tokens": 5}, "data": None})
+    assert st.import_document(text) == ("signal-path", st.ViewState(model="alpha", prompt="ab", max_new_tokens=5), [])
+
+
+def test_a_float_in_a_link_reads_back_as_the_same_float() -> None:
+    state = st.ViewState(temperature=0.123456789, start_signal=(1 / 3, 2.5))
+    assert st.from_hash(st.to_hash(state)) == (state, [])
+    assert "t=2&" in st.to_hash(st.ViewState(temperature=2.0, seed=4)) + "&"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 from html.parser import HTMLParser
@@ -16,6 +15,8 @@ from selenium.webdriver.common.keys import Keys
 
 from brillm_core import Checkpoint, DecodeSettings, StepExplanation, Trace, explain_step, load_checkpoint
 from explorer.app import create_app
+from explorer.cache import ResultCache
+from explorer.context import Services
 from explorer.compute import settings_of
 from explorer.figures import signal
 from explorer.figures import teaching as figs
@@ -94,7 +95,7 @@ def test_terms_are_the_engines_numbers(ckpt: Checkpoint, trace, step: int, targe
     for term in terms:
         numbers = [v for _, vec in term.lines for v in vec] + [v for row in term.matrix for v in row]
         assert numbers == expected[term.key], term.key
-        shown = spans(page.term_block(term, False, ""), "num")
+        shown = spans(page.term_block(term, False), "num")
         assert [s["title"] for s in shown] == [repr(v) for v in numbers]
         assert [s["text"] for s in shown] == [figs.fmt(v) for v in numbers]
     frame = figs.terms_frame(terms)
@@ -110,12 +111,38 @@ def test_terms_are_the_engines_numbers(ckpt: Checkpoint, trace, step: int, targe
 def test_hidden_terms_show_no_numbers(ckpt: Checkpoint, trace) -> None:
     terms = figs.formula_terms(explain_step(ckpt.model, trace, 2), ckpt.token)
     for term in terms:
-        block = page.term_block(term, term.depends_on_target, "")
+        block = page.term_block(term, term.depends_on_target)
         assert bool(spans(block, "num")) != term.depends_on_target
         if term.depends_on_target:
             assert escape(token_label(trace.step(2).target, ckpt.token)) not in block
-    focused = page.term_block(terms[0], False, "memory")
-    assert Elements(focused).found[0][1]["class"] == "formula-part tour-focus"
+
+
+def test_each_tour_card_points_at_a_part_that_shows_numbers() -> None:
+    keys = {t.key for t in figs.formula_terms(explain_step(*_small_step()), lambda n: str(n))}
+    for position, (target, _, _) in enumerate(page.TOUR):
+        chips, quiz, formula = page.tour_classes(position)
+        assert ("tour-focus" in chips) == (target == "chips") and ("tour-focus" in quiz) == (target == "quiz")
+        if target not in ("chips", "quiz"):
+            assert formula == f"formula focus-{target}" and target in keys
+            assert page.TOUR_TARGETS[position] == f"te-part-{target}"
+    assert page.tour_classes(-1) == ("chips", "controls quiz", "formula")
+    css = (Path(__file__).resolve().parents[2] / "assets" / "compare-teaching.css").read_text()
+    for target, _, _ in page.TOUR[2:]:  # the page's CSS highlights the part of every formula card
+        assert f".formula.focus-{target} #te-part-{target}" in css
+
+
+def _small_step():
+    """A model, a trace and a step for figures that need any explanation."""
+    from brillm_core import random_model, CharTokenizer
+    ckpt = Checkpoint(random_model(5, 4, 0.5, seed=3), CharTokenizer(list("abcde")))
+    return ckpt.model, ckpt.trace("ab", DecodeSettings(max_new_tokens=2)), 1
+
+
+def test_the_stage_heatmap_draws_zero_white() -> None:
+    heat = figs.stage_base()["data"][0]  # as the browser gets it: plotly.js's own "RdBu" is grey in the middle
+    middle = (0 - heat["zmin"]) / (heat["zmax"] - heat["zmin"])  # where a share of 0 sits on the scale
+    assert dict((at, colour) for at, colour in heat["colorscale"])[middle] == "#ffffff"
+    assert "0 is white" in figs.STAGE_COLOURS
 
 
 def test_stage_heatmap_rows_are_the_vectors(ckpt: Checkpoint, trace) -> None:
@@ -139,7 +166,6 @@ def colour_positions(heat) -> np.ndarray:
     return (z - lo) / (hi - lo)
 
 
-KJV = SAMPLE.parent / "kjv-final"
 
 
 def explained_steps(path: Path, prompt: str) -> tuple[Checkpoint, Trace, list[tuple[int, StepExplanation]]]:
@@ -149,9 +175,15 @@ def explained_steps(path: Path, prompt: str) -> tuple[Checkpoint, Trace, list[tu
     return ckpt, trace, [(step, explain_step(ckpt.model, trace, step)) for step in range(trace.num_steps)]
 
 
-@pytest.mark.skipif(not (KJV / "config.json").is_file(), reason="the kjv-final sample model is not built")
-def test_stage_heatmap_colours_every_unit_on_a_kjv_model() -> None:
-    ckpt, trace, explained = explained_steps(KJV, "In the beginning")
+def test_stage_heatmap_colours_every_unit_when_one_unit_dwarfs_the_others(tmp_path: Path) -> None:
+    from brillm_core import CharTokenizer, random_model
+
+    model = random_model(6, 4, 0.5, seed=5)
+    with torch.no_grad():  # an energy channel near 5e4 that W hardly reads, as a count-built start has it
+        model.biases[:, 0, 0] += 5e4
+        model.weights.mul_(1e-6)
+    Checkpoint(model, CharTokenizer(list("abcdef"))).save(tmp_path / "big")
+    ckpt, trace, explained = explained_steps(tmp_path / "big", "abca")
     for step, ex in explained:
         heat = figs.stage_heatmap(ex, ckpt.token).data[0]
         values = np.stack([getattr(ex, name).detach().numpy() for name, _ in figs.STAGES]).astype(float)  # (stages, d)
@@ -178,8 +210,14 @@ def test_quiz_scores_each_step_once(trace) -> None:
     assert (quiz["right"], quiz["tried"], quiz["revealed"]["2"]) == (3, 5, None)
 
 
+def parts_of(ckpt: Checkpoint, trace, revealed: dict, node: int | None = None) -> list:
+    """Every step's parts of a trace: shown (explaining ``node``) where revealed, hidden elsewhere."""
+    return [page.step_parts(ckpt, trace, i, node, str(i) in revealed) for i in range(trace.num_steps)]
+
+
 def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Checkpoint, trace) -> None:
-    store = page.step_store(ckpt, trace, {"1": None, "3": 4}, 7, "memory")
+    revealed = {"1": None, "3": 4}
+    store = page.step_store(ckpt, trace, parts_of(ckpt, trace, revealed, 7), revealed)
     stages, energy, chips, question, feedback_, formula = store["figures"]
     n = trace.num_steps
     assert store["n"] == n and store["labels"][1].startswith(f"step 1 of 0–{n - 1}: the signal is at ")
@@ -196,42 +234,53 @@ def test_step_store_hides_unrevealed_steps_and_explains_the_picked_node(ckpt: Ch
         assert stages["frames"][i]["data"][0]["text"][-1] == ex.output.tolist()
         assert f'title="{ex.energy!r}"' in formula["steps"][i] and "Most energy goes to" in feedback_["steps"][1]
     assert "Your guess" in feedback_["steps"][3] or "Right" in feedback_["steps"][3]
-    assert 'id="te-part-memory" class="formula-part tour-focus"' in formula["steps"][0]
     margins = [f["layout"]["margin"] for f in energy["frames"]]  # one margin: plotly draws each step once
     labels = [x for f in energy["frames"] for x in f["data"][0]["x"]]
     assert labels and all(m == margins[0] for m in margins) and margins[0]["b"] == signal.label_margin(labels)
 
 
-def test_a_reveal_rebuilds_only_its_step(ckpt: Checkpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_step_parts_live_in_the_apps_one_cache(ckpt: Checkpoint, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=6))
-    built: list[int] = []
+    steps = range(trace.num_steps)
+    built: list[tuple[int, int | None, bool]] = []
     fresh = page.step_parts
-    monkeypatch.setattr(page, "step_parts", lambda *args: built.append(args[2]) or fresh(*args))
-    page.step_store(ckpt, trace, {}, None, "")
-    assert sorted(built) == list(range(trace.num_steps))
+    monkeypatch.setattr(page, "step_parts", lambda *args: built.append(args[2:]) or fresh(*args))
+    services = Services(registry=None, cache=ResultCache(tmp_path / "cache"))
+
+    def render(revealed: dict, node: int | None = None) -> dict:
+        hidden = page.steps_for(services, ckpt, trace, "trace-key", None, False, steps)
+        shown = page.steps_for(services, ckpt, trace, "trace-key", node, True, [int(i) for i in revealed])
+        return page.step_store(ckpt, trace, [shown[i] if str(i) in revealed else hidden[i] for i in steps], revealed)
+
+    render({})
+    assert sorted(built) == [(i, None, False) for i in steps]  # the first store explains every step, hidden
     built.clear()
-    store = page.step_store(ckpt, trace, {"3": 5}, None, "")
-    assert built == [3]  # the other steps are the ones kept from the last render
-    expected = [fresh(ckpt, trace, i, i == 3, 5 if i == 3 else None, None, "") for i in range(trace.num_steps)]
+    render({"3": 5})
+    assert built == [(3, None, True)]  # a reveal explains its step, once ...
+    render({"3": 2, "1": None})
+    assert built == [(3, None, True), (1, None, True)]  # ... and a guess elsewhere only that new step
+    again = Services(registry=None, cache=ResultCache(tmp_path / "cache"))  # a new process: read from the disk
+    assert page.steps_for(again, ckpt, trace, "trace-key", None, True, [1, 3]) == page.steps_for(
+        services, ckpt, trace, "trace-key", None, True, [1, 3])
+    built.clear()
+    store = render({"3": 5}, node=7)  # a node picked on the chart: explained on the revealed steps only
+    assert built == [(3, 7, True)]
+    expected = fresh(ckpt, trace, 3, 7, True)
     stages, energy, chips, question, feedback_, formula = store["figures"]
-    assert store["labels"] == [p[0] for p in expected]  # the kept parts are the ones a fresh build gives
-    assert [chips["steps"], question["steps"], feedback_["steps"], formula["steps"], stages["frames"],
-            energy["frames"]] == [[p[k] for p in expected] for k in range(1, 6)] + [
-                signal.one_margin([p[6] for p in expected])]
-    built.clear()
-    page.step_store(ckpt, trace, {"3": 5}, 7, "")
-    assert built == [3]  # a picked node changes the revealed steps only
-    key = id(trace)
-    assert key in page._kept
-    del trace, store
-    gc.collect()
-    assert key not in page._kept  # kept only while the trace lives
+    assert (chips["steps"][3], formula["steps"][3], stages["frames"][3]) == (expected.chips, expected.formula,
+                                                                              expected.stage)
+    hidden = fresh(ckpt, trace, 2, None, False)
+    assert (chips["steps"][2], formula["steps"][2], stages["frames"][2]) == (hidden.chips, hidden.formula,
+                                                                              figs.hidden_frame(page.HIDDEN))
+    assert not hasattr(page, "_kept")  # no second cache beside the app's
 
 
 def store_size(ckpt: Checkpoint, new_tokens: int) -> int:
     """The JSON size of the teaching step store of a path of ``new_tokens`` after 'hello', every step revealed."""
     trace = ckpt.trace("hello", DecodeSettings(max_new_tokens=new_tokens))
-    return len(json.dumps(page.step_store(ckpt, trace, {str(i): None for i in range(trace.num_steps)}, None, "")))
+    revealed = {str(i): None for i in range(trace.num_steps)}
+    return len(json.dumps(page.step_store(ckpt, trace, parts_of(ckpt, trace, revealed), revealed)))
 
 
 def test_step_store_grows_linearly_with_the_path(ckpt: Checkpoint) -> None:
@@ -272,9 +321,9 @@ def test_markup_escapes_tokens() -> None:
     assert markup == '<div id="k">a&lt;b&gt;<span class="num" title="&#34;x&#34;">&amp;</span></div>'
 
 
-@pytest.mark.skipif(not (SAMPLE / "config.json").is_file(), reason="the teaching sample model is not built")
 def test_teaching_sample_model_numbers() -> None:
-    ckpt, trace, explained = explained_steps(SAMPLE, "the cat sees a")
+    ckpt, trace, explained = explained_steps(SAMPLE, page.SAMPLE_PROMPT)
+    assert not trace.unknown, "the page's sample prompt is in the teaching model's vocabulary"
     for step, ex in explained:
         terms = {t.key: t for t in figs.formula_terms(ex, ckpt.token)}
         assert terms["energy"].lines[0][1] == (ex.energy,)
@@ -293,6 +342,7 @@ def classes(dash_duo, selector: str) -> str:
 
 @pytest.mark.browser
 def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
     open_link(dash_duo, "/teach")  # a bare link opens a ready example
     wait_until(lambda: dash_duo.find_element("#te-prompt").get_attribute("value") == page.SAMPLE_PROMPT)
@@ -317,26 +367,67 @@ def test_guess_reveal_and_tour(dash_duo, model_root: Path, tmp_path: Path) -> No
     energy = next(t for t in doc["data"]["terms"] if t["part"] == "energy")
     assert doc["view"] == "teaching" and doc["data"]["step"] == 0
     assert any(v == pytest.approx(ex.energy, rel=1e-5) for line in energy["lines"] for v in line["values"])
-    # the next step starts hidden; a plain reveal does not count as a guess
+    # the next step starts hidden, with an empty guess; a plain reveal does not count as a guess
+    dash_duo.select_dcc_dropdown("#te-guess", index=1)
+    wait_until(lambda: guess_shown(dash_duo) != "")
     dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
     wait_until(lambda: text(dash_duo, "#te-chips .chip") == "ab?")
+    wait_until(lambda: guess_shown(dash_duo) == "")  # the previous step's guess is gone
     dash_duo.find_element("#te-reveal").click()
     wait_until(lambda: "Most energy goes to" in text(dash_duo, "#te-feedback"))
     assert "of 1" in text(dash_duo, "#te-score")
-    # the tour advances and highlights each part
+    # the tour runs on a revealed step: started on hidden step 2, it reveals it (unscored) ...
+    dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 2 of") and "?" in text(dash_duo, "#te-chips"))
     dash_duo.find_element("#te-tour-start").click()
     wait_until(lambda: "(1 of " in text(dash_duo, "#te-tour-count"))
-    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-chips"))
-    dash_duo.find_element("#te-tour-next").click()
-    wait_until(lambda: "(2 of " in text(dash_duo, "#te-tour-count"))
-    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-quiz-box"))
-    dash_duo.find_element("#te-tour-next").click()
-    wait_until(lambda: "tour-focus" in classes(dash_duo, "#te-part-memory"))
-    assert text(dash_duo, "#te-tour-title") == "Memory"
+    wait_until(lambda: len(dash_duo.find_elements("#te-part-product .num")) == 4 + 16)
+    assert "?" not in text(dash_duo, "#te-formula") and "of 1" in text(dash_duo, "#te-score")
+    # ... and every card scrolls its part into view, highlighted, showing the step's numbers
+    for position, (target, title, _) in enumerate(page.TOUR):
+        if position:
+            dash_duo.find_element("#te-tour-next").click()
+        wait_until(lambda: f"({position + 1} of " in text(dash_duo, "#te-tour-count"))
+        assert text(dash_duo, "#te-tour-title") == title
+        element = page.TOUR_TARGETS[position]
+        wait_until(lambda: in_window(dash_duo, element) and highlighted(dash_duo, element))
+        if position >= 2:
+            assert dash_duo.find_elements(f"#{element} .num")  # a number, not "? (guess or reveal first)"
+            assert "(guess or reveal first)" not in text(dash_duo, f"#{element}")
+        assert in_window(dash_duo, "te-tour-box")  # the card itself stays on screen
+    # a step moved to while the tour runs is revealed too
+    dash_duo.find_element("body").send_keys(Keys.ARROW_RIGHT)
+    wait_until(lambda: text(dash_duo, "#te-step-label").startswith("step 3 of"))
+    wait_until(lambda: len(dash_duo.find_elements("#te-part-energy .num")) == 1)
+    assert "of 1" in text(dash_duo, "#te-score")
     dash_duo.find_element("#te-tour-end").click()
     wait_until(lambda: dash_duo.driver.execute_script(
         "return document.getElementById('te-tour-box').style.display") == "none")
+    assert not highlighted(dash_duo, "te-part-energy") and not highlighted(dash_duo, "te-chips")
+    scale = dash_duo.driver.execute_script(  # the stage heatmap's colours as plotly draws them: 0 is white
+        "return document.querySelector('#te-stages .js-plotly-plot')._fullData[0].colorscale")
+    assert [colour for at, colour in scale if at == 0.5] == ["#ffffff"]
     assert [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"] == []
+
+
+def guess_shown(dash_duo) -> str:
+    """The text of the guess menu's chosen value ('' when empty)."""
+    return dash_duo.driver.execute_script(
+        "var v = document.getElementById('te-guess-value');"
+        "return v && !v.classList.contains('dash-dropdown-placeholder') ? v.textContent : ''")
+
+
+def in_window(dash_duo, element_id: str) -> bool:
+    """Whether the whole element is inside the browser window."""
+    return dash_duo.driver.execute_script(
+        "var r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight", element_id)
+
+
+def highlighted(dash_duo, element_id: str) -> bool:
+    """Whether the tour's highlight (its box shadow) is drawn around the element."""
+    return dash_duo.driver.execute_script(
+        "return getComputedStyle(document.getElementById(arguments[0])).boxShadow !== 'none'", element_id)
 
 
 def count_requests(dash_duo) -> int:
@@ -366,7 +457,7 @@ def test_stepping_draws_the_engines_numbers_with_no_request(dash_duo, model_root
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
     open_link(dash_duo, "/teach#m=alpha&p=hello&n=3")
     ckpt = load_checkpoint(model_root / "alpha", device="cpu")
-    trace = ckpt.trace("hello", settings_of(ViewState(new_tokens=3)))
+    trace = ckpt.trace("hello", settings_of(ViewState(max_new_tokens=3)))
     last = trace.num_steps - 1
     slider = "return document.querySelector('#te-slider [role=slider]').getAttribute('aria-valuenow')"
     # reveal steps 0-3 (the quiz asks the server, reading the step on screen)

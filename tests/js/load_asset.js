@@ -7,10 +7,13 @@ const vm = require("node:vm");
 
 const ASSETS = path.join(__dirname, "..", "..", "assets");
 
-// Runs the named assets (in order, as the page would) and returns their shared `window`.
+// Runs the named assets (in order, as the page would) and returns their shared `window`. The page's
+// `document` is a stub that takes event listeners and finds no element.
 function loadAssets(...names) {
   const window = {dash_clientside: {no_update: {}}};
-  const context = vm.createContext({window, console, Math, JSON, Number, String, Array, Object});
+  const document = {addEventListener() {}, getElementById: () => null, querySelector: () => null,
+                    querySelectorAll: () => []};
+  const context = vm.createContext({window, document, console, Math, JSON, Number, String, Array, Object});
   for (const name of names) {
     vm.runInContext(fs.readFileSync(path.join(ASSETS, name), "utf8"), context, {filename: name});
   }

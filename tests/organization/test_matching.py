@@ -52,6 +52,17 @@ def test_permutation_p_is_roughly_uniform_under_the_null():
     assert 0.01 < (m.p_r <= 0.05).mean() < 0.12
 
 
+def test_matches_are_corrected_across_atom_network_pairs():
+    """64 atoms x 2 networks of pure noise: uncorrected, some pair passes both p <= .05 by chance; the FDR
+    adjustment across the 128 pairs leaves no match."""
+    rng = np.random.default_rng(5)
+    tmpl = (rng.random((300, 2)) < 0.3).astype(float)
+    t = rng.standard_normal((64, 300))
+    m = network_similarity(t, np.abs(t) > 1.5, tmpl, n_perm=200, seed=2, r_threshold=0.0)
+    assert ((m.p_r <= 0.05) & (m.p_dice <= 0.05)).any()
+    assert (m.q_r >= m.p_r).all() and (m.q_dice >= m.p_dice).all() and not m.matches.any()
+
+
 def test_mask_excludes_nan_voxels():
     t, sig, tmpl = _toy()
     t[:, 5] = np.nan

@@ -74,3 +74,21 @@ def test_hard_preset_combines_every_departure():
         simulate(**{**SMALL, "template_overlap": 0.0})
     with pytest.raises(ValueError, match="hrf_peak"):
         simulate(**{**SMALL, "hrf_peak": (8.0, 4.0)})
+
+
+def test_word_gated_neurons_and_open_atoms_are_hard_departures():
+    """Word-gated neurons respond only in volumes where their word is heard, and their context-free responses (each
+    word's mean) come with them as the paired lexical control; atoms need not wrap around."""
+    assert HARD["word_gated"] is True and HARD["atom_edges"] == "open"
+    sim = simulate(**{**SMALL, "word_gated": True, "atom_edges": "open"})
+    heard = lexical_responses([str(w) for w in sim.words], sim.onsets, sim.tr, sim.atoms.shape[0])
+    counts = dict(zip(heard[1], heard[0].T))
+    for an in range(0, sim.responses.shape[1], 7):
+        word = sim.node_names[sim.an_nodes[an]]
+        silent = counts[word] == 0 if word in counts else np.ones(sim.responses.shape[0], bool)
+        assert (sim.responses[silent, an] == 0).all() and (sim.lexical[silent, an] == 0).all()
+    assert sim.lexical.shape == sim.responses.shape and not np.allclose(sim.lexical, sim.responses)
+    wrapped = simulate(**SMALL)
+    assert wrapped.lexical is None and wrapped.settings["atom_edges"] == "wrap"
+    with pytest.raises(ValueError, match="atom_edges"):
+        simulate(**{**SMALL, "atom_edges": "torus"})

@@ -37,10 +37,10 @@ import math
 
 import torch
 
-from .data import BigramCounts
-from .edges import EdgeTable
-from .evaluate import estimate_discount, kneser_ney_probs
-from .model import BriLLM
+from ...data import BigramCounts
+from ...edges import EdgeTable
+from ...bigram import estimate_discount, kneser_ney_probs
+from ...model import BriLLM
 
 OFF = -4.0  # bias of the silent channels: GELU(-4 + PE) is at most 4.1e-3 in size
 FLOOR = 6.0  # smallest channel-0 bias: GELU(x) = x to within 2e-6 for x >= 5

@@ -32,10 +32,10 @@ from typing import Callable
 
 import torch
 
-from .countinit import relative_logits
-from .data import BigramCounts
-from .edges import EdgeTable
-from .model import BriLLM
+from .counts import relative_logits
+from ...data import BigramCounts
+from ...edges import EdgeTable
+from ...model import BriLLM
 
 ALPHA = 200.0  # scale of the code in the bias channels: larger codes shrink the PE's share of the signal
 ENERGY = 5.0e4  # level of the energy channel: divides the code's lift of the norm; float32 rounds it by 4e-3
