@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-from selenium import webdriver
-
-from explorer.app import create_app
+from app_in_chromium import ROOT, app_in_chromium, wait_for
 from explorer.pages.signal_path import EXAMPLE, FLAGSHIP
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = quote(EXAMPLE)
 SHOTS = {  # name -> (link, the step whose chart must be drawn, an element to scroll to the top)
     "landing": ("/", 0, None),
@@ -45,35 +40,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8072)
     parser.add_argument("--readme", action="store_true", help="also copy the readme shot to assets/screenshot.png")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as cache:
-        app = create_app([ROOT / "sample_models"], Path(cache))
-        threading.Thread(target=lambda: app.run(host="127.0.0.1", port=args.port), daemon=True).start()
-        options = webdriver.ChromeOptions()
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1440,900", "--hide-scrollbars"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options)
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the page area itself is 1440 x 900
-                               {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False})
-        try:
-            time.sleep(2)  # the server thread starts listening
-            for name, (link, step, top) in SHOTS.items():
-                driver.get("about:blank")
-                driver.get(f"http://127.0.0.1:{args.port}{link}")
-                end = time.time() + 300
-                while not driver.execute_script(DRAWN, step):
-                    if time.time() > end:
-                        raise SystemExit(f"error: step {step} of {link} was not drawn within 300 s")
-                    time.sleep(0.2)
-                if top:
-                    driver.execute_script("var top = document.getElementById(arguments[0]).getBoundingClientRect().top;"
-                                          "window.scrollTo(0, top + window.scrollY - 8);", top)
-                time.sleep(1.0)  # plotly's last frame
-                path = args.output / f"signal-path-{name}.png"
-                driver.save_screenshot(str(path))
-                print(f"saved {path}")
-        finally:
-            driver.quit()
+    with app_in_chromium(args.port) as driver:
+        for name, (link, step, top) in SHOTS.items():
+            driver.get("about:blank")
+            driver.get(f"http://127.0.0.1:{args.port}{link}")
+            wait_for(driver, DRAWN, f"step {step} of {link}", step)
+            if top:
+                driver.execute_script("var top = document.getElementById(arguments[0]).getBoundingClientRect().top;"
+                                      "window.scrollTo(0, top + window.scrollY - 8);", top)
+            time.sleep(1.0)  # plotly's last frame
+            path = args.output / f"signal-path-{name}.png"
+            driver.save_screenshot(str(path))
+            print(f"saved {path}")
     if args.readme:
         shutil.copyfile(args.output / "signal-path-readme.png", ROOT / "assets" / "screenshot.png")
         print(f"copied the readme shot to {ROOT / 'assets' / 'screenshot.png'}")
