@@ -33,7 +33,7 @@ from .errors import BriLLMError, CheckpointError, PromptError, TokenizerError
 from .memory_profile import MemoryProfile, memory_profile
 from .model import BriLLM, positional_encoding, random_model
 from .propagate import propagate, reroute
-from .recall import RecallResult, incoming_energy, incoming_from, recall_activation, reverse_energies
+from .recall import RECALL_LIMITS, RecallResult, incoming_energy, incoming_from, recall_activation, reverse_energies
 from .release import import_release
 from .scoring import Score, score_ids
 from .tokenizer import BPETokenizer, CharTokenizer, Encoding, train_bpe
@@ -48,5 +48,5 @@ __all__ = [
     "compare_paths", "edge_changes", "explain_step", "js_divergence", "loss_history", "PromptError", "RecallResult", "Score", "Step", "TokenizerError", "Trace",
     "import_release", "incoming_energy", "incoming_from", "reverse_energies", "load_checkpoint", "MemoryProfile",
     "memory_profile", "positional_encoding", "propagate", "random_model",
-    "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
+    "RECALL_LIMITS", "recall_activation", "reroute", "save_checkpoint", "score_ids", "train_bpe",
 ]

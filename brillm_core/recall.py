@@ -29,6 +29,10 @@ from .model import BriLLM
 from .propagate import check_path_length, propagate
 from .trace import DecodeSettings
 
+# The largest spread a run may ask for, so that its cost is bounded before it starts: about hops x beam x branch
+# steps, each over the whole vocabulary.
+RECALL_LIMITS = {"hops": 32, "branch": 64, "beam": 1024}
+
 
 @dataclass
 class RecallResult:
@@ -67,8 +71,9 @@ def recall_activation(
 ) -> RecallResult:
     """Spread the context's signal over ``hops`` hops (see module docstring); ``progress(hop, hops)``
     is called after every hop."""
-    if hops < 1 or branch < 1 or beam < 1:
-        raise PromptError(f"hops, branch and beam must be >= 1 (got {hops}, {branch}, {beam})")
+    for name, value in (("hops", hops), ("branch", branch), ("beam", beam)):
+        if not 1 <= value <= RECALL_LIMITS[name]:
+            raise PromptError(f"{name} must be in 1..{RECALL_LIMITS[name]} (got {value})")
     settings = settings or DecodeSettings()
     check_path_length(model, len(context), hops)
     trace = require_finite(propagate(model, list(context), settings.with_new_tokens(0)))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from brillm_core import RECALL_LIMITS
 from brillm_core.decoding import DECODING, FLOAT32_MAX, NUMBERS, SETTINGS, Setting
 
 VIEW_SCHEMA = "brillm-explorer/view"
@@ -31,9 +32,7 @@ MAX_SEED = 2**31 - 1  # the organisation page's seed
 MAX_STEP = 100_000
 MAX_REROUTES = 16
 MAX_GRAPH_K = 20
-MAX_HOPS = 32
-MAX_BRANCH = 64
-MAX_BEAM = 1024
+MAX_HOPS, MAX_BRANCH, MAX_BEAM = (RECALL_LIMITS[k] for k in ("hops", "branch", "beam"))
 MAX_START_SIGNAL = 4096
 MAX_NAME_CHARS = 200
 MAX_NODE = 10_000_000

@@ -53,6 +53,8 @@ def test_recall_beam_keeps_only_the_heaviest_paths() -> None:
     assert narrow.activation.sum() < wide.activation.sum()
     with pytest.raises(PromptError):
         recall_activation(model, [2], hops=0)
+    with pytest.raises(PromptError, match="branch must be in 1..64"):  # refused before any work
+        recall_activation(model, [2], branch=10**9)
 
 
 @pytest.mark.parametrize("release", [False, True])
