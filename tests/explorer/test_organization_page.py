@@ -379,9 +379,25 @@ def test_the_verdict_heads_the_page_and_says_what_each_p_asks(dash_duo, model_ro
 
 @pytest.mark.browser
 def test_charts_show_an_empty_state_and_the_run_says_what_it_does(dash_duo, model_root: Path, cache_dir: Path,
-                                                                   slow_jobs: Path) -> None:
+                                                                   slow_jobs: Path, monkeypatch) -> None:
     from explorer.app import create_app
+    run = page.run_job
 
+    def every_stage_shown(services, set_progress, request):
+        """The page's job, each stage's first message held for a few of the page's progress polls (a stage of
+        this small run can end between two polls)."""
+        stages: set[str] = set()
+
+        def progress(value) -> None:
+            set_progress(value)
+            stage = str(value[1]).split(":")[0]
+            if stage not in stages:
+                stages.add(stage)
+                time.sleep(0.6)
+
+        return run(services, progress, request)
+
+    monkeypatch.setattr(page, "run_job", every_stage_shown)  # before the app forks its job helper
     dash_duo.start_server(create_app([model_root], cache_dir))
     slow_jobs.touch()
     open_link(dash_duo, "/organization#" + "&".join(f"o_{k}={v}" for k, v in SMALL.items()))
