@@ -630,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             print(play_jitter(driver, "tg"))
             driver.get(recall_link(base))
             print(summary(f"{RECALL}, idle (target <= 300 ms)", recall_clicks(driver, 20)))
+            open_view(driver, graph)  # back to the Token graph for its presses under load
             print(f"machine load average (1 min): {os.getloadavg()[0]:.1f}", flush=True)
 
             stop = threading.Event()
