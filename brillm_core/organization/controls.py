@@ -221,16 +221,21 @@ def _verdict(name: str, r2_control: float, r2_model: float, r2_added: float, p_c
             f"that the {name} control cannot give adds to the control's prediction (R2 {r2_added:+.4f}, "
             f"p = {p_added:.3g})")
     elif control_predicts:
-        code, text = name, (
-            f"the {name} control predicts held-out brain data (R2 {r2_control:+.4f}, p = {p_control:.3g}) and the "
-            + (f"model's atoms hold nothing the control cannot give: the organisation is {name}" if not n_rest else
-               f"part of the model's atoms it cannot give adds nothing significant (p = {p_added:.3g}): the "
-               f"organisation is {name}"))
+        if not n_rest:
+            rest = "model's atoms hold nothing the control cannot give"
+        elif adds:  # the model's rest would add, but the model alone does not beat the mean: no finding
+            rest = (f"part of the model's atoms it cannot give would add (R2 {r2_added:+.4f}, p = {p_added:.3g}), "
+                    f"but the model's atoms themselves predict no better than the mean (p = {p_model:.3g})")
+        else:
+            rest = (f"part of the model's atoms it cannot give adds nothing significant (R2 {r2_added:+.4f}, "
+                    f"p = {p_added:.3g})")
+        code, text = name, (f"the {name} control predicts held-out brain data (R2 {r2_control:+.4f}, "
+                            f"p = {p_control:.3g}) and the {rest}: the organisation is {name}")
     elif model_predicts:
         code, text = "inconclusive", (
             f"the model's atoms predict held-out brain data (R2 {r2_model:+.4f}, p = {p_model:.3g}) but their part "
-            f"that the {name} control cannot give adds nothing significant (p = {p_added:.3g}), and the control "
-            f"itself does not predict (p = {p_control:.3g})")
+            f"that the {name} control cannot give adds nothing significant (R2 {r2_added:+.4f}, "
+            f"p = {p_added:.3g}), and the control itself does not predict (p = {p_control:.3g})")
     else:
         code, text = "no evidence", (
             f"neither the model's atoms (R2 {r2_model:+.4f}, p = {p_model:.3g}) nor the {name} control "

@@ -187,3 +187,15 @@ def test_no_beyond_unless_the_model_beats_the_mean():
     assert "a model that does not beat the mean is no finding" in verdict["verdict"]
     assert set(verdict["questions"]) == {"p_model", "p_control", "p_added_by_model"}
     assert verdict["questions"]["p_model"] != verdict["questions"]["p_added_by_model"]
+
+
+def test_a_rest_that_would_add_is_never_called_nothing_significant():
+    """The control predicts and the model's rest adds, but the model alone does not beat the mean: the control's
+    verdict, and the sentence says that the rest would add (it said "adds nothing significant (p = 0.0199)")."""
+    from brillm_core.organization.controls import _verdict
+
+    verdict = _verdict("untrained", 0.0087, 0.0021, 0.003, 0.0149, 0.31, 0.0199, 0.05, 200, 3, True)
+    assert verdict["verdict_code"] == "untrained"
+    assert "nothing significant" not in verdict["verdict"] and "would add (R2 +0.0030, p = 0.0199)" in verdict["verdict"]
+    quiet = _verdict("untrained", 0.0087, 0.0021, -0.001, 0.0149, 0.31, 0.0199, 0.05, 200, 3, True)
+    assert "adds nothing significant (R2 -0.0010, p = 0.0199)" in quiet["verdict"]
