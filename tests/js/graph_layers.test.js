@@ -53,6 +53,22 @@ test("at most the budget of labels off the path, however many fit", () => {
   assert.deepEqual(plain(placed).slice(0, 3).map((p) => p.node), [0, 1, 2]);
 });
 
+test("a label's text is measured only when placing reaches it", () => {
+  // 4,000 nodes far apart: measuring every label in view took most of a first draw
+  let measured = 0;
+  const ctx = {font: "", measureText(text) { measured++; return {width: 7 * text.length}; }};
+  const n = 4000, x = new Float32Array(n), y = new Float32Array(n), text = [];
+  for (let i = 0; i < n; i++) { x[i] = (i % 60) * 200; y[i] = Math.floor(i / 60) * 200; text.push("token " + i); }
+  const nodes = {x, y, text, r: 2};
+  const order = Array.from({length: n}, (_, i) => i);
+  const candidates = brillmGraph.labelCandidates(ctx, order, nodes, identity, {0: true});
+  assert.equal(measured, 0);
+  const placed = brillmGraph.placeLabels(candidates, {l: -50, t: -50, r: 1e6, b: 1e6}, 40, []);
+  assert.equal(placed.length, 41);  // the path node and the budget
+  assert.equal(measured, 41);
+  assert.ok(placed[0].box.r - placed[0].box.l > 7 * "token 0".length);  // the measured width, padded
+});
+
 test("zooming in makes room: more of the nodes in view get a label", () => {
   // 400 nodes on a 20 x 20 grid 12 px apart; zoomed in 4x around its centre, the nodes left in view
   // (the middle 5 x 5) are 48 px apart
