@@ -167,14 +167,16 @@ def browser_timings(graph: GraphData, repeats: int, workdir: Path, mode: str) ->
     frames.update(rows=energies.tolist(), path_x=graph.positions[path, 0].tolist(), path_y=graph.positions[path, 1].tolist())
     pairs = np.stack([graph.sources[idx], graph.targets[idx]], axis=1).ravel().tolist()
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", workdir / "plotly.min.js")
-    shutil.copy(ROOT / "assets" / "graph_layers.js", workdir / "graph_layers.js")
+    for script in ("colors.js", "graph_layers.js"):  # the layers' script and the colour scale it uses
+        shutil.copy(ROOT / "assets" / script, workdir / script)
     nodes = {"x": graph.positions[:, 0].tolist(), "y": graph.positions[:, 1].tolist(), "text": labels}
     (workdir / "fig.js").write_text(f"window.FIG = {fig.to_json()}; window.FRAMES = {json.dumps(frames)}; "
                                     f"window.PAIRS = {json.dumps(pairs)}; window.NODES = {json.dumps(nodes)};")
     page = workdir / "graph.html"
     page.write_text("<html><body><div id='graph'><div id='g' class='js-plotly-plot' style='width:1000px;height:600px'>"
                     "</div></div><script>window.dash_clientside = {};</script><script src='plotly.min.js'></script>"
-                    "<script src='graph_layers.js'></script><script src='fig.js'></script></body></html>")
+                    "<script src='colors.js'></script><script src='graph_layers.js'></script><script src='fig.js'></script>"
+                    "</body></html>")
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(flag)
