@@ -670,10 +670,16 @@ def main(argv: list[str] | None = None) -> int:
             while not stop.is_set() and time.monotonic() - started < args.load_seconds / 2:
                 loaded_tg += presses(driver, 10, steps, stop)
             loaded_clicks = node_clicks(driver, 10, stop)
-            loaded_reopen = [open_view(driver, link)[0]] if not stop.is_set() else []
+            loaded_reopen: list[float] = []
+            for _ in range(3):  # each a new page: its processes are put ahead again (browser_first)
+                if stop.is_set():
+                    break
+                loaded_reopen.append(open_view(driver, link)[0])
+                browser_first(driver)
             loaded_recall: list[float] = []
             if not stop.is_set():
                 driver.get(recall_link(base))
+                browser_first(driver)
                 loaded_recall = recall_clicks(driver, 10, stop)
                 open_view(driver, link)  # back to the Signal path for its presses
                 print(browser_first(driver), flush=True)  # the processes the new pages started, too
@@ -685,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(f"Token graph, key press -> redrawn step, {under}", loaded_tg))
             print(summary(f"{CLICKS}, {args.sessions} sessions of load_test.py running (target <= 200 ms)", loaded_clicks))
             print(summary(f"Signal path, key press -> redrawn step, {under}", loaded_sp))
-            print(summary("Signal path, reopen a cached link under that load", loaded_reopen))
+            print(summary("Signal path, reopen a cached link under that load (target <= 2000 ms)", loaded_reopen))
             print(summary(f"{RECALL}, {args.sessions} sessions of load_test.py running (target <= 300 ms)",
                           loaded_recall))
             print(f"the load during those presses: {report['load'].summary().splitlines()[0]}")
