@@ -26,7 +26,7 @@ import torch
 from . import decode
 from .checkpoint import Checkpoint
 from .errors import BriLLMError
-from .model import BriLLM, gelu
+from .model import BriLLM, edge_outputs
 from .trace import DecodeSettings, Trace
 
 
@@ -218,8 +218,8 @@ _SHAPLEY = {0: 1 / 3, 1: 1 / 6, 2: 1 / 3}  # weight of a coalition of k other pa
 
 
 def _energies(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
-    """||GELU(x @ W + b + PE)|| of N edges (x, bias, pe: (N, d); w: (N, d, d)), as ``BriLLM.row_outputs``."""
-    return gelu(torch.matmul(x.unsqueeze(-2), w).squeeze(-2) + bias + pe).norm(dim=-1)
+    """||GELU(x @ W + b + PE)|| of N edges (x, bias, pe: (N, d); w: (N, d, d)), by the model's edge output."""
+    return edge_outputs(x, w, bias, pe).norm(dim=-1)
 
 
 @torch.no_grad()

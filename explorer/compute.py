@@ -103,9 +103,11 @@ def recall_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState,
 def reverse_energies_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> SourceEnergies:
     """Cached energies of every edge under the reverse view's signal for the state's prompt: the same for every
     node chosen, so that a choice costs one read of them."""
-    ids = checkpoint.encode(state.prompt).ids if state.prompt else []
-    key = ask("reverse", state).key(checkpoint.model_id)
-    return cache.get_or_compute(key, lambda: reverse_energies(checkpoint.model, ids or None, settings_of(state)))
+    def compute() -> SourceEnergies:
+        ids = checkpoint.encode(state.prompt).ids if state.prompt else []
+        return reverse_energies(checkpoint.model, ids or None, settings_of(state))
+
+    return cache.get_or_compute(ask("reverse", state).key(checkpoint.model_id), compute)
 
 
 def reverse_for(cache: ResultCache, checkpoint: Checkpoint, state: ViewState) -> pd.DataFrame:

@@ -423,8 +423,8 @@ def reduce(page: PathPage, trigger: str, names: list[str], fallback: Callable[[V
     A new request goes to the job, unless ``cached(request)`` answers it and no job is running (``idle``):
     then the answer goes to the meta store at once (a running job is left to Dash, which cancels it when
     the request changes). A checkpoint switch holds a prompt that ``unknown(state)`` warns about, on pages
-    that ask for it: nothing is computed until the button is pressed (and a bare link's example is left out). An empty prompt on the
-    button changes nothing but the message."""
+    that ask for it: nothing is computed until the button is pressed (and a bare link's example is left out).
+    An empty prompt on the button changes nothing but the message."""
     ids = page.ids
     shows = [e.show for e in page.events if e.show]
     hold = ""

@@ -21,11 +21,11 @@ from brillm_core.organization import FORMULAS
 
 from .. import components as ui
 from .. import pathview
-from ..cache import cache_key
 from ..context import Services
 from ..figures import common
 from ..figures import organization as fig
 from ..organization_run import SAMPLE_STIMULUS, OrgResult, compute
+from ..request import result_key
 from ..state import ORG_CHOICES, ORG_DEFAULT, ORG_LIMITS, ViewState, export_document, from_dict, from_hash, to_dict, to_hash
 from ..uploads import KINDS, MAX_UPLOAD_BYTES, decode, fetch, store, summarise
 
@@ -280,7 +280,7 @@ def run_job(services: Services, set_progress: Any, request: dict[str, Any] | Non
     meta: Meta = {"request": request, "error": ""}
     try:
         checkpoint = services.registry.load(request["model"]) if settings.source != "sim" else None
-        key = cache_key("organization", checkpoint.model_id if checkpoint else "simulator", settings.request())
+        key = result_key("organization", [checkpoint.model_id if checkpoint else "simulator"], settings.request())
         if services.cache.get(key) is None:
             def progress(fraction: float, message: str) -> None:
                 set_progress((str(int(100 * fraction)), message))

@@ -17,11 +17,11 @@ from brillm_core import BriLLMError, Checkpoint, Step, Trace, explain_step
 
 from .. import components as ui
 from .. import pathview, stepping
-from ..cache import cache_key
 from ..context import Services
 from ..figures import common, signal
 from ..figures import teaching as figs
 from ..pathview import Event, Meta
+from ..request import result_key
 from ..state import ViewState, from_dict, to_hash
 
 NAME, PATH, ORDER = "Teaching", "/teach", 4
@@ -414,7 +414,7 @@ def steps_for(services: Services, checkpoint: Checkpoint, trace: Trace, trace_ke
     result cache: one entry per trace (``trace_key``), node and state, holding the steps asked so far. A reveal, a
     guess or a tour card then explains only a step never shown before (explaining every step took seconds per
     reveal on a 256-step path), and a node picked on the candidate chart is explained on the revealed steps."""
-    key = cache_key("teaching-steps", checkpoint.model_id, {"trace": trace_key, "node": node, "shown": shown})
+    key = result_key("teaching-steps", [checkpoint.model_id], {"trace": trace_key, "node": node, "shown": shown})
     kept: dict[int, StepParts] = services.cache.get(key) or {}
     missing = [i for i in steps if i not in kept]
     if missing:
