@@ -9,8 +9,8 @@ from plotly.subplots import make_subplots
 
 from brillm_core import PathComparison, ProbabilityShift, TrainingRecord
 
-from .common import (CANDIDATE, CHOSEN, FORCED, HEADROOM, PATH, TokenText, base_layout, placeholder, show_token,
-                     token_label)
+from .common import (CANDIDATE, CHOSEN, FORCED, HEADROOM, PATH, TokenText, base_layout, layout, placeholder,
+                     show_token, token_label)
 
 SHARED_ROW = "(shared row 0)"
 COLOUR = {"a": PATH, "b": CANDIDATE}  # A and B keep their colour in every chart and on their chips
@@ -35,49 +35,54 @@ def step_table(comparison: PathComparison, token: TokenText) -> pd.DataFrame:
     return frame
 
 
-def _mark_divergence(fig: go.Figure, first: int | None, rows: int) -> None:
-    """A dashed vertical line at the first divergent step on every row."""
+def _divergence_lines(first: int | None, axes: list[str]) -> list[dict]:
+    """A dashed vertical line at the first divergent step on each x axis of ``axes``."""
     if first is None:
-        return
-    for row in range(1, rows + 1):
-        fig.add_vline(x=first, line={"color": CHOSEN, "dash": "dash", "width": 1}, row=row, col=1)
+        return []
+    return [{"type": "line", "xref": x, "yref": f"{y} domain", "x0": first, "x1": first, "y0": 0, "y1": 1,
+             "line": {"color": CHOSEN, "dash": "dash", "width": 1}} for x, y in axes]
 
 
-def rank_probability(frame: pd.DataFrame, first: int | None) -> go.Figure:
-    """Rank (top) and probability (bottom) of A's chosen token under A and under B, per step."""
+def rank_probability(frame: pd.DataFrame, first: int | None) -> dict:
+    """Rank (top) and probability (bottom) of A's chosen token under A and under B, per step. A figure dict, not
+    a validated plotly figure: every comparison's answer carries it, and validating took most of that answer."""
     if frame.empty:
-        return placeholder("No steps to compare.")
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    for model, colour in COLOUR.items():
-        hover = (f"step %{{x}}: %{{customdata}}<br>{model.upper()}: %{{y:.6g}}<extra></extra>")
-        for row, column in ((1, f"rank_{model}"), (2, f"probability_{model}")):
-            fig.add_trace(go.Scatter(x=frame["step"], y=frame[column], mode="lines+markers", name=f"under {model.upper()}",
-                                     line={"color": colour}, customdata=frame["token_a"], hovertemplate=hover,
-                                     legendgroup=model, showlegend=row == 1), row=row, col=1)
+        return placeholder("No steps to compare.").to_plotly_json()
+    rows = (("x", "y", "rank"), ("x2", "y2", "probability"))
+    data = [{"type": "scatter", "x": frame["step"].tolist(), "y": frame[f"{column}_{model}"].tolist(),
+             "xaxis": x, "yaxis": y, "mode": "lines+markers", "name": f"under {model.upper()}",
+             "line": {"color": colour}, "customdata": frame["token_a"].tolist(), "legendgroup": model,
+             "showlegend": x == "x", "hovertemplate": f"step %{{x}}: %{{customdata}}<br>{model.upper()}: %{{y:.6g}}"
+                                                       "<extra></extra>"}
+            for model, colour in COLOUR.items() for x, y, column in rows]
     forced = frame.loc[frame["forced"], "step"]
-    if not forced.empty:
-        fig.add_vrect(x0=forced.min() - 0.5, x1=forced.max() + 0.5, fillcolor=FORCED, opacity=0.12, line_width=0,
-                      row="all", col=1)
-    _mark_divergence(fig, first, 2)
-    fig.update_yaxes(autorange="reversed", title="rank (1 = most energy)", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], title="probability", row=2, col=1)
-    fig.update_xaxes(title="step (grey: forced by the prompt)", row=2, col=1)
+    shading = [] if forced.empty else [
+        {"type": "rect", "xref": x, "yref": f"{y} domain", "x0": float(forced.min()) - 0.5,
+         "x1": float(forced.max()) + 0.5, "y0": 0, "y1": 1, "fillcolor": FORCED, "opacity": 0.12, "line": {"width": 0}}
+        for x, y, _ in rows]
     where = "never" if first is None else f"first at step {first}"
-    return base_layout(fig, f"A's path scored by A and by B (paths diverge: {where})", 460)
+    return {"data": data, "layout": layout(
+        f"A's path scored by A and by B (paths diverge: {where})", 460,
+        xaxis={"anchor": "y", "domain": [0, 1], "matches": "x2", "showticklabels": False},
+        yaxis={"anchor": "x", "domain": [0.54, 1], "autorange": "reversed", "title": {"text": "rank (1 = most energy)"}},
+        xaxis2={"anchor": "y2", "domain": [0, 1], "title": {"text": "step (grey: forced by the prompt)"}},
+        yaxis2={"anchor": "x2", "domain": [0, 0.46], "range": [0, 1.02], "title": {"text": "probability"}},
+        shapes=shading + _divergence_lines(first, [(x, y) for x, y, _ in rows]))}
 
 
-def js_bars(frame: pd.DataFrame, first: int | None) -> go.Figure:
-    """Jensen-Shannon divergence (bits) between A's and B's next-node distributions, per step."""
+def js_bars(frame: pd.DataFrame, first: int | None) -> dict:
+    """Jensen-Shannon divergence (bits) between A's and B's next-node distributions, per step (a figure dict, as
+    ``rank_probability``)."""
     if frame.empty:
-        return placeholder("No steps to compare.")
-    fig = make_subplots(rows=1, cols=1)
-    fig.add_trace(go.Bar(x=frame["step"], y=frame["js_divergence"], marker_color=NEUTRAL,
-                         customdata=frame["token_a"],
-                         hovertemplate="step %{x} (A takes %{customdata})<br>JS %{y:.6g} bits<extra></extra>"))
-    _mark_divergence(fig, first, 1)
-    fig.update_yaxes(title="JS divergence (bits, at most 1)", range=[0, js_top(frame["js_divergence"])])
-    fig.update_xaxes(title="step")
-    return base_layout(fig, "How far B's next-node distribution is from A's (same history: A's path)", 300)
+        return placeholder("No steps to compare.").to_plotly_json()
+    bars = {"type": "bar", "x": frame["step"].tolist(), "y": frame["js_divergence"].tolist(), "marker": {"color": NEUTRAL},
+            "customdata": frame["token_a"].tolist(),
+            "hovertemplate": "step %{x} (A takes %{customdata})<br>JS %{y:.6g} bits<extra></extra>"}
+    return {"data": [bars], "layout": layout(
+        "How far B's next-node distribution is from A's (same history: A's path)", 300,
+        xaxis={"title": {"text": "step"}},
+        yaxis={"title": {"text": "JS divergence (bits, at most 1)"}, "range": [0, js_top(frame["js_divergence"])]},
+        shapes=_divergence_lines(first, [("x", "y")]))}
 
 
 def js_top(values: pd.Series) -> float:

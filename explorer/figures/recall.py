@@ -11,12 +11,11 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from brillm_core import RecallResult
 
-from .common import (CANDIDATE, CHOSEN, EXACT, TokenText, axis_note, base_layout, difference_range, layout,
-                     placeholder, relative_texts, token_label)
+from .common import (CANDIDATE, CHOSEN, EXACT, TokenText, axis_note, difference_range, layout, placeholder,
+                     relative_texts, token_label)
 from .signal import label_margin
 
 WIDTHS = (0.6, 1.6, 3.2)
@@ -84,16 +83,17 @@ def selection_ring(result: RecallResult, node: int | None, max_nodes: int = 40) 
              "line": {"color": CHOSEN, "width": 2.5}, "layer": "above"}]
 
 
-def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40, selected: int | None = None) -> go.Figure:
+def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40, selected: int | None = None) -> dict:
     """Nodes by hop and activation; explored edges with width by the mass they carried; the ``selected`` node
-    ringed (see ``selection_ring``)."""
+    ringed (see ``selection_ring``). A figure dict, not a validated plotly figure: every recall answer carries
+    it, and validating took most of that answer."""
     pos = recall_positions(result, max_nodes)
     x_range, y_range, height = layout_size(pos)
     mass: dict[tuple[int, int], float] = defaultdict(float)
     for _, s, t, m in result.edges:
         if s in pos and t in pos and s != t:
             mass[(s, t)] += m
-    fig = go.Figure()
+    data: list[dict] = []
     if mass:
         cuts = np.quantile(list(mass.values()), [1 / 3, 2 / 3])
         for level, width in enumerate(WIDTHS):
@@ -103,27 +103,27 @@ def recall_graph(result: RecallResult, token: TokenText, max_nodes: int = 40, se
                 if int(np.searchsorted(cuts, m, side="right")) == level:
                     xs += [pos[s][0], pos[t][0], None]
                     ys += [pos[s][1], pos[t][1], None]
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip",
-                                     line={"width": width, "color": "rgba(90,90,90,0.5)"}))
+            data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
+                         "line": {"width": width, "color": "rgba(90,90,90,0.5)"}})
     nodes = list(pos)
     act = result.activation.numpy()
     names = [token_label(n, token) for n in nodes]
-    fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
-        text=[fitted_label(name, x_range) for name in names], textposition="middle right",
-        textfont={"size": LABEL_FONT, "color": "#111", "shadow": LABEL_HALO}, hovertext=names,
-        customdata=[[n, float(act[n]), int(result.first_hop[n])] for n in nodes],
-        hovertemplate="node %{customdata[0]}: %{hovertext}<br>activation %{customdata[1]:.6g}"
-        "<br>first hop %{customdata[2]}<extra></extra>",
-        marker={"size": [6 + 10 * min(float(act[n]), 1.0) ** 0.5 for n in nodes],
-                "color": [CHOSEN if n == result.context[-1] else CANDIDATE for n in nodes]},
-    ))
-    fig.update_xaxes(title="hop at which the node first lights up", dtick=1, range=x_range)
-    fig.update_yaxes(visible=False, range=y_range)
-    fig.update_layout(showlegend=False, shapes=selection_ring(result, selected, max_nodes))
-    base_layout(fig, f"Recall from {token_label(result.context[-1], token)}: {len(nodes) - 1} strongest nodes", height)
-    fig.update_layout(margin=MARGIN)
-    return fig
+    data.append({
+        "type": "scatter", "x": [pos[n][0] for n in nodes], "y": [pos[n][1] for n in nodes], "mode": "markers+text",
+        "text": [fitted_label(name, x_range) for name in names], "textposition": "middle right",
+        "textfont": {"size": LABEL_FONT, "color": "#111", "shadow": LABEL_HALO}, "hovertext": names,
+        "customdata": [[n, float(act[n]), int(result.first_hop[n])] for n in nodes],
+        "hovertemplate": "node %{customdata[0]}: %{hovertext}<br>activation %{customdata[1]:.6g}"
+                         "<br>first hop %{customdata[2]}<extra></extra>",
+        "marker": {"size": [6 + 10 * min(float(act[n]), 1.0) ** 0.5 for n in nodes],
+                   "color": [CHOSEN if n == result.context[-1] else CANDIDATE for n in nodes]},
+    })
+    title = f"Recall from {token_label(result.context[-1], token)}: {len(nodes) - 1} strongest nodes"
+    return {"data": data, "layout": {
+        **layout(title, height, showlegend=False, shapes=selection_ring(result, selected, max_nodes),
+                 xaxis={"title": {"text": "hop at which the node first lights up"}, "dtick": 1, "range": x_range},
+                 yaxis={"visible": False, "range": y_range}),
+        "margin": MARGIN}}
 
 
 def reverse_bars(frame: pd.DataFrame, target: int, token: TokenText, k: int = 15) -> dict:

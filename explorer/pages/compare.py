@@ -196,8 +196,8 @@ def step_labels(frame: pd.DataFrame, token: Any) -> list[str]:
 def step_store(comparison: PathComparison, frame: pd.DataFrame, token: Any) -> stepping.Store:
     """Both charts with a cursor per step, the labels, and the classes of both paths' chips (A's chips first)."""
     first = comparison.first_divergence
-    ranks = figs.rank_probability(frame, first).to_plotly_json()
-    js = figs.js_bars(frame, first).to_plotly_json()
+    ranks = figs.rank_probability(frame, first)
+    js = figs.js_bars(frame, first)
     steps = len(frame)
     return stepping.store(step_labels(frame, token),
                           [stepping.cursor(ID.ranks, ranks, stepping.cursor_frames(ranks, steps)),

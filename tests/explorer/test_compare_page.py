@@ -10,6 +10,7 @@ from pathlib import Path
 import dash
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from brillm_core import (Checkpoint, CharTokenizer, DecodeSettings, compare_paths, edge_changes, edge_effects,
@@ -77,16 +78,16 @@ def test_figures_carry_the_table(pair, comparison) -> None:
     frame = figs.step_table(comparison, pair[0].token)
     first = comparison.first_divergence
     assert first is not None  # two random models part at the first generated step
-    ranks = figs.rank_probability(frame, first)
+    ranks = go.Figure(figs.rank_probability(frame, first))  # also: a valid plotly figure
     by_name = {(t.name, t.yaxis): t for t in ranks.data}
     np.testing.assert_array_equal(by_name[("under A", "y")].y, frame["rank_a"])
     np.testing.assert_array_equal(by_name[("under B", "y")].y, frame["rank_b"])
     np.testing.assert_array_equal(by_name[("under A", "y2")].y, frame["probability_a"])
     np.testing.assert_array_equal(by_name[("under B", "y2")].y, frame["probability_b"])
     assert [s.x0 for s in ranks.layout.shapes if s.line.dash == "dash"] == [first, first]
-    js = figs.js_bars(frame, first)
+    js = go.Figure(figs.js_bars(frame, first))
     np.testing.assert_array_equal(js.data[0].y, frame["js_divergence"])
-    assert figs.js_bars(frame.iloc[0:0], None).data == ()
+    assert go.Figure(figs.js_bars(frame.iloc[0:0], None)).data == ()
 
 
 def test_edge_table_names_tokens_and_flags(pair) -> None:
@@ -125,8 +126,8 @@ def test_training_curves_draw_both_runs_and_say_why_one_is_missing(pair, root: P
     assert sorted(s.x0 for s in run.layout.shapes) == list(STEPS)  # each checkpoint's own step marked
     assert figs.training_notes({"a": early, "b": best}, {}) == [
         f"A and B are checkpoints of one training run (A at step {STEPS[0]}, B at step {STEPS[1]})."]
-    ranks = figs.rank_probability(figs.step_table(compare_paths(a, a, "ab", DecodeSettings(max_new_tokens=2)), a.token),
-                                  None)
+    same = figs.step_table(compare_paths(a, a, "ab", DecodeSettings(max_new_tokens=2)), a.token)
+    ranks = go.Figure(figs.rank_probability(same, None))
     assert {t.line.color for t in ranks.data if t.legendgroup == "a"} == {figs.COLOUR["a"]}
 
 

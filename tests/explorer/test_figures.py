@@ -86,7 +86,7 @@ def test_graph_strength_is_step_zero_energy(ckpt: Checkpoint) -> None:
 def test_recall_figures_equal_result(ckpt: Checkpoint, tmp_path: Path) -> None:
     state = ViewState(prompt="abc", hops=3, branch=3, beam=8, node=4)
     res = compute.compute_recall(ckpt, state)
-    fig = recall.recall_graph(res, ckpt.token)
+    fig = go.Figure(recall.recall_graph(res, ckpt.token))
     nodes = fig.data[-1].customdata
     for n, act, hop in nodes[1:]:
         assert act == pytest.approx(float(res.activation[int(n)])) and hop == int(res.first_hop[int(n)])

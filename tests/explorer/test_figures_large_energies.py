@@ -85,5 +85,5 @@ def test_reverse_bars_show_differences_near_5e4() -> None:
 
 def test_js_axis_fits_small_divergences() -> None:
     frame = pd.DataFrame({"step": [0, 1, 2], "js_divergence": [0.02, 0.15, 0.05], "token_a": ["a", "b", "c"]})
-    assert compare.js_bars(frame, None).layout.yaxis.range == (0, 0.15 * 1.25)
+    assert go.Figure(compare.js_bars(frame, None)).layout.yaxis.range == (0, 0.15 * 1.25)
     assert compare.js_top(pd.Series([0.9, float("nan")])) == 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 
 from brillm_core import RecallResult
@@ -24,7 +25,7 @@ def crowded_result(vocab: int = 120, seed: int = 0) -> RecallResult:
 def test_recall_labels_do_not_overlap() -> None:
     result = crowded_result()
     words = ["Ġcommandments", "Ġand", "Ġthe", "ĠJerusalem", "Ġwhosoever", "x"]
-    fig = recall.recall_graph(result, lambda n: words[n % len(words)] * (1 + n % 3), max_nodes=85)
+    fig = go.Figure(recall.recall_graph(result, lambda n: words[n % len(words)] * (1 + n % 3), max_nodes=85))
     nodes = fig.data[-1]
     (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
     width = recall.PLOT_WIDTH_PX

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dash
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
@@ -57,9 +58,9 @@ def test_the_ring_marks_the_chosen_node_where_the_graph_draws_it(services: Servi
     [ring] = figs.selection_ring(result, node)
     assert (ring["xanchor"], ring["yanchor"]) == pos[node] and ring["type"] == "circle"
     assert figs.selection_ring(result, None) == [] and figs.selection_ring(result, -5) == []
-    fig = figs.recall_graph(result, ckpt.token, selected=node)
+    fig = go.Figure(figs.recall_graph(result, ckpt.token, selected=node))  # a valid figure
     assert fig.layout.shapes[0].xanchor == pos[node][0] and fig.data[-1].customdata[0][0] == result.context[-1]
-    assert figs.recall_graph(result, ckpt.token).layout.shapes == ()
+    assert go.Figure(figs.recall_graph(result, ckpt.token)).layout.shapes == ()
 
 
 def test_select_draws_the_choice_once_where_it_is(services: Services, meta: dict) -> None:
