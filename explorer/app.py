@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,13 @@ def warm(services: Services, names: list[str]) -> None:
             services.registry.load(name)
         except BriLLMError:
             pass
+
+
+def freeze_startup_heap() -> None:
+    """Put every object alive now (the app, its pages, the loaded modules) beyond the garbage collector: a
+    full collection then scans only what requests made since. A server calls it once its app is built; in a
+    worker under 50 sessions, full collections of the whole heap had stalled all its requests for 0.3-0.7 s."""
+    gc.freeze()
 
 
 def one_torch_thread() -> None:

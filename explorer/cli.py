@@ -58,13 +58,14 @@ def run_explore(args: argparse.Namespace) -> int:
     if taken:
         print(f"error: {taken}", file=sys.stderr)
         return 1
-    from .app import create_app  # Dash is imported only when the command runs
+    from .app import create_app, freeze_startup_heap  # Dash is imported only when the command runs
 
     try:
         app = create_app(model_dirs, args.cache_dir or default_cache_dir())
     except CacheDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    freeze_startup_heap()
     names = app.server.config.get("BRILLM_MODELS", [])
     if not names:
         print(f"warning: no checkpoint found in {', '.join(map(str, model_dirs))}; the app will say so",

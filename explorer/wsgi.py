@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .app import create_app
+from .app import create_app, freeze_startup_heap
 from .cache import CacheDirError, default_cache_dir
 from .cli import SAMPLE_MODELS
 
@@ -38,3 +38,4 @@ try:
 except CacheDirError as exc:
     raise SystemExit(f"error: {exc}") from None
 server = app.server
+freeze_startup_heap()

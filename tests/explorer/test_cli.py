@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from explorer import cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_parser_defaults() -> None:
@@ -48,8 +53,10 @@ def test_serves_the_given_models_with_one_start_line(model_root: Path, tmp_path:
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     served: dict = {}
     monkeypatch.setattr(cli, "make_server", FakeServer(served))
+    gc.unfreeze()
     assert cli.main([str(model_root), "--port", PORT, "--cache-dir", str(tmp_path / "c")]) == 0
     assert served == {"host": "127.0.0.1", "port": int(PORT), "threaded": True, "serving": True}
+    assert gc.get_freeze_count() > 10_000  # the built app is kept out of full collections
     out = capsys.readouterr()
     assert out.out.count("\n") == 1 and "alpha, beta" in out.out and "Dash is running" not in out.out + out.err
 
@@ -89,6 +96,14 @@ def test_wsgi_reads_model_folders_from_the_environment(model_root: Path, tmp_pat
     assert wsgi.model_dirs_from(f"{model_root}:{model_root / 'alpha'}") == [model_root, model_root / "alpha"]
     with pytest.raises(SystemExit, match="names no directory"):
         wsgi.model_dirs_from(str(tmp_path / "missing"))
+
+
+def test_a_wsgi_worker_keeps_its_built_app_out_of_full_collections(model_root: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "BRILLM_MODEL_DIRS": str(model_root), "BRILLM_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", "import gc, explorer.wsgi; print(gc.get_freeze_count())"], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 10_000
 
 
 def test_brillm_explore_runs_the_apps_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
