@@ -28,7 +28,7 @@ class ID:
     frame = ui.frame_ids(P)
     knobs = {name: ui.field_id(P, name) for name in KNOBS}
     graph, table, node, reverse, cost = f"{P}-graph", f"{P}-table", f"{P}-node", f"{P}-reverse", f"{P}-cost"
-    selected, ring = f"{P}-selected", f"{P}-ring"
+    selected, ring, picked = f"{P}-selected", f"{P}-ring", f"{P}-picked"
 
 TABLE_ROWS = 200
 PAGE_ROWS = 15
@@ -52,7 +52,7 @@ def layout(**_query: Any) -> html.Div:
 
     return html.Div([
         html.H2(NAME), ui.help_box(HELP), *pathview.page_frame(P, "Run"), dcc.Store(id=ID.selected),
-        dcc.Store(id=ID.ring),
+        dcc.Store(id=ID.ring), dcc.Store(id=ID.picked),
         html.Div([number("hops", "Hops H", MAX_HOPS), number("branch", "Branch", MAX_BRANCH),
                   number("beam", "Beam", MAX_BEAM), html.Span(id=ID.cost, className="note")],
                  className="grid-controls"),
@@ -135,6 +135,21 @@ SELECTION = [(ID.reverse, "figure"), (ID.table, "style_data_conditional"), (ID.t
 # Clientside: the graph's figure with the chosen node's ring, after the reverse view is drawn (the ring in the
 # same answer as the reverse view redrew the graph before the reverse view reached the screen); the figure's
 # data is the same objects, so plotly redraws only what changed. A new run's figure carries its ring itself.
+# Clientside: the node a click chooses, read from the click itself (a row carries its node as its id, a point
+# as its first custom datum), with the run on screen. The reverse view is asked for at once, beside the
+# reducer's state update; waiting for that update first took a second round trip on every click.
+PICK_CLICKED = ("function (cell, click, meta) { var how = (window.dash_clientside.callback_context.triggered[0]"
+                " || {}).prop_id || ''; var point = ((click || {}).points || [])[0] || {};"
+                " var node = how.endsWith('.active_cell') ? (cell || {}).row_id : (point.customdata || [])[0];"
+                " return Number.isInteger(node) ? {node: node, run: (meta || {}).key || null}"
+                " : window.dash_clientside.no_update; }")
+# Clientside: a new run, or a node the state names (a link, the node box, Back), picked unless it is on screen.
+# Written with set_props, not as a declared output: the renderer holds a callback back while any callback
+# upstream of its inputs runs, and the reducer, upstream of the state, would hold every click's answer again.
+PICK_STATE = ("function (meta, state, picked) { var node = state && Number.isInteger(state.node) ? state.node : -1;"
+              " var now = {node: node, run: (meta || {}).key || null};"
+              " if (!picked || picked.node !== now.node || picked.run !== now.run)"
+              f" window.dash_clientside.set_props('{ID.picked}', {{data: now}}); }}")
 DRAW_RING = ("function (shapes, figure) { if (!figure || !figure.layout) return window.dash_clientside.no_update;"
              " return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes || []})}); }")
 
@@ -169,13 +184,17 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
             ui.messages([]))
 
 
-def select(services: Services, meta: Meta | None, state_data: dict | None, drawn: Any,
+def select(services: Services, picked: Any, meta: Meta | None, state_data: dict | None, drawn: Any,
            sort_by: Any) -> tuple[Any, ...]:
-    """The chosen node everywhere at once (order of ``SELECTION``): its reverse view, its table row highlighted
-    (the table turned to the row's page unless the user sorted it), the ring around it on the graph (shapes,
-    drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what was drawn before; nothing is redrawn when that
-    is unchanged). It writes nothing the reducer reads (a table cell, say): the reducer would wait for it."""
+    """The chosen node (``picked``: {"node", "run"}; the state's own when none was) everywhere at once (order of ``SELECTION``): its
+    reverse view, its table row highlighted (the table turned to the row's page unless the user sorted it), the
+    ring around it on the graph (shapes, drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what was
+    drawn before; nothing is redrawn when that is unchanged). It reads the state without waiting for it and
+    writes nothing the reducer reads (a table cell, say): each would hold up the other."""
     state, _ = from_dict(state_data or {})
+    node = picked.get("node") if isinstance(picked, dict) else None
+    if type(node) is int:  # what the page sends; anything else is no choice
+        state = state.with_(node=node)
     found = result_of(services, meta)
     now = {"key": (meta or {}).get("key"), "node": state.node}
     if drawn == now:
@@ -228,9 +247,13 @@ def register(app: Dash, services: Services) -> None:
     app.callback(*(Output(i, prop) for i, prop in RENDERED),
                  Input(ID.frame.meta, "data"), State(ID.frame.state, "data"), prevent_initial_call=True,
                  )(lambda meta, state_data: render(services, meta, state_data))
+    app.clientside_callback(PICK_CLICKED, Output(ID.picked, "data"), Input(ID.table, "active_cell"),
+                            Input(ID.graph, "clickData"), State(ID.frame.meta, "data"), prevent_initial_call=True)
+    app.clientside_callback(PICK_STATE, Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"),
+                            State(ID.picked, "data"), prevent_initial_call=True)
     app.callback(*(Output(i, prop) for i, prop in SELECTION),
-                 Input(ID.frame.meta, "data"), Input(ID.frame.state, "data"), State(ID.selected, "data"),
-                 State(ID.table, "sort_by"), prevent_initial_call=True,
+                 Input(ID.picked, "data"), State(ID.frame.meta, "data"), State(ID.frame.state, "data"),
+                 State(ID.selected, "data"), State(ID.table, "sort_by"), prevent_initial_call=True,
                  )(lambda *args: select(services, *args))
     app.clientside_callback(DRAW_RING, Output(ID.graph, "figure", allow_duplicate=True), Input(ID.ring, "data"),
                             State(ID.graph, "figure"), prevent_initial_call=True)

@@ -34,14 +34,15 @@ def dependencies(base_url: str, http: requests.Session, timeout: float = 30.0) -
 
 
 def _outputs(key: str) -> list[dict[str, str]] | dict[str, str]:
-    """The ``outputs`` field for a callback's output key (a list for multi-output callbacks)."""
+    """The ``outputs`` field for a callback's output key (a list for multi-output callbacks; none for a
+    callback without outputs, whose key is a hash)."""
     def one(part: str) -> dict[str, str]:
         component, prop = part.rsplit(".", 1)
         return {"id": component, "property": prop}
 
     if key.startswith(".."):
         return [one(part) for part in key[2:-2].split("...")]
-    return one(key)
+    return one(key) if "." in key else []
 
 
 def _item(spec: dict[str, str], values: dict[str, Any]) -> dict[str, Any] | list:

@@ -69,17 +69,29 @@ def test_select_draws_the_choice_once_where_it_is(services: Services, meta: dict
     ranked = figs.ranked_nodes(result)
     node = ranked[page.PAGE_ROWS + 1]  # on the table's second page
     state = to_dict(STATE.with_(node=node))
-    reverse, style, turned, ring, drawn = page.select(services, meta, state, None, [])
+    reverse, style, turned, ring, drawn = page.select(services, None, meta, state, None, [])
     assert f"#{node} " in reverse["layout"]["title"]["text"]
     assert style[-1]["if"]["filter_query"] == f"{{node}} = {node}" and turned == 1  # its row marked, page 2 shown
     assert drawn == {"key": meta["key"], "node": node} and ring == figs.selection_ring(result, node)
-    kept = page.select(services, meta, state, None, [{"column_id": "token", "direction": "asc"}])
+    kept = page.select(services, None, meta, state, None, [{"column_id": "token", "direction": "asc"}])
     assert kept[2] is dash.no_update  # a table the user sorted stays on its page
-    assert page.select(services, meta, state, drawn, []) == (dash.no_update,) * len(page.SELECTION)
+    assert page.select(services, None, meta, state, drawn, []) == (dash.no_update,) * len(page.SELECTION)
     assert {(page.ID.graph, "figure"), (page.ID.table, "data"), (page.ID.table, "active_cell")}.isdisjoint(
         page.SELECTION)  # a choice never resends the graph or the table, nor writes what the reducer reads
-    missing = page.select(services, meta, to_dict(STATE.with_(node=10_000)), None, [])
+    missing = page.select(services, None, meta, to_dict(STATE.with_(node=10_000)), None, [])
     assert "Node 10000 does not exist here" in missing[0].layout.annotations[0].text and missing[3] == []
+
+
+def test_a_click_is_drawn_before_the_state_names_it(services: Services, meta: dict) -> None:
+    ckpt = services.registry.load("alpha")
+    first, clicked = figs.ranked_nodes(compute.recall_for(services.cache, ckpt, STATE))[:2]
+    state = to_dict(STATE.with_(node=first))  # the reducer has not written the click yet
+    picked = {"node": clicked, "run": meta["key"]}
+    reverse, style, _, _, drawn = page.select(services, picked, meta, state, {"key": meta["key"], "node": first}, [])
+    assert f"#{clicked} " in reverse["layout"]["title"]["text"] and drawn["node"] == clicked
+    assert style[-1]["if"]["filter_query"] == f"{{node}} = {clicked}"
+    forged = page.select(services, {"node": "DROP TABLE"}, meta, state, None, [])
+    assert forged[4]["node"] == first  # a value no click sends: the state's node
 
 
 # --- browser ---------------------------------------------------------------------------------------------------
@@ -107,6 +119,40 @@ def ring_at(dash_duo) -> list:
     return dash_duo.driver.execute_script(
         "var gd = document.querySelector('#rc-graph .js-plotly-plot');"
         "return (gd._fullLayout.shapes || []).map(s => [s.xanchor, s.yanchor]);")
+
+
+# Wraps the page's fetch: a timeline of callback requests sent and answered, the reducer's answers (which write
+# the state) held back 400 ms, as a busy server would.
+HOLD_THE_STATE = """
+window.__timeline = [];
+var plain = window.fetch;
+window.fetch = function (url, init) {
+  if (!/_dash-update-component/.test(String(url))) return plain.apply(this, arguments);
+  var output = JSON.parse(init.body).output, hold = output.indexOf('rc-state.data') >= 0 ? 400 : 0;
+  window.__timeline.push('sent ' + output);
+  return plain.apply(this, arguments).then(answer => new Promise(done => setTimeout(() => {
+    window.__timeline.push('answered ' + output); done(answer); }, hold)));
+};
+"""
+
+
+@pytest.mark.browser
+def test_a_row_click_asks_for_the_reverse_view_at_once(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    open_link(dash_duo, "/recall#m=alpha&p=abc&h=3&b=8&bm=16")
+    wait_until(lambda: len(dash_duo.find_elements("#rc-table tbody td")) > 10)
+    dash_duo.driver.execute_script(HOLD_THE_STATE)
+    row = dash_duo.find_elements("#rc-table tbody tr")[2]
+    node = row.find_elements("css selector", "td")[0].text
+    row.find_elements("css selector", "td")[1].click()
+    wait_until(lambda: f"#{node} " in text(dash_duo, "#rc-reverse .gtitle"))
+    wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
+    timeline = dash_duo.driver.execute_script("return window.__timeline")
+    asked = next(i for i, t in enumerate(timeline) if t.startswith("sent") and "rc-reverse.figure" in t)
+    stated = next(i for i, t in enumerate(timeline) if t.startswith("answered") and "rc-state.data" in t)
+    assert asked < stated, [t[:40] for t in timeline]  # one round trip: the reverse view did not wait for the state
+    no_console_errors(dash_duo)
 
 
 @pytest.mark.browser
