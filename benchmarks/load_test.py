@@ -48,6 +48,7 @@ from explorer.testing.server import free_port, start_server, stop_server  # noqa
 
 MAX_SESSIONS = 500
 MAX_DURATION = 600.0
+JOB_GRACE = 60.0  # a session waits for its background jobs as a browser does: the whole run, and this much after
 WORDS = ["the", "cat", "sees", "a", "dog", "likes", "ball", "fish", "and", "then"]
 LETTERS = list(string.ascii_lowercase + " .,!")
 
@@ -97,6 +98,7 @@ class Budget:
     """Stops every session at the deadline or when the request budget is spent."""
 
     def __init__(self, seconds: float, max_requests: int) -> None:
+        self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.max_requests = max_requests
         self.spent = 0
@@ -121,7 +123,7 @@ def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str,
         s = None
         start = time.perf_counter()
         try:
-            s = DashSession(base_url, callbacks, http)
+            s = DashSession(base_url, callbacks, http, patience=budget.seconds + JOB_GRACE)
             record("page", start, None)
             prompt = " ".join(rng.sample(WORDS, 2))  # 90 prompts: cache hits and misses both
             n = rng.randint(4, 12)
@@ -231,7 +233,7 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
     for worker in [*workers, *others]:
         worker.start()
     for worker in [*workers, *others]:
-        worker.join(seconds + 120)
+        worker.join(seconds + JOB_GRACE + 60)
     stop.set()
     for kind, ms, error in found.get(timeout=180):
         add(kind, ms, error)

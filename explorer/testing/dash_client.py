@@ -53,14 +53,17 @@ def _item(spec: dict[str, str], values: dict[str, Any]) -> dict[str, Any] | list
 
 
 class DashSession:
-    """One browser tab: a page load's end_id and the callbacks it calls."""
+    """One browser tab: a page load's end_id and the callbacks it calls. ``timeout`` bounds each request;
+    ``patience`` (default: the same) bounds the wait for a background job, which a browser polls as long as
+    its user waits (the job says meanwhile that it is queued or running)."""
 
     def __init__(self, base_url: str, callbacks: list[dict[str, Any]], http: requests.Session,
-                 timeout: float = 60.0, page: str = "/") -> None:
+                 timeout: float = 60.0, page: str = "/", patience: float | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.callbacks = callbacks
         self.http = http
         self.timeout = timeout
+        self.patience = timeout if patience is None else patience
         self.requests = 0
         response = self._get(page)
         found = CONFIG.search(response.text)
@@ -151,7 +154,7 @@ class Job:
 
     def result(self) -> dict[str, dict[str, Any]]:
         """Poll until the job answers; its response."""
-        deadline = time.monotonic() + self.session.timeout
+        deadline = time.monotonic() + self.session.patience
         while time.monotonic() < deadline:
             time.sleep(self.interval)
             reply = self.poll()
@@ -159,7 +162,7 @@ class Job:
                 return reply["response"]
             if not reply:
                 raise DashError(f"{self.output}: background job ended without a result")
-        raise DashError(f"{self.output}: background job still running after {self.session.timeout:.0f} s")
+        raise DashError(f"{self.output}: background job still running after {self.session.patience:.0f} s")
 
 
 def _blank(entry: dict[str, Any] | list) -> dict[str, Any] | list:
