@@ -6,8 +6,8 @@ comparison, exactly as the browser's renderer calls the callbacks (see ``explore
 Moving through the steps sends no request (the browser draws them from the step store;
 ``bench_browser.py`` times it while this test loads the server). Prints throughput, latency percentiles per interaction
 and over all of them, errors, the server's memory (server, workers and job processes) over time, and two probes
-(see ``adversary``): ``GET /`` four times a second and the reopening of a cached link once a second, in a
-process of their own (another user's browser does not wait for this generator's threads).
+(see ``adversary``): ``GET /`` four times a second and the reopening of a cached link once a second, each in a
+process of its own (another user's browser does not wait for this generator's threads).
 With --adversary, an attacker replays the costly requests of the security review meanwhile (``adversary``), and
 the answers it got are counted.
 
@@ -143,11 +143,11 @@ def session(index: int, base_url: str, callbacks: list[dict], models: tuple[str,
             budget.charge(s.requests if s else 1)
 
 
-def probe_process(base_url: str, callbacks: list[dict], model: str, stop: Any, out: Any) -> None:
-    """Both probes, in a process of their own until ``stop`` is set; sends back what they measured as (kind,
-    milliseconds, error). They stand for another user's browser: inside the load generator, their timings
-    included waits for its interpreter, busy with 50 sessions (``GET /`` read p99 370 ms there while curl, at
-    the same time, read 96 ms)."""
+def probe_process(probe: str, base_url: str, callbacks: list[dict], model: str, stop: Any, out: Any) -> None:
+    """One probe ("page": ``GET /``, or "reopen"), in a process of its own until ``stop`` is set; sends back what
+    it measured as (kind, milliseconds, error). Each stands for another user's browser: inside the load
+    generator, their timings included waits for its interpreter, busy with 50 sessions (``GET /`` read p99
+    370 ms there while curl, at the same time, read 96 ms)."""
     found: list[tuple[str, float, str | None]] = []
 
     def record(kind: str, start: float, error: str | None) -> None:
@@ -156,12 +156,10 @@ def probe_process(base_url: str, callbacks: list[dict], model: str, stop: Any, o
     def running() -> bool:
         return not stop.is_set()
 
-    probes = [threading.Thread(target=page_probe, args=(base_url, running, record)),
-              threading.Thread(target=reopen_probe, args=(base_url, callbacks, model, running, record))]
-    for probe in probes:
-        probe.start()
-    for probe in probes:
-        probe.join()
+    if probe == "page":
+        page_probe(base_url, running, record)
+    else:
+        reopen_probe(base_url, callbacks, model, running, record)
     out.put(found)
 
 
@@ -225,19 +223,22 @@ def run_load(base_url: str, sessions: int = 50, seconds: float = 60.0, max_reque
         sampler.start()
     workers = [threading.Thread(target=session, args=(i, base_url, callbacks, models, budget, record, seed))
                for i in range(sessions)]
-    others = [threading.Thread(target=attacker, args=(base_url, callbacks, models, budget.open, record))] if adversary else []
+    others = ([threading.Thread(target=attacker, args=(base_url, callbacks, models, budget.open, record))]
+              if adversary else [])
     spawn = multiprocessing.get_context("spawn")
     stop, found = spawn.Event(), spawn.Queue()
-    probes = spawn.Process(target=probe_process, args=(base_url, callbacks, models[0], stop, found), daemon=True)
-    probes.start()
-    for worker in [*workers, *others]:
+    probes = [spawn.Process(target=probe_process, args=(probe, base_url, callbacks, models[0], stop, found),
+                            daemon=True) for probe in ("page", "reopen")]
+    for worker in [*probes, *workers, *others]:
         worker.start()
     for worker in [*workers, *others]:
         worker.join(seconds + JOB_GRACE + 60)
     stop.set()
-    for kind, ms, error in found.get(timeout=180):
-        add(kind, ms, error)
-    probes.join(10)
+    for _ in probes:
+        for kind, ms, error in found.get(timeout=180):
+            add(kind, ms, error)
+    for probe in probes:
+        probe.join(10)
     done.set()
     if sampler:
         sampler.join()

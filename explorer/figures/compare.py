@@ -64,7 +64,8 @@ def rank_probability(frame: pd.DataFrame, first: int | None) -> dict:
     return {"data": data, "layout": layout(
         f"A's path scored by A and by B (paths diverge: {where})", 460,
         xaxis={"anchor": "y", "domain": [0, 1], "matches": "x2", "showticklabels": False},
-        yaxis={"anchor": "x", "domain": [0.54, 1], "autorange": "reversed", "title": {"text": "rank (1 = most energy)"}},
+        yaxis={"anchor": "x", "domain": [0.54, 1], "autorange": "reversed",
+               "title": {"text": "rank (1 = most energy)"}},
         xaxis2={"anchor": "y2", "domain": [0, 1], "title": {"text": "step (grey: forced by the prompt)"}},
         yaxis2={"anchor": "x2", "domain": [0, 0.46], "range": [0, 1.02], "title": {"text": "probability"}},
         shapes=shading + _divergence_lines(first, [(x, y) for x, y, _ in rows]))}
@@ -75,8 +76,8 @@ def js_bars(frame: pd.DataFrame, first: int | None) -> dict:
     ``rank_probability``)."""
     if frame.empty:
         return placeholder("No steps to compare.").to_plotly_json()
-    bars = {"type": "bar", "x": frame["step"].tolist(), "y": frame["js_divergence"].tolist(), "marker": {"color": NEUTRAL},
-            "customdata": frame["token_a"].tolist(),
+    bars = {"type": "bar", "x": frame["step"].tolist(), "y": frame["js_divergence"].tolist(),
+            "marker": {"color": NEUTRAL}, "customdata": frame["token_a"].tolist(),
             "hovertemplate": "step %{x} (A takes %{customdata})<br>JS %{y:.6g} bits<extra></extra>"}
     return {"data": [bars], "layout": layout(
         "How far B's next-node distribution is from A's (same history: A's path)", 300,

@@ -186,11 +186,11 @@ def render(services: Services, meta: Meta | None, state_data: dict | None) -> tu
 
 def select(services: Services, picked: Any, meta: Meta | None, state_data: dict | None, drawn: Any,
            sort_by: Any) -> tuple[Any, ...]:
-    """The chosen node (``picked``: {"node", "run"}; the state's own when none was) everywhere at once (order of ``SELECTION``): its
-    reverse view, its table row highlighted (the table turned to the row's page unless the user sorted it), the
-    ring around it on the graph (shapes, drawn by ``DRAW_RING``), and what is drawn now (``drawn``: what was
-    drawn before; nothing is redrawn when that is unchanged). It reads the state without waiting for it and
-    writes nothing the reducer reads (a table cell, say): each would hold up the other."""
+    """The chosen node (``picked``: {"node", "run"}; the state's own when none was) everywhere at once (order of
+    ``SELECTION``): its reverse view, its table row highlighted (the table turned to the row's page unless the
+    user sorted it), the ring around it on the graph (shapes, drawn by ``DRAW_RING``), and what is drawn now
+    (``drawn``: what was drawn before; nothing is redrawn when that is unchanged). It reads the state without
+    waiting for it and writes nothing the reducer reads (a table cell, say): each would hold up the other."""
     state, _ = from_dict(state_data or {})
     node = picked.get("node") if isinstance(picked, dict) else None
     if type(node) is int:  # what the page sends; anything else is no choice

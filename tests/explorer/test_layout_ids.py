@@ -40,7 +40,7 @@ def callback_ids(app: dash.Dash) -> set[str]:
     names: set[str] = set()
     for key, spec in app.callback_map.items():
         outputs = key[2:-2].split("...") if key.startswith("..") else [key]
-        names.update(o.rsplit(".", 1)[0] for o in outputs)
+        names.update(o.rsplit(".", 1)[0] for o in outputs if "." in o)  # a callback without outputs: a hash
         names.update(d["id"] for d in (*spec["inputs"], *spec["state"]))
     return {n.split("@", 1)[0] for n in names if not n.startswith("{")}
 

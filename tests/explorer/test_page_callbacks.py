@@ -35,10 +35,11 @@ def test_recall_job_and_render_give_the_engines_ranking(services: Services, mode
     expected = recall_activation(ckpt.model, ckpt.encode("ab").ids, hops=2, branch=3, beam=4).to_frame()
     assert [r["node"] for r in rows] == expected["node"].tolist()[: recall.TABLE_ROWS]
     np.testing.assert_allclose([r["activation"] for r in rows], expected["activation"].to_numpy()[: recall.TABLE_ROWS])
-    reverse, marked, _page, _ring, drawn = recall.select(services, meta, {"node": 3}, None, None)
+    picked = {"node": 3, "run": meta["key"]}
+    reverse, marked, _page, _ring, drawn = recall.select(services, picked, meta, {"node": 3}, None, None)
     assert "#3" in reverse["layout"]["title"]["text"] and marked[-1]["if"]["filter_query"] == "{node} = 3"
     assert drawn == {"key": meta["key"], "node": 3}
-    assert recall.select(services, meta, {"node": 3}, drawn, None) == (dash.no_update,) * len(recall.SELECTION)
+    assert recall.select(services, picked, meta, {"node": 3}, drawn, None) == (dash.no_update,) * len(recall.SELECTION)
     assert recall.cost("2", "3", "4") == "at most 4 propagation steps (each one V×d×d product)"
     assert recall.cost("x", "3", "4") == ""
 
