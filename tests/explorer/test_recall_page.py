@@ -136,17 +136,25 @@ window.fetch = function (url, init) {
 """
 
 
-@pytest.mark.browser
-def test_a_row_click_asks_for_the_reverse_view_at_once(dash_duo, model_root: Path, tmp_path: Path) -> None:
+def open_recall_and_click_row(dash_duo, model_root: Path, tmp_path: Path, row: int, script: str = "") -> str:
+    """Serve the app, open a recall, run ``script`` in the page, click the table's row ``row``; its node, once
+    its reverse view is drawn."""
     dash_duo.driver.set_window_size(1440, 900)
     dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
     open_link(dash_duo, "/recall#m=alpha&p=abc&h=3&b=8&bm=16")
     wait_until(lambda: len(dash_duo.find_elements("#rc-table tbody td")) > 10)
-    dash_duo.driver.execute_script(HOLD_THE_STATE)
-    row = dash_duo.find_elements("#rc-table tbody tr")[2]
-    node = row.find_elements("css selector", "td")[0].text
-    row.find_elements("css selector", "td")[1].click()
+    if script:
+        dash_duo.driver.execute_script(script)
+    cells = dash_duo.find_elements("#rc-table tbody tr")[row].find_elements("css selector", "td")
+    node = cells[0].text
+    cells[1].click()
     wait_until(lambda: f"#{node} " in text(dash_duo, "#rc-reverse .gtitle"))
+    return node
+
+
+@pytest.mark.browser
+def test_a_row_click_asks_for_the_reverse_view_at_once(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    node = open_recall_and_click_row(dash_duo, model_root, tmp_path, 2, HOLD_THE_STATE)
     wait_until(lambda: f"node={node}" in dash_duo.driver.current_url)
     timeline = dash_duo.driver.execute_script("return window.__timeline")
     asked = next(i for i, t in enumerate(timeline) if t.startswith("sent") and "rc-reverse.figure" in t)
@@ -157,14 +165,7 @@ def test_a_row_click_asks_for_the_reverse_view_at_once(dash_duo, model_root: Pat
 
 @pytest.mark.browser
 def test_one_choice_everywhere_after_a_row_or_a_graph_click(dash_duo, model_root: Path, tmp_path: Path) -> None:
-    dash_duo.driver.set_window_size(1440, 900)
-    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
-    open_link(dash_duo, "/recall#m=alpha&p=abc&h=3&b=8&bm=16")
-    wait_until(lambda: len(dash_duo.find_elements("#rc-table tbody td")) > 10)
-    row = dash_duo.find_elements("#rc-table tbody tr")[3]
-    first = row.find_elements("css selector", "td")[0].text
-    row.find_elements("css selector", "td")[1].click()
-    wait_until(lambda: f"#{first} " in text(dash_duo, "#rc-reverse .gtitle"))
+    first = open_recall_and_click_row(dash_duo, model_root, tmp_path, 3)
     wait_until(lambda: marked_rows(dash_duo) == [first])
     # a node clicked on the graph: the row clicked before loses every mark, the ring moves to the new node
     picked = dash_duo.driver.execute_script(
