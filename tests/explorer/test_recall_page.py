@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 
 from brillm_core import incoming_energy
 from explorer import compute, pathview
@@ -160,6 +161,19 @@ def test_a_row_click_asks_for_the_reverse_view_at_once(dash_duo, model_root: Pat
     asked = next(i for i, t in enumerate(timeline) if t.startswith("sent") and "rc-reverse.figure" in t)
     stated = next(i for i, t in enumerate(timeline) if t.startswith("answered") and "rc-state.data" in t)
     assert asked < stated, [t[:40] for t in timeline]  # one round trip: the reverse view did not wait for the state
+    no_console_errors(dash_duo)
+
+
+@pytest.mark.browser
+def test_a_link_naming_a_node_opens_with_its_reverse_view(dash_duo, model_root: Path, tmp_path: Path) -> None:
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.start_server(create_app([model_root], tmp_path / "cache"))
+    open_link(dash_duo, "/recall#m=alpha&p=abc&h=3&b=8&bm=16&node=5")
+    wait_until(lambda: "#5 " in text(dash_duo, "#rc-reverse .gtitle"))
+    dash_duo.find_element("#rc-node").send_keys(Keys.BACKSPACE, "7")  # the box, then Back, choose too
+    wait_until(lambda: "#7 " in text(dash_duo, "#rc-reverse .gtitle"))
+    dash_duo.driver.back()
+    wait_until(lambda: "#5 " in text(dash_duo, "#rc-reverse .gtitle"))
     no_console_errors(dash_duo)
 
 
