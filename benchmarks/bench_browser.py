@@ -479,51 +479,59 @@ def fresh_worker_reopens(driver, models: Path, cache: Path, query: dict[str, Any
         stop_server(proc)
 
 
+def put_ahead(pids: list[int]) -> int:
+    """Set every thread of these processes to nice BROWSER_NICE (Linux gives each thread its own priority); how
+    many threads that was. Processes that ended meanwhile are skipped; no right to do it raises PermissionError."""
+    threads = 0
+    for pid in pids:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) != BROWSER_NICE:
+                    os.setpriority(os.PRIO_PROCESS, tid, BROWSER_NICE)
+                threads += 1
+            except ProcessLookupError:
+                continue
+    return threads
+
+
+def browser_pids(driver_pid: int) -> list[int]:
+    """ChromeDriver's process and every process below it (the browser's)."""
+    root = psutil.Process(driver_pid)
+    return [root.pid, *(p.pid for p in root.children(recursive=True))]
+
+
 def browser_first(driver) -> str:
     """Put Chromium's processes ahead of the server and the load generator on the CPU (nice -10; needs the right to
     raise a priority). The browser stands for the user's own machine, which does not share its cores with the
     server. Returns a line saying what was done; ``keep_browser_first`` keeps it so for the pages opened later."""
-    root = psutil.Process(driver.service.process.pid)
-    processes = [root, *root.children(recursive=True)]
-    threads = 0
-    for process in processes:
-        try:
-            for thread in process.threads():  # Linux gives each thread its own priority
-                os.setpriority(os.PRIO_PROCESS, thread.id, BROWSER_NICE)
-                threads += 1
-        except PermissionError:
-            return "the browser shares the CPU with the server and the load generator (no right to raise its priority)"
-        except (psutil.NoSuchProcess, ProcessLookupError):
-            continue
-    return (f"the browser's {len(processes)} processes ({threads} threads) run at nice {BROWSER_NICE}, ahead of the "
+    pids = browser_pids(driver.service.process.pid)
+    try:
+        threads = put_ahead(pids)
+    except PermissionError:
+        return "the browser shares the CPU with the server and the load generator (no right to raise its priority)"
+    return (f"the browser's {len(pids)} processes ({threads} threads) run at nice {BROWSER_NICE}, ahead of the "
             "server and the load generator, as on a user's own machine, and so does every page it opens later")
 
 
 def keep_browser_first(driver_pid: int, stop: Any) -> None:
-    """Until ``stop`` is set, put every thread of the browser (ChromeDriver's process ``driver_pid`` and all below it)
-    at nice -10 again every 20 ms, and look for new processes every 200 ms. Chromium sets the priority of each new
-    page's main thread itself (0; 5 for the spare process it keeps ready): a page opened under load ran its
-    scripts and drawing at the server's priority, and a reopen's drawing took 0.9 s instead of 0.16 s."""
-    processes: list[int] = []
+    """Until ``stop`` is set, put every thread of the browser ahead again every 20 ms (``put_ahead``), and look
+    for new processes every 200 ms. Chromium sets the priority of each new page's main thread itself (0; 5 for
+    the spare process it keeps ready): a page opened under load ran its scripts and drawing at the server's
+    priority, and a reopen's drawing took 0.9 s instead of 0.16 s."""
+    pids: list[int] = []
     for beat in itertools.count():
         if stop.wait(0.02):
             return
-        if beat % 10 == 0:
-            try:
-                processes = [p.pid for p in psutil.Process(driver_pid).children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-        for pid in processes:
-            try:
-                threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-            except FileNotFoundError:
-                continue
-            for thread in threads:
-                try:
-                    if os.getpriority(os.PRIO_PROCESS, thread) != BROWSER_NICE:
-                        os.setpriority(os.PRIO_PROCESS, thread, BROWSER_NICE)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        try:
+            if beat % 10 == 0:
+                pids = browser_pids(driver_pid)
+            put_ahead(pids)
+        except (psutil.NoSuchProcess, PermissionError):  # the browser quit, or no right (browser_first said so)
+            return
 
 
 def start_load(base: str, driver, sessions: int, seconds: float) -> tuple[threading.Event, dict[str, Any]]:

@@ -132,9 +132,6 @@ PAGE = pathview.PathPage(
 RENDERED = [(ID.graph, "figure"), (ID.table, "data"), (ID.table, "columns"), (ID.frame.msg, "children")]
 SELECTION = [(ID.reverse, "figure"), (ID.table, "style_data_conditional"), (ID.table, "page_current"),
              (ID.ring, "data"), (ID.selected, "data")]
-# Clientside: the graph's figure with the chosen node's ring, after the reverse view is drawn (the ring in the
-# same answer as the reverse view redrew the graph before the reverse view reached the screen); the figure's
-# data is the same objects, so plotly redraws only what changed. A new run's figure carries its ring itself.
 # Clientside: the node a click chooses, read from the click itself (a row carries its node as its id, a point
 # as its first custom datum), with the run on screen. The reverse view is asked for at once, beside the
 # reducer's state update; waiting for that update first took a second round trip on every click.
@@ -150,6 +147,9 @@ PICK_STATE = ("function (meta, state, picked) { var node = state && Number.isInt
               " var now = {node: node, run: (meta || {}).key || null};"
               " if (!picked || picked.node !== now.node || picked.run !== now.run)"
               f" window.dash_clientside.set_props('{ID.picked}', {{data: now}}); }}")
+# Clientside: the graph's figure with the chosen node's ring, after the reverse view is drawn (the ring in the
+# same answer as the reverse view redrew the graph before the reverse view reached the screen); the figure's
+# data is the same objects, so plotly redraws only what changed. A new run's figure carries its ring itself.
 DRAW_RING = ("function (shapes, figure) { if (!figure || !figure.layout) return window.dash_clientside.no_update;"
              " return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes || []})}); }")
 
